@@ -1,0 +1,316 @@
+// wirehub.cpp — the C ABI over the engine: argument checks, handle casts,
+// error codes. Nothing here may throw across the boundary: every entry point
+// catches and maps to WH_ENOMEM / WH_EINTERNAL.
+#include "wirehub.h"
+
+#include "connection.hpp"
+#include "hub.hpp"
+#include "server.hpp"
+
+#include <cstring>
+#include <new>
+#include <string>
+
+using namespace wirehub;
+
+namespace {
+
+hub* H(wh_hub* h) { return reinterpret_cast<hub*>(h); }
+server* S(wh_server* s) { return reinterpret_cast<server*>(s); }
+connection* C(wh_conn* c) { return reinterpret_cast<connection*>(c); }
+request* R(wh_request* r) { return reinterpret_cast<request*>(r); }
+
+template <class F>
+int guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return WH_ENOMEM;
+  } catch (...) {
+    return WH_EINTERNAL;
+  }
+}
+
+// Copies an options struct. `size` names the struct's version: ABI 1 has one
+// layout per struct, so only sizeof(T) is valid; when a struct grows, the
+// older sizes are accepted here and their missing fields stay zero (default).
+template <class T>
+bool read_options(const T* in, T& out) {
+  std::memset(&out, 0, sizeof out);
+  if (!in) return true;
+  if (in->size != sizeof(T)) return false;
+  std::memcpy(&out, in, sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+extern "C" {
+
+unsigned wh_version(void) { return WH_VERSION_HEX; }
+const char* wh_version_string(void) { return "0.1.0"; }
+int wh_abi_version(void) { return WH_ABI_VERSION; }
+
+const char* wh_strerror(int err) {
+  switch (err) {
+    case 0:
+      return "success";
+#define WH_STRERROR_CASE_(name, value, msg) \
+  case value:                               \
+    return msg;
+      WH_ERRNO_MAP(WH_STRERROR_CASE_)
+#undef WH_STRERROR_CASE_
+    default:
+      return "unknown error";
+  }
+}
+
+const char* wh_err_name(int err) {
+  switch (err) {
+    case 0:
+      return "WH_OK";
+#define WH_ERRNAME_CASE_(name, value, msg) \
+  case value:                              \
+    return "WH_" #name;
+      WH_ERRNO_MAP(WH_ERRNAME_CASE_)
+#undef WH_ERRNAME_CASE_
+    default:
+      return "WH_EUNKNOWN";
+  }
+}
+
+// --------------------------------------------------------------------- hub
+
+int wh_hub_create(const wh_hub_options* options, wh_hub** out) {
+  if (!out) return WH_EINVAL;
+  *out = nullptr;
+  wh_hub_options o;
+  if (!read_options(options, o)) return WH_EINVAL;
+  if (o.io_threads < 0 || o.io_threads > 256) return WH_EINVAL;
+  if (o.event_mode != WH_EVENTS_CALLBACK && o.event_mode != WH_EVENTS_QUEUE) return WH_EINVAL;
+  if (o.event_mode == WH_EVENTS_CALLBACK && !o.on_event) return WH_EINVAL;
+  return guarded([&]() -> int {
+    auto* h = new hub(o);
+    if (h->queue_mode() && h->queue()->fd() < 0) {
+      h->destroy(1);
+      return WH_EIO;
+    }
+    *out = h->handle();
+    return 0;
+  });
+}
+
+int wh_hub_destroy(wh_hub* h, int timeout_ms) {
+  if (!h) return WH_EINVAL;
+  return guarded([&]() -> int { return H(h)->destroy(timeout_ms); });
+}
+
+int wh_hub_event_fd(wh_hub* h, int* fd) {
+  if (!h || !fd) return WH_EINVAL;
+  if (!H(h)->queue_mode()) return WH_ESTATE;
+  *fd = H(h)->queue()->fd();
+  return 0;
+}
+
+int wh_hub_poll(wh_hub* h, wh_event* out, int max) {
+  if (!h || !out || max <= 0) return WH_EINVAL;
+  if (!H(h)->queue_mode()) return WH_ESTATE;
+  return guarded([&]() -> int { return H(h)->queue()->poll(out, max); });
+}
+
+void* wh_hub_user_data(wh_hub* h) { return h ? H(h)->user_data() : nullptr; }
+
+// ------------------------------------------------------------------ server
+
+int wh_server_listen(wh_hub* h, const wh_server_options* options, wh_server** out) {
+  if (!h || !options || !out) return WH_EINVAL;
+  *out = nullptr;
+  wh_server_options o;
+  if (!read_options(options, o)) return WH_EINVAL;
+  return guarded([&]() -> int {
+    server* s = nullptr;
+    int rc = H(h)->listen(o, &s);
+    if (rc == 0) *out = reinterpret_cast<wh_server*>(s);
+    return rc;
+  });
+}
+
+int wh_server_port(wh_server* s) { return s ? S(s)->port() : WH_EINVAL; }
+int wh_server_connections(wh_server* s) { return s ? S(s)->connections() : WH_EINVAL; }
+
+int wh_server_close(wh_server* s, int timeout_ms) {
+  if (!s || timeout_ms < 0) return WH_EINVAL;
+  return guarded([&]() -> int { return S(s)->close(timeout_ms); });
+}
+
+int wh_server_publish(wh_server* s, const char* topic, const void* data, size_t len, int flags, wh_conn* except) {
+  if (!s || !topic || (!data && len)) return WH_EINVAL;
+  if (S(s)->closing()) return WH_ESHUTDOWN;
+  return guarded([&]() -> int {
+    std::string t(topic);
+    return S(s)->publish(&t, data, len, flags, C(except));
+  });
+}
+
+int wh_server_broadcast(wh_server* s, const void* data, size_t len, int flags, wh_conn* except) {
+  if (!s || (!data && len)) return WH_EINVAL;
+  if (S(s)->closing()) return WH_ESHUTDOWN;
+  return guarded([&]() -> int { return S(s)->publish(nullptr, data, len, flags, C(except)); });
+}
+
+// ----------------------------------------------------------------- request
+
+const char* wh_request_method(wh_request* r) { return r ? R(r)->info.method.c_str() : nullptr; }
+const char* wh_request_target(wh_request* r) { return r ? R(r)->info.target.c_str() : nullptr; }
+const char* wh_request_path(wh_request* r) { return r ? R(r)->info.path.c_str() : nullptr; }
+const char* wh_request_query(wh_request* r) { return r ? R(r)->info.query.c_str() : nullptr; }
+const char* wh_request_remote_address(wh_request* r) { return r ? R(r)->info.remote_address.c_str() : nullptr; }
+int wh_request_remote_port(wh_request* r) { return r ? R(r)->info.remote_port : WH_EINVAL; }
+const char* wh_request_subprotocols(wh_request* r) { return r ? R(r)->info.protocols.c_str() : nullptr; }
+
+const char* wh_request_headers(wh_request* r, size_t* len) {
+  if (!r) return nullptr;
+  if (len) *len = R(r)->info.headers.size();
+  return R(r)->info.headers.c_str();
+}
+
+const char* wh_request_header(wh_request* r, const char* name) {
+  if (!r || !name) return nullptr;
+  try {
+    // The value is kept in the request so the pointer lives as long as it.
+    std::string v = R(r)->info.header(name);
+    std::string needle = std::string(name) + ":";
+    bool present = false;
+    std::string_view all = R(r)->info.headers;
+    for (std::size_t pos = 0; pos < all.size();) {
+      auto eol = all.find("\r\n", pos);
+      auto line = all.substr(pos, eol - pos);
+      if (line.size() >= needle.size() && handshake::iequals(line.substr(0, needle.size()), needle)) present = true;
+      if (eol == std::string_view::npos) break;
+      pos = eol + 2;
+    }
+    if (!present) return nullptr;
+    R(r)->protocols_cache = std::move(v);
+    return R(r)->protocols_cache.c_str();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+static int answer(wh_request* r, int status, const char* subprotocol, const char* headers, const void* body,
+                  size_t len, void* user_data) {
+  if (!r || (!body && len)) return WH_EINVAL;
+  if (status < 100 || status > 999) return WH_EINVAL;
+  request* req = R(r);
+  if (status == 101 && !req->upgrade) return WH_EINVAL;
+  if (subprotocol && *subprotocol && !handshake::list_contains(req->info.protocols, subprotocol)) return WH_EINVAL;
+  std::string extra = headers ? headers : "";
+  if (!extra.empty() && (extra.size() < 2 || extra.compare(extra.size() - 2, 2, "\r\n") != 0)) extra += "\r\n";
+  if (extra.find("\r\n\r\n") != std::string::npos) return WH_EINVAL;
+  bool expected = false;
+  if (!req->answered.compare_exchange_strong(expected, true)) return WH_ESTATE;
+  return guarded([&]() -> int {
+    connection* c = req->conn;
+    std::string sub = subprotocol ? subprotocol : "";
+    std::string b(static_cast<const char*>(body ? body : ""), len);
+    c->owner_loop().dispatch([c, req, sub = std::move(sub), extra = std::move(extra), b = std::move(b), status,
+                              user_data]() mutable {
+      c->answer_upgrade(*req, &sub, std::move(extra), user_data, status, std::move(b));
+      delete req;
+      c->release();
+    });
+    return 0;
+  });
+}
+
+int wh_request_accept(wh_request* r, const char* subprotocol, const char* headers, void* user_data) {
+  return answer(r, 101, subprotocol, headers, nullptr, 0, user_data);
+}
+
+int wh_request_respond(wh_request* r, int status, const char* headers, const void* body, size_t len) {
+  if (status == 101) return WH_EINVAL;
+  return answer(r, status, nullptr, headers, body, len, nullptr);
+}
+
+// -------------------------------------------------------------- connection
+
+int wh_conn_send(wh_conn* c, const void* data, size_t len, int flags) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->send(data, len, flags); });
+}
+int wh_conn_ping(wh_conn* c, const void* data, size_t len) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->ping(data, len, false); });
+}
+int wh_conn_pong(wh_conn* c, const void* data, size_t len) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->ping(data, len, true); });
+}
+int wh_conn_close(wh_conn* c, int code, const char* reason, size_t len) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->close(code, reason, len); });
+}
+int wh_conn_terminate(wh_conn* c) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->terminate(); });
+}
+int wh_conn_buffered(wh_conn* c, size_t* out) {
+  if (!c || !out) return WH_EINVAL;
+  *out = C(c)->buffered();
+  return 0;
+}
+int wh_conn_pause(wh_conn* c) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->pause(true); });
+}
+int wh_conn_resume(wh_conn* c) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->pause(false); });
+}
+int wh_conn_subscribe(wh_conn* c, const char* topic) {
+  if (!c || !topic) return WH_EINVAL;
+  if (!C(c)->owner_server()) return WH_ENOTSUP;
+  return guarded([&]() -> int { return C(c)->owner_server()->subscribe(C(c), topic, true); });
+}
+int wh_conn_unsubscribe(wh_conn* c, const char* topic) {
+  if (!c || !topic) return WH_EINVAL;
+  if (!C(c)->owner_server()) return WH_ENOTSUP;
+  return guarded([&]() -> int { return C(c)->owner_server()->subscribe(C(c), topic, false); });
+}
+int wh_conn_set_user_data(wh_conn* c, void* user_data) {
+  if (!c) return WH_EINVAL;
+  C(c)->set_user_data(user_data);
+  return 0;
+}
+void* wh_conn_user_data(wh_conn* c) { return c ? C(c)->user_data() : nullptr; }
+const char* wh_conn_subprotocol(wh_conn* c) { return c ? C(c)->subprotocol().c_str() : nullptr; }
+const char* wh_conn_extensions(wh_conn* c) { return c ? C(c)->extensions().c_str() : nullptr; }
+const char* wh_conn_remote_address(wh_conn* c) { return c ? C(c)->remote_address() : nullptr; }
+int wh_conn_remote_port(wh_conn* c) { return c ? C(c)->remote_port() : WH_EINVAL; }
+int wh_conn_retain(wh_conn* c) {
+  if (!c) return WH_EINVAL;
+  C(c)->retain();
+  return 0;
+}
+int wh_conn_release(wh_conn* c) {
+  if (!c) return WH_EINVAL;
+  C(c)->release();
+  return 0;
+}
+
+// ------------------------------------------------------------------ client
+
+int wh_connect(wh_hub* h, const char* url, const wh_client_options* options, wh_conn** out) {
+  if (!h || !url || !out) return WH_EINVAL;
+  *out = nullptr;
+  wh_client_options o;
+  if (!read_options(options, o)) return WH_EINVAL;
+  return guarded([&]() -> int {
+    connection* c = nullptr;
+    int rc = H(h)->connect(url, o, &c);
+    if (rc == 0) *out = reinterpret_cast<wh_conn*>(c);
+    return rc;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,358 @@
+/*
+ * wirehub.h — the stable C ABI of the wirehub WebSocket engine.
+ *
+ * Every language binding crosses this one boundary. Conventions (libuv/SQLite):
+ *   - one prefix, wh_; opaque handles (wh_hub, wh_server, wh_conn, wh_request);
+ *   - every function returns int: 0 (or a documented non-negative value) on
+ *     success, a negative WH_E* code on error; wh_strerror()/wh_err_name()
+ *     describe it;
+ *   - an error return means no callback and no event will follow for that call;
+ *   - options structs start with `size_t size` (set it to sizeof the struct) so
+ *     they can grow without breaking old callers; zeroed fields mean "default";
+ *   - callbacks take `void* user_data` last; no C++ type or exception crosses.
+ *   - codes are only ever appended, never renumbered.
+ *
+ * THREADING MODEL
+ *   A wh_hub owns `io_threads` I/O threads (default 1). Every connection lives
+ *   on exactly one I/O thread for its whole life.
+ *   Events reach the application in one of two ways, chosen per hub:
+ *     WH_EVENTS_CALLBACK: on_event() runs on the I/O thread that owns the
+ *       connection (or the server's first I/O thread for server-level events).
+ *       Pointers in the event are valid only until the callback returns. The
+ *       callback must not block: it holds up every connection on that thread.
+ *     WH_EVENTS_QUEUE: events are queued; wh_hub_event_fd() returns a file
+ *       descriptor that is readable while events are waiting, and the host
+ *       drains them in batches with wh_hub_poll() on ONE thread of its choice
+ *       (an asyncio loop, a libuv loop, a goroutine). Pointers in an event
+ *       stay valid until the next wh_hub_poll() call on that hub.
+ *   Functions marked [any thread] may be called from any thread, including
+ *   from inside an event callback. Functions marked [not I/O thread] block and
+ *   return WH_ESTATE if called from an I/O thread of the same hub.
+ *
+ * HANDLE LIFETIME
+ *   wh_conn: valid from the event that first names it (WH_EV_OPEN, or the
+ *     return of wh_connect) until its WH_EV_CLOSE event has been handled (the
+ *     callback returned / the next wh_hub_poll()). Every conn gets exactly one
+ *     WH_EV_CLOSE and it is its last event. To keep a handle longer (a binding
+ *     object that may outlive the connection), wh_conn_retain() it and
+ *     wh_conn_release() it later; calls on a closed-but-retained conn return
+ *     WH_ECLOSED.
+ *   wh_request: valid until it is answered (accept/reject/respond).
+ *   wh_server: valid until wh_server_close() has returned.
+ */
+#ifndef WIREHUB_H
+#define WIREHUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(WIREHUB_BUILDING_SHARED)
+#    define WH_EXTERN __declspec(dllexport)
+#  elif defined(WIREHUB_USING_SHARED)
+#    define WH_EXTERN __declspec(dllimport)
+#  else
+#    define WH_EXTERN
+#  endif
+#else
+#  define WH_EXTERN __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ version */
+#define WH_VERSION_MAJOR 0
+#define WH_VERSION_MINOR 1
+#define WH_VERSION_PATCH 0
+#define WH_VERSION_HEX ((WH_VERSION_MAJOR << 16) | (WH_VERSION_MINOR << 8) | WH_VERSION_PATCH)
+/* Bumped on any incompatible change to this header; same value = same ABI. */
+#define WH_ABI_VERSION 1
+
+WH_EXTERN unsigned wh_version(void);            /* WH_VERSION_HEX of the loaded library */
+WH_EXTERN const char* wh_version_string(void);  /* "0.1.0" */
+WH_EXTERN int wh_abi_version(void);             /* WH_ABI_VERSION of the loaded library */
+
+/* ------------------------------------------------------------------- errors */
+/* X(name, value, message). Append only. */
+#define WH_ERRNO_MAP(X)                                                              \
+  X(EINVAL, -1, "invalid argument")                                                  \
+  X(ENOMEM, -2, "out of memory")                                                     \
+  X(ECLOSED, -3, "connection is closed or closing")                                  \
+  X(EDROPPED, -4, "message dropped: send buffer above its hard cap")                 \
+  X(ESTATE, -5, "operation not valid in the current state")                          \
+  X(EADDRINUSE, -6, "address already in use")                                        \
+  X(ERESOLVE, -7, "host name could not be resolved")                                 \
+  X(ECONNREFUSED, -8, "connection refused")                                          \
+  X(ETIMEDOUT, -9, "operation timed out")                                            \
+  X(EHANDSHAKE, -10, "WebSocket handshake failed")                                   \
+  X(ETLS, -11, "TLS error")                                                          \
+  X(EIO, -12, "I/O error")                                                           \
+  X(EPROTO, -13, "protocol error")                                                   \
+  X(EUTF8, -14, "invalid UTF-8 in a text message")                                   \
+  X(ETOOBIG, -15, "message larger than the maximum message size")                    \
+  X(ELIMIT, -16, "connection limit reached")                                         \
+  X(EURL, -17, "invalid WebSocket URL")                                              \
+  X(ENOTSUP, -18, "not supported")                                                   \
+  X(EAGAIN, -19, "no event waiting")                                                 \
+  X(ESHUTDOWN, -20, "server or hub is shutting down")                                \
+  X(ECLOSECODE, -21, "invalid close code or close reason")                           \
+  X(EPINGTIMEOUT, -22, "peer did not answer a ping in time")                         \
+  X(ESTATUS, -23, "handshake refused: server answered with a non-101 HTTP status")   \
+  X(EADDR, -24, "invalid address")                                                   \
+  X(EACCES, -25, "permission denied")                                                \
+  X(ERESET, -26, "connection reset by peer")                                         \
+  X(EINTERNAL, -27, "internal error")
+
+typedef enum wh_errno {
+  WH_OK = 0,
+#define WH_ERRNO_ENUM_(name, value, msg) WH_##name = value,
+  WH_ERRNO_MAP(WH_ERRNO_ENUM_)
+#undef WH_ERRNO_ENUM_
+  WH_ERRNO_LAST_ = -28
+} wh_errno;
+
+WH_EXTERN const char* wh_strerror(int err);  /* [any thread] static string */
+WH_EXTERN const char* wh_err_name(int err);  /* [any thread] "WH_ECLOSED" */
+
+/* ------------------------------------------------------------------ handles */
+typedef struct wh_hub wh_hub;
+typedef struct wh_server wh_server;
+typedef struct wh_conn wh_conn;
+typedef struct wh_request wh_request;
+
+/* ------------------------------------------------------------------- events */
+typedef enum wh_event_type {
+  WH_EV_OPEN = 1,     /* conn is open (server: handshake accepted; client: connected) */
+  WH_EV_MESSAGE = 2,  /* a whole message: flags has WH_TEXT or WH_BINARY */
+  WH_EV_PING = 3,     /* a ping arrived (the pong was sent automatically) */
+  WH_EV_PONG = 4,     /* a pong arrived */
+  WH_EV_CLOSE = 5,    /* conn closed: code, data=reason; error != 0 if not clean */
+  WH_EV_DRAIN = 6,    /* buffered bytes fell below the low-water mark */
+  WH_EV_UPGRADE = 7,  /* server, with WH_SERVER_UPGRADE_HOOK: answer `request` */
+  WH_EV_HTTP = 8,     /* server, with WH_SERVER_HTTP: a plain HTTP request */
+  WH_EV_SERVER_CLOSED = 9, /* wh_server_close() finished: every conn is gone */
+  WH_EV_ERROR = 10    /* a non-fatal, server-level error (e.g. accept failed): code, data */
+} wh_event_type;
+
+/* Message and send flags. */
+#define WH_TEXT 0x1         /* text message (UTF-8) */
+#define WH_BINARY 0x2       /* binary message */
+#define WH_COMPRESSED 0x4   /* event: the message arrived compressed */
+#define WH_NO_COMPRESS 0x8  /* send: do not compress this message */
+#define WH_COMPRESS 0x10    /* send: compress even below the threshold */
+#define WH_MORE 0x20        /* send: a fragment; more fragments follow (like MSG_MORE) */
+
+typedef struct wh_event {
+  int type;               /* wh_event_type */
+  int flags;              /* MESSAGE: WH_TEXT|WH_BINARY [|WH_COMPRESSED] */
+  wh_conn* conn;          /* the connection, or NULL for server-level events */
+  wh_server* server;      /* the server it belongs to; NULL for client conns */
+  wh_request* request;    /* UPGRADE, HTTP */
+  const char* data;       /* MESSAGE/PING/PONG payload; CLOSE reason; ERROR message */
+  size_t len;
+  int code;               /* CLOSE: close code received or sent (1005 none, 1006 abnormal) */
+  int error;              /* CLOSE: 0 if the close handshake completed, else WH_E* why */
+  int status;             /* CLOSE of a client conn refused at handshake: the HTTP status */
+  const char* headers;    /* CLOSE after WH_ESTATUS: raw response headers "Name: v\r\n..." */
+  size_t headers_len;
+  void* user_data;        /* conn's user data (wh_conn_set_user_data), else server's */
+} wh_event;
+
+typedef void (*wh_event_cb)(wh_hub* hub, const wh_event* event, void* user_data);
+
+/* ---------------------------------------------------------------------- hub */
+#define WH_EVENTS_CALLBACK 0
+#define WH_EVENTS_QUEUE 1
+
+typedef struct wh_hub_options {
+  size_t size;            /* sizeof(wh_hub_options) */
+  int io_threads;         /* I/O threads; 0 = 1 */
+  int event_mode;         /* WH_EVENTS_CALLBACK (default) or WH_EVENTS_QUEUE */
+  wh_event_cb on_event;   /* required with WH_EVENTS_CALLBACK */
+  void* user_data;        /* passed to on_event */
+} wh_hub_options;
+
+/* Create a hub and start its I/O threads. [any thread] */
+WH_EXTERN int wh_hub_create(const wh_hub_options* options, wh_hub** out);
+/* Gracefully close every server and connection (1001 Going Away), wait up to
+ * timeout_ms (0 = 5000) for close handshakes, stop the I/O threads and free the
+ * hub. Queued events not yet polled are discarded. [not I/O thread] */
+WH_EXTERN int wh_hub_destroy(wh_hub* hub, int timeout_ms);
+/* WH_EVENTS_QUEUE only: a descriptor readable while events wait. Do not read
+ * or close it; wh_hub_poll() resets it. [any thread] */
+WH_EXTERN int wh_hub_event_fd(wh_hub* hub, int* fd);
+/* WH_EVENTS_QUEUE only: move up to `max` waiting events into `out`; returns the
+ * number moved (0 if none). Invalidates the pointers of the previous batch.
+ * Call from one thread at a time. */
+WH_EXTERN int wh_hub_poll(wh_hub* hub, wh_event* out, int max);
+/* The hub's user_data. [any thread] */
+WH_EXTERN void* wh_hub_user_data(wh_hub* hub);
+
+/* -------------------------------------------------------------- compression */
+typedef struct wh_deflate_options {
+  int enabled;                     /* negotiate permessage-deflate (RFC 7692) */
+  int server_no_context_takeover;  /* server: default 1 (shared compressor, low memory) */
+  int client_no_context_takeover;  /* ask/allow the client not to keep context */
+  int server_max_window_bits;      /* 8..15; 0 = 15 */
+  int client_max_window_bits;      /* 8..15; 0 = 15 */
+  int level;                       /* zlib level 1..9; 0 = 1 (fast) */
+  int mem_level;                   /* zlib memLevel 1..9; 0 = 8 */
+  size_t threshold;                /* compress messages of at least this size; 0 = 1024 */
+} wh_deflate_options;
+
+/* ------------------------------------------------------------------- server */
+#define WH_SERVER_UPGRADE_HOOK 0x1  /* emit WH_EV_UPGRADE; else every upgrade is accepted */
+#define WH_SERVER_HTTP 0x2          /* emit WH_EV_HTTP for plain requests; else 426 */
+#define WH_SERVER_IPV6_ONLY 0x4     /* with host "::", do not also accept IPv4 */
+#define WH_SERVER_REUSE_PORT 0x8    /* SO_REUSEPORT */
+
+typedef struct wh_limits {
+  size_t max_message_size;      /* 0 = 16 MiB; applies to the inflated size */
+  size_t max_header_bytes;      /* handshake request/response header block; 0 = 8 KiB */
+  size_t high_water;            /* send() returns WH_QUEUED above this; 0 = 64 KiB */
+  size_t low_water;             /* WH_EV_DRAIN when buffered falls below; 0 = high_water/4 */
+  size_t max_buffered;          /* hard cap: send() drops with WH_EDROPPED; 0 = 16 MiB + max_message_size */
+  int handshake_timeout_ms;     /* 0 = 10000 */
+  int close_timeout_ms;         /* wait for the peer's close frame; 0 = 5000 */
+  int ping_interval_ms;         /* send a ping every N ms of silence; 0 = off */
+  int ping_timeout_ms;          /* close with 1011 if no pong within; 0 = ping_interval */
+} wh_limits;
+
+typedef struct wh_tls_options {
+  const char* cert_file;   /* server: PEM certificate chain (enables wss) */
+  const char* key_file;    /* server: PEM private key */
+  const char* ca_file;     /* client: trust these CAs (else the system's) */
+  int insecure;            /* client: do not verify the server certificate */
+  const char* server_name; /* client: SNI/verification name; default: the URL host */
+} wh_tls_options;
+
+typedef struct wh_server_options {
+  size_t size;                 /* sizeof(wh_server_options) */
+  const char* host;            /* "127.0.0.1", "::1", "::", "localhost"; NULL = "0.0.0.0" */
+  int port;                    /* 0 = pick a free port (see wh_server_port) */
+  int backlog;                 /* 0 = 511 */
+  int flags;                   /* WH_SERVER_* */
+  const char* subprotocols;    /* "chat, superchat": server preference order */
+  int max_connections;         /* 0 = unlimited; above it new upgrades get 503 */
+  wh_limits limits;
+  wh_deflate_options deflate;
+  wh_tls_options tls;
+  void* user_data;             /* the event's user_data for server-level events */
+} wh_server_options;
+
+/* Bind, listen and start accepting. Binding errors are returned here. [any thread] */
+WH_EXTERN int wh_server_listen(wh_hub* hub, const wh_server_options* options, wh_server** out);
+/* The bound port (useful with port 0). [any thread] */
+WH_EXTERN int wh_server_port(wh_server* server);
+/* Number of open connections. [any thread] */
+WH_EXTERN int wh_server_connections(wh_server* server);
+/* Stop accepting, close every connection with 1001 and wait up to timeout_ms
+ * (0 = 5000) before dropping the rest; then emit WH_EV_SERVER_CLOSED and free
+ * the server. Nothing already queued for a peer is lost while it reads.
+ * [any thread; returns at once, completion is the event] */
+WH_EXTERN int wh_server_close(wh_server* server, int timeout_ms);
+
+/* Pub/sub: a published message is framed (and compressed) once and its bytes
+ * shared by every subscriber. `except` (may be NULL) is skipped. Returns the
+ * number of connections it was queued for. [any thread] */
+WH_EXTERN int wh_server_publish(wh_server* server, const char* topic, const void* data, size_t len,
+                                int flags, wh_conn* except);
+/* Every open connection of the server. [any thread] */
+WH_EXTERN int wh_server_broadcast(wh_server* server, const void* data, size_t len, int flags,
+                                  wh_conn* except);
+
+/* ------------------------------------------------------------------ request */
+/* The upgrade (WH_EV_UPGRADE) or plain HTTP request (WH_EV_HTTP) of a server.
+ * Getters return pointers valid until the request is answered. [any thread] */
+WH_EXTERN const char* wh_request_method(wh_request* req);
+WH_EXTERN const char* wh_request_target(wh_request* req);  /* "/path?query" as sent */
+WH_EXTERN const char* wh_request_path(wh_request* req);    /* "/path" */
+WH_EXTERN const char* wh_request_query(wh_request* req);   /* "query" (no '?'), or "" */
+/* Header by case-insensitive name; NULL if absent. Repeated headers: the first. */
+WH_EXTERN const char* wh_request_header(wh_request* req, const char* name);
+/* All headers as "Name: value\r\n..." */
+WH_EXTERN const char* wh_request_headers(wh_request* req, size_t* len);
+WH_EXTERN const char* wh_request_remote_address(wh_request* req); /* "127.0.0.1" */
+WH_EXTERN int wh_request_remote_port(wh_request* req);
+/* The subprotocols offered by the client, as sent ("a, b"), or "". */
+WH_EXTERN const char* wh_request_subprotocols(wh_request* req);
+
+/* Accept an upgrade. subprotocol: one of the offered ones, or NULL for none
+ * (the server's `subprotocols` preference is not applied when the hook
+ * decides). headers: extra response headers "Name: v\r\n..." or NULL.
+ * user_data: the new conn's user data. The conn arrives with WH_EV_OPEN. */
+WH_EXTERN int wh_request_accept(wh_request* req, const char* subprotocol, const char* headers,
+                                void* user_data);
+/* Refuse an upgrade or answer a plain HTTP request with `status`, extra headers
+ * ("Name: v\r\n...", may be NULL) and a body; then the socket is closed
+ * (keep-alive is not offered). */
+WH_EXTERN int wh_request_respond(wh_request* req, int status, const char* headers, const void* body,
+                                 size_t len);
+
+/* --------------------------------------------------------------- connection */
+/* Non-negative results of wh_conn_send/publish. */
+#define WH_SENT 0    /* written to the socket or corked for this I/O turn */
+#define WH_QUEUED 1  /* accepted, but buffered bytes are above the high-water mark */
+
+/* Send a message [any thread]. flags: WH_TEXT or WH_BINARY, optionally
+ * WH_NO_COMPRESS/WH_COMPRESS, optionally WH_MORE to send it as a fragment:
+ * the first call with WH_MORE picks the type; later calls (type ignored) send
+ * continuation frames; the call without WH_MORE ends the message.
+ * Returns WH_SENT, WH_QUEUED, or WH_ECLOSED / WH_EDROPPED / WH_EINVAL. */
+WH_EXTERN int wh_conn_send(wh_conn* conn, const void* data, size_t len, int flags);
+/* Ping with a payload of at most 125 bytes; the pong arrives as WH_EV_PONG. [any thread] */
+WH_EXTERN int wh_conn_ping(wh_conn* conn, const void* data, size_t len);
+/* An unsolicited pong. [any thread] */
+WH_EXTERN int wh_conn_pong(wh_conn* conn, const void* data, size_t len);
+/* Start the close handshake. code 0 sends a close frame without a code (the
+ * peer sees 1005); else 1000-1003, 1007-1014 or 3000-4999. reason:
+ * at most 123 bytes of UTF-8. Data already queued is sent first. [any thread] */
+WH_EXTERN int wh_conn_close(wh_conn* conn, int code, const char* reason, size_t len);
+/* Drop the TCP connection now (WH_EV_CLOSE follows with 1006). [any thread] */
+WH_EXTERN int wh_conn_terminate(wh_conn* conn);
+/* Bytes accepted by send() but not yet written to the socket. [any thread] */
+WH_EXTERN int wh_conn_buffered(wh_conn* conn, size_t* out);
+/* Stop/resume reading from the peer (flow control for the application). [any thread] */
+WH_EXTERN int wh_conn_pause(wh_conn* conn);
+WH_EXTERN int wh_conn_resume(wh_conn* conn);
+/* Topics of the conn's server (see wh_server_publish). [any thread] */
+WH_EXTERN int wh_conn_subscribe(wh_conn* conn, const char* topic);
+WH_EXTERN int wh_conn_unsubscribe(wh_conn* conn, const char* topic);
+/* Per-connection user data. [any thread] */
+WH_EXTERN int wh_conn_set_user_data(wh_conn* conn, void* user_data);
+WH_EXTERN void* wh_conn_user_data(wh_conn* conn);
+/* Negotiated subprotocol ("" if none) and extensions header value ("" if none);
+ * valid while the handle is. [any thread, after WH_EV_OPEN] */
+WH_EXTERN const char* wh_conn_subprotocol(wh_conn* conn);
+WH_EXTERN const char* wh_conn_extensions(wh_conn* conn);
+/* Peer address as text and port. [any thread] */
+WH_EXTERN const char* wh_conn_remote_address(wh_conn* conn);
+WH_EXTERN int wh_conn_remote_port(wh_conn* conn);
+/* Handle reference counting (see HANDLE LIFETIME). [any thread] */
+WH_EXTERN int wh_conn_retain(wh_conn* conn);
+WH_EXTERN int wh_conn_release(wh_conn* conn);
+
+/* ------------------------------------------------------------------- client */
+typedef struct wh_client_options {
+  size_t size;                  /* sizeof(wh_client_options) */
+  const char* subprotocols;     /* offered, "a, b"; NULL = none */
+  const char* headers;          /* extra request headers "Name: v\r\n..." */
+  const char* origin;           /* Origin header, or NULL */
+  wh_limits limits;             /* handshake_timeout_ms is the open timeout */
+  wh_deflate_options deflate;   /* enabled = offer permessage-deflate */
+  wh_tls_options tls;           /* for wss:// */
+  void* user_data;              /* the conn's initial user data */
+} wh_client_options;
+
+/* Connect to ws://host[:port]/path?query or wss://. Returns the conn at once
+ * (connecting); WH_EV_OPEN or, on failure, WH_EV_CLOSE with error set follows.
+ * Bad URLs fail here with WH_EURL. [any thread] */
+WH_EXTERN int wh_connect(wh_hub* hub, const char* url, const wh_client_options* options,
+                         wh_conn** out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WIREHUB_H */

@@ -1,0 +1,260 @@
+// client.cpp — a client connection from wh_connect() to WH_EV_OPEN:
+// resolve, connect, TLS, send the upgrade, check the answer.
+#include "client.hpp"
+
+#include "connection.hpp"
+#include "hub.hpp"
+#include "loop.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/connect.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+
+namespace wirehub {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+client_handshake::~client_handshake() {
+  if (tls) SSL_CTX_free(tls);
+}
+
+static SSL_CTX* make_client_ctx(const wh_tls_options& t, int& err) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) {
+    err = WH_ENOMEM;
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  if (t.ca_file) {
+    if (SSL_CTX_load_verify_locations(ctx, t.ca_file, nullptr) != 1) {
+      SSL_CTX_free(ctx);
+      err = WH_ETLS;
+      return nullptr;
+    }
+  } else {
+    SSL_CTX_set_default_verify_paths(ctx);
+  }
+  SSL_CTX_set_verify(ctx, t.insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+int prepare_client(const char* url, const wh_client_options& o, endpoint_config& cfg, client_handshake& hs) {
+  std::string why;
+  if (!handshake::parse_url(url, hs.url, why)) return WH_EURL;
+  int rc = resolve_config(o.limits, o.deflate, cfg);
+  if (rc) return rc;
+  if (o.subprotocols) {
+    // Validate: tokens, no duplicates (ws: 'An invalid or duplicated subprotocol was specified').
+    std::string_view list = o.subprotocols;
+    std::vector<std::string> seen;
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      auto item = handshake::trim(list.substr(0, comma));
+      if (item.empty()) return WH_EINVAL;
+      for (char c : item)
+        if (c <= 0x20 || c >= 0x7f || std::string_view("()<>@,;:\\\"/[]?={}").find(c) != std::string_view::npos)
+          return WH_EINVAL;
+      for (auto& s : seen)
+        if (s == item) return WH_EINVAL;
+      seen.emplace_back(item);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+    hs.protocols = o.subprotocols;
+  }
+  if (o.headers) hs.headers = o.headers;
+  if (!hs.headers.empty() && hs.headers.size() >= 2 && hs.headers.compare(hs.headers.size() - 2, 2, "\r\n") != 0)
+    hs.headers += "\r\n";
+  if (o.origin) hs.origin = o.origin;
+  if (cfg.deflate.enabled) hs.offer = pmd_client_offer(cfg.deflate);
+  hs.key = handshake::make_key();
+  if (hs.url.tls) {
+    int err = 0;
+    hs.tls = make_client_ctx(o.tls, err);
+    if (!hs.tls) return err;
+    hs.verify = !o.tls.insecure;
+    hs.server_name = o.tls.server_name ? o.tls.server_name : hs.url.host;
+  }
+  return 0;
+}
+
+void connection::start_client(std::unique_ptr<client_handshake> hs) {
+  chs_ = std::move(hs);
+  cfg_ = own_cfg_.get();
+  loop_.attach(this);
+  state_ = state::connecting;
+  deadline_ = now_ms() + cfg_->handshake_timeout_ms;
+  retain();
+  chs_->resolver.async_resolve(
+      chs_->url.host, chs_->url.port,
+      [this](const boost::system::error_code& ec, net::ip::tcp::resolver::results_type results) {
+        if (state_ == state::closed) {
+          release();
+          return;
+        }
+        if (ec) {
+          client_fail(WH_ERESOLVE, "getaddrinfo " + ec.message() + " " + chs_->url.host);
+          release();
+          return;
+        }
+        net::async_connect(*sock_, results,
+                           [this](const boost::system::error_code& ec2, const net::ip::tcp::endpoint& ep) {
+                             if (state_ != state::closed) {
+                               if (ec2) {
+                                 const int code = ec2 == net::error::connection_refused ? WH_ECONNREFUSED
+                                                  : ec2 == net::error::timed_out        ? WH_ETIMEDOUT
+                                                                                        : WH_EIO;
+                                 client_fail(code, "connect " + ec2.message() + " " + ep.address().to_string());
+                               } else {
+                                 auto a = ep.address();
+                                 std::snprintf(remote_address_, sizeof remote_address_, "%s", a.to_string().c_str());
+                                 remote_port_ = ep.port();
+                                 client_connected();
+                               }
+                             }
+                             release();
+                           });
+      });
+}
+
+void connection::client_connected() {
+  boost::system::error_code ec;
+  sock_->set_option(net::ip::tcp::no_delay(true), ec);
+  sock_->non_blocking(true, ec);
+  if (chs_->tls) {
+    ssl_ = SSL_new(chs_->tls);
+    if (!ssl_ || SSL_set_fd(ssl_, sock_->native_handle()) != 1) {
+      client_fail(WH_ETLS, "TLS setup failed");
+      return;
+    }
+    SSL_set_connect_state(ssl_);
+    const std::string& name = chs_->server_name;
+    boost::system::error_code aec;
+    net::ip::make_address(name, aec);
+    if (aec) SSL_set_tlsext_host_name(ssl_, name.c_str());  // SNI is for names only
+    if (chs_->verify) {
+      if (aec) SSL_set1_host(ssl_, name.c_str());
+      else X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
+    }
+    tls_handshaking_ = true;
+    state_ = state::handshaking;
+    tls_handshake_step();
+    return;
+  }
+  client_send_request();
+}
+
+void connection::client_send_request() {
+  client_handshake& hs = *chs_;
+  state_ = state::handshaking;
+  hs.parser.header_limit(static_cast<std::uint32_t>(cfg_->max_header_bytes));
+  hs.parser.body_limit(64 * 1024);
+  wbuf_.append(handshake::client_request(hs.url.host_header, hs.url.target, hs.key, hs.protocols, hs.offer,
+                                         hs.origin, hs.headers));
+  hs.request_sent = true;
+  mark_dirty();
+  on_readable();
+}
+
+void connection::client_fail(int error, std::string message) {
+  if (state_ == state::closed) return;
+  close_reason_ = std::move(message);
+  finish(error);
+}
+
+void capture_refusal(client_handshake& hs) {
+  const auto& res = hs.parser.get();
+  hs.status = res.result_int();
+  hs.response_headers.clear();
+  for (const auto& f : res) {
+    hs.response_headers.append(f.name_string().data(), f.name_string().size());
+    hs.response_headers += ": ";
+    hs.response_headers.append(f.value().data(), f.value().size());
+    hs.response_headers += "\r\n";
+  }
+  hs.body = res.body();
+}
+
+void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
+  client_handshake& hs = *chs_;
+  hs.buf.append(reinterpret_cast<const char*>(p), n);
+  boost::beast::error_code ec;
+  while (!hs.parser.is_done()) {
+    std::size_t used = hs.parser.put(net::buffer(hs.buf.data() + hs.consumed, hs.buf.size() - hs.consumed), ec);
+    hs.consumed += used;
+    if (ec == http::error::need_more) return;
+    if (ec) {
+      if (hs.parser.is_header_done() && hs.parser.get().result_int() != 101) break;  // body trouble: report the status
+      client_fail(WH_EHANDSHAKE, "Invalid HTTP response: " + ec.message());
+      return;
+    }
+    if (used == 0) return;
+    if (hs.parser.is_header_done() && hs.parser.get().result_int() == 101) break;
+  }
+  const auto& res = hs.parser.get();
+  const int status = res.result_int();
+  if (status != 101) {
+    capture_refusal(hs);
+    client_fail(WH_ESTATUS, "Unexpected server response: " + std::to_string(status));
+    return;
+  }
+  auto field = [&](http::field f) {
+    std::string out;
+    for (auto it = res.find(f); it != res.end() && it->name() == f; ++it) {
+      if (!out.empty()) out += ", ";
+      out.append(it->value().data(), it->value().size());
+    }
+    return out;
+  };
+  if (!handshake::list_contains(field(http::field::upgrade), "websocket")) {
+    client_fail(WH_EHANDSHAKE, "Invalid Upgrade header");
+    return;
+  }
+  if (!handshake::list_contains(field(http::field::connection), "upgrade")) {
+    client_fail(WH_EHANDSHAKE, "Invalid Connection header");
+    return;
+  }
+  if (std::string(handshake::trim(field(http::field::sec_websocket_accept))) != handshake::accept_key(hs.key)) {
+    client_fail(WH_EHANDSHAKE, "Invalid Sec-WebSocket-Accept header");
+    return;
+  }
+  std::string proto(handshake::trim(field(http::field::sec_websocket_protocol)));
+  if (!proto.empty() && (hs.protocols.empty() || !handshake::list_contains(hs.protocols, proto) ||
+                         proto.find(',') != std::string::npos)) {
+    client_fail(WH_EHANDSHAKE, "Server sent an invalid subprotocol");
+    return;
+  }
+  if (proto.empty() && !hs.protocols.empty()) {
+    client_fail(WH_EHANDSHAKE, "Server sent no subprotocol");
+    return;
+  }
+  std::string ext(handshake::trim(field(http::field::sec_websocket_extensions)));
+  deflate_params params;
+  bool pmd = false;
+  if (!ext.empty()) {
+    std::string why;
+    if (hs.offer.empty() || !pmd_client_accept(ext, cfg_->deflate, params, why)) {
+      client_fail(WH_EHANDSHAKE, "Server indicated an extension that was not requested" +
+                                     (why.empty() ? std::string() : ": " + why));
+      return;
+    }
+    pmd = true;
+  }
+  std::string leftover = hs.buf.substr(hs.consumed);
+  chs_.reset();
+  become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr);
+  if (state_ != state::open) return;
+  if (!leftover.empty()) {
+    rbuf_ = std::move(leftover);
+    process_own();
+  }
+}
+
+}  // namespace wirehub

@@ -1,0 +1,49 @@
+// client.hpp — what a client connection needs until its handshake is done.
+#pragma once
+
+#include "engine.hpp"
+#include "handshake.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <string>
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace wirehub {
+
+struct client_handshake {
+  explicit client_handshake(boost::asio::io_context& ioc) : resolver(ioc) {}
+  ~client_handshake();
+
+  handshake::parsed_url url;
+  std::string key;
+  std::string protocols;
+  std::string offer;        // our Sec-WebSocket-Extensions offer, or ""
+  std::string headers;      // extra request headers
+  std::string origin;
+  SSL_CTX* tls = nullptr;   // owned reference (SSL_CTX_up_ref'ed)
+  bool verify = true;
+  std::string server_name;
+
+  boost::asio::ip::tcp::resolver resolver;
+  handshake::response_parser parser;
+  std::string buf;
+  std::size_t consumed = 0;
+  bool request_sent = false;
+
+  // A refused handshake, reported in WH_EV_CLOSE.
+  int status = 0;
+  std::string response_headers;
+  std::string body;
+};
+
+// Copies a non-101 answer (status, headers, body so far) for WH_EV_CLOSE.
+void capture_refusal(client_handshake& hs);
+
+// Builds a client connection's config and handshake state from the C options.
+int prepare_client(const char* url, const wh_client_options& o, endpoint_config& cfg,
+                   client_handshake& hs);
+
+}  // namespace wirehub

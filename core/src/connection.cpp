@@ -1,0 +1,854 @@
+#include "connection.hpp"
+
+#include "client.hpp"
+#include "hub.hpp"
+#include "loop.hpp"
+#include "server.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace wirehub {
+
+namespace bwd = boost::beast::websocket::detail;
+using frame::header;
+
+connection::connection(hub& h, loop& l, role r, boost::asio::ip::tcp::socket sock)
+    : hub_(h), loop_(l), sock_(std::move(sock)), role_(r) {}
+
+connection::~connection() {
+  if (ssl_) SSL_free(ssl_);
+  delete topics_;
+  delete deferred_;
+}
+
+void connection::release() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+bool connection::peer_keeps_context() const {
+  return role_ == role::server ? !pmd_client_no_ctx_ : !pmd_server_no_ctx_;
+}
+bool connection::we_keep_context() const {
+  return role_ == role::server ? !pmd_server_no_ctx_ : !pmd_client_no_ctx_;
+}
+
+// ------------------------------------------------------------------ raw I/O
+
+long connection::io_read(std::uint8_t* p, std::size_t n) {
+  if (!ssl_) {
+    for (;;) {
+      ssize_t r = ::recv(sock_->native_handle(), p, n, 0);
+      if (r >= 0) return r;
+      if (errno == EINTR) continue;
+      return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+  }
+  ERR_clear_error();
+  int r = SSL_read(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (r > 0) return r;
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+      return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+      tls_want_write_ = true;
+      arm_write();
+      return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    case SSL_ERROR_SYSCALL:
+      return errno ? -errno : 0;
+    default:
+      return -EPROTO;
+  }
+}
+
+long connection::io_write(const std::uint8_t* p, std::size_t n) {
+  if (!ssl_) {
+    for (;;) {
+      ssize_t r = ::send(sock_->native_handle(), p, n, MSG_NOSIGNAL);
+      if (r >= 0) return r;
+      if (errno == EINTR) continue;
+      return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+  }
+  ERR_clear_error();
+  int r = SSL_write(ssl_, p, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (r > 0) return r;
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_WRITE:
+      return -EAGAIN;
+    case SSL_ERROR_WANT_READ:
+      arm_read();  // a TLS record must be read first; on_readable flushes again
+      return -EAGAIN;
+    default:
+      return -EPIPE;
+  }
+}
+
+void connection::arm_read() {
+  if (read_armed_ || state_ == state::closed) return;
+  read_armed_ = true;
+  retain();
+  sock_->async_wait(boost::asio::socket_base::wait_read, [this](const boost::system::error_code& ec) {
+    read_armed_ = false;
+    if (!ec) on_readable();
+    release();
+  });
+}
+
+void connection::arm_write() {
+  if (write_armed_ || state_ == state::closed) return;
+  write_armed_ = true;
+  retain();
+  sock_->async_wait(boost::asio::socket_base::wait_write, [this](const boost::system::error_code& ec) {
+    write_armed_ = false;
+    if (!ec) on_writable();
+    release();
+  });
+}
+
+void connection::on_writable() {
+  if (state_ == state::closed) return;
+  if (tls_handshaking_) {
+    tls_handshake_step();
+    return;
+  }
+  flush();
+  if (tls_want_write_) {
+    tls_want_write_ = false;
+    on_readable();
+  }
+}
+
+bool connection::tls_handshake_step() {
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    tls_handshaking_ = false;
+    if (role_ == role::client) client_send_request();
+    else on_readable();
+    return true;
+  }
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+      arm_read();
+      return false;
+    case SSL_ERROR_WANT_WRITE:
+      arm_write();
+      return false;
+    default: {
+      char buf[256];
+      unsigned long e = ERR_get_error();
+      if (e) ERR_error_string_n(e, buf, sizeof buf);
+      else std::snprintf(buf, sizeof buf, "TLS handshake failed");
+      if (role_ == role::client) client_fail(WH_ETLS, buf);
+      else finish(WH_ETLS);
+      return false;
+    }
+  }
+}
+
+void connection::on_readable() {
+  if (state_ == state::closed) return;
+  if (tls_handshaking_) {
+    tls_handshake_step();
+    return;
+  }
+  if (state_ == state::connecting) return;
+  // Read until the socket is drained: the reactor is edge-triggered.
+  for (int round = 0; round < 64; ++round) {
+    if (paused_ && state_ == state::open) return;
+    if (shs_ && shs_->pending) return;  // the application is deciding on the upgrade
+    long n;
+    std::size_t cap;
+    if (rbuf_.empty()) {
+      cap = loop::rbuf_size;
+      n = io_read(loop_.rbuf(), cap);
+      if (n > 0) {
+        if (cfg_ && cfg_->ping_interval_ms) last_rx_ = now_ms();
+        std::uint8_t* p = loop_.rbuf();
+        if (state_ == state::handshaking) {
+          if (role_ == role::server) server_handshake_input(p, n);
+          else client_handshake_input(p, n);
+        } else if (shut_wr_ || close_received_ || failed_) {
+          // Closing: the rest of the input is discarded until the peer's EOF.
+        } else {
+          std::size_t used = process(p, n);
+          if (used < static_cast<std::size_t>(n) && state_ != state::closed && !failed_ && !close_received_)
+            rbuf_.assign(reinterpret_cast<char*>(p) + used, n - used);
+        }
+      }
+    } else {
+      // A frame is incomplete: read straight into its own buffer, sized for
+      // the whole frame when its header is in, so big messages copy once.
+      std::size_t have = rbuf_.size();
+      std::size_t want = have + 16384;
+      header h;
+      if (frame::parse_header(reinterpret_cast<const std::uint8_t*>(rbuf_.data()), have, h) ==
+          frame::parse_result::ok)
+        want = std::max<std::size_t>(want, h.header_size + h.length);
+      rbuf_.resize(want);
+      cap = want - have;
+      n = io_read(reinterpret_cast<std::uint8_t*>(&rbuf_[have]), cap);
+      rbuf_.resize(have + (n > 0 ? n : 0));
+      if (n > 0) {
+        if (cfg_ && cfg_->ping_interval_ms) last_rx_ = now_ms();
+        process_own();
+      }
+    }
+    if (state_ == state::closed) return;
+    if (n > 0) {
+      if (!ssl_ && static_cast<std::size_t>(n) < cap) break;
+      continue;
+    }
+    if (n == 0) {
+      on_eof();
+      return;
+    }
+    if (n == -EAGAIN) break;
+    finish(n == -ECONNRESET ? WH_ERESET : WH_EIO);
+    return;
+  }
+  if (!(paused_ && state_ == state::open)) arm_read();
+  // TLS: a write may have waited for this read.
+  if (ssl_ && woff_ < wbuf_.size() && !write_armed_) flush();
+}
+
+void connection::process_own() {
+  if (state_ == state::handshaking || shut_wr_ || close_received_ || failed_) {
+    if (state_ != state::handshaking) std::string().swap(rbuf_);
+    return;
+  }
+  // process() may hand out views into rbuf_ and the application may close
+  // the connection meanwhile: take the buffer so nothing frees it under us.
+  std::string buf;
+  buf.swap(rbuf_);
+  std::size_t used = process(reinterpret_cast<std::uint8_t*>(buf.data()), buf.size());
+  if (used < buf.size() && state_ != state::closed && !failed_ && !close_received_) {
+    if (used) buf.erase(0, used);
+    rbuf_.swap(buf);
+  }
+}
+
+void connection::on_eof() {
+  if (role_ == role::server && !opened_) {
+    finish(0);
+    return;
+  }
+  if (role_ == role::client && !opened_) {
+    if (chs_ && chs_->parser.is_header_done() && chs_->parser.get().result_int() != 101) {
+      capture_refusal(*chs_);
+      client_fail(WH_ESTATUS, "Unexpected server response: " + std::to_string(chs_->status));
+      return;
+    }
+    client_fail(WH_EHANDSHAKE, "Connection closed during the handshake");
+    return;
+  }
+  if (close_received_ && close_sent_) finish(failed_ ? error_ : 0);
+  else finish(error_ ? int(error_) : int(WH_ERESET));
+}
+
+// ------------------------------------------------------------------- frames
+
+std::size_t connection::process(std::uint8_t* p, std::size_t n) {
+  std::size_t off = 0;
+  const bool server_role = role_ == role::server;
+  const std::size_t max = cfg_->max_message_size;
+  while (off < n) {
+    header h;
+    auto r = frame::parse_header(p + off, n - off, h);
+    if (r == frame::parse_result::need_more) break;
+    if (r != frame::parse_result::ok) {
+      fail(1002, frame::reason::protocol, WH_EPROTO);
+      return n;
+    }
+    // RFC 6455 5.1: clients mask, servers never do.
+    if (h.masked != server_role || (h.rsv1 && (!pmd_server_bits_ || frame::is_control(h.opcode) ||
+                                               h.opcode == frame::op_continuation))) {
+      fail(1002, frame::reason::protocol, WH_EPROTO);
+      return n;
+    }
+    if (!frame::is_control(h.opcode)) {
+      if ((h.opcode == frame::op_continuation) != (msg_opcode_ != 0)) {
+        fail(1002, frame::reason::protocol, WH_EPROTO);
+        return n;
+      }
+      // Refuse an oversized message from its header, before buffering it.
+      // Compressed input is bounded loosely here and exactly when inflated.
+      const std::uint64_t so_far = h.opcode == frame::op_continuation ? msgbuf_.size() : 0;
+      const bool compressed = h.opcode == frame::op_continuation ? msg_compressed_ : h.rsv1;
+      if (so_far + h.length > (compressed ? max + 1024 + max / 8 : max)) {
+        fail(1009, frame::reason::too_big, WH_ETOOBIG);
+        return n;
+      }
+    }
+    const std::uint64_t total = h.header_size + h.length;
+    if (total > n - off) break;
+    std::uint8_t* payload = p + off + h.header_size;
+    const std::size_t len = static_cast<std::size_t>(h.length);
+    if (h.masked) frame::apply_mask(payload, len, h.mask);
+    off += total;
+    const bool go_on = frame::is_control(h.opcode) ? handle_control(h, payload, len) : handle_data(h, payload, len);
+    if (!go_on) return n;
+  }
+  return off;
+}
+
+bool connection::handle_control(const header& h, std::uint8_t* payload, std::size_t len) {
+  wh_event ev{};
+  ev.conn = reinterpret_cast<wh_conn*>(this);
+  ev.server = reinterpret_cast<wh_server*>(server_);
+  ev.data = reinterpret_cast<const char*>(payload);
+  ev.len = len;
+  switch (h.opcode) {
+    case frame::op_ping:
+      if (state_ == state::open) queue_frame(frame::op_pong, true, false, payload, len);
+      ev.type = WH_EV_PING;
+      ev.user_data = user_data();
+      hub_.emit(ev);
+      return state_ != state::closed && !failed_;
+    case frame::op_pong:
+      if (ping_pending_) {
+        ping_pending_ = false;
+        if (state_ == state::open) deadline_ = now_ms() + cfg_->ping_interval_ms;
+      }
+      ev.type = WH_EV_PONG;
+      ev.user_data = user_data();
+      hub_.emit(ev);
+      return state_ != state::closed && !failed_;
+    default:
+      break;
+  }
+  // Close (RFC 6455 5.5.1, 7.1.5, 7.4).
+  if (len == 1) {
+    fail(1002, frame::reason::protocol, WH_EPROTO);
+    return false;
+  }
+  unsigned code = 1005;
+  if (len >= 2) {
+    code = (unsigned(payload[0]) << 8) | payload[1];
+    if (!frame::is_valid_close_code(code)) {
+      fail(1002, frame::reason::protocol, WH_EPROTO);
+      return false;
+    }
+    if (!bwd::check_utf8(reinterpret_cast<const char*>(payload + 2), len - 2)) {
+      fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
+      return false;
+    }
+  }
+  close_received_ = true;
+  close_code_ = static_cast<std::uint16_t>(code);
+  close_reason_.assign(reinterpret_cast<const char*>(payload) + (len >= 2 ? 2 : 0), len >= 2 ? len - 2 : 0);
+  if (!close_sent_) {
+    queue_close(code == 1005 ? 0 : static_cast<int>(code), {});
+    close_sent_ = true;
+  }
+  state_ = state::closing;
+  api_state_.store(2, std::memory_order_release);
+  deadline_ = now_ms() + cfg_->close_timeout_ms;
+  // The server closes TCP first (RFC 6455 7.1.1); a client waits for it.
+  if (role_ == role::server) close_after_flush_ = true;
+  mark_dirty();
+  return false;
+}
+
+bool connection::handle_data(const header& h, std::uint8_t* payload, std::size_t len) {
+  const bool first = h.opcode != frame::op_continuation;
+  if (first) {
+    msg_opcode_ = h.opcode;
+    msg_compressed_ = h.rsv1;
+    utf8_.reset();
+  }
+  const bool text = msg_opcode_ == frame::op_text;
+  const int flags = (text ? WH_TEXT : WH_BINARY) | (msg_compressed_ ? WH_COMPRESSED : 0);
+  const std::size_t max = cfg_->max_message_size;
+
+  if (first && h.fin) {
+    msg_opcode_ = 0;
+    if (!msg_compressed_) {
+      // The common case: a whole message in one frame, handed out in place.
+      if (text && !bwd::check_utf8(reinterpret_cast<const char*>(payload), len)) {
+        fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
+        return false;
+      }
+      return deliver(payload, len, flags);
+    }
+    const bool shared = !peer_keeps_context();
+    if (!shared && !inflater_) inflater_ = std::make_unique<inflater>(15, false);
+    inflater& inf = shared ? loop_.shared_inflater() : *inflater_;
+    std::string& out = loop_.inflate_scratch();
+    out.clear();
+    auto r = inf.feed(payload, len, out, max);
+    if (r == inflater::result::ok) r = inf.finish(out, max);
+    if (r != inflater::result::ok) {
+      if (shared) loop_.reset_shared_inflater();
+      if (r == inflater::result::too_big) fail(1009, frame::reason::too_big, WH_ETOOBIG);
+      else fail(1007, "invalid compressed data", WH_EPROTO);
+      return false;
+    }
+    if (text && !bwd::check_utf8(out.data(), out.size())) {
+      fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
+      return false;
+    }
+    return deliver(reinterpret_cast<const std::uint8_t*>(out.data()), out.size(), flags);
+  }
+
+  // A fragment: build the message in msgbuf_, checking UTF-8 as it grows so
+  // an invalid text fails before its last fragment arrives.
+  const std::size_t before = msgbuf_.size();
+  if (msg_compressed_) {
+    // Fragments of one message must go through one stream, so a message in
+    // fragments never uses the loop's shared inflater.
+    if (!inflater_) inflater_ = std::make_unique<inflater>(15, !peer_keeps_context());
+    auto r = inflater_->feed(payload, len, msgbuf_, max);
+    if (r == inflater::result::ok && h.fin) r = inflater_->finish(msgbuf_, max);
+    if (r != inflater::result::ok) {
+      if (r == inflater::result::too_big) fail(1009, frame::reason::too_big, WH_ETOOBIG);
+      else fail(1007, "invalid compressed data", WH_EPROTO);
+      return false;
+    }
+  } else {
+    if (before + len > max) {
+      fail(1009, frame::reason::too_big, WH_ETOOBIG);
+      return false;
+    }
+    msgbuf_.append(reinterpret_cast<const char*>(payload), len);
+  }
+  if (text && !utf8_.write(reinterpret_cast<const std::uint8_t*>(msgbuf_.data()) + before, msgbuf_.size() - before)) {
+    fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
+    return false;
+  }
+  if (!h.fin) return true;
+  msg_opcode_ = 0;
+  if (text && !utf8_.finish()) {
+    fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
+    return false;
+  }
+  std::string msg;
+  msg.swap(msgbuf_);
+  return deliver(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size(), flags);
+}
+
+bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
+  wh_event ev{};
+  ev.type = WH_EV_MESSAGE;
+  ev.flags = flags;
+  ev.conn = reinterpret_cast<wh_conn*>(this);
+  ev.server = reinterpret_cast<wh_server*>(server_);
+  ev.data = reinterpret_cast<const char*>(data);
+  ev.len = len;
+  ev.user_data = user_data();
+  hub_.emit(ev);
+  return state_ != state::closed && !failed_ && !close_received_;
+}
+
+void connection::fail(int close_code, std::string_view reason, int error) {
+  if (state_ == state::closed) return;
+  failed_ = true;
+  if (!error_) error_ = static_cast<std::int16_t>(error);
+  if (!close_sent_ && (state_ == state::open || state_ == state::closing)) {
+    queue_close(close_code, reason);
+    close_sent_ = true;
+  }
+  if (!close_received_) {
+    close_code_ = static_cast<std::uint16_t>(close_code);
+    close_reason_.assign(reason.data(), reason.size());
+  }
+  state_ = state::closing;
+  api_state_.store(2, std::memory_order_release);
+  close_after_flush_ = true;
+  deadline_ = now_ms() + cfg_->close_timeout_ms;
+  mark_dirty();
+}
+
+// --------------------------------------------------------------------- send
+
+void connection::mark_dirty() {
+  if (dirty_ || state_ == state::closed) return;
+  dirty_ = true;
+  loop_.want_flush(this);
+}
+
+void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std::uint8_t* data, std::size_t len) {
+  std::uint8_t hdr[frame::max_header_size];
+  const bool mask = role_ == role::client;
+  const std::uint32_t key = mask ? loop_.random_mask() : 0;
+  const std::size_t hn = frame::write_header(hdr, opcode, fin, rsv1, len, mask, key);
+  wbuf_.append(reinterpret_cast<const char*>(hdr), hn);
+  const std::size_t at = wbuf_.size();
+  if (len) wbuf_.append(reinterpret_cast<const char*>(data), len);
+  if (mask) frame::apply_mask(reinterpret_cast<std::uint8_t*>(&wbuf_[at]), len, key);
+  buffered_.store(wbuf_.size() - woff_, std::memory_order_relaxed);
+  if (wbuf_.size() - woff_ > cfg_->high_water) above_high_ = true;
+  mark_dirty();
+}
+
+void connection::queue_message(const std::uint8_t* data, std::size_t len, int flags) {
+  const std::uint8_t op = (flags & WH_TEXT) ? frame::op_text : frame::op_binary;
+  const bool compress = pmd_server_bits_ && !(flags & WH_NO_COMPRESS) &&
+                        (len >= cfg_->deflate.threshold || (flags & WH_COMPRESS));
+  if (!compress) {
+    queue_frame(op, true, false, data, len);
+    return;
+  }
+  const int bits = role_ == role::server ? pmd_server_bits_ : pmd_client_bits_;
+  deflater* d;
+  if (we_keep_context()) {
+    if (!deflater_) deflater_ = std::make_unique<deflater>(bits, cfg_->deflate.level, cfg_->deflate.mem_level, false);
+    d = deflater_.get();
+  } else {
+    d = &loop_.shared_deflater(bits, cfg_->deflate.level, cfg_->deflate.mem_level);
+  }
+  std::string& out = loop_.deflate_scratch();
+  out.clear();
+  if (!d->compress(data, len, out)) {
+    fail(1011, "compression failed", WH_EINTERNAL);
+    return;
+  }
+  queue_frame(op, true, true, reinterpret_cast<const std::uint8_t*>(out.data()), out.size());
+}
+
+void connection::queue_close(int code, std::string_view reason) {
+  std::uint8_t payload[125] = {0};
+  std::size_t n = 0;
+  if (code) {
+    payload[0] = static_cast<std::uint8_t>(code >> 8);
+    payload[1] = static_cast<std::uint8_t>(code);
+    n = 2 + std::min<std::size_t>(reason.size(), 123);
+    std::memcpy(payload + 2, reason.data(), n - 2);
+  }
+  queue_frame(frame::op_close, true, false, payload, n);
+}
+
+void connection::do_send(const std::uint8_t* data, std::size_t len, int flags) {
+  if (state_ != state::open || close_sent_) return;
+  if ((flags & WH_MORE) || send_opcode_) {
+    const bool first = send_opcode_ == 0;
+    const std::uint8_t op = first ? ((flags & WH_TEXT) ? frame::op_text : frame::op_binary) : frame::op_continuation;
+    if (first) send_opcode_ = op;
+    const bool fin = !(flags & WH_MORE);
+    queue_frame(op, fin, false, data, len);
+    if (fin) {
+      send_opcode_ = 0;
+      if (deferred_) {
+        // Messages published while our fragments were going out.
+        auto pending = std::move(*deferred_);
+        deferred_->clear();
+        for (auto& m : pending) send_prepared(m);
+      }
+    }
+    return;
+  }
+  queue_message(data, len, flags);
+}
+
+int connection::send(const void* data, std::size_t len, int flags) {
+  if (!data && len) return WH_EINVAL;
+  if ((flags & WH_TEXT) && (flags & WH_BINARY)) return WH_EINVAL;
+  // A message needs a type; only the continuation of a fragmented send may
+  // leave it out. Fragments come from one thread, so this flag is the API's
+  // view of that sequence (the loop keeps its own, send_opcode_).
+  const bool continuing = api_fragmenting_.load(std::memory_order_relaxed);
+  if (!continuing && !(flags & (WH_TEXT | WH_BINARY))) return WH_EINVAL;
+  const auto st = api_state_.load(std::memory_order_acquire);
+  if (st == 0) return WH_ESTATE;
+  if (st != 1) return WH_ECLOSED;
+  const std::size_t b = buffered();
+  if (b + len > cfg_->max_buffered) return WH_EDROPPED;
+  api_fragmenting_.store((flags & WH_MORE) != 0, std::memory_order_relaxed);
+  if (loop_.on_this_thread()) {
+    do_send(static_cast<const std::uint8_t*>(data), len, flags);
+    if (state_ == state::closed) return WH_ECLOSED;
+    return wbuf_.size() - woff_ > cfg_->high_water ? WH_QUEUED : WH_SENT;
+  }
+  in_flight_.fetch_add(len, std::memory_order_relaxed);
+  retain();
+  std::string copy(static_cast<const char*>(data), len);
+  boost::asio::post(loop_.ioc(), [this, copy = std::move(copy), flags] {
+    in_flight_.fetch_sub(copy.size(), std::memory_order_relaxed);
+    do_send(reinterpret_cast<const std::uint8_t*>(copy.data()), copy.size(), flags);
+    release();
+  });
+  return b + len > cfg_->high_water ? WH_QUEUED : WH_SENT;
+}
+
+void connection::send_prepared(const std::shared_ptr<const prepared_message>& m) {
+  if (state_ != state::open || close_sent_) return;
+  if (send_opcode_) {
+    // Data frames of two messages must not interleave (RFC 6455 5.4).
+    if (!deferred_) deferred_ = new std::vector<std::shared_ptr<const prepared_message>>();
+    deferred_->push_back(m);
+    return;
+  }
+  if (role_ == role::client) {  // client frames are masked per connection
+    queue_message(reinterpret_cast<const std::uint8_t*>(m->payload.data()), m->payload.size(), m->flags);
+    return;
+  }
+  const std::string* bytes = &m->frame;
+  if (pmd_server_bits_ && !(m->flags & WH_NO_COMPRESS) && !m->deflated.empty()) {
+    if (!we_keep_context() && pmd_server_bits_ == 15) {
+      bytes = &m->deflated;
+    } else {
+      // Our compressor's window must see what the peer's inflater sees.
+      queue_message(reinterpret_cast<const std::uint8_t*>(m->payload.data()), m->payload.size(), m->flags);
+      return;
+    }
+  }
+  wbuf_.append(*bytes);
+  buffered_.store(wbuf_.size() - woff_, std::memory_order_relaxed);
+  if (wbuf_.size() - woff_ > cfg_->high_water) above_high_ = true;
+  mark_dirty();
+}
+
+int connection::ping(const void* data, std::size_t len, bool pong) {
+  if (len > 125 || (!data && len)) return WH_EINVAL;
+  const auto st = api_state_.load(std::memory_order_acquire);
+  if (st == 0) return WH_ESTATE;
+  if (st != 1) return WH_ECLOSED;
+  retain();
+  std::string copy(static_cast<const char*>(data ? data : ""), len);
+  loop_.dispatch([this, copy = std::move(copy), pong] {
+    if (state_ == state::open && !close_sent_)
+      queue_frame(pong ? frame::op_pong : frame::op_ping, true, false,
+                  reinterpret_cast<const std::uint8_t*>(copy.data()), copy.size());
+    release();
+  });
+  return 0;
+}
+
+int connection::close(int code, const char* reason, std::size_t len) {
+  if (code != 0 && !frame::is_valid_close_code(static_cast<unsigned>(code))) return WH_ECLOSECODE;
+  if (len > 123 || (code == 0 && len) || (!reason && len)) return WH_ECLOSECODE;
+  if (len && !bwd::check_utf8(reason, len)) return WH_ECLOSECODE;
+  std::uint8_t expected = 1;
+  if (!api_state_.compare_exchange_strong(expected, 2)) {
+    if (expected == 0) return terminate();  // closing while connecting aborts
+    return WH_ECLOSED;
+  }
+  retain();
+  loop_.dispatch([this, code, r = std::string(reason ? reason : "", len)]() mutable {
+    start_close(code, std::move(r));
+    release();
+  });
+  return 0;
+}
+
+void connection::start_close(int code, std::string reason) {
+  if (state_ != state::open || close_sent_) return;
+  queue_close(code, reason);
+  close_sent_ = true;
+  close_code_ = static_cast<std::uint16_t>(code ? code : 1005);
+  close_reason_ = std::move(reason);
+  state_ = state::closing;
+  deadline_ = now_ms() + cfg_->close_timeout_ms;
+}
+
+int connection::terminate() {
+  if (closed_flag_.load(std::memory_order_acquire)) return WH_ECLOSED;
+  api_state_.store(2, std::memory_order_release);
+  retain();
+  loop_.dispatch([this] {
+    if (state_ != state::closed) {
+      if (role_ == role::client && !opened_) client_fail(WH_ECLOSED, "Connection closed before it was established");
+      else finish(WH_ECLOSED);
+    }
+    release();
+  });
+  return 0;
+}
+
+int connection::pause(bool p) {
+  if (closed_flag_.load(std::memory_order_acquire)) return WH_ECLOSED;
+  retain();
+  loop_.dispatch([this, p] {
+    if (state_ != state::closed && paused_ != p) {
+      paused_ = p;
+      if (!p) on_readable();  // data may have arrived while paused
+    }
+    release();
+  });
+  return 0;
+}
+
+void connection::flush() {
+  if (state_ == state::closed || write_armed_ || tls_handshaking_ || state_ == state::connecting) return;
+  while (woff_ < wbuf_.size()) {
+    long n = io_write(reinterpret_cast<const std::uint8_t*>(wbuf_.data()) + woff_, wbuf_.size() - woff_);
+    if (n > 0) {
+      woff_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == -EAGAIN) {
+      if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
+        wbuf_.erase(0, woff_);
+        woff_ = 0;
+      }
+      arm_write();
+      after_write_progress();
+      return;
+    }
+    finish(n == -ECONNRESET || n == -EPIPE ? WH_ERESET : WH_EIO);
+    return;
+  }
+  // Idle connections keep no send buffer.
+  std::string().swap(wbuf_);
+  woff_ = 0;
+  after_write_progress();
+  if (close_after_flush_ && !shut_wr_) after_close_flushed();
+}
+
+void connection::after_write_progress() {
+  const std::size_t b = wbuf_.size() - woff_;
+  buffered_.store(b, std::memory_order_relaxed);
+  if (above_high_ && b <= cfg_->low_water) {
+    above_high_ = false;
+    if (state_ == state::open) {
+      wh_event ev{};
+      ev.type = WH_EV_DRAIN;
+      ev.conn = reinterpret_cast<wh_conn*>(this);
+      ev.server = reinterpret_cast<wh_server*>(server_);
+      ev.user_data = user_data();
+      hub_.emit(ev);
+    }
+  }
+}
+
+void connection::after_close_flushed() {
+  // Everything we had to say is out: half-close, then wait (bounded by the
+  // close timeout) for the peer's EOF so it reads all of it before any RST.
+  shut_wr_ = true;
+  if (ssl_) SSL_shutdown(ssl_);
+  ::shutdown(sock_->native_handle(), SHUT_WR);
+  if (deadline_ == 0) deadline_ = now_ms() + cfg_->close_timeout_ms;
+  arm_read();
+}
+
+// ------------------------------------------------------------------- timers
+
+void connection::on_deadline(std::uint64_t now) {
+  if (state_ == state::closed) return;
+  switch (state_) {
+    case state::connecting:
+    case state::handshaking:
+      if (role_ == role::client) client_fail(WH_ETIMEDOUT, "Opening handshake has timed out");
+      else finish(WH_ETIMEDOUT);
+      return;
+    case state::closing:
+      finish(error_ ? int(error_) : int(WH_ETIMEDOUT));
+      return;
+    case state::open:
+      if (ping_pending_) {
+        fail(1011, frame::reason::ping_timeout, WH_EPINGTIMEOUT);
+        // An unresponsive peer will not answer our close either.
+        deadline_ = now + std::min(cfg_->close_timeout_ms, std::max(cfg_->ping_timeout_ms, 100));
+        return;
+      }
+      if (cfg_->ping_interval_ms) {
+        const std::uint64_t due = last_rx_ + cfg_->ping_interval_ms;
+        if (now >= due) {
+          queue_frame(frame::op_ping, true, false, nullptr, 0);
+          ping_pending_ = true;
+          deadline_ = now + (cfg_->ping_timeout_ms ? cfg_->ping_timeout_ms : cfg_->ping_interval_ms);
+        } else {
+          deadline_ = due;
+        }
+      } else {
+        deadline_ = 0;
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+// ------------------------------------------------------------------- finish
+
+void connection::finish(int error) {
+  if (state_ == state::closed) return;
+  state_ = state::closed;
+  if (error && !error_) error_ = static_cast<std::int16_t>(error);
+  api_state_.store(2, std::memory_order_release);
+  closed_flag_.store(true, std::memory_order_release);
+  deadline_ = 0;
+  boost::system::error_code ec;
+  sock_->close(ec);  // pending waits complete with operation_aborted
+  sock_.reset();
+  if (chs_) chs_->resolver.cancel();
+  loop_.detach(this);
+  if (server_) server_->remove(this, opened_);
+  hub_.untrack(this);
+  if (shs_ && shs_->pending) shs_->pending = nullptr;  // the request still holds a reference
+  if (opened_ || role_ == role::client) emit_close();
+  if (inflater_ || deflater_) {
+    inflater_.reset();
+    deflater_.reset();
+  }
+  release();  // the engine's reference
+}
+
+void connection::emit_close() {
+  wh_event ev{};
+  ev.type = WH_EV_CLOSE;
+  ev.conn = reinterpret_cast<wh_conn*>(this);
+  ev.server = reinterpret_cast<wh_server*>(server_);
+  ev.user_data = user_data();
+  ev.error = error_;
+  ev.code = (close_received_ || failed_ || (close_sent_ && !error_)) ? close_code_ : 1006;
+  if (!opened_) ev.code = 1006;
+  ev.data = close_reason_.data();
+  ev.len = close_reason_.size();
+  if (chs_ && chs_->status && chs_->status != 101) {
+    ev.status = chs_->status;
+    ev.headers = chs_->response_headers.data();
+    ev.headers_len = chs_->response_headers.size();
+    ev.data = chs_->body.data();
+    ev.len = chs_->body.size();
+  }
+  hub_.emit(ev);
+}
+
+void connection::become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd) {
+  subprotocol_ = std::move(subprotocol);
+  extensions_ = std::move(extensions);
+  if (pmd) {
+    pmd_server_bits_ = static_cast<std::uint8_t>(pmd->server_max_window_bits);
+    pmd_client_bits_ = static_cast<std::uint8_t>(pmd->client_max_window_bits);
+    pmd_server_no_ctx_ = pmd->server_no_context_takeover;
+    pmd_client_no_ctx_ = pmd->client_no_context_takeover;
+  }
+  state_ = state::open;
+  opened_ = true;
+  if (server_) server_->opened();
+  api_state_.store(1, std::memory_order_release);
+  if (cfg_->ping_interval_ms) {
+    last_rx_ = now_ms();
+    deadline_ = last_rx_ + cfg_->ping_interval_ms;
+  } else {
+    deadline_ = 0;
+  }
+  wh_event ev{};
+  ev.type = WH_EV_OPEN;
+  ev.conn = reinterpret_cast<wh_conn*>(this);
+  ev.server = reinterpret_cast<wh_server*>(server_);
+  ev.user_data = user_data();
+  hub_.emit(ev);
+}
+
+void connection::write_raw_and_close(std::string bytes) {
+  wbuf_.append(bytes);
+  state_ = state::closing;
+  api_state_.store(2, std::memory_order_release);
+  close_after_flush_ = true;
+  deadline_ = now_ms() + cfg_->close_timeout_ms;
+  mark_dirty();
+}
+
+}  // namespace wirehub

@@ -1,0 +1,195 @@
+// connection.hpp — one WebSocket connection, either role, plain or TLS.
+//
+// I/O is reactor-style: we wait for readiness, then read with a non-blocking
+// recv into the loop's shared buffer and parse every frame in it before
+// reading again. Only a partial frame left at the end of a read is copied into
+// the connection's own buffer, so an idle connection owns no buffer at all.
+// Messages are handed to the application as a view into that buffer.
+#pragma once
+
+#include "engine.hpp"
+#include "wirehub/frame_codec.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/websocket/detail/utf8_checker.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+typedef struct ssl_st SSL;
+
+namespace wirehub {
+
+struct server_handshake;
+struct client_handshake;
+struct prepared_message;
+
+class connection {
+ public:
+  enum class role : std::uint8_t { server, client };
+  enum class state : std::uint8_t { connecting, handshaking, open, closing, closed };
+
+  connection(hub& h, loop& l, role r, boost::asio::ip::tcp::socket sock);
+  ~connection();
+
+  // Reference counting (any thread). The engine holds one reference while
+  // the socket is alive; queued events and async operations hold one each.
+  void retain() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release();
+
+  // ---- called from the C ABI (any thread) ---------------------------------
+  int send(const void* data, std::size_t len, int flags);
+  int ping(const void* data, std::size_t len, bool pong);
+  int close(int code, const char* reason, std::size_t len);
+  int terminate();
+  int pause(bool paused);
+  std::size_t buffered() const {
+    return buffered_.load(std::memory_order_relaxed) + in_flight_.load(std::memory_order_relaxed);
+  }
+  bool is_closed() const { return closed_flag_.load(std::memory_order_acquire); }
+  bool is_open() const { return api_state_.load(std::memory_order_acquire) == 1; }
+
+  void* user_data() const { return user_data_.load(std::memory_order_relaxed); }
+  void set_user_data(void* p) { user_data_.store(p, std::memory_order_relaxed); }
+  const std::string& subprotocol() const { return subprotocol_; }
+  const std::string& extensions() const { return extensions_; }
+  const char* remote_address() const { return remote_address_; }
+  int remote_port() const { return remote_port_; }
+  server* owner_server() const { return server_; }
+  loop& owner_loop() { return loop_; }
+
+  // ---- engine internals (this connection's loop thread only) --------------
+  void start_server(server& s);
+  void start_client(std::unique_ptr<client_handshake> hs);
+  void send_prepared(const std::shared_ptr<const prepared_message>& m);
+  void answer_upgrade(request& req, const std::string* subprotocol, std::string headers, void* user_data,
+                      int status, std::string body);
+  void flush();
+  void on_deadline(std::uint64_t now);
+  std::uint64_t deadline() const { return deadline_; }
+
+  // Intrusive links: the loop's connection list, the loop's dirty list
+  // membership, the server's connection table.
+  connection* next_ = nullptr;
+  connection* prev_ = nullptr;
+  bool dirty_ = false;
+  std::uint32_t server_index_ = 0;
+  std::vector<std::string>* topics_ = nullptr;  // allocated on first subscribe
+
+ private:
+  friend class server;
+  friend class hub;
+  friend struct client_handshake;
+
+  // I/O primitives over plain TCP or TLS: >0 bytes, 0 = EOF, <0 = -errno
+  // (-EAGAIN when it would block in the direction stored in tls_want_write_).
+  long io_read(std::uint8_t* p, std::size_t n);
+  long io_write(const std::uint8_t* p, std::size_t n);
+  void arm_read();
+  void arm_write();
+  void on_readable();
+  void on_writable();
+  bool tls_handshake_step();
+
+  // Handshakes.
+  void server_handshake_input(const std::uint8_t* p, std::size_t n);
+  void client_handshake_input(const std::uint8_t* p, std::size_t n);
+  void client_connected();
+  void become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd);
+  void write_raw_and_close(std::string bytes);
+
+  // Frames.
+  std::size_t process(std::uint8_t* p, std::size_t n);
+  bool handle_control(const frame::header& h, std::uint8_t* payload, std::size_t len);
+  bool handle_data(const frame::header& h, std::uint8_t* payload, std::size_t len);
+  bool deliver(const std::uint8_t* data, std::size_t len, int flags);
+  void fail(int close_code, std::string_view reason, int error);
+  void queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std::uint8_t* data, std::size_t len);
+  void queue_message(const std::uint8_t* data, std::size_t len, int flags);
+  void queue_close(int code, std::string_view reason);
+  void mark_dirty();
+  void after_write_progress();
+  void finish(int error);
+  void emit_close();
+  void on_eof();
+  void start_close(int code, std::string reason);
+  void do_send(const std::uint8_t* data, std::size_t len, int flags);
+  void process_own();
+  void after_close_flushed();
+  void client_send_request();
+  void client_fail(int error, std::string message);
+  bool peer_keeps_context() const;
+  bool we_keep_context() const;
+
+  hub& hub_;
+  loop& loop_;
+  server* server_ = nullptr;
+  std::atomic<int> refs_{1};
+  // Destroyed in finish(), on the loop thread: a socket must not outlive its
+  // io_context, while a retained handle may.
+  std::optional<boost::asio::ip::tcp::socket> sock_;
+  SSL* ssl_ = nullptr;
+
+  // Receive side.
+  std::string rbuf_;        // a partial frame carried over between reads
+  std::string msgbuf_;      // a fragmented or inflated message being built
+  std::unique_ptr<server_handshake> shs_;
+  std::unique_ptr<client_handshake> chs_;
+  std::unique_ptr<inflater> inflater_;  // only with context takeover or fragments
+  boost::beast::websocket::detail::utf8_checker utf8_;
+
+  // Send side.
+  std::string wbuf_;
+  std::size_t woff_ = 0;
+  std::unique_ptr<deflater> deflater_;  // only with context takeover
+  std::vector<std::shared_ptr<const prepared_message>>* deferred_ = nullptr;  // published mid-fragment
+  std::atomic<std::size_t> buffered_{0};
+  std::atomic<std::size_t> in_flight_{0};  // posted from other threads, not yet queued
+  std::atomic<void*> user_data_{nullptr};
+
+  std::string subprotocol_;
+  std::string extensions_;
+  const endpoint_config* cfg_ = nullptr;
+  std::unique_ptr<endpoint_config> own_cfg_;  // a client's own limits
+
+  // Close bookkeeping.
+  std::string close_reason_;
+  std::uint16_t close_code_ = 1006;
+  std::int16_t error_ = 0;
+
+  // Timers: one deadline checked by the loop's sweep.
+  std::uint64_t deadline_ = 0;
+  std::uint64_t last_rx_ = 0;
+
+  std::uint16_t remote_port_ = 0;
+  std::uint8_t pmd_server_bits_ = 0, pmd_client_bits_ = 0;  // 0 = no deflate
+  role role_;
+  state state_ = state::connecting;
+  std::uint8_t msg_opcode_ = 0;  // opcode of the message being received, 0 = none
+  std::uint8_t send_opcode_ = 0; // opcode of a fragmented message being sent
+  bool msg_compressed_ = false;
+  bool pmd_server_no_ctx_ = false, pmd_client_no_ctx_ = false;
+  bool read_armed_ = false, write_armed_ = false, paused_ = false;
+  bool close_sent_ = false, close_received_ = false, failed_ = false;
+  bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
+  bool above_high_ = false, opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
+  std::atomic<bool> closed_flag_{false};
+  // What the C ABI may do, readable from any thread: 0 connecting, 1 open,
+  // 2 closing or closed (no more sends).
+  std::atomic<std::uint8_t> api_state_{0};
+  std::atomic<bool> api_fragmenting_{false};
+  char remote_address_[46] = {0};
+};
+
+// A message published to many connections: framed once, shared by all.
+struct prepared_message {
+  std::string payload;     // for connections that must compress it themselves
+  std::string frame;       // uncompressed frame, unmasked (server to client)
+  std::string deflated;    // compressed frame (window 15, no context), or empty
+  int flags = 0;
+};
+
+}  // namespace wirehub

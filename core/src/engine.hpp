@@ -1,0 +1,49 @@
+// engine.hpp — the engine's objects and how they refer to each other.
+//
+//   hub ── owns ─▶ loop × io_threads   (one io_context + one thread each)
+//    │                 └─ owns the per-thread shared buffers (receive, deflate)
+//    ├── owns ─▶ server × N            (acceptor on loop 0, conns on any loop)
+//    └── event_sink                    (callback on the I/O thread, or queue)
+//   connection: one per socket, pinned to one loop for life, ref-counted so a
+//   handle held by a binding or a queued event outlives the socket safely.
+//
+// Each class lives in its own file: loop.hpp, connection.hpp, server.hpp,
+// hub.hpp. This header only forward-declares and holds the shared config.
+#pragma once
+
+#include "wirehub.h"
+#include "wirehub/permessage_deflate.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace wirehub {
+
+class hub;
+class loop;
+class server;
+class connection;
+struct request;
+
+// Limits and behaviour of one endpoint (a server, or one client connection),
+// with every default resolved.
+struct endpoint_config {
+  std::size_t max_message_size = 16u << 20;
+  std::size_t max_header_bytes = 8192;
+  std::size_t high_water = 64u << 10;
+  std::size_t low_water = 16u << 10;
+  std::size_t max_buffered = 32u << 20;
+  int handshake_timeout_ms = 10000;
+  int close_timeout_ms = 5000;
+  int ping_interval_ms = 0;
+  int ping_timeout_ms = 0;
+  deflate_config deflate;
+};
+
+// Fills `out` from the C structs; returns WH_EINVAL for out-of-range values.
+int resolve_config(const wh_limits& limits, const wh_deflate_options& deflate, endpoint_config& out);
+
+std::uint64_t now_ms();
+
+}  // namespace wirehub

@@ -1,0 +1,101 @@
+#include "event_queue.hpp"
+
+#include "connection.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+namespace wirehub {
+
+event_queue::event_queue() { fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+event_queue::~event_queue() {
+  clear();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+static void retain(wh_conn* c) {
+  if (c) reinterpret_cast<connection*>(c)->retain();
+}
+static void release(wh_conn* c) {
+  if (c) reinterpret_cast<connection*>(c)->release();
+}
+
+void event_queue::push(const wh_event& ev) {
+  retain(ev.conn);  // the handle must outlive the event, even past WH_EV_CLOSE
+  std::lock_guard<std::mutex> lk(mu_);
+  item it{ev, back_arena_.size(), 0};
+  if (ev.len) back_arena_.append(ev.data, ev.len);
+  it.headers_off = back_arena_.size();
+  if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
+  back_.push_back(it);
+  if (!signaled_) {
+    signaled_ = true;
+    std::uint64_t one = 1;
+    while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void event_queue::release_delivered() {
+  for (wh_conn* c : delivered_) release(c);
+  delivered_.clear();
+}
+
+int event_queue::poll(wh_event* out, int max) {
+  release_delivered();
+  if (front_pos_ == front_.size()) {
+    front_.clear();
+    front_arena_.clear();
+    front_pos_ = 0;
+    std::lock_guard<std::mutex> lk(mu_);
+    if (signaled_) {
+      std::uint64_t v;
+      while (::read(fd_, &v, sizeof v) < 0 && errno == EINTR) {
+      }
+      signaled_ = false;
+    }
+    front_.swap(back_);
+    front_arena_.swap(back_arena_);
+  }
+  int n = 0;
+  while (n < max && front_pos_ < front_.size()) {
+    item& it = front_[front_pos_++];
+    wh_event ev = it.ev;
+    ev.data = ev.len ? front_arena_.data() + it.data_off : nullptr;
+    ev.headers = ev.headers_len ? front_arena_.data() + it.headers_off : nullptr;
+    out[n++] = ev;
+    if (ev.conn) delivered_.push_back(ev.conn);
+  }
+  if (front_pos_ < front_.size()) {
+    // More than `max` waited: keep the descriptor readable so the host comes back.
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!signaled_) {
+      signaled_ = true;
+      std::uint64_t one = 1;
+      while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  return n;
+}
+
+void event_queue::clear() {
+  release_delivered();
+  std::vector<item> a, b;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    a.swap(back_);
+    back_arena_.clear();
+  }
+  b.swap(front_);
+  for (std::size_t i = front_pos_; i < b.size(); ++i) release(b[i].ev.conn);
+  for (auto& it : a) release(it.ev.conn);
+  front_pos_ = 0;
+  front_arena_.clear();
+}
+
+}  // namespace wirehub

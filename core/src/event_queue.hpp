@@ -1,0 +1,48 @@
+// event_queue.hpp — events for a host that runs its own event loop.
+//
+// I/O threads append events (payload copied into an arena); the host's
+// thread takes them in batches. An eventfd is readable while the queue is
+// non-empty, so the host polls it with its own loop (add_reader, uv_poll).
+// Two arenas swap on each batch: what the host holds stays valid until its
+// next poll, and producers never wait for the host.
+#pragma once
+
+#include "wirehub.h"
+
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace wirehub {
+
+class event_queue {
+ public:
+  event_queue();
+  ~event_queue();
+  int fd() const { return fd_; }
+  void push(const wh_event& ev);
+  int poll(wh_event* out, int max);
+  // Drops everything waiting (hub shutdown), releasing connection references.
+  void clear();
+
+ private:
+  struct item {
+    wh_event ev;
+    std::size_t data_off, headers_off;
+  };
+  void release_delivered();
+
+  int fd_ = -1;
+  std::mutex mu_;
+  bool signaled_ = false;
+  std::vector<item> back_;
+  std::string back_arena_;
+  // Consumer side (the polling thread only).
+  std::vector<item> front_;
+  std::string front_arena_;
+  std::size_t front_pos_ = 0;
+  std::vector<wh_conn*> delivered_;
+};
+
+}  // namespace wirehub

@@ -1,0 +1,190 @@
+#include "hub.hpp"
+
+#include "client.hpp"
+#include "connection.hpp"
+#include "server.hpp"
+
+#include <chrono>
+#include <thread>
+
+namespace wirehub {
+
+int resolve_config(const wh_limits& l, const wh_deflate_options& d, endpoint_config& c) {
+  if (l.handshake_timeout_ms < 0 || l.close_timeout_ms < 0 || l.ping_interval_ms < 0 || l.ping_timeout_ms < 0)
+    return WH_EINVAL;
+  if (l.max_message_size) c.max_message_size = l.max_message_size;
+  if (l.max_header_bytes) {
+    if (l.max_header_bytes < 256 || l.max_header_bytes > (1u << 24)) return WH_EINVAL;
+    c.max_header_bytes = l.max_header_bytes;
+  }
+  if (l.high_water) c.high_water = l.high_water;
+  c.low_water = l.low_water ? l.low_water : c.high_water / 4;
+  if (c.low_water > c.high_water) return WH_EINVAL;
+  c.max_buffered = l.max_buffered ? l.max_buffered : (16u << 20) + c.max_message_size;
+  if (c.max_buffered < c.high_water) return WH_EINVAL;
+  if (l.handshake_timeout_ms) c.handshake_timeout_ms = l.handshake_timeout_ms;
+  if (l.close_timeout_ms) c.close_timeout_ms = l.close_timeout_ms;
+  c.ping_interval_ms = l.ping_interval_ms;
+  c.ping_timeout_ms = l.ping_timeout_ms ? l.ping_timeout_ms : l.ping_interval_ms;
+
+  c.deflate.enabled = d.enabled != 0;
+  auto bits = [](int b, int& out) {
+    if (b == 0) return true;
+    if (b < 8 || b > 15) return false;
+    out = b;
+    return true;
+  };
+  if (!bits(d.server_max_window_bits, c.deflate.server_max_window_bits) ||
+      !bits(d.client_max_window_bits, c.deflate.client_max_window_bits))
+    return WH_EINVAL;
+  // A zeroed struct means "defaults", and the default is the shared
+  // compressor; ask for context takeover with a negative value.
+  c.deflate.server_no_context_takeover = d.server_no_context_takeover >= 0;
+  c.deflate.client_no_context_takeover = d.client_no_context_takeover > 0;
+  if (d.level < 0 || d.level > 9 || d.mem_level < 0 || d.mem_level > 9) return WH_EINVAL;
+  c.deflate.level = d.level ? d.level : 1;
+  c.deflate.mem_level = d.mem_level ? d.mem_level : 8;
+  c.deflate.threshold = d.threshold ? d.threshold : 1024;
+  return 0;
+}
+
+hub::hub(const wh_hub_options& o) : on_event_(o.on_event), user_data_(o.user_data) {
+  if (o.event_mode == WH_EVENTS_QUEUE) queue_ = std::make_unique<event_queue>();
+  const int n = o.io_threads > 0 ? o.io_threads : 1;
+  for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<loop>(*this, i));
+  for (auto& l : loops_) l->start();
+}
+
+hub::~hub() {
+  for (auto& l : loops_) l->stop_and_join();
+  if (queue_) queue_->clear();
+}
+
+bool hub::on_io_thread() const {
+  loop* l = loop::current();
+  return l && &l->owner() == this;
+}
+
+void hub::emit(const wh_event& ev) {
+  if (queue_) queue_->push(ev);
+  else if (on_event_) on_event_(handle(), &ev, user_data_);
+}
+
+loop& hub::next_loop() { return *loops_[rr_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }
+
+int hub::listen(const wh_server_options& o, server** out) {
+  if (shutting_down_) return WH_ESHUTDOWN;
+  endpoint_config cfg;
+  int rc = resolve_config(o.limits, o.deflate, cfg);
+  if (rc) return rc;
+  if (o.max_connections < 0 || o.backlog < 0) return WH_EINVAL;
+  auto s = std::make_unique<server>(*this, o, std::move(cfg));
+  rc = s->listen(o);
+  if (rc) return rc;
+  std::lock_guard<std::mutex> lk(mu_);
+  servers_.insert(s.get());
+  *out = s.release();
+  return 0;
+}
+
+int hub::connect(const char* url, const wh_client_options& o, connection** out) {
+  if (shutting_down_) return WH_ESHUTDOWN;
+  auto cfg = std::make_unique<endpoint_config>();
+  loop& l = next_loop();
+  auto hs = std::make_unique<client_handshake>(l.ioc());
+  int rc = prepare_client(url, o, *cfg, *hs);
+  if (rc) return rc;
+  auto* c = new connection(*this, l, connection::role::client, boost::asio::ip::tcp::socket(l.ioc()));
+  c->own_cfg_ = std::move(cfg);
+  c->cfg_ = c->own_cfg_.get();
+  c->set_user_data(o.user_data);
+  track(c);
+  c->retain();  // the caller's handle until its WH_EV_CLOSE: see wirehub.h
+  l.dispatch([c, hs = std::move(hs)]() mutable {
+    c->start_client(std::move(hs));
+    c->release();
+  });
+  *out = c;
+  return 0;
+}
+
+void hub::track(connection* c) {
+  std::lock_guard<std::mutex> lk(mu_);
+  conns_.insert(c);
+}
+
+void hub::untrack(connection* c) {
+  std::lock_guard<std::mutex> lk(mu_);
+  conns_.erase(c);
+}
+
+void hub::server_gone(server* s) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    servers_.erase(s);
+  }
+  // Freed on its own loop, after the handler that called us has returned.
+  boost::asio::post(loops_[0]->ioc(), [s] { delete s; });
+}
+
+int hub::destroy(int timeout_ms) {
+  if (on_io_thread()) return WH_ESTATE;
+  shutting_down_ = true;
+  const int t = timeout_ms > 0 ? timeout_ms : 5000;
+  std::vector<server*> servers;
+  std::vector<connection*> conns;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    servers.assign(servers_.begin(), servers_.end());
+    for (connection* c : conns_) {
+      c->retain();
+      conns.push_back(c);
+    }
+  }
+  for (server* s : servers) s->close(t);
+  for (connection* c : conns) {
+    if (!c->owner_server()) c->close(1001, "going away", 10);
+    c->release();
+  }
+  conns.clear();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(t + 200);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (conns_.empty() && servers_.empty()) break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Whatever is left did not close in time: drop it.
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (connection* c : conns_) {
+      c->retain();
+      conns.push_back(c);
+    }
+  }
+  for (connection* c : conns) {
+    c->terminate();
+    c->release();
+  }
+  const auto hard = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (conns_.empty() && servers_.empty()) break;
+    }
+    if (std::chrono::steady_clock::now() > hard) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  for (auto& l : loops_) l->stop_and_join();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (server* s : servers_) delete s;
+    servers_.clear();
+  }
+  delete this;
+  return 0;
+}
+
+}  // namespace wirehub

@@ -1,0 +1,56 @@
+// hub.hpp — the engine instance: I/O threads, servers, and where events go.
+#pragma once
+
+#include "engine.hpp"
+#include "event_queue.hpp"
+#include "loop.hpp"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
+
+namespace wirehub {
+
+class hub {
+ public:
+  explicit hub(const wh_hub_options& o);
+  ~hub();
+
+  int destroy(int timeout_ms);
+  wh_hub* handle() { return reinterpret_cast<wh_hub*>(this); }
+  void* user_data() const { return user_data_; }
+  bool queue_mode() const { return queue_ != nullptr; }
+  event_queue* queue() { return queue_.get(); }
+  bool on_io_thread() const;
+
+  // Delivers an event: the callback now (on this I/O thread), or the queue.
+  void emit(const wh_event& ev);
+
+  loop& next_loop();
+  loop& loop_at(std::size_t i) { return *loops_[i]; }
+  std::size_t loop_count() const { return loops_.size(); }
+
+  int listen(const wh_server_options& o, server** out);
+  int connect(const char* url, const wh_client_options& o, connection** out);
+
+  // Every live connection, so destroy() can close them.
+  void track(connection* c);
+  void untrack(connection* c);
+  void server_gone(server* s);
+  bool shutting_down() const { return shutting_down_.load(); }
+
+ private:
+  std::vector<std::unique_ptr<loop>> loops_;
+  std::atomic<unsigned> rr_{0};
+  wh_event_cb on_event_;
+  void* user_data_;
+  std::unique_ptr<event_queue> queue_;
+  std::mutex mu_;
+  std::set<connection*> conns_;
+  std::set<server*> servers_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace wirehub

@@ -1,0 +1,130 @@
+#include "loop.hpp"
+
+#include "connection.hpp"
+#include "hub.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <chrono>
+#include <random>
+
+namespace wirehub {
+
+thread_local loop* loop::current_ = nullptr;
+
+std::uint64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+loop::loop(hub& h, int index)
+    : hub_(h), index_(index), rbuf_(new std::uint8_t[rbuf_size]), sweep_timer_(ioc_) {
+  std::random_device rd;
+  prng_ = (std::uint64_t(rd()) << 32) ^ rd() ^ std::uint64_t(index + 1) * 0x9E3779B97F4A7C15ull;
+  if (!prng_) prng_ = 0x2545F4914F6CDD1Dull;
+}
+
+loop::~loop() { stop_and_join(); }
+
+void loop::start() {
+  arm_sweep();
+  thread_ = std::thread([this] {
+    current_ = this;
+    auto guard = boost::asio::make_work_guard(ioc_);
+    ioc_.run();
+    current_ = nullptr;
+  });
+}
+
+void loop::stop_and_join() {
+  if (thread_.joinable()) {
+    ioc_.stop();
+    thread_.join();
+  }
+}
+
+void loop::want_flush(connection* c) {
+  c->retain();
+  dirty_.push_back(c);
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    // Posted work runs after the completions already queued for this turn,
+    // so everything written during this turn leaves in one send per socket.
+    boost::asio::post(ioc_, [this] { flush_all(); });
+  }
+}
+
+void loop::flush_all() {
+  flush_posted_ = false;
+  flushing_.swap(dirty_);
+  for (connection* c : flushing_) {
+    c->dirty_ = false;
+    c->flush();
+  }
+  for (connection* c : flushing_) c->release();
+  flushing_.clear();
+}
+
+void loop::attach(connection* c) {
+  c->prev_ = nullptr;
+  c->next_ = head_;
+  if (head_) head_->prev_ = c;
+  head_ = c;
+}
+
+void loop::detach(connection* c) {
+  if (c->prev_) c->prev_->next_ = c->next_;
+  else if (head_ == c) head_ = c->next_;
+  if (c->next_) c->next_->prev_ = c->prev_;
+  c->next_ = c->prev_ = nullptr;
+}
+
+void loop::arm_sweep() {
+  // One timer per thread instead of one per connection: timeouts have a
+  // 50 ms granularity and an idle connection carries no timer object.
+  sweep_timer_.expires_after(std::chrono::milliseconds(50));
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    sweep();
+    arm_sweep();
+  });
+}
+
+void loop::sweep() {
+  const std::uint64_t now = now_ms();
+  // Collect first: handling one deadline runs application callbacks, which
+  // may close any other connection of this loop.
+  std::vector<connection*> due;
+  for (connection* c = head_; c; c = c->next_) {
+    if (c->deadline() && c->deadline() <= now) {
+      c->retain();
+      due.push_back(c);
+    }
+  }
+  for (connection* c : due) {
+    c->on_deadline(now);
+    c->release();
+  }
+}
+
+deflater& loop::shared_deflater(int window_bits, int level, int mem_level) {
+  auto& d = deflaters_[window_bits & 15];
+  if (!d) d = std::make_unique<deflater>(window_bits, level, mem_level, true);
+  return *d;
+}
+
+inflater& loop::shared_inflater() {
+  if (!inflater_) inflater_ = std::make_unique<inflater>(15, true);
+  return *inflater_;
+}
+
+std::uint32_t loop::random_mask() {
+  // xorshift64*: masks only need to be unpredictable to a script in a page
+  // (RFC 6455 10.3), and the seed comes from std::random_device.
+  prng_ ^= prng_ >> 12;
+  prng_ ^= prng_ << 25;
+  prng_ ^= prng_ >> 27;
+  return static_cast<std::uint32_t>((prng_ * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+}  // namespace wirehub

@@ -1,0 +1,88 @@
+// loop.hpp — one I/O thread: its io_context and the state every connection on
+// it shares, so that an idle connection holds almost nothing of its own.
+#pragma once
+
+#include "engine.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace wirehub {
+
+class loop {
+ public:
+  loop(hub& h, int index);
+  ~loop();
+
+  void start();
+  void stop_and_join();
+  bool on_this_thread() const { return current_ == this; }
+  static loop* current() { return current_; }
+
+  boost::asio::io_context& ioc() { return ioc_; }
+  hub& owner() { return hub_; }
+
+  // Runs f on this loop's thread (now if already on it).
+  template <class F>
+  void dispatch(F&& f) {
+    if (on_this_thread()) f();
+    else boost::asio::post(ioc_, std::forward<F>(f));
+  }
+
+  // Corking: a connection with new bytes to send registers here, and every
+  // registered connection is flushed once, after all completions of the
+  // current reactor turn ran. So a batch of messages read together, or a
+  // broadcast to many connections, costs one write per connection.
+  void want_flush(connection* c);
+
+  // Every connection of this loop, for the timer sweep.
+  void attach(connection* c);
+  void detach(connection* c);
+
+  // The receive buffer all connections of this loop read into.
+  std::uint8_t* rbuf() { return rbuf_.get(); }
+  static constexpr std::size_t rbuf_size = 512 * 1024;
+
+  // Scratch space for single-frame messages: what we inflate is handed to
+  // the application while it may send (and so deflate) in the same call,
+  // hence two buffers.
+  std::string& inflate_scratch() { return inflate_scratch_; }
+  std::string& deflate_scratch() { return deflate_scratch_; }
+  // Shared zlib streams for connections that agreed on no context takeover.
+  deflater& shared_deflater(int window_bits, int level, int mem_level);
+  inflater& shared_inflater();
+  // After a failed message the shared stream is in an unknown state.
+  void reset_shared_inflater() { inflater_.reset(); }
+
+  std::uint32_t random_mask();
+
+ private:
+  void flush_all();
+  void arm_sweep();
+  void sweep();
+
+  hub& hub_;
+  int index_;
+  boost::asio::io_context ioc_{1};
+  std::thread thread_;
+  std::unique_ptr<std::uint8_t[]> rbuf_;
+  std::string inflate_scratch_;
+  std::string deflate_scratch_;
+  std::vector<connection*> dirty_;
+  std::vector<connection*> flushing_;
+  bool flush_posted_ = false;
+  connection* head_ = nullptr;  // intrusive list of this loop's connections
+  boost::asio::steady_timer sweep_timer_;
+  std::unique_ptr<deflater> deflaters_[16];
+  std::unique_ptr<inflater> inflater_;
+  std::uint64_t prng_;
+  static thread_local loop* current_;
+};
+
+}  // namespace wirehub

@@ -1,0 +1,612 @@
+// permessage_deflate.cpp — RFC 7692 over zlib (raw deflate).
+//
+// Window bits 8: since zlib 1.2.9, deflateInit2 rejects a raw window of 8 bits
+// (older versions silently used 9). We therefore build every compressor with
+// at least 9 bits. That is still correct when 8 was agreed: zlib never emits a
+// distance larger than MAX_DIST = w_size - MIN_LOOKAHEAD = 512 - 262 = 250 for
+// a 512-byte window, which fits the peer's 256-byte window. Node (and so npm
+// `ws`) relies on the same property when it maps 8 to 9. When we are the side
+// choosing a value we never pick 8 (we pick 9): a peer's zlib-based compressor
+// (python-websockets, autobahn-python) may fail to initialise with 8. When the
+// peer forces 8 (an offer of server_max_window_bits=8, an answer of
+// client_max_window_bits=8) we accept it, as the RFC requires, and rely on the
+// argument above. Inflaters accept 8 in every zlib version.
+
+#include "wirehub/permessage_deflate.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+namespace wirehub {
+
+namespace {
+
+// ------------------------------------------------------------------ parsing
+
+struct ext_param {
+  std::string_view name;
+  std::string value;  // unescaped when it came as a quoted-string
+  bool has_value = false;
+};
+
+struct extension {
+  std::string_view name;
+  std::vector<ext_param> params;
+};
+
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+class ext_parser {
+ public:
+  explicit ext_parser(std::string_view s) : s_(s) {}
+
+  // RFC 6455 9.1 grammar with RFC 7230 list rules: empty list elements and
+  // optional whitespace around every separator are tolerated.
+  bool parse(std::vector<extension>& out) {
+    for (;;) {
+      skip_ows();
+      if (at_end()) return true;
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      extension ext;
+      ext.name = token();
+      if (ext.name.empty()) return false;
+      skip_ows();
+      while (!at_end() && peek() == ';') {
+        ++pos_;
+        skip_ows();
+        ext_param p;
+        p.name = token();
+        if (p.name.empty()) return false;
+        skip_ows();
+        if (!at_end() && peek() == '=') {
+          ++pos_;
+          skip_ows();
+          p.has_value = true;
+          if (!at_end() && peek() == '"') {
+            if (!quoted(p.value)) return false;
+            // RFC 6455 9.1: the unescaped value must itself be a token.
+            if (p.value.empty() || !std::all_of(p.value.begin(), p.value.end(), is_tchar)) return false;
+          } else {
+            std::string_view v = token();
+            if (v.empty()) return false;
+            p.value.assign(v.data(), v.size());
+          }
+          skip_ows();
+        }
+        ext.params.push_back(std::move(p));
+      }
+      out.push_back(std::move(ext));
+      if (at_end()) return true;
+      if (peek() != ',') return false;
+      ++pos_;
+    }
+  }
+
+ private:
+  bool at_end() const { return pos_ >= s_.size(); }
+  char peek() const { return s_[pos_]; }
+  void skip_ows() {
+    while (!at_end() && (peek() == ' ' || peek() == '\t')) ++pos_;
+  }
+  std::string_view token() {
+    std::size_t start = pos_;
+    while (!at_end() && is_tchar(peek())) ++pos_;
+    return s_.substr(start, pos_ - start);
+  }
+  bool quoted(std::string& v) {
+    ++pos_;  // opening quote
+    while (!at_end()) {
+      char c = s_[pos_++];
+      if (c == '"') return true;
+      if (c == '\\') {
+        if (at_end()) return false;
+        c = s_[pos_++];
+      }
+      v.push_back(c);
+    }
+    return false;
+  }
+
+  std::string_view s_;
+  std::size_t pos_ = 0;
+};
+
+constexpr std::string_view kExtName = "permessage-deflate";
+constexpr std::string_view kServerNoCtx = "server_no_context_takeover";
+constexpr std::string_view kClientNoCtx = "client_no_context_takeover";
+constexpr std::string_view kServerBits = "server_max_window_bits";
+constexpr std::string_view kClientBits = "client_max_window_bits";
+
+// RFC 7692 7.1.2: 1*DIGIT with a value of 8..15.
+bool parse_bits(const std::string& v, int& bits) {
+  if (v.empty()) return false;
+  int n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + (c - '0');
+    if (n > 15) return false;
+  }
+  if (n < 8) return false;
+  bits = n;
+  return true;
+}
+
+// The parameters of one permessage-deflate offer or answer.
+struct pmd_values {
+  bool server_no_ctx = false;
+  bool client_no_ctx = false;
+  int server_bits = 0;  // 0 = absent
+  bool client_bits_present = false;
+  int client_bits = 0;  // 0 = present without a value (offers only)
+};
+
+// Validates the parameters per RFC 7692 7.1; `answer` selects the stricter
+// rules of a server's answer (client_max_window_bits needs a value there).
+bool read_pmd_params(const extension& ext, bool answer, pmd_values& v, std::string& why) {
+  bool seen_snct = false, seen_cnct = false, seen_sbits = false, seen_cbits = false;
+  for (const ext_param& p : ext.params) {
+    if (iequals(p.name, kServerNoCtx) || iequals(p.name, kClientNoCtx)) {
+      const bool server = iequals(p.name, kServerNoCtx);
+      bool& seen = server ? seen_snct : seen_cnct;
+      if (seen) {
+        why = "duplicate " + std::string(p.name);
+        return false;
+      }
+      seen = true;
+      if (p.has_value) {
+        why = std::string(p.name) + " must not have a value";
+        return false;
+      }
+      (server ? v.server_no_ctx : v.client_no_ctx) = true;
+    } else if (iequals(p.name, kServerBits)) {
+      if (seen_sbits) {
+        why = "duplicate server_max_window_bits";
+        return false;
+      }
+      seen_sbits = true;
+      if (!p.has_value || !parse_bits(p.value, v.server_bits)) {
+        why = "server_max_window_bits needs a value of 8..15";
+        return false;
+      }
+    } else if (iequals(p.name, kClientBits)) {
+      if (seen_cbits) {
+        why = "duplicate client_max_window_bits";
+        return false;
+      }
+      seen_cbits = true;
+      v.client_bits_present = true;
+      if (!p.has_value) {
+        if (answer) {
+          why = "client_max_window_bits in an answer needs a value";
+          return false;
+        }
+        v.client_bits = 0;
+      } else if (!parse_bits(p.value, v.client_bits)) {
+        why = "client_max_window_bits must be 8..15";
+        return false;
+      }
+    } else {
+      why = "unknown parameter " + std::string(p.name);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Out-of-range configuration means "default" (the C API uses 0 for that).
+int cfg_bits(int bits) { return bits >= 8 && bits <= 15 ? bits : 15; }
+
+// What we pick when the choice is ours (see the note at the top about 8).
+int chosen_bits(int bits) { return std::max(cfg_bits(bits), 9); }
+
+void append_param(std::string& s, std::string_view name) {
+  s += "; ";
+  s += name;
+}
+
+void append_param(std::string& s, std::string_view name, int value) {
+  append_param(s, name);
+  s += '=';
+  s += std::to_string(value);
+}
+
+// The client offer as values; pmd_client_offer and pmd_client_accept share it.
+pmd_values client_offer_values(const deflate_config& cfg) {
+  pmd_values v;
+  v.client_no_ctx = cfg.client_no_context_takeover;
+  // server_no_context_takeover is not offered: the option is documented as a
+  // server setting and offering it by default would cost compression ratio on
+  // everything the client receives.
+  if (cfg_bits(cfg.server_max_window_bits) < 15) v.server_bits = chosen_bits(cfg.server_max_window_bits);
+  v.client_bits_present = true;
+  // Valueless when we allow 15: the server may then pick any size.
+  v.client_bits = cfg_bits(cfg.client_max_window_bits) < 15 ? chosen_bits(cfg.client_max_window_bits) : 0;
+  return v;
+}
+
+constexpr unsigned char kTail[4] = {0x00, 0x00, 0xff, 0xff};
+
+// Resizes like std::string would, but never lets the capacity pass `cap`
+// (std::string's own growth doubles, which could allocate twice max_size).
+// A fresh string's reserve() allocates exactly what is asked.
+void grow_capped(std::string& s, std::size_t new_size, std::size_t cap) {
+  if (new_size > s.capacity()) {
+    const std::size_t doubled = s.capacity() > SIZE_MAX / 2 ? SIZE_MAX : s.capacity() * 2;
+    std::string bigger;
+    bigger.reserve(std::max(new_size, std::min(cap, doubled)));
+    bigger.append(s);
+    s.swap(bigger);
+  }
+  s.resize(new_size);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------- negotiation
+
+bool pmd_negotiate_server(std::string_view offers, const deflate_config& cfg, deflate_params& out,
+                          std::string& response) {
+  response.clear();
+  std::vector<extension> exts;
+  if (!ext_parser(offers).parse(exts)) return false;
+  for (const extension& ext : exts) {
+    if (!iequals(ext.name, kExtName)) continue;
+    pmd_values offer;
+    std::string why;
+    if (!read_pmd_params(ext, false, offer, why)) continue;  // RFC 7692 5: decline, try the next
+
+    deflate_params p;
+    std::string r(kExtName);
+    // 7.1.1.1: the server may add server_no_context_takeover unasked.
+    p.server_no_context_takeover = offer.server_no_ctx || cfg.server_no_context_takeover;
+    if (p.server_no_context_takeover) append_param(r, kServerNoCtx);
+    // 7.1.1.2: the server may demand it unasked; an offered one is a promise we
+    // accept so our inflater can drop its window between messages.
+    p.client_no_context_takeover = offer.client_no_ctx || cfg.client_no_context_takeover;
+    if (p.client_no_context_takeover) append_param(r, kClientNoCtx);
+
+    // 7.1.2.1: an offered value must be answered with the same or a smaller one;
+    // unasked, the server may still announce a smaller window.
+    const int our_server = chosen_bits(cfg.server_max_window_bits);
+    if (offer.server_bits != 0) {
+      p.server_max_window_bits = std::min(offer.server_bits, our_server);
+      append_param(r, kServerBits, p.server_max_window_bits);
+    } else if (our_server < 15) {
+      p.server_max_window_bits = our_server;
+      append_param(r, kServerBits, p.server_max_window_bits);
+    }
+
+    // 7.1.2.2: only answered when offered; a value in the offer is already the
+    // client's promise, so echoing it (or less) is always consistent.
+    const int our_client = chosen_bits(cfg.client_max_window_bits);
+    if (offer.client_bits_present) {
+      if (offer.client_bits != 0) {
+        p.client_max_window_bits = std::min(offer.client_bits, our_client);
+        append_param(r, kClientBits, p.client_max_window_bits);
+      } else if (our_client < 15) {
+        p.client_max_window_bits = our_client;
+        append_param(r, kClientBits, p.client_max_window_bits);
+      }
+    }
+    out = p;
+    response = std::move(r);
+    return true;
+  }
+  return false;
+}
+
+std::string pmd_client_offer(const deflate_config& cfg) {
+  const pmd_values v = client_offer_values(cfg);
+  std::string s(kExtName);
+  if (v.client_no_ctx) append_param(s, kClientNoCtx);
+  if (v.server_bits != 0) append_param(s, kServerBits, v.server_bits);
+  if (v.client_bits != 0)
+    append_param(s, kClientBits, v.client_bits);
+  else
+    append_param(s, kClientBits);
+  return s;
+}
+
+bool pmd_client_accept(std::string_view response, const deflate_config& cfg, deflate_params& out,
+                       std::string& error) {
+  error.clear();
+  std::vector<extension> exts;
+  if (!ext_parser(response).parse(exts)) {
+    error = "malformed Sec-WebSocket-Extensions";
+    return false;
+  }
+  const extension* pmd = nullptr;
+  for (const extension& ext : exts) {
+    // RFC 6455 4.1: an extension we did not offer fails the connection.
+    if (!iequals(ext.name, kExtName)) {
+      error = "unrequested extension " + std::string(ext.name);
+      return false;
+    }
+    if (pmd != nullptr) {
+      error = "permessage-deflate answered more than once";
+      return false;
+    }
+    pmd = &ext;
+  }
+  if (pmd == nullptr) {
+    error = "no permessage-deflate in the answer";
+    return false;
+  }
+  pmd_values answer;
+  if (!read_pmd_params(*pmd, true, answer, error)) return false;
+  const pmd_values offer = client_offer_values(cfg);
+
+  deflate_params p;
+  // 7.1.1.1 / 7.1.1.2: both may appear whether offered or not.
+  p.server_no_context_takeover = answer.server_no_ctx;
+  // Dropping our own context is always allowed, so a wish in cfg holds even if
+  // the server did not echo it.
+  p.client_no_context_takeover = answer.client_no_ctx || cfg.client_no_context_takeover;
+
+  if (answer.server_bits != 0) {
+    // 7.1.2.1: allowed unasked, but never above what we asked for.
+    if (offer.server_bits != 0 && answer.server_bits > offer.server_bits) {
+      error = "server_max_window_bits above the offered value";
+      return false;
+    }
+    p.server_max_window_bits = answer.server_bits;
+  } else if (offer.server_bits != 0) {
+    // A server accepts server_max_window_bits only by answering it (7.1.2.1);
+    // without it the server would use a window larger than we asked for.
+    error = "server_max_window_bits offered but not answered";
+    return false;
+  }
+
+  if (answer.client_bits_present) {
+    if (!offer.client_bits_present) {
+      error = "client_max_window_bits answered but not offered";
+      return false;
+    }
+    if (offer.client_bits != 0 && answer.client_bits > offer.client_bits) {
+      error = "client_max_window_bits above the offered value";
+      return false;
+    }
+    p.client_max_window_bits = answer.client_bits;
+  } else if (offer.client_bits != 0) {
+    // We promised this limit in the offer; keep to it.
+    p.client_max_window_bits = offer.client_bits;
+  }
+  out = p;
+  return true;
+}
+
+// ---------------------------------------------------------------- deflater
+
+struct deflater::impl {
+  z_stream zs{};
+  bool ok = false;
+  bool no_context_takeover = false;
+};
+
+deflater::deflater(int window_bits, int level, int mem_level, bool no_context_takeover)
+    : impl_(std::make_unique<impl>()) {
+  impl_->no_context_takeover = no_context_takeover;
+  const int bits = std::max(cfg_bits(window_bits), 9);  // see the note at the top
+  if (level < 0 || level > 9) level = Z_DEFAULT_COMPRESSION;
+  if (mem_level < 1 || mem_level > 9) mem_level = 8;
+  impl_->ok = deflateInit2(&impl_->zs, level, Z_DEFLATED, -bits, mem_level, Z_DEFAULT_STRATEGY) == Z_OK;
+}
+
+deflater::~deflater() {
+  if (impl_->ok) deflateEnd(&impl_->zs);
+}
+
+bool deflater::compress(const std::uint8_t* data, std::size_t len, std::string& out) {
+  if (!impl_->ok) return false;
+  // 7.2.3.6: one empty stored block minus its tail. Done by hand because zlib
+  // answers a second consecutive sync flush without input with Z_BUF_ERROR
+  // and no output; our stream is byte-aligned after every message anyway.
+  if (len == 0) {
+    out.push_back('\0');
+    return true;
+  }
+  z_stream& zs = impl_->zs;
+  const std::size_t start = out.size();
+  std::size_t pos = start;
+  // Small messages get the exact bound (cheap); large ones a guess that fits
+  // typical text and then grow geometrically, so a 16 MB message does not
+  // pin 18 MB of mostly unused capacity.
+  std::size_t guess = len <= 65536 ? deflateBound(&zs, static_cast<uLong>(len)) + 16 : len / 2 + 4096;
+  out.resize(start + guess);
+
+  std::size_t remaining = len;
+  const std::uint8_t* in = data;
+  for (;;) {
+    const std::size_t chunk = std::min<std::size_t>(remaining, UINT_MAX);
+    zs.next_in = const_cast<Bytef*>(in);
+    zs.avail_in = static_cast<uInt>(chunk);
+    const bool last = chunk == remaining;
+    const int flush = last ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+    for (;;) {
+      if (pos == out.size()) out.resize(out.size() + std::max<std::size_t>(out.size() - start, 256));
+      const std::size_t room = std::min<std::size_t>(out.size() - pos, UINT_MAX);
+      zs.next_out = reinterpret_cast<Bytef*>(&out[pos]);
+      zs.avail_out = static_cast<uInt>(room);
+      const int rc = deflate(&zs, flush);
+      pos += room - zs.avail_out;
+      if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        out.resize(start);
+        deflateReset(&zs);
+        return false;
+      }
+      // With room left over, zlib has consumed all input and finished the flush.
+      if (zs.avail_out != 0) break;
+    }
+    in += chunk;
+    remaining -= chunk;
+    if (last) break;
+  }
+  if (pos - start < 4 || std::memcmp(&out[pos - 4], kTail, 4) != 0) {
+    out.resize(start);
+    deflateReset(&zs);
+    return false;
+  }
+  out.resize(pos - 4);
+  if (impl_->no_context_takeover) deflateReset(&zs);
+  return true;
+}
+
+// ---------------------------------------------------------------- inflater
+
+struct inflater::impl {
+  z_stream zs{};
+  bool ok = false;
+  bool no_context_takeover = false;
+  // The peer ended the message with a BFINAL block (7.2.3.4): the rest of the
+  // message, including our 00 00 ff ff, is ignored.
+  bool stream_ended = false;
+  std::vector<unsigned char> dict;  // reused when restoring context after BFINAL
+
+  // Called at the end of every message.
+  void restart() {
+    if (no_context_takeover) {
+      inflateReset(&zs);
+      stream_ended = false;
+      return;
+    }
+    if (!stream_ended) return;
+    // Context takeover across a final block: zlib forgets the window on reset,
+    // so carry it over as a dictionary.
+    dict.resize(32768);
+    uInt n = 0;
+    inflateGetDictionary(&zs, dict.data(), &n);
+    inflateReset(&zs);
+    if (n != 0) inflateSetDictionary(&zs, dict.data(), n);
+    stream_ended = false;
+  }
+
+  inflater::result run(const std::uint8_t* data, std::size_t len, std::string& out, std::size_t max_size);
+};
+
+inflater::inflater(int window_bits, bool no_context_takeover) : impl_(std::make_unique<impl>()) {
+  impl_->no_context_takeover = no_context_takeover;
+  // A window at least as large as the peer's is always safe to inflate with;
+  // the agreed one is just the smallest that works.
+  impl_->ok = inflateInit2(&impl_->zs, -cfg_bits(window_bits)) == Z_OK;
+}
+
+inflater::~inflater() {
+  if (impl_->ok) inflateEnd(&impl_->zs);
+}
+
+inflater::result inflater::impl::run(const std::uint8_t* data, std::size_t len, std::string& out,
+                                     std::size_t max_size) {
+  if (!ok) return result::error;
+  if (stream_ended) return result::ok;
+  std::size_t pos = out.size();
+  if (pos > max_size) return result::too_big;
+  // Never hold more than max_size + 1 bytes: the extra byte tells "exactly
+  // max_size" apart from "more".
+  const std::size_t cap = max_size == SIZE_MAX ? max_size : max_size + 1;
+
+  // The size step starts near the input size and doubles within this call.
+  // It must not follow out.size(): a message arriving in many small frames
+  // would then zero-fill the whole buffer on every feed (quadratic).
+  // std::string already grows its capacity geometrically underneath.
+  std::size_t step = std::max<std::size_t>(std::min<std::size_t>(len, SIZE_MAX / 8) * 4, 512);
+  std::size_t remaining = len;
+  const std::uint8_t* in = data;
+  result res = result::ok;
+  for (;;) {
+    const std::size_t chunk = std::min<std::size_t>(remaining, UINT_MAX);
+    zs.next_in = const_cast<Bytef*>(in);
+    zs.avail_in = static_cast<uInt>(chunk);
+    for (;;) {
+      if (pos == out.size()) {
+        if (out.size() >= cap) {
+          res = result::too_big;
+          break;
+        }
+        grow_capped(out, out.size() + std::min(step, cap - out.size()), cap);
+        if (step < (std::size_t{1} << 30)) step *= 2;
+      }
+      const std::size_t room = std::min<std::size_t>(out.size() - pos, UINT_MAX);
+      zs.next_out = reinterpret_cast<Bytef*>(&out[pos]);
+      zs.avail_out = static_cast<uInt>(room);
+      const int rc = inflate(&zs, Z_SYNC_FLUSH);
+      pos += room - zs.avail_out;
+      if (pos > max_size) {
+        res = result::too_big;
+        break;
+      }
+      if (rc == Z_STREAM_END) {
+        stream_ended = true;
+        break;
+      }
+      if (rc == Z_BUF_ERROR) {
+        // No progress: either everything is consumed or it needs more room.
+        if (zs.avail_out == 0) continue;
+        break;
+      }
+      if (rc != Z_OK) {
+        res = result::error;
+        break;
+      }
+      if (zs.avail_in == 0 && zs.avail_out != 0) break;
+    }
+    if (res != result::ok || stream_ended) break;
+    in += chunk;
+    remaining -= chunk;
+    if (remaining == 0) break;
+  }
+  out.resize(std::min(pos, out.size()));
+  if (res != result::ok) {
+    // The connection is going away; leave the object in a usable state anyway.
+    inflateReset(&zs);
+    stream_ended = false;
+  }
+  return res;
+}
+
+inflater::result inflater::feed(const std::uint8_t* data, std::size_t len, std::string& out,
+                                std::size_t max_size) {
+  return impl_->run(data, len, out, max_size);
+}
+
+inflater::result inflater::finish(std::string& out, std::size_t max_size) {
+  result r = impl_->run(kTail, sizeof kTail, out, max_size);
+  if (r != result::ok) return r;
+  // After 00 00 ff ff a well-formed message leaves zlib between blocks
+  // (data_type bit 128); otherwise the message was cut inside a block and the
+  // tail was eaten as data, which would poison the next message.
+  if (!impl_->stream_ended && (impl_->zs.data_type & 128) == 0) {
+    inflateReset(&impl_->zs);
+    return result::error;
+  }
+  impl_->restart();
+  return result::ok;
+}
+
+}  // namespace wirehub

@@ -1,0 +1,289 @@
+#include "server.hpp"
+
+#include "connection.hpp"
+#include "hub.hpp"
+#include "loop.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+
+namespace wirehub {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+server::server(hub& h, const wh_server_options& o, endpoint_config cfg)
+    : hub_(h),
+      cfg_(std::move(cfg)),
+      flags_(o.flags),
+      max_connections_(o.max_connections),
+      subprotocols_(o.subprotocols ? o.subprotocols : ""),
+      user_data_(o.user_data),
+      acceptor_(h.loop_at(0).ioc()) {}
+
+server::~server() {
+  if (tls_) SSL_CTX_free(tls_);
+}
+
+static int map_bind_error(const boost::system::error_code& ec) {
+  if (ec == net::error::address_in_use) return WH_EADDRINUSE;
+  if (ec == net::error::access_denied) return WH_EACCES;
+  if (ec == boost::system::errc::address_not_available) return WH_EADDR;
+  return WH_EIO;
+}
+
+int server::listen(const wh_server_options& o) {
+  if (o.tls.cert_file || o.tls.key_file) {
+    if (!o.tls.cert_file || !o.tls.key_file) return WH_EINVAL;
+    tls_ = SSL_CTX_new(TLS_server_method());
+    if (!tls_) return WH_ENOMEM;
+    SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION);
+    SSL_CTX_set_mode(tls_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                               SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(tls_, o.tls.cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_, o.tls.key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(tls_) != 1)
+      return WH_ETLS;
+  }
+  std::string host = o.host && *o.host ? o.host : "0.0.0.0";
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  net::ip::address addr = net::ip::make_address(host, ec);
+  if (ec) {
+    // A name such as "localhost": take the first address it resolves to.
+    net::io_context tmp;
+    tcp::resolver r(tmp);
+    auto res = r.resolve(host, std::to_string(o.port), ec);
+    if (ec || res.empty()) return WH_ERESOLVE;
+    addr = res.begin()->endpoint().address();
+  }
+  if (o.port < 0 || o.port > 65535) return WH_EINVAL;
+  tcp::endpoint ep(addr, static_cast<unsigned short>(o.port));
+  acceptor_.open(ep.protocol(), ec);
+  if (ec) return map_bind_error(ec);
+  acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (o.flags & WH_SERVER_REUSE_PORT) {
+    int one = 1;
+    ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  if (addr.is_v6()) acceptor_.set_option(net::ip::v6_only((o.flags & WH_SERVER_IPV6_ONLY) != 0), ec);
+  acceptor_.bind(ep, ec);
+  if (ec) return map_bind_error(ec);
+  acceptor_.listen(o.backlog > 0 ? o.backlog : 511, ec);
+  if (ec) return map_bind_error(ec);
+  port_ = acceptor_.local_endpoint(ec).port();
+  net::post(acceptor_.get_executor(), [this] { accept_next(); });
+  return 0;
+}
+
+void server::accept_next() {
+  if (closing_) return;
+  loop& target = hub_.loop_at(next_loop_++ % hub_.loop_count());
+  acceptor_.async_accept(target.ioc(), [this, &target](const boost::system::error_code& ec, tcp::socket sock) {
+    if (ec == net::error::operation_aborted || closing_) return;
+    if (ec) {
+      // Out of descriptors and the like: tell the application, keep serving.
+      wh_event ev{};
+      ev.type = WH_EV_ERROR;
+      ev.server = reinterpret_cast<wh_server*>(this);
+      ev.code = WH_EIO;
+      std::string msg = "accept failed: " + ec.message();
+      ev.data = msg.data();
+      ev.len = msg.size();
+      ev.user_data = user_data_;
+      hub_.emit(ev);
+      auto t = std::make_shared<net::steady_timer>(acceptor_.get_executor(), std::chrono::milliseconds(50));
+      t->async_wait([this, t](const boost::system::error_code&) { accept_next(); });
+      return;
+    }
+    auto* c = new connection(hub_, target, connection::role::server, std::move(sock));
+    c->server_ = this;
+    add(c);
+    hub_.track(c);
+    target.dispatch([this, c] { c->start_server(*this); });
+    accept_next();
+  });
+}
+
+void server::add(connection* c) {
+  std::lock_guard<std::mutex> lk(mu_);
+  c->server_index_ = static_cast<std::uint32_t>(conns_.size());
+  conns_.push_back(c);
+}
+
+void server::remove(connection* c, bool was_open) {
+  bool empty;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    const std::uint32_t i = c->server_index_;
+    if (i < conns_.size() && conns_[i] == c) {
+      conns_[i] = conns_.back();
+      conns_[i]->server_index_ = i;
+      conns_.pop_back();
+    }
+    if (c->topics_) {
+      for (const auto& t : *c->topics_) {
+        auto it = topics_.find(t);
+        if (it == topics_.end()) continue;
+        auto& v = it->second;
+        v.erase(std::remove(v.begin(), v.end(), c), v.end());
+        if (v.empty()) topics_.erase(it);
+      }
+      c->topics_->clear();
+    }
+    empty = conns_.empty();
+  }
+  if (was_open) count_.fetch_sub(1, std::memory_order_relaxed);
+  if (closing_ && empty) net::post(acceptor_.get_executor(), [this] { check_closed(); });
+}
+
+int server::subscribe(connection* c, const std::string& topic, bool on) {
+  if (c->is_closed()) return WH_ECLOSED;
+  std::lock_guard<std::mutex> lk(mu_);
+  if (c->is_closed()) return WH_ECLOSED;
+  if (!c->topics_) c->topics_ = new std::vector<std::string>();
+  auto& mine = *c->topics_;
+  auto it = std::find(mine.begin(), mine.end(), topic);
+  if (on) {
+    if (it != mine.end()) return 0;
+    mine.push_back(topic);
+    topics_[topic].push_back(c);
+  } else {
+    if (it == mine.end()) return 0;
+    mine.erase(it);
+    auto t = topics_.find(topic);
+    if (t != topics_.end()) {
+      auto& v = t->second;
+      v.erase(std::remove(v.begin(), v.end(), c), v.end());
+      if (v.empty()) topics_.erase(t);
+    }
+  }
+  return 0;
+}
+
+int server::publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except) {
+  if ((flags & WH_TEXT) && (flags & WH_BINARY)) return WH_EINVAL;
+  if (flags & WH_MORE) return WH_EINVAL;
+  // Frame once; every subscriber shares these bytes.
+  auto m = std::make_shared<prepared_message>();
+  m->flags = flags & (WH_TEXT | WH_BINARY | WH_NO_COMPRESS | WH_COMPRESS);
+  if (!(m->flags & WH_TEXT)) m->flags |= WH_BINARY;
+  const std::uint8_t op = (m->flags & WH_TEXT) ? frame::op_text : frame::op_binary;
+  const auto* bytes = static_cast<const std::uint8_t*>(data);
+  std::uint8_t hdr[frame::max_header_size];
+  std::size_t hn = frame::write_header(hdr, op, true, false, len, false, 0);
+  m->frame.reserve(hn + len);
+  m->frame.append(reinterpret_cast<const char*>(hdr), hn);
+  m->frame.append(static_cast<const char*>(data), len);
+  if (cfg_.deflate.enabled && !(flags & WH_NO_COMPRESS) && (len >= cfg_.deflate.threshold || (flags & WH_COMPRESS))) {
+    m->payload.assign(static_cast<const char*>(data), len);
+    thread_local std::unique_ptr<deflater> d;
+    if (!d) d = std::make_unique<deflater>(15, cfg_.deflate.level, cfg_.deflate.mem_level, true);
+    std::string z;
+    if (d->compress(bytes, len, z)) {
+      hn = frame::write_header(hdr, op, true, true, z.size(), false, 0);
+      m->deflated.reserve(hn + z.size());
+      m->deflated.append(reinterpret_cast<const char*>(hdr), hn);
+      m->deflated.append(z);
+    }
+  }
+  std::shared_ptr<const prepared_message> shared = std::move(m);
+
+  // Connections on this thread get the bytes now; those of other loops in
+  // one posted batch per loop.
+  loop* here = loop::current();
+  std::vector<std::vector<connection*>> remote;
+  int count = 0;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    const std::vector<connection*>* targets = &conns_;
+    if (topic) {
+      auto it = topics_.find(*topic);
+      if (it == topics_.end()) return 0;
+      targets = &it->second;
+    }
+    for (connection* c : *targets) {
+      if (c == except || !c->is_open()) continue;
+      ++count;
+      if (&c->owner_loop() == here) {
+        c->send_prepared(shared);
+      } else {
+        if (remote.empty()) remote.resize(hub_.loop_count());
+        for (std::size_t i = 0; i < hub_.loop_count(); ++i)
+          if (&hub_.loop_at(i) == &c->owner_loop()) {
+            c->retain();
+            remote[i].push_back(c);
+          }
+      }
+    }
+  }
+  for (std::size_t i = 0; i < remote.size(); ++i) {
+    if (remote[i].empty()) continue;
+    net::post(hub_.loop_at(i).ioc(), [batch = std::move(remote[i]), shared] {
+      for (connection* c : batch) {
+        c->send_prepared(shared);
+        c->release();
+      }
+    });
+  }
+  return count;
+}
+
+int server::close(int timeout_ms) {
+  bool expected = false;
+  if (!closing_.compare_exchange_strong(expected, true)) return WH_ESTATE;
+  const int t = timeout_ms > 0 ? timeout_ms : 5000;
+  net::post(acceptor_.get_executor(), [this, t] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    std::vector<connection*> all;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      all = conns_;
+      for (connection* c : all) c->retain();
+    }
+    for (connection* c : all) {
+      c->close(1001, frame::reason::going_away.data(), frame::reason::going_away.size());
+      c->release();
+    }
+    close_timer_ = std::make_unique<net::steady_timer>(acceptor_.get_executor(), std::chrono::milliseconds(t));
+    close_timer_->async_wait([this](const boost::system::error_code& e) {
+      if (e) return;
+      // Peers that did not finish the close handshake in time are dropped.
+      std::vector<connection*> rest;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        rest = conns_;
+        for (connection* c : rest) c->retain();
+      }
+      for (connection* c : rest) {
+        c->terminate();
+        c->release();
+      }
+    });
+    check_closed();
+  });
+  return 0;
+}
+
+void server::check_closed() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_emitted_ || !conns_.empty()) return;
+  }
+  closed_emitted_ = true;
+  if (close_timer_) close_timer_->cancel();
+  wh_event ev{};
+  ev.type = WH_EV_SERVER_CLOSED;
+  ev.server = reinterpret_cast<wh_server*>(this);
+  ev.user_data = user_data_;
+  hub_.emit(ev);
+  hub_.server_gone(this);
+}
+
+}  // namespace wirehub

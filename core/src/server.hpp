@@ -1,0 +1,89 @@
+// server.hpp — a listening socket, its connections, and their topics.
+#pragma once
+
+#include "engine.hpp"
+#include "handshake.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace wirehub {
+
+// The parsed request a server hands to the application (WH_EV_UPGRADE/HTTP).
+struct request {
+  handshake::request_info info;
+  connection* conn = nullptr;   // retained until answered
+  bool upgrade = false;
+  std::atomic<bool> answered{false};
+  std::string protocols_cache;
+};
+
+// The upgrade being read: freed as soon as the connection is open.
+struct server_handshake {
+  handshake::request_parser parser;
+  std::string buf;
+  std::size_t consumed = 0;
+  request* pending = nullptr;  // handed to the application, awaiting an answer
+};
+
+class server {
+ public:
+  server(hub& h, const wh_server_options& o, endpoint_config cfg);
+  ~server();
+
+  int listen(const wh_server_options& o);
+  int port() const { return port_; }
+  int connections() const { return count_.load(std::memory_order_relaxed); }
+  int close(int timeout_ms);
+
+  int publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except);
+  int subscribe(connection* c, const std::string& topic, bool on);
+
+  // Called by connections (their loop thread).
+  void add(connection* c);
+  void remove(connection* c, bool was_open);
+  void opened() { count_.fetch_add(1, std::memory_order_relaxed); }
+  bool at_limit() const { return max_connections_ > 0 && count_.load() >= max_connections_; }
+
+  hub& owner() { return hub_; }
+  const endpoint_config& config() const { return cfg_; }
+  int flags() const { return flags_; }
+  const std::string& subprotocols() const { return subprotocols_; }
+  void* user_data() const { return user_data_; }
+  SSL_CTX* tls() const { return tls_; }
+  bool closing() const { return closing_.load(); }
+
+ private:
+  void accept_next();
+  void check_closed();
+
+  hub& hub_;
+  endpoint_config cfg_;
+  int flags_;
+  int max_connections_;
+  std::string subprotocols_;
+  void* user_data_;
+  SSL_CTX* tls_ = nullptr;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  int port_ = 0;
+  unsigned next_loop_ = 0;
+  std::atomic<int> count_{0};
+  std::atomic<bool> closing_{false};
+  bool closed_emitted_ = false;
+
+  std::mutex mu_;  // guards conns_ and topics_ (publish may come from any thread)
+  std::vector<connection*> conns_;
+  std::unordered_map<std::string, std::vector<connection*>> topics_;
+  std::unique_ptr<boost::asio::steady_timer> close_timer_;
+  friend class hub;
+};
+
+}  // namespace wirehub

@@ -1,0 +1,169 @@
+// server_upgrade.cpp — a server connection from accept() to WH_EV_OPEN:
+// read the HTTP request, let the application decide, answer it.
+#include "connection.hpp"
+#include "hub.hpp"
+#include "loop.hpp"
+#include "server.hpp"
+
+#include <boost/asio/buffer.hpp>
+
+#include <openssl/ssl.h>
+
+#include <cstdio>
+
+namespace wirehub {
+
+namespace http = boost::beast::http;
+
+static void format_address(const boost::asio::ip::tcp::endpoint& ep, char* out, std::size_t n) {
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  std::snprintf(out, n, "%s", a.to_string().c_str());
+}
+
+void connection::start_server(server& s) {
+  server_ = &s;
+  cfg_ = &s.config();
+  boost::system::error_code ec;
+  auto ep = sock_->remote_endpoint(ec);
+  if (!ec) {
+    format_address(ep, remote_address_, sizeof remote_address_);
+    remote_port_ = ep.port();
+  }
+  sock_->set_option(boost::asio::ip::tcp::no_delay(true), ec);
+  sock_->non_blocking(true, ec);
+  loop_.attach(this);
+  state_ = state::handshaking;
+  deadline_ = now_ms() + cfg_->handshake_timeout_ms;
+  shs_ = std::make_unique<server_handshake>();
+  shs_->parser.header_limit(static_cast<std::uint32_t>(cfg_->max_header_bytes));
+  shs_->parser.eager(false);
+  if (s.closing()) {
+    finish(WH_ESHUTDOWN);
+    return;
+  }
+  if (s.tls()) {
+    ssl_ = SSL_new(s.tls());
+    if (!ssl_ || SSL_set_fd(ssl_, sock_->native_handle()) != 1) {
+      finish(WH_ETLS);
+      return;
+    }
+    SSL_set_accept_state(ssl_);
+    tls_handshaking_ = true;
+    tls_handshake_step();
+    return;
+  }
+  // Read now: the request may already be here, and the reactor only reports
+  // new readiness (edge-triggered).
+  on_readable();
+}
+
+void connection::server_handshake_input(const std::uint8_t* p, std::size_t n) {
+  server_handshake& hs = *shs_;
+  hs.buf.append(reinterpret_cast<const char*>(p), n);
+  if (hs.pending) return;
+  boost::beast::error_code ec;
+  while (!hs.parser.is_header_done()) {
+    std::size_t used =
+        hs.parser.put(boost::asio::buffer(hs.buf.data() + hs.consumed, hs.buf.size() - hs.consumed), ec);
+    hs.consumed += used;
+    if (ec == http::error::need_more) {
+      // Beast wants the unparsed tail presented again with more bytes.
+      return;
+    }
+    if (ec) {
+      const bool too_big = ec == http::error::header_limit || ec == http::error::buffer_overflow;
+      write_raw_and_close(too_big ? handshake::response_status(431, {}, "Request header fields too large\n")
+                                  : handshake::response_status(400, {}, "Malformed HTTP request\n"));
+      return;
+    }
+    if (used == 0) return;
+  }
+
+  auto* req = new request();
+  auto kind = handshake::classify(hs.parser.get(), req->info);
+  req->info.remote_address = remote_address_;
+  req->info.remote_port = remote_port_;
+  const int flags = server_->flags();
+  switch (kind) {
+    case handshake::request_kind::bad_request:
+      delete req;
+      write_raw_and_close(handshake::response_status(400, {}, "Invalid WebSocket upgrade request\n"));
+      return;
+    case handshake::request_kind::bad_version:
+      delete req;
+      write_raw_and_close(handshake::response_status(426, "Sec-WebSocket-Version: 13\r\n",
+                                                     "Unsupported WebSocket version: use 13\n"));
+      return;
+    case handshake::request_kind::plain_http:
+      if (!(flags & WH_SERVER_HTTP)) {
+        delete req;
+        write_raw_and_close(handshake::response_status(426, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+                                                       "Upgrade Required\n"));
+        return;
+      }
+      break;
+    case handshake::request_kind::websocket:
+      if (server_->closing() || server_->at_limit()) {
+        delete req;
+        write_raw_and_close(handshake::response_status(503, {}, "Server unavailable\n"));
+        return;
+      }
+      req->upgrade = true;
+      if (!(flags & WH_SERVER_UPGRADE_HOOK)) {
+        answer_upgrade(*req, nullptr, {}, nullptr, 101, {});
+        delete req;
+        return;
+      }
+      break;
+  }
+  // The application answers, from any thread, through wh_request_*.
+  retain();  // released when the request is answered
+  req->conn = this;
+  hs.pending = req;
+  wh_event ev{};
+  ev.type = req->upgrade ? WH_EV_UPGRADE : WH_EV_HTTP;
+  ev.server = reinterpret_cast<wh_server*>(server_);
+  ev.request = reinterpret_cast<wh_request*>(req);
+  ev.user_data = server_->user_data();
+  hub_.emit(ev);
+}
+
+void connection::answer_upgrade(request& req, const std::string* subprotocol, std::string headers, void* user_data,
+                                int status, std::string body) {
+  if (state_ != state::handshaking || !shs_) return;
+  server_handshake& hs = *shs_;
+  // Answered later by the application: reading stopped meanwhile, resume it.
+  // Answered at once (no hook): we are inside on_readable, which goes on.
+  const bool resume = hs.pending != nullptr;
+  hs.pending = nullptr;
+  if (status != 101 || !req.upgrade) {
+    write_raw_and_close(handshake::response_status(status, headers, body));
+    if (resume) on_readable();
+    return;
+  }
+  if (server_->closing() || server_->at_limit()) {
+    write_raw_and_close(handshake::response_status(503, {}, "Server unavailable\n"));
+    if (resume) on_readable();
+    return;
+  }
+  std::string proto = subprotocol ? *subprotocol : handshake::select_subprotocol(server_->subprotocols(), req.info.protocols);
+  deflate_params params;
+  std::string ext;
+  bool pmd = cfg_->deflate.enabled && pmd_negotiate_server(req.info.extensions, cfg_->deflate, params, ext);
+  wbuf_.append(handshake::response_101(req.info.key, proto, pmd ? ext : std::string(), headers));
+  mark_dirty();
+  std::string leftover = hs.buf.substr(hs.consumed);
+  shs_.reset();  // the parser and request bytes are not needed any more
+  if (user_data) set_user_data(user_data);
+  become_open(std::move(proto), pmd ? std::move(ext) : std::string(), pmd ? &params : nullptr);
+  if (state_ != state::open) return;
+  if (!leftover.empty()) {
+    // Frames the client sent right behind its request.
+    rbuf_ = std::move(leftover);
+    process_own();
+  }
+  if (resume && state_ != state::closed) on_readable();
+}
+
+}  // namespace wirehub

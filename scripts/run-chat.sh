@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the C chat server example on
+# 127.0.0.1:8080 (Ctrl-C stops it). Arguments replace the default ones.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh"
+
+bin="$root/build/examples/c/wirehub-chat-server"
+if [ ! -x "$bin" ]; then
+  bin="$(find "$root/build" -type f -name wirehub-chat-server -perm -u+x 2>/dev/null | head -n1)"
+fi
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+  echo "run-chat.sh: wirehub-chat-server was not built (examples/c)" >&2
+  exit 1
+fi
+if [ "$#" -eq 0 ]; then
+  set -- --host 127.0.0.1 --port 8080
+fi
+echo "run-chat.sh: $bin $*"
+exec "$bin" "$@"

@@ -1,0 +1,536 @@
+// client_test.cpp — wh_connect(): against our own server for the happy paths,
+// against a raw TCP fake server for the client's own protocol checks.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "test_util.hpp"
+
+using namespace wht;
+
+namespace {
+
+// Our own server with an echo handler, plus a client on the same hub.
+class Client : public ::testing::Test {
+ protected:
+  void SetUp() override { start(server_options()); }
+  // Stop the I/O threads before any member a handler may use goes away.
+  void TearDown() override { hub_.destroy(); }
+  void start(wh_server_options o) {
+    hub_.set_handler(echo_handler);
+    server_ = hub_.listen(o);
+    ASSERT_NE(server_, nullptr);
+    port_ = wh_server_port(server_);
+    ASSERT_GT(port_, 0);
+  }
+  wh_conn* connect(const std::string& url, const wh_client_options* o = nullptr) {
+    wh_client_options def = client_options();
+    wh_conn* c = nullptr;
+    int rc = wh_connect(hub_.get(), url.c_str(), o ? o : &def, &c);
+    EXPECT_EQ(rc, 0) << url << ": " << wh_err_name(rc);
+    EXPECT_NE(c, nullptr);
+    return rc == 0 ? c : nullptr;
+  }
+  bool wait_open(wh_conn* c) {
+    auto e = hub_.rec().wait_event(0, c);  // the first event of a conn
+    if (!e) {
+      ADD_FAILURE() << "no event for conn " << c << " within " << kTimeoutMs << " ms\n" << hub_.rec().dump();
+      return false;
+    }
+    EXPECT_EQ(e->type, WH_EV_OPEN) << hub_.rec().dump();
+    return e->type == WH_EV_OPEN;
+  }
+  Event wait_close(wh_conn* c) {
+    auto e = hub_.rec().wait_event(WH_EV_CLOSE, c);
+    EXPECT_TRUE(e.has_value()) << "no WH_EV_CLOSE\n" << hub_.rec().dump();
+    return e.value_or(Event{});
+  }
+
+  TestHub hub_;
+  wh_server* server_ = nullptr;
+  int port_ = 0;
+};
+
+// Fake server: runs `script` on the first accepted socket in a thread.
+class FakeServer {
+ public:
+  explicit FakeServer(std::function<void(RawClient&)> script) {
+    thread_ = std::thread([this, script] {
+      auto s = listener_.accept(kTimeoutMs);
+      if (!s) return;
+      accepted_ = true;
+      script(*s);
+    });
+  }
+  ~FakeServer() { join(); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  int port() const { return listener_.port(); }
+  bool accepted() const { return accepted_; }
+
+ private:
+  RawListener listener_;
+  std::atomic<bool> accepted_{false};
+  std::thread thread_;
+};
+
+// Answers the upgrade request read from `s` with 101 and `extra` headers; the
+// accept value is correct unless `accept` is given.
+std::string answer_101(RawClient& s, const std::string& extra = {}, const char* accept = nullptr) {
+  auto head = s.read_http_head();
+  if (!head) return {};
+  auto key = head_header(*head, "Sec-WebSocket-Key").value_or("");
+  std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: " +
+                     (accept ? std::string(accept) : websocket_accept(key)) + "\r\n" + extra + "\r\n";
+  s.send_raw(resp);
+  return *head;
+}
+
+}  // namespace
+
+TEST_F(Client, OpensSendsAndReceivesEcho) {
+  static int marker;
+  wh_client_options o = client_options();
+  o.user_data = &marker;
+  wh_conn* c = connect(ws_url(port_, "/echo"), &o);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(wait_open(c));
+  auto open = hub_.rec().wait_event(WH_EV_OPEN, c);
+  EXPECT_EQ(open->server, nullptr) << "client conns belong to no server";
+  EXPECT_EQ(open->user_data, &marker);
+  EXPECT_EQ(wh_conn_user_data(c), &marker);
+
+  ASSERT_GE(wh_conn_send(c, "hi", 2, WH_TEXT), 0);
+  std::string bin = random_bytes(70000);
+  ASSERT_GE(wh_conn_send(c, bin.data(), bin.size(), WH_BINARY), 0);
+  ASSERT_TRUE(hub_.rec().wait_count(WH_EV_MESSAGE, 2, c)) << hub_.rec().dump();
+  auto msgs = hub_.rec().events(WH_EV_MESSAGE, c);
+  EXPECT_EQ(msgs[0].data, "hi");
+  EXPECT_EQ(msgs[0].flags & (WH_TEXT | WH_BINARY), WH_TEXT);
+  EXPECT_EQ(msgs[0].user_data, &marker);
+  EXPECT_TRUE(msgs[1].data == bin);
+  EXPECT_EQ(msgs[1].flags & (WH_TEXT | WH_BINARY), WH_BINARY);
+
+  ASSERT_TRUE(hub_.rec().wait_for([](const std::vector<Event>& evs) {
+    for (auto& e : evs)
+      if (e.type == WH_EV_OPEN && e.server) return true;
+    return false;
+  }));
+
+  ASSERT_EQ(wh_conn_close(c, 1000, "done", 4), 0);
+  Event e = wait_close(c);
+  EXPECT_EQ(e.code, 1000);
+  EXPECT_EQ(e.error, 0) << wh_err_name(e.error);
+  // The server side saw the same close.
+  ASSERT_TRUE(hub_.rec().wait_for([](const std::vector<Event>& evs) {
+    for (auto& e : evs)
+      if (e.type == WH_EV_CLOSE && e.server) return e.code == 1000 && e.data == "done";
+    return false;
+  })) << hub_.rec().dump();
+}
+
+TEST_F(Client, RemoteAddressAndPortAreTheServers) {
+  wh_conn* c = connect(ws_url(port_));
+  ASSERT_TRUE(wait_open(c));
+  const char* addr = wh_conn_remote_address(c);
+  ASSERT_NE(addr, nullptr);
+  EXPECT_STREQ(addr, "127.0.0.1");
+  EXPECT_EQ(wh_conn_remote_port(c), port_);
+  const char* sp = wh_conn_subprotocol(c);
+  ASSERT_NE(sp, nullptr);
+  EXPECT_STREQ(sp, "") << "no subprotocol negotiated";
+  const char* ext = wh_conn_extensions(c);
+  ASSERT_NE(ext, nullptr);
+  EXPECT_STREQ(ext, "");
+}
+
+TEST_F(Client, PingIsAnsweredByServer) {
+  wh_conn* c = connect(ws_url(port_));
+  ASSERT_TRUE(wait_open(c));
+  ASSERT_EQ(wh_conn_ping(c, "abc", 3), 0);
+  auto p = hub_.rec().wait_event(WH_EV_PONG, c);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->data, "abc");
+}
+
+class ClientChatServer : public Client {
+ protected:
+  void SetUp() override {
+    wh_server_options o = server_options();
+    o.subprotocols = "chat, superchat";
+    start(o);
+  }
+};
+
+TEST_F(ClientChatServer, SubprotocolFollowsServerPreference) {
+  wh_client_options o = client_options();
+  o.subprotocols = "superchat, chat";
+  wh_conn* c = connect(ws_url(port_), &o);
+  ASSERT_TRUE(wait_open(c));
+  ASSERT_NE(wh_conn_subprotocol(c), nullptr);
+  EXPECT_STREQ(wh_conn_subprotocol(c), "chat");
+}
+
+TEST_F(ClientChatServer, OfferedSubprotocolsUnansweredFailLikeBrowsers) {
+  // RFC 6455 would let the client go on without a subprotocol; browsers (and
+  // this engine) fail the handshake instead, so an application that asked for
+  // one never runs without it.
+  wh_client_options o = client_options();
+  o.subprotocols = "other";
+  wh_conn* c = connect(ws_url(port_), &o);
+  ASSERT_NE(c, nullptr);
+  Event e = wait_close(c);
+  EXPECT_EQ(e.error, WH_EHANDSHAKE) << wh_err_name(e.error);
+  EXPECT_EQ(hub_.rec().count(WH_EV_OPEN, c), 0u);
+}
+
+class ClientHooked : public Client {
+ protected:
+  struct Seen {
+    std::mutex mu;
+    std::string target, path, query, token, other, origin, protos;
+  };
+  void SetUp() override {
+    wh_server_options o = server_options();
+    o.flags = WH_SERVER_UPGRADE_HOOK;
+    seen_ = std::make_shared<Seen>();
+    auto seen = seen_;
+    auto& status = status_;
+    start(o);
+    hub_.set_handler([seen, &status](wh_hub*, const wh_event& ev) {
+      if (ev.type == WH_EV_MESSAGE && ev.server) echo_handler(nullptr, ev);
+      if (ev.type != WH_EV_UPGRADE) return;
+      auto str = [](const char* p) { return p ? std::string(p) : std::string("(null)"); };
+      {
+        std::lock_guard<std::mutex> lk(seen->mu);
+        seen->target = str(wh_request_target(ev.request));
+        seen->path = str(wh_request_path(ev.request));
+        seen->query = str(wh_request_query(ev.request));
+        seen->token = str(wh_request_header(ev.request, "X-Token"));
+        seen->other = str(wh_request_header(ev.request, "X-Other"));
+        seen->origin = str(wh_request_header(ev.request, "Origin"));
+        seen->protos = str(wh_request_subprotocols(ev.request));
+      }
+      int st = status.load();
+      const char* offered = wh_request_subprotocols(ev.request);
+      const bool v1 = offered && header_has_token(offered, "v1");
+      if (st == 101)
+        wh_request_accept(ev.request, v1 ? "v1" : nullptr, "X-Server: yes\r\n", nullptr);
+      else
+        wh_request_respond(ev.request, st, "WWW-Authenticate: Bearer realm=\"test\"\r\n", "denied", 6);
+    });
+  }
+  std::shared_ptr<Seen> seen_;
+  std::atomic<int> status_{101};
+};
+
+TEST_F(ClientHooked, ExtraHeadersOriginPathAndSubprotocolsReachTheUpgradeHook) {
+  wh_client_options o = client_options();
+  o.headers = "X-Token: abc\r\nX-Other: 1\r\n";
+  o.origin = "http://example.test";
+  o.subprotocols = "v2, v1";
+  wh_conn* c = connect(ws_url(port_, "/room/7?a=b&c=d"), &o);
+  ASSERT_TRUE(wait_open(c));
+  {
+    std::lock_guard<std::mutex> lk(seen_->mu);
+    EXPECT_EQ(seen_->target, "/room/7?a=b&c=d");
+    EXPECT_EQ(seen_->path, "/room/7");
+    EXPECT_EQ(seen_->query, "a=b&c=d");
+    EXPECT_EQ(seen_->token, "abc");
+    EXPECT_EQ(seen_->other, "1");
+    EXPECT_EQ(seen_->origin, "http://example.test");
+    EXPECT_EQ(seen_->protos, "v2, v1");
+  }
+  ASSERT_NE(wh_conn_subprotocol(c), nullptr);
+  EXPECT_STREQ(wh_conn_subprotocol(c), "v1");
+}
+
+TEST_F(ClientHooked, UrlWithoutPathRequestsSlash) {
+  wh_conn* c = connect("ws://127.0.0.1:" + std::to_string(port_));
+  ASSERT_TRUE(wait_open(c));
+  std::lock_guard<std::mutex> lk(seen_->mu);
+  EXPECT_EQ(seen_->target, "/");
+  EXPECT_EQ(seen_->query, "");
+}
+
+TEST_F(ClientHooked, UrlWithQueryButNoPathRequestsSlashWithQuery) {
+  wh_conn* c = connect("ws://127.0.0.1:" + std::to_string(port_) + "?x=1");
+  ASSERT_TRUE(wait_open(c));
+  std::lock_guard<std::mutex> lk(seen_->mu);
+  EXPECT_EQ(seen_->path, "/");
+  EXPECT_EQ(seen_->query, "x=1");
+}
+
+TEST_F(ClientHooked, RefusedHandshakeGivesCloseWithESTATUSAnd401) {
+  status_ = 401;
+  wh_conn* c = connect(ws_url(port_, "/private"));
+  ASSERT_NE(c, nullptr);
+  Event e = wait_close(c);
+  EXPECT_EQ(e.error, WH_ESTATUS) << wh_err_name(e.error);
+  EXPECT_EQ(e.status, 401);
+  EXPECT_NE(e.headers.find("WWW-Authenticate"), std::string::npos) << e.headers;
+  EXPECT_EQ(hub_.rec().count(WH_EV_OPEN, c), 0u) << "a refused conn never opens";
+  EXPECT_EQ(hub_.rec().events(0, c).size(), 1u) << "CLOSE is the only event\n" << hub_.rec().dump();
+}
+
+TEST_F(Client, ClosedPortGivesECONNREFUSED) {
+  int port = unused_port();
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub_.get(), ws_url(port).c_str(), &o, &c), 0)
+      << "connection errors are reported by WH_EV_CLOSE, not by wh_connect";
+  Event e = wait_close(c);
+  EXPECT_EQ(e.error, WH_ECONNREFUSED) << wh_err_name(e.error);
+  EXPECT_EQ(e.code, 1006);
+  EXPECT_EQ(hub_.rec().count(WH_EV_OPEN, c), 0u);
+}
+
+TEST_F(Client, BadUrlsFailSynchronouslyWithEURL) {
+  const std::string p = std::to_string(port_);
+  const std::string urls[] = {
+      "",
+      "127.0.0.1:" + p + "/",          // no scheme
+      "http://127.0.0.1:" + p + "/",   // not a WebSocket scheme
+      "ftp://127.0.0.1/",
+      "ws://",                         // no host
+      "ws:///path",
+      "ws://:" + p + "/",
+      "ws://127.0.0.1:99999/",         // port out of range
+      "ws://127.0.0.1:-1/",
+      "ws://127.0.0.1:abc/",
+      "ws://[::1/",                    // unterminated IPv6 literal
+      "ws//127.0.0.1/",
+  };
+  for (auto& u : urls) {
+    wh_conn* c = nullptr;
+    wh_client_options o = client_options();
+    EXPECT_EQ(wh_connect(hub_.get(), u.c_str(), &o, &c), WH_EURL) << "'" << u << "'";
+  }
+  // "an error return means no callback and no event will follow"
+  EXPECT_FALSE(hub_.rec().wait_count(WH_EV_CLOSE, 1, nullptr, 200)) << hub_.rec().dump();
+}
+
+TEST_F(Client, UppercaseSchemeIsAccepted) {
+  wh_conn* c = connect("WS://127.0.0.1:" + std::to_string(port_) + "/");
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(wait_open(c));
+}
+
+TEST(ClientIPv6, ConnectsToIPv6Loopback) {
+  if (!ipv6_available()) GTEST_SKIP() << "no IPv6 loopback";
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  wh_server_options so = server_options();
+  so.host = "::1";
+  wh_server* s = hub.listen(so);
+  ASSERT_NE(s, nullptr);
+  int port = wh_server_port(s);
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(port, "/", "::1").c_str(), &o, &c), 0);
+  auto first = hub.rec().wait_event(0, c);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->type, WH_EV_OPEN) << hub.rec().dump();
+  ASSERT_GE(wh_conn_send(c, "six", 3, WH_TEXT), 0);
+  auto m = hub.rec().wait_event(WH_EV_MESSAGE, c);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->data, "six");
+  ASSERT_NE(wh_conn_remote_address(c), nullptr);
+  EXPECT_STREQ(wh_conn_remote_address(c), "::1");
+}
+
+TEST(ClientDns, ConnectsByHostNameLocalhost) {
+  // localhost may resolve to ::1 first: the client must try every address.
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  wh_server* s = hub.listen(server_options());  // 127.0.0.1 only
+  ASSERT_NE(s, nullptr);
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(wh_server_port(s), "/", "localhost").c_str(), &o, &c), 0);
+  auto first = hub.rec().wait_event(0, c);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type, WH_EV_OPEN) << hub.rec().dump();
+}
+
+TEST(ClientDns, ServerListensOnLocalhostName) {
+  TestHub hub;
+  wh_server_options so = server_options();
+  so.host = "localhost";
+  wh_server* s = hub.listen(so);
+  ASSERT_NE(s, nullptr);
+  EXPECT_GT(wh_server_port(s), 0);
+}
+
+TEST(ServerPort, PortZeroPicksDistinctFreePorts) {
+  TestHub hub;
+  wh_server* a = hub.listen(server_options());
+  wh_server* b = hub.listen(server_options());
+  ASSERT_TRUE(a && b);
+  int pa = wh_server_port(a), pb = wh_server_port(b);
+  EXPECT_GT(pa, 0);
+  EXPECT_LT(pa, 65536);
+  EXPECT_GT(pb, 0);
+  EXPECT_NE(pa, pb);
+  RawClient c;
+  EXPECT_TRUE(c.open(pa));
+}
+
+// ------------------------------------------------------ fake-server checks
+TEST(ClientFake, HandshakeRequestIsWellFormedAndFramesAreMasked) {
+  std::string head;
+  std::optional<Frame> frame;
+  FakeServer fake([&](RawClient& s) {
+    head = answer_101(s);
+    frame = s.read_frame();
+  });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port(), "/p?q=1").c_str(), &o, &c), 0);
+  auto first = hub.rec().wait_event(0, c);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->type, WH_EV_OPEN) << hub.rec().dump();
+  ASSERT_GE(wh_conn_send(c, "masked?", 7, WH_TEXT), 0);
+  fake.join();
+  ASSERT_FALSE(head.empty());
+  EXPECT_EQ(head.rfind("GET /p?q=1 HTTP/1.1\r\n", 0), 0u) << head;
+  EXPECT_TRUE(head_header(head, "Host").has_value()) << head;
+  EXPECT_TRUE(header_has_token(head_header(head, "Upgrade").value_or(""), "websocket")) << head;
+  EXPECT_TRUE(header_has_token(head_header(head, "Connection").value_or(""), "upgrade")) << head;
+  EXPECT_EQ(head_header(head, "Sec-WebSocket-Version"), std::string("13")) << head;
+  auto key = head_header(head, "Sec-WebSocket-Key").value_or("");
+  EXPECT_EQ(key.size(), 24u) << "16 random bytes in base64";
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_TRUE(frame->masked) << "a client must mask every frame";
+  EXPECT_EQ(frame->opcode, OP_TEXT);
+  EXPECT_EQ(frame->payload, "masked?");
+}
+
+TEST(ClientFake, WrongAcceptValueFailsWithEHANDSHAKE) {
+  FakeServer fake([](RawClient& s) {
+    answer_101(s, {}, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    s.wait_eof(kTimeoutMs);
+  });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, c);
+  ASSERT_TRUE(e.has_value()) << hub.rec().dump();
+  EXPECT_EQ(e->error, WH_EHANDSHAKE) << wh_err_name(e->error);
+  EXPECT_EQ(hub.rec().count(WH_EV_OPEN, c), 0u);
+}
+
+TEST(ClientFake, SubprotocolNotOfferedFailsWithEHANDSHAKE) {
+  FakeServer fake([](RawClient& s) {
+    answer_101(s, "Sec-WebSocket-Protocol: evil\r\n");
+    s.wait_eof(kTimeoutMs);
+  });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  o.subprotocols = "good";
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, c);
+  ASSERT_TRUE(e.has_value()) << hub.rec().dump();
+  EXPECT_EQ(e->error, WH_EHANDSHAKE) << wh_err_name(e->error);
+  EXPECT_EQ(hub.rec().count(WH_EV_OPEN, c), 0u);
+}
+
+TEST(ClientFake, ExtensionNotOfferedFailsWithEHANDSHAKE) {
+  FakeServer fake([](RawClient& s) {
+    answer_101(s, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    s.wait_eof(kTimeoutMs);
+  });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();  // deflate not enabled
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, c);
+  ASSERT_TRUE(e.has_value()) << hub.rec().dump();
+  EXPECT_EQ(e->error, WH_EHANDSHAKE) << wh_err_name(e->error);
+}
+
+TEST(ClientFake, SilentServerHitsHandshakeTimeout) {
+  FakeServer fake([](RawClient& s) { s.wait_eof(kTimeoutMs); });  // reads, never answers
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  o.limits.handshake_timeout_ms = 300;
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, c);
+  ASSERT_TRUE(e.has_value()) << hub.rec().dump();
+  EXPECT_EQ(e->error, WH_ETIMEDOUT) << wh_err_name(e->error);
+}
+
+TEST(ClientFake, MaskedFrameFromServerFailsWith1002) {
+  std::optional<Frame> reply;
+  FakeServer fake([&](RawClient& s) {
+    answer_101(s);
+    s.send_frame(OP_TEXT, "masked by server", FrameOpts());  // servers must not mask
+    reply = s.read_until_close();
+    if (reply) s.send_close(reply->close_code());
+    s.close();  // the server closes TCP first (RFC 6455 7.1.1)
+  });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, c);
+  fake.join();
+  ASSERT_TRUE(e.has_value()) << hub.rec().dump();
+  EXPECT_EQ(e->code, 1002);
+  EXPECT_EQ(e->error, WH_EPROTO) << wh_err_name(e->error);
+  EXPECT_EQ(hub.rec().count(WH_EV_MESSAGE, c), 0u);
+  ASSERT_TRUE(reply.has_value()) << "client must send a close frame";
+  EXPECT_EQ(reply->close_code(), 1002);
+  EXPECT_TRUE(reply->masked);
+}
+
+TEST(ClientFake, InvalidUtf8FromServerFailsWith1007) {
+  std::optional<Frame> reply;
+  FakeServer fake([&](RawClient& s) {
+    answer_101(s);
+    s.send_frame(OP_TEXT, "\xFF", FrameOpts().unmasked());
+    reply = s.read_until_close();
+    if (reply) s.send_close(reply->close_code());
+    s.close();  // the server closes TCP first (RFC 6455 7.1.1)
+  });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, c);
+  fake.join();
+  ASSERT_TRUE(e.has_value()) << hub.rec().dump();
+  EXPECT_EQ(e->code, 1007);
+  EXPECT_EQ(e->error, WH_EUTF8) << wh_err_name(e->error);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->close_code(), 1007);
+}
+
+TEST(ClientFake, ServerCloseIsEchoedAndReportedClean) {
+  std::optional<Frame> reply;
+  FakeServer fake([&](RawClient& s) {
+    answer_101(s);
+    s.send_frame(OP_CLOSE, close_payload(1001, "restart"), FrameOpts().unmasked());
+    reply = s.read_until_close();
+    s.close();
+  });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, c);
+  fake.join();
+  ASSERT_TRUE(e.has_value()) << hub.rec().dump();
+  EXPECT_EQ(e->code, 1001);
+  EXPECT_EQ(e->data, "restart");
+  EXPECT_EQ(e->error, 0) << wh_err_name(e->error);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->close_code(), 1001);
+}

@@ -1,0 +1,295 @@
+// deflate_test.cpp — permessage-deflate (RFC 7692) end to end: negotiation as
+// seen through the C ABI, the WH_COMPRESSED flag, send flags, limits on the
+// inflated size, and exact RSV1 rules checked with a raw client.
+#include <string>
+
+#include "test_util.hpp"
+
+using namespace wht;
+
+namespace {
+
+class Deflate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    wh_server_options o = server_options();
+    o.deflate.enabled = 1;
+    o.limits.max_message_size = 64 * 1024;
+    start(o);
+  }
+  void TearDown() override { hub_.destroy(); }
+  void start(const wh_server_options& o) {
+    hub_.set_handler(echo_handler);
+    server_ = hub_.listen(o);
+    ASSERT_NE(server_, nullptr);
+    port_ = wh_server_port(server_);
+  }
+  // A client with deflate offered (or not), opened.
+  wh_conn* open_client(bool deflate) {
+    wh_client_options o = client_options();
+    o.deflate.enabled = deflate ? 1 : 0;
+    wh_conn* c = nullptr;
+    int rc = wh_connect(hub_.get(), ws_url(port_).c_str(), &o, &c);
+    EXPECT_EQ(rc, 0) << wh_err_name(rc);
+    if (rc != 0) return nullptr;
+    auto first = hub_.rec().wait_event(0, c);
+    EXPECT_TRUE(first.has_value());
+    if (!first || first->type != WH_EV_OPEN) {
+      ADD_FAILURE() << "client did not open\n" << hub_.rec().dump();
+      return nullptr;
+    }
+    return c;
+  }
+  // The server-side conn (the only one with a server).
+  wh_conn* server_conn() {
+    wh_conn* found = nullptr;
+    hub_.rec().wait_for([&](const std::vector<Event>& evs) {
+      for (auto& e : evs)
+        if (e.type == WH_EV_OPEN && e.server) {
+          found = e.conn;
+          return true;
+        }
+      return false;
+    });
+    return found;
+  }
+  // The n-th (0-based) server-side message.
+  std::optional<Event> server_message(size_t n) {
+    std::optional<Event> found;
+    hub_.rec().wait_for([&](const std::vector<Event>& evs) {
+      size_t i = 0;
+      for (auto& e : evs)
+        if (e.type == WH_EV_MESSAGE && e.server && i++ == n) {
+          found = e;
+          return true;
+        }
+      return false;
+    });
+    return found;
+  }
+
+  TestHub hub_;
+  wh_server* server_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_F(Deflate, ExtensionsShowTheNegotiatedValueOnBothSides) {
+  wh_conn* c = open_client(true);
+  ASSERT_NE(c, nullptr);
+  wh_conn* s = server_conn();
+  ASSERT_NE(s, nullptr);
+  ASSERT_NE(wh_conn_extensions(c), nullptr);
+  ASSERT_NE(wh_conn_extensions(s), nullptr);
+  EXPECT_EQ(std::string(wh_conn_extensions(c)).rfind("permessage-deflate", 0), 0u) << wh_conn_extensions(c);
+  EXPECT_EQ(std::string(wh_conn_extensions(s)).rfind("permessage-deflate", 0), 0u) << wh_conn_extensions(s);
+  EXPECT_STREQ(wh_conn_extensions(c), wh_conn_extensions(s)) << "both sides agree on one value";
+}
+
+TEST_F(Deflate, LargeMessageArrivesCompressedBothWays) {
+  wh_conn* c = open_client(true);
+  ASSERT_NE(c, nullptr);
+  std::string text = compressible_text(20000);
+  ASSERT_GE(wh_conn_send(c, text.data(), text.size(), WH_TEXT), 0);
+  auto in = server_message(0);
+  ASSERT_TRUE(in.has_value()) << hub_.rec().dump();
+  EXPECT_TRUE(in->flags & WH_COMPRESSED) << "flags=" << in->flags;
+  EXPECT_TRUE(in->flags & WH_TEXT);
+  EXPECT_TRUE(in->data == text);
+  auto back = hub_.rec().wait_event(WH_EV_MESSAGE, c);  // the echo
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->flags & WH_COMPRESSED) << "flags=" << back->flags;
+  EXPECT_TRUE(back->data == text);
+}
+
+TEST_F(Deflate, LargeCompressibleMessagesRoundTripRepeatedly) {
+  wh_conn* c = open_client(true);
+  ASSERT_NE(c, nullptr);
+  // Several messages so context takeover (or its absence) is exercised.
+  std::string base = compressible_text(60000);
+  for (int i = 0; i < 5; ++i) {
+    std::string m = base;
+    m[static_cast<size_t>(i) * 1000] = 'X';
+    ASSERT_GE(wh_conn_send(c, m.data(), m.size(), WH_BINARY), 0);
+  }
+  ASSERT_TRUE(hub_.rec().wait_count(WH_EV_MESSAGE, 5, c)) << hub_.rec().dump();
+  auto msgs = hub_.rec().events(WH_EV_MESSAGE, c);
+  for (int i = 0; i < 5; ++i) {
+    std::string m = base;
+    m[static_cast<size_t>(i) * 1000] = 'X';
+    EXPECT_TRUE(msgs[static_cast<size_t>(i)].data == m) << "message " << i;
+    EXPECT_TRUE(msgs[static_cast<size_t>(i)].flags & WH_BINARY);
+  }
+}
+
+TEST_F(Deflate, SmallMessagesBelowThresholdAreNotCompressed) {
+  wh_conn* c = open_client(true);
+  ASSERT_NE(c, nullptr);
+  ASSERT_GE(wh_conn_send(c, "tiny", 4, WH_TEXT), 0);
+  auto in = server_message(0);
+  ASSERT_TRUE(in.has_value());
+  EXPECT_EQ(in->flags & WH_COMPRESSED, 0) << "default threshold is 1024 bytes";
+  EXPECT_EQ(in->data, "tiny");
+}
+
+TEST_F(Deflate, CompressFlagForcesCompressionBelowThreshold) {
+  wh_conn* c = open_client(true);
+  ASSERT_NE(c, nullptr);
+  ASSERT_GE(wh_conn_send(c, "tiny tiny tiny", 14, WH_TEXT | WH_COMPRESS), 0);
+  auto in = server_message(0);
+  ASSERT_TRUE(in.has_value());
+  EXPECT_TRUE(in->flags & WH_COMPRESSED);
+  EXPECT_EQ(in->data, "tiny tiny tiny");
+}
+
+TEST_F(Deflate, NoCompressFlagSendsLargeMessageUncompressed) {
+  wh_conn* c = open_client(true);
+  ASSERT_NE(c, nullptr);
+  std::string text = compressible_text(5000);
+  ASSERT_GE(wh_conn_send(c, text.data(), text.size(), WH_TEXT | WH_NO_COMPRESS), 0);
+  auto in = server_message(0);
+  ASSERT_TRUE(in.has_value());
+  EXPECT_EQ(in->flags & WH_COMPRESSED, 0);
+  EXPECT_TRUE(in->data == text);
+}
+
+TEST_F(Deflate, ClientWithoutDeflateGetsNoExtension) {
+  wh_conn* c = open_client(false);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(wh_conn_extensions(c), nullptr);
+  EXPECT_STREQ(wh_conn_extensions(c), "");
+  std::string text = compressible_text(5000);
+  ASSERT_GE(wh_conn_send(c, text.data(), text.size(), WH_TEXT | WH_COMPRESS), 0);
+  auto in = server_message(0);
+  ASSERT_TRUE(in.has_value());
+  EXPECT_EQ(in->flags & WH_COMPRESSED, 0) << "nothing may be compressed without the extension";
+  EXPECT_TRUE(in->data == text);
+}
+
+TEST_F(Deflate, MaxMessageSizeAppliesToTheInflatedSize) {
+  wh_conn* c = open_client(true);
+  ASSERT_NE(c, nullptr);
+  std::string zeros(1 << 20, '\0');  // 1 MiB inflated, ~1 KiB on the wire; max is 64 KiB
+  ASSERT_GE(wh_conn_send(c, zeros.data(), zeros.size(), WH_BINARY), 0);
+  auto e = hub_.rec().wait_event(WH_EV_CLOSE, c);
+  ASSERT_TRUE(e.has_value()) << hub_.rec().dump();
+  EXPECT_EQ(e->code, 1009) << hub_.rec().dump();
+  ASSERT_TRUE(hub_.rec().wait_for([](const std::vector<Event>& evs) {
+    for (auto& ev : evs)
+      if (ev.type == WH_EV_CLOSE && ev.server) return true;
+    return false;
+  }));
+  for (auto& ev : hub_.rec().events(WH_EV_CLOSE))
+    if (ev.server) {
+      EXPECT_EQ(ev.code, 1009);
+      EXPECT_EQ(ev.error, WH_ETOOBIG) << wh_err_name(ev.error);
+    }
+  for (auto& ev : hub_.rec().events(WH_EV_MESSAGE)) EXPECT_NE(ev.server, server_) << "no message delivered";
+}
+
+TEST(DeflateOff, ServerWithoutDeflateIgnoresTheOffer) {
+  TestHub hub;
+  wh_server* s = hub.listen(server_options());
+  ASSERT_NE(s, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(wh_server_port(s)));
+  HttpResponse r = c.upgrade("/", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
+  EXPECT_EQ(r.status, 101);
+  EXPECT_FALSE(r.has_header("Sec-WebSocket-Extensions")) << r.head;
+}
+
+// ------------------------------------------------------------- raw client
+namespace {
+class DeflateRaw : public Deflate {
+ protected:
+  void SetUp() override {
+    Deflate::SetUp();
+    ASSERT_TRUE(c_.connect(port_));
+    HttpResponse r = c_.upgrade("/", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
+    ASSERT_EQ(r.status, 101) << r.head;
+    auto ext = r.header("Sec-WebSocket-Extensions");
+    ASSERT_TRUE(ext.has_value()) << r.head;
+    ASSERT_EQ(ext->rfind("permessage-deflate", 0), 0u) << *ext;
+    conn_ = hub_.rec().wait_server_conn(c_.local_port());
+    ASSERT_NE(conn_, nullptr);
+  }
+  void TearDown() override {
+    c_.close();
+    Deflate::TearDown();
+  }
+  RawClient c_;
+  wh_conn* conn_ = nullptr;
+};
+}  // namespace
+
+TEST_F(DeflateRaw, CompressedFrameIsInflatedAndFlagged) {
+  std::string text = compressible_text(3000);
+  ASSERT_TRUE(c_.send_frame(OP_TEXT, pmd_compress(text), FrameOpts().with_rsv(RSV1)));
+  auto m = hub_.rec().wait_event(WH_EV_MESSAGE, conn_);
+  ASSERT_TRUE(m.has_value()) << hub_.rec().dump();
+  EXPECT_TRUE(m->flags & WH_COMPRESSED);
+  EXPECT_TRUE(m->data == text);
+  // The echo comes back compressed (3000 >= threshold): RSV1 on the first frame.
+  auto f = c_.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->rsv, RSV1);
+  auto inflated = pmd_decompress(f->payload);
+  ASSERT_TRUE(inflated.has_value());
+  EXPECT_TRUE(*inflated == text);
+}
+
+TEST_F(DeflateRaw, CompressedMessageInFragmentsHasRsv1OnlyOnTheFirst) {
+  std::string text = compressible_text(4000);
+  std::string z = pmd_compress(text);
+  ASSERT_GT(z.size(), 4u);
+  size_t half = z.size() / 2;
+  ASSERT_TRUE(c_.send_frame(OP_TEXT, z.substr(0, half), more().with_rsv(RSV1)));
+  ASSERT_TRUE(c_.send_frame(OP_CONT, z.substr(half)));
+  auto m = hub_.rec().wait_event(WH_EV_MESSAGE, conn_);
+  ASSERT_TRUE(m.has_value()) << hub_.rec().dump();
+  EXPECT_TRUE(m->data == text);
+  EXPECT_TRUE(m->flags & WH_COMPRESSED);
+}
+
+TEST_F(DeflateRaw, Rsv1OnContinuationFrameFailsWith1002) {
+  std::string z = pmd_compress(compressible_text(2000));
+  ASSERT_TRUE(c_.send_frame(OP_TEXT, z.substr(0, 4), more().with_rsv(RSV1)));
+  ASSERT_TRUE(c_.send_frame(OP_CONT, z.substr(4), FrameOpts().with_rsv(RSV1)));
+  expect_failed_with(c_, 1002);
+}
+
+TEST_F(DeflateRaw, Rsv1OnControlFrameFailsWith1002) {
+  ASSERT_TRUE(c_.send_frame(OP_PING, "p", FrameOpts().with_rsv(RSV1)));
+  expect_failed_with(c_, 1002);
+}
+
+TEST_F(DeflateRaw, CorruptCompressedDataClosesTheConnection) {
+  ASSERT_TRUE(c_.send_frame(OP_BINARY, std::string("\xFF\xFF\xFF\xFF\xFF\xFF", 6), FrameOpts().with_rsv(RSV1)));
+  std::vector<Frame> others;
+  auto f = c_.read_until_close(kTimeoutMs, &others);
+  ASSERT_TRUE(f.has_value()) << "corrupt deflate data must fail the connection";
+  EXPECT_TRUE(f->close_code() == 1007 || f->close_code() == 1002 || f->close_code() == 1011)
+      << f->close_code();
+  EXPECT_EQ(hub_.rec().count(WH_EV_MESSAGE, conn_), 0u);
+}
+
+TEST_F(DeflateRaw, UncompressedFramesStillWork) {
+  ASSERT_TRUE(c_.send_text("plain"));
+  auto m = hub_.rec().wait_event(WH_EV_MESSAGE, conn_);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->flags & WH_COMPRESSED, 0);
+  auto f = c_.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, "plain");
+  EXPECT_EQ(f->rsv, 0) << "5 bytes is below the threshold";
+}
+
+TEST_F(DeflateRaw, CompressedBombAboveMaxFailsWith1009) {
+  std::string zeros(1 << 20, '\0');
+  ASSERT_TRUE(c_.send_frame(OP_BINARY, pmd_compress(zeros), FrameOpts().with_rsv(RSV1)));
+  expect_failed_with(c_, 1009);
+  auto e = hub_.rec().wait_event(WH_EV_CLOSE, conn_);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->error, WH_ETOOBIG) << wh_err_name(e->error);
+}

@@ -1,0 +1,700 @@
+// Tests for RFC 7692 negotiation and the per-message compressor/decompressor.
+
+#include "wirehub/permessage_deflate.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using wirehub::deflate_config;
+using wirehub::deflate_params;
+using wirehub::deflater;
+using wirehub::inflater;
+using result = wirehub::inflater::result;
+
+deflate_config enabled_config() {
+  deflate_config c;
+  c.enabled = true;
+  return c;
+}
+
+const std::uint8_t* bytes(const std::string& s) { return reinterpret_cast<const std::uint8_t*>(s.data()); }
+
+std::string from_hex(std::initializer_list<int> v) {
+  std::string s;
+  for (int b : v) s.push_back(static_cast<char>(b));
+  return s;
+}
+
+// Text-like data (compressible, with matches at many distances) or noise.
+std::string make_data(std::size_t n, std::uint32_t seed, bool noise = false) {
+  std::mt19937 rng(seed);
+  std::string s;
+  s.reserve(n);
+  if (noise) {
+    while (s.size() < n) s.push_back(static_cast<char>(rng() & 0xff));
+    return s;
+  }
+  static const char* words[] = {"alpha", "beta", "gamma", "delta", "wirehub", "socket", "frame",
+                                "{\"id\":", "\"value\":", "null", "true", "false", ", ", "\n"};
+  while (s.size() < n) {
+    if (rng() % 8 == 0) {
+      s += std::to_string(rng() % 100000);
+    } else {
+      s += words[rng() % (sizeof words / sizeof words[0])];
+    }
+    s.push_back(' ');
+  }
+  s.resize(n);
+  return s;
+}
+
+// Inflates one message, cutting the payload into frames at random points.
+result inflate_message(inflater& inf, const std::string& payload, std::string& out, std::size_t max_size,
+                       std::mt19937& rng) {
+  std::size_t pos = 0;
+  while (pos < payload.size()) {
+    std::size_t n = std::min<std::size_t>(payload.size() - pos, 1 + rng() % (payload.size() / 3 + 1));
+    result r = inf.feed(bytes(payload) + pos, n, out, max_size);
+    if (r != result::ok) return r;
+    pos += n;
+  }
+  return inf.finish(out, max_size);
+}
+
+// ------------------------------------------------------------------ server
+
+struct server_case {
+  const char* offers;
+  const char* response;  // nullptr: declined
+};
+
+void expect_server(const deflate_config& cfg, const std::vector<server_case>& cases) {
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.offers);
+    deflate_params p;
+    std::string response = "garbage";
+    bool ok = wirehub::pmd_negotiate_server(c.offers, cfg, p, response);
+    if (c.response == nullptr) {
+      EXPECT_FALSE(ok);
+      EXPECT_EQ(response, "");
+    } else {
+      EXPECT_TRUE(ok);
+      EXPECT_EQ(response, c.response);
+    }
+  }
+}
+
+TEST(PermessageDeflate, ServerAcceptsValidOffersAndHonoursTheirParameters) {
+  expect_server(enabled_config(), {
+      {"permessage-deflate", "permessage-deflate; server_no_context_takeover"},
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate; server_no_context_takeover"},
+      {"permessage-deflate; server_max_window_bits=10",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"},
+      {"permessage-deflate; server_max_window_bits=8",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=8"},
+      {"permessage-deflate; client_max_window_bits=10",
+       "permessage-deflate; server_no_context_takeover; client_max_window_bits=10"},
+      {"permessage-deflate; client_max_window_bits=8",
+       "permessage-deflate; server_no_context_takeover; client_max_window_bits=8"},
+      {"permessage-deflate; client_no_context_takeover",
+       "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+      {"permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover"},
+      {"permessage-deflate; server_max_window_bits=\"10\"",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"},
+      {"permessage-deflate; server_max_window_bits=\"1\\0\"",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"},
+      {"permessage-deflate; server_max_window_bits=012",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=12"},
+      {"  permessage-deflate ;\tclient_max_window_bits ; server_max_window_bits = 12  ",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=12"},
+      {", ,permessage-deflate,, ", "permessage-deflate; server_no_context_takeover"},
+      {"PerMessage-Deflate", "permessage-deflate; server_no_context_takeover"},
+  });
+}
+
+TEST(PermessageDeflate, ServerSkipsOtherExtensionsAndUnacceptableOffersThenTakesTheFirstGoodOne) {
+  expect_server(enabled_config(), {
+      {"x-webkit-deflate-frame, permessage-deflate", "permessage-deflate; server_no_context_takeover"},
+      {"foo; bar=1, permessage-deflate; client_max_window_bits=9",
+       "permessage-deflate; server_no_context_takeover; client_max_window_bits=9"},
+      {"permessage-deflate; foo=1, permessage-deflate", "permessage-deflate; server_no_context_takeover"},
+      {"permessage-deflate; server_max_window_bits=7, permessage-deflate; server_max_window_bits=9",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=9"},
+      {"permessage-deflate; server_max_window_bits=10, permessage-deflate",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"},
+  });
+}
+
+TEST(PermessageDeflate, ServerDeclinesOffersWithBadDuplicateOrUnknownParameters) {
+  expect_server(enabled_config(), {
+      {"", nullptr},
+      {"x-webkit-deflate-frame", nullptr},
+      {"permessage-deflate; server_max_window_bits", nullptr},
+      {"permessage-deflate; server_max_window_bits=7", nullptr},
+      {"permessage-deflate; server_max_window_bits=16", nullptr},
+      {"permessage-deflate; server_max_window_bits=99999999999999999999", nullptr},
+      {"permessage-deflate; server_max_window_bits=-9", nullptr},
+      {"permessage-deflate; server_max_window_bits=9a", nullptr},
+      {"permessage-deflate; server_max_window_bits=\"\"", nullptr},
+      {"permessage-deflate; client_max_window_bits=abc", nullptr},
+      {"permessage-deflate; client_max_window_bits=16", nullptr},
+      {"permessage-deflate; server_no_context_takeover=1", nullptr},
+      {"permessage-deflate; client_no_context_takeover=\"x\"", nullptr},
+      {"permessage-deflate; client_no_context_takeover; client_no_context_takeover", nullptr},
+      {"permessage-deflate; server_no_context_takeover; server_no_context_takeover", nullptr},
+      {"permessage-deflate; server_max_window_bits=10; server_max_window_bits=11", nullptr},
+      {"permessage-deflate; client_max_window_bits; client_max_window_bits=10", nullptr},
+      {"permessage-deflate; foo", nullptr},
+      {"permessage-deflate; mux", nullptr},
+  });
+}
+
+TEST(PermessageDeflate, ServerTreatsMalformedHeadersAsNoOffer) {
+  expect_server(enabled_config(), {
+      {"permessage-deflate; =", nullptr},
+      {"permessage-deflate;", nullptr},
+      {"permessage-deflate; server_max_window_bits=", nullptr},
+      {"permessage-deflate; server_max_window_bits=\"10", nullptr},
+      {"permessage-deflate server_no_context_takeover", nullptr},
+      {"permessage-deflate; a b", nullptr},
+      {"permessage-deflate; server_max_window_bits=\"1 0\"", nullptr},
+      {"\"permessage-deflate\"", nullptr},
+  });
+}
+
+TEST(PermessageDeflate, ServerWithContextTakeoverAnswersOnlyWhatWasAsked) {
+  deflate_config cfg = enabled_config();
+  cfg.server_no_context_takeover = false;
+  expect_server(cfg, {
+      {"permessage-deflate", "permessage-deflate"},
+      {"permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover"},
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate"},
+  });
+  deflate_params p;
+  std::string r;
+  ASSERT_TRUE(wirehub::pmd_negotiate_server("permessage-deflate", cfg, p, r));
+  EXPECT_FALSE(p.server_no_context_takeover);
+  EXPECT_FALSE(p.client_no_context_takeover);
+  EXPECT_EQ(p.server_max_window_bits, 15);
+  EXPECT_EQ(p.client_max_window_bits, 15);
+}
+
+TEST(PermessageDeflate, ServerWindowIsTheSmallerOfOfferAndConfigButNeverChosenAsEight) {
+  deflate_config cfg = enabled_config();
+  cfg.server_no_context_takeover = false;
+  cfg.server_max_window_bits = 10;
+  expect_server(cfg, {
+      {"permessage-deflate", "permessage-deflate; server_max_window_bits=10"},
+      {"permessage-deflate; server_max_window_bits=12", "permessage-deflate; server_max_window_bits=10"},
+      {"permessage-deflate; server_max_window_bits=9", "permessage-deflate; server_max_window_bits=9"},
+  });
+  cfg.server_max_window_bits = 8;
+  expect_server(cfg, {
+      {"permessage-deflate", "permessage-deflate; server_max_window_bits=9"},
+      {"permessage-deflate; server_max_window_bits=12", "permessage-deflate; server_max_window_bits=9"},
+      // The client insists on 8: accepted (zlib's 9-bit compressor stays within 250 bytes).
+      {"permessage-deflate; server_max_window_bits=8", "permessage-deflate; server_max_window_bits=8"},
+  });
+  deflate_params p;
+  std::string r;
+  ASSERT_TRUE(wirehub::pmd_negotiate_server("permessage-deflate; server_max_window_bits=8", cfg, p, r));
+  EXPECT_EQ(p.server_max_window_bits, 8);
+}
+
+TEST(PermessageDeflate, ServerLimitsTheClientWindowOnlyWhenTheClientOfferedIt) {
+  deflate_config cfg = enabled_config();
+  cfg.server_no_context_takeover = false;
+  cfg.client_max_window_bits = 10;
+  expect_server(cfg, {
+      {"permessage-deflate", "permessage-deflate"},
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate; client_max_window_bits=10"},
+      {"permessage-deflate; client_max_window_bits=12", "permessage-deflate; client_max_window_bits=10"},
+      {"permessage-deflate; client_max_window_bits=9", "permessage-deflate; client_max_window_bits=9"},
+  });
+  deflate_params p;
+  std::string r;
+  ASSERT_TRUE(wirehub::pmd_negotiate_server("permessage-deflate", cfg, p, r));
+  EXPECT_EQ(p.client_max_window_bits, 15);
+  ASSERT_TRUE(wirehub::pmd_negotiate_server("permessage-deflate; client_max_window_bits=9", cfg, p, r));
+  EXPECT_EQ(p.client_max_window_bits, 9);
+
+  cfg.client_max_window_bits = 8;
+  expect_server(cfg, {
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate; client_max_window_bits=9"},
+      {"permessage-deflate; client_max_window_bits=8", "permessage-deflate; client_max_window_bits=8"},
+  });
+}
+
+TEST(PermessageDeflate, ServerDemandsClientNoContextTakeoverWhenConfigured) {
+  deflate_config cfg = enabled_config();
+  cfg.client_no_context_takeover = true;
+  expect_server(cfg, {
+      {"permessage-deflate", "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+  });
+  deflate_params p;
+  std::string r;
+  ASSERT_TRUE(wirehub::pmd_negotiate_server("permessage-deflate", cfg, p, r));
+  EXPECT_TRUE(p.server_no_context_takeover);
+  EXPECT_TRUE(p.client_no_context_takeover);
+}
+
+TEST(PermessageDeflate, ServerTreatsOutOfRangeConfigWindowAsFifteen) {
+  deflate_config cfg = enabled_config();
+  cfg.server_no_context_takeover = false;
+  cfg.server_max_window_bits = 0;
+  cfg.client_max_window_bits = 42;
+  expect_server(cfg, {
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate"},
+      {"permessage-deflate; server_max_window_bits=11", "permessage-deflate; server_max_window_bits=11"},
+  });
+}
+
+// ------------------------------------------------------------------ client
+
+TEST(PermessageDeflate, ClientOfferFollowsTheConfig) {
+  deflate_config cfg = enabled_config();
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; client_max_window_bits");
+  cfg.client_no_context_takeover = true;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; client_no_context_takeover; client_max_window_bits");
+  cfg = enabled_config();
+  cfg.server_max_window_bits = 10;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; server_max_window_bits=10; client_max_window_bits");
+  cfg = enabled_config();
+  cfg.client_max_window_bits = 11;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; client_max_window_bits=11");
+  cfg.server_max_window_bits = 8;
+  cfg.client_max_window_bits = 8;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9");
+}
+
+struct client_case {
+  const char* answer;
+  bool ok;
+  deflate_params expect;
+};
+
+void expect_client(const deflate_config& cfg, const std::vector<client_case>& cases) {
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.answer);
+    deflate_params p;
+    std::string error;
+    bool ok = wirehub::pmd_client_accept(c.answer, cfg, p, error);
+    EXPECT_EQ(ok, c.ok) << error;
+    if (ok && c.ok) {
+      EXPECT_TRUE(error.empty());
+      EXPECT_EQ(p.server_no_context_takeover, c.expect.server_no_context_takeover);
+      EXPECT_EQ(p.client_no_context_takeover, c.expect.client_no_context_takeover);
+      EXPECT_EQ(p.server_max_window_bits, c.expect.server_max_window_bits);
+      EXPECT_EQ(p.client_max_window_bits, c.expect.client_max_window_bits);
+    }
+    if (!ok) {
+      EXPECT_FALSE(error.empty());
+    }
+  }
+}
+
+deflate_params params(bool snct, bool cnct, int sbits, int cbits) {
+  deflate_params p;
+  p.server_no_context_takeover = snct;
+  p.client_no_context_takeover = cnct;
+  p.server_max_window_bits = sbits;
+  p.client_max_window_bits = cbits;
+  return p;
+}
+
+TEST(PermessageDeflate, ClientAcceptsEveryAnswerTheRfcAllowsForTheDefaultOffer) {
+  expect_client(enabled_config(), {
+      {"permessage-deflate", true, params(false, false, 15, 15)},
+      {"permessage-deflate; server_no_context_takeover", true, params(true, false, 15, 15)},
+      {"permessage-deflate; client_no_context_takeover", true, params(false, true, 15, 15)},
+      {"permessage-deflate; server_max_window_bits=8", true, params(false, false, 8, 15)},
+      {"permessage-deflate; server_max_window_bits=15", true, params(false, false, 15, 15)},
+      {"permessage-deflate; client_max_window_bits=8", true, params(false, false, 15, 8)},
+      {"permessage-deflate; client_max_window_bits=15", true, params(false, false, 15, 15)},
+      {"permessage-deflate; client_max_window_bits=\"12\"", true, params(false, false, 15, 12)},
+      // The answers of the Autobahn fuzzingserver, cases 13.1 to 13.7.
+      {"permessage-deflate; client_no_context_takeover; client_max_window_bits=8", true,
+       params(false, true, 15, 8)},
+      {"permessage-deflate; client_no_context_takeover; client_max_window_bits=15", true,
+       params(false, true, 15, 15)},
+      {"permessage-deflate; server_no_context_takeover; server_max_window_bits=9; "
+       "client_no_context_takeover; client_max_window_bits=9",
+       true, params(true, true, 9, 9)},
+      {" permessage-deflate ; server_no_context_takeover ", true, params(true, false, 15, 15)},
+  });
+}
+
+TEST(PermessageDeflate, ClientRejectsAnswersItCannotHaveAsked) {
+  expect_client(enabled_config(), {
+      {"", false, {}},
+      {"x-webkit-deflate-frame", false, {}},
+      {"permessage-deflate, x-webkit-deflate-frame", false, {}},
+      {"permessage-deflate, permessage-deflate", false, {}},
+      {"permessage-deflate; foo", false, {}},
+      {"permessage-deflate; client_max_window_bits", false, {}},
+      {"permessage-deflate; server_max_window_bits", false, {}},
+      {"permessage-deflate; server_max_window_bits=7", false, {}},
+      {"permessage-deflate; client_max_window_bits=16", false, {}},
+      {"permessage-deflate; server_no_context_takeover=1", false, {}},
+      {"permessage-deflate; server_no_context_takeover; server_no_context_takeover", false, {}},
+      {"permessage-deflate; client_max_window_bits=9; client_max_window_bits=9", false, {}},
+      {"permessage-deflate; server_max_window_bits=\"9", false, {}},
+      {"permessage-deflate;", false, {}},
+  });
+}
+
+TEST(PermessageDeflate, ClientHoldsTheServerToTheWindowsItOffered) {
+  deflate_config cfg = enabled_config();
+  cfg.server_max_window_bits = 10;
+  cfg.client_max_window_bits = 11;
+  expect_client(cfg, {
+      {"permessage-deflate; server_max_window_bits=10", true, params(false, false, 10, 11)},
+      {"permessage-deflate; server_max_window_bits=9", true, params(false, false, 9, 11)},
+      {"permessage-deflate; server_max_window_bits=8; client_max_window_bits=8", true, params(false, false, 8, 8)},
+      {"permessage-deflate; server_max_window_bits=10; client_max_window_bits=11", true,
+       params(false, false, 10, 11)},
+      {"permessage-deflate; server_max_window_bits=12", false, {}},
+      {"permessage-deflate; server_max_window_bits=10; client_max_window_bits=12", false, {}},
+      {"permessage-deflate", false, {}},
+  });
+}
+
+TEST(PermessageDeflate, ClientKeepsItsOwnNoContextTakeoverWishEvenIfNotEchoed) {
+  deflate_config cfg = enabled_config();
+  cfg.client_no_context_takeover = true;
+  expect_client(cfg, {{"permessage-deflate", true, params(false, true, 15, 15)}});
+}
+
+TEST(PermessageDeflate, ClientAndServerAgreeOnTheSameParameters) {
+  for (int sbits : {8, 9, 12, 15}) {
+    for (int cbits : {8, 10, 15}) {
+      for (int flags = 0; flags < 8; ++flags) {
+        deflate_config server = enabled_config();
+        deflate_config client = enabled_config();
+        server.server_no_context_takeover = flags & 1;
+        server.client_no_context_takeover = flags & 2;
+        client.client_no_context_takeover = flags & 4;
+        client.server_max_window_bits = sbits;
+        client.client_max_window_bits = cbits;
+        server.server_max_window_bits = 24 - sbits;
+        server.client_max_window_bits = 23 - cbits;
+        SCOPED_TRACE(wirehub::pmd_client_offer(client));
+
+        deflate_params sp, cp;
+        std::string response, error;
+        ASSERT_TRUE(wirehub::pmd_negotiate_server(wirehub::pmd_client_offer(client), server, sp, response));
+        ASSERT_TRUE(wirehub::pmd_client_accept(response, client, cp, error)) << response << ": " << error;
+        EXPECT_EQ(sp.server_no_context_takeover, cp.server_no_context_takeover);
+        EXPECT_EQ(sp.client_no_context_takeover, cp.client_no_context_takeover);
+        EXPECT_EQ(sp.server_max_window_bits, cp.server_max_window_bits);
+        EXPECT_EQ(sp.client_max_window_bits, cp.client_max_window_bits);
+        EXPECT_LE(cp.server_max_window_bits, std::max(sbits, 9));
+        EXPECT_LE(cp.client_max_window_bits, std::max(cbits, 9));
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------ compression
+
+TEST(PermessageDeflate, RoundTripsMessagesOfEverySizeAtEveryWindowWithAndWithoutContextTakeover) {
+  std::mt19937 rng(1234);
+  for (int bits = 8; bits <= 15; ++bits) {
+    for (bool no_ctx : {false, true}) {
+      deflater def(bits, 1, 8, no_ctx);
+      inflater inf(bits, no_ctx);
+      std::uint32_t seed = 1;
+      for (std::size_t size : {0u, 1u, 100u, 70000u, 1u << 20, 0u, 100u}) {
+        for (bool noise : {false, true}) {
+          if (size == (1u << 20) && noise && bits != 8 && bits != 15) continue;  // keep it quick
+          SCOPED_TRACE("bits=" + std::to_string(bits) + " no_ctx=" + std::to_string(no_ctx) +
+                       " size=" + std::to_string(size) + " noise=" + std::to_string(noise));
+          const std::string msg = make_data(size, seed++, noise);
+          std::string wire;
+          ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+          std::string back;
+          ASSERT_EQ(inflate_message(inf, wire, back, 16u << 20, rng), result::ok);
+          ASSERT_EQ(back.size(), msg.size());
+          ASSERT_TRUE(back == msg);
+        }
+      }
+    }
+  }
+}
+
+TEST(PermessageDeflate, CompressAppendsToWhatIsAlreadyInTheOutputBuffer) {
+  deflater def(15, 1, 8, true);
+  inflater inf(15, true);
+  const std::string msg = make_data(5000, 7);
+  std::string wire = "HDR";
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+  ASSERT_EQ(wire.substr(0, 3), "HDR");
+  std::string back = "pre";
+  ASSERT_EQ(inf.feed(bytes(wire) + 3, wire.size() - 3, back, 1 << 20), result::ok);
+  ASSERT_EQ(inf.finish(back, 1 << 20), result::ok);
+  EXPECT_EQ(back, "pre" + msg);
+}
+
+TEST(PermessageDeflate, EmptyMessageIsASingleZeroByteEvenAfterOtherMessages) {
+  for (bool no_ctx : {false, true}) {
+    deflater def(15, 1, 8, no_ctx);
+    inflater inf(15, no_ctx);
+    std::mt19937 rng(1);
+    for (const std::string& msg : {std::string(), make_data(300, 1), std::string(), std::string(),
+                                   make_data(300, 1)}) {
+      std::string wire;
+      ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+      if (msg.empty()) {
+        EXPECT_EQ(wire, std::string(1, '\0'));
+      }
+      std::string back;
+      ASSERT_EQ(inflate_message(inf, wire, back, 1 << 20, rng), result::ok);
+      EXPECT_EQ(back, msg);
+    }
+  }
+}
+
+TEST(PermessageDeflate, ContextTakeoverMakesARepeatedMessageSmaller) {
+  const std::string msg = make_data(2000, 99);
+  {
+    deflater def(15, 1, 8, false);
+    std::string first, second;
+    ASSERT_TRUE(def.compress(bytes(msg), msg.size(), first));
+    ASSERT_TRUE(def.compress(bytes(msg), msg.size(), second));
+    EXPECT_LT(second.size() * 4, first.size());
+    inflater inf(15, false);
+    std::mt19937 rng(5);
+    std::string a, b;
+    ASSERT_EQ(inflate_message(inf, first, a, 1 << 20, rng), result::ok);
+    ASSERT_EQ(inflate_message(inf, second, b, 1 << 20, rng), result::ok);
+    EXPECT_EQ(a, msg);
+    EXPECT_EQ(b, msg);
+  }
+  {
+    deflater def(15, 1, 8, true);
+    std::string first, second;
+    ASSERT_TRUE(def.compress(bytes(msg), msg.size(), first));
+    ASSERT_TRUE(def.compress(bytes(msg), msg.size(), second));
+    EXPECT_EQ(first, second);
+  }
+}
+
+TEST(PermessageDeflate, WithoutContextTakeoverTheInflaterForgetsPreviousMessages) {
+  // Compressed with context, inflated without: the second message refers back
+  // to the first, which the inflater no longer has.
+  const std::string msg = make_data(2000, 3);
+  deflater def(15, 1, 8, false);
+  std::string first, second;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), first));
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), second));
+  inflater inf(15, true);
+  std::string out;
+  ASSERT_EQ(inf.feed(bytes(first), first.size(), out, 1 << 20), result::ok);
+  ASSERT_EQ(inf.finish(out, 1 << 20), result::ok);
+  out.clear();
+  result r = inf.feed(bytes(second), second.size(), out, 1 << 20);
+  if (r == result::ok) r = inf.finish(out, 1 << 20);
+  EXPECT_EQ(r, result::error);
+}
+
+TEST(PermessageDeflate, EightBitWindowCompressorStaysWithinTwoHundredFiftySixBytes) {
+  // Repeats at distances 200..600: a compressor really using 512 bytes would
+  // refer past what an 8-bit inflater keeps and make it fail.
+  std::mt19937 rng(77);
+  std::string msg;
+  std::string block = make_data(600, 8, true);
+  for (int i = 0; i < 200; ++i) {
+    std::size_t d = 200 + rng() % 400;
+    msg += block.substr(0, d);
+    msg += block.substr(0, d);
+  }
+  // Byte by byte, so that every back-reference crosses an inflate() call and
+  // is checked against the window rather than the current output.
+  auto inflate_bytewise = [](inflater& inf, const std::string& wire, std::string& out) {
+    for (std::size_t i = 0; i < wire.size(); ++i) {
+      result r = inf.feed(bytes(wire) + i, 1, out, 1 << 24);
+      if (r != result::ok) return r;
+    }
+    return inf.finish(out, 1 << 24);
+  };
+  for (bool no_ctx : {false, true}) {
+    deflater def(8, 9, 9, no_ctx);
+    inflater inf(8, no_ctx);
+    for (int i = 0; i < 3; ++i) {
+      std::string wire, back;
+      ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+      EXPECT_LT(wire.size(), msg.size());
+      ASSERT_EQ(inflate_bytewise(inf, wire, back), result::ok);
+      ASSERT_TRUE(back == msg);
+    }
+  }
+  // Control: the same data from a 10-bit compressor does break an 8-bit inflater.
+  deflater wide(10, 9, 9, true);
+  inflater narrow(8, true);
+  std::string wire, back;
+  ASSERT_TRUE(wide.compress(bytes(msg), msg.size(), wire));
+  EXPECT_EQ(inflate_bytewise(narrow, wire, back), result::error);
+}
+
+// zlib resolves a reference from the output of the same inflate() call even
+// beyond the window, so only references into earlier frames are detectable:
+// feed byte by byte to make every reference cross a call.
+TEST(PermessageDeflate, InflaterRejectsDistancesBeyondTheAgreedWindowAcrossFrames) {
+  const std::string block = make_data(1000, 4, true);
+  const std::string msg = block + block;
+  deflater def(15, 6, 8, true);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+  ASSERT_LT(wire.size(), 1500u);  // the second copy really is a back-reference
+  inflater inf(9, true);
+  std::string out;
+  result r = result::ok;
+  for (std::size_t i = 0; i < wire.size() && r == result::ok; ++i) r = inf.feed(bytes(wire) + i, 1, out, 1 << 20);
+  if (r == result::ok) r = inf.finish(out, 1 << 20);
+  EXPECT_EQ(r, result::error);
+}
+
+// RFC 7692 section 7.2.3 examples, as another implementation would send them.
+TEST(PermessageDeflate, InflatesTheRfcExamples) {
+  const std::string hello = "Hello";
+  auto inflate_frames = [](inflater& inf, std::vector<std::string> frames) {
+    std::string out;
+    for (const auto& f : frames)
+      if (inf.feed(bytes(f), f.size(), out, 1000) != result::ok) return std::string("<error>");
+    if (inf.finish(out, 1000) != result::ok) return std::string("<error>");
+    return out;
+  };
+  {
+    inflater inf(15, false);
+    // 7.2.3.1, unfragmented and fragmented; then 7.2.3.2 sharing the window.
+    EXPECT_EQ(inflate_frames(inf, {from_hex({0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00})}), hello);
+    EXPECT_EQ(inflate_frames(inf, {from_hex({0xf2, 0x48, 0xcd}), from_hex({0xc9, 0xc9, 0x07, 0x00})}), hello);
+    EXPECT_EQ(inflate_frames(inf, {from_hex({0xf2, 0x00, 0x11, 0x00, 0x00})}), hello);
+  }
+  {
+    inflater inf(15, true);
+    // 7.2.3.3 stored block, 7.2.3.5 two blocks, 7.2.3.6 empty.
+    EXPECT_EQ(inflate_frames(inf, {from_hex({0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00})}),
+              hello);
+    EXPECT_EQ(inflate_frames(inf, {from_hex({0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9,
+                                             0x07, 0x00})}),
+              hello);
+    EXPECT_EQ(inflate_frames(inf, {from_hex({0x00})}), "");
+  }
+}
+
+TEST(PermessageDeflate, InflatesMessagesEndingInAFinalBlockAndKeepsTheContext) {
+  // 7.2.3.4: BFINAL set; the next message still shares the window.
+  const std::string final_hello = from_hex({0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00});
+  const std::string shared_hello = from_hex({0xf2, 0x00, 0x11, 0x00, 0x00});
+  for (bool no_ctx : {false, true}) {
+    inflater inf(15, no_ctx);
+    std::string out;
+    ASSERT_EQ(inf.feed(bytes(final_hello), final_hello.size(), out, 1000), result::ok);
+    ASSERT_EQ(inf.finish(out, 1000), result::ok);
+    EXPECT_EQ(out, "Hello");
+    out.clear();
+    ASSERT_EQ(inf.feed(bytes(final_hello), final_hello.size(), out, 1000), result::ok);
+    ASSERT_EQ(inf.finish(out, 1000), result::ok);
+    EXPECT_EQ(out, "Hello");
+    if (!no_ctx) {
+      out.clear();
+      ASSERT_EQ(inf.feed(bytes(shared_hello), shared_hello.size(), out, 1000), result::ok);
+      ASSERT_EQ(inf.finish(out, 1000), result::ok);
+      EXPECT_EQ(out, "Hello");
+    }
+  }
+}
+
+TEST(PermessageDeflate, ZipBombStopsAtMaxSizeWithoutExpanding) {
+  const std::string zeros(10u << 20, '\0');
+  deflater def(15, 1, 8, true);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(zeros), zeros.size(), wire));
+  ASSERT_LT(wire.size(), 64u << 10);
+
+  const std::size_t max = 1u << 20;
+  {
+    inflater inf(15, true);
+    std::string out;
+    EXPECT_EQ(inf.feed(bytes(wire), wire.size(), out, max), result::too_big);
+    EXPECT_LE(out.capacity(), max + 64);
+  }
+  {
+    // Fed frame by frame, the limit holds across frames too.
+    inflater inf(15, true);
+    std::string out;
+    result r = result::ok;
+    for (std::size_t pos = 0; pos < wire.size() && r == result::ok; pos += 100)
+      r = inf.feed(bytes(wire) + pos, std::min<std::size_t>(100, wire.size() - pos), out, max);
+    if (r == result::ok) r = inf.finish(out, max);
+    EXPECT_EQ(r, result::too_big);
+    EXPECT_LE(out.capacity(), max + 64);
+  }
+}
+
+TEST(PermessageDeflate, MaxSizeIsInclusiveAndCountsWhatIsAlreadyInTheBuffer) {
+  const std::string msg = make_data(10000, 11);
+  deflater def(15, 1, 8, true);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+  std::mt19937 rng(2);
+  {
+    inflater inf(15, true);
+    std::string out;
+    EXPECT_EQ(inflate_message(inf, wire, out, msg.size(), rng), result::ok);
+    EXPECT_EQ(out, msg);
+  }
+  {
+    inflater inf(15, true);
+    std::string out;
+    EXPECT_EQ(inflate_message(inf, wire, out, msg.size() - 1, rng), result::too_big);
+  }
+  {
+    inflater inf(15, true);
+    std::string out = "x";
+    EXPECT_EQ(inflate_message(inf, wire, out, msg.size(), rng), result::too_big);
+  }
+}
+
+TEST(PermessageDeflate, CorruptInputIsAnError) {
+  const std::string msg = make_data(70000, 12);
+  deflater def(15, 1, 8, true);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+
+  auto run = [](const std::string& payload) {
+    inflater inf(15, true);
+    std::string out;
+    result r = inf.feed(bytes(payload), payload.size(), out, 1 << 24);
+    if (r == result::ok) r = inf.finish(out, 1 << 24);
+    return r;
+  };
+  EXPECT_EQ(run(from_hex({0xff, 0xff, 0xff, 0xff})), result::error);              // reserved block type
+  EXPECT_EQ(run(from_hex({0x00, 0x05, 0x00, 0x00, 0x00, 'a'})), result::error);   // bad stored length
+  EXPECT_EQ(run(wire.substr(0, wire.size() / 2)), result::error);                 // cut inside a block
+}
+
+TEST(PermessageDeflate, InflaterIsUsableForTheNextMessageAfterOneThatWasTooBig) {
+  const std::string big(100000, 'a');
+  const std::string small = make_data(500, 1);
+  deflater def(15, 1, 8, true);
+  std::string wire_big, wire_small;
+  ASSERT_TRUE(def.compress(bytes(big), big.size(), wire_big));
+  ASSERT_TRUE(def.compress(bytes(small), small.size(), wire_small));
+  inflater inf(15, true);
+  std::mt19937 rng(3);
+  std::string out;
+  EXPECT_EQ(inflate_message(inf, wire_big, out, 1000, rng), result::too_big);
+  out.clear();
+  EXPECT_EQ(inflate_message(inf, wire_small, out, 1000, rng), result::ok);
+  EXPECT_EQ(out, small);
+}
+
+}  // namespace
