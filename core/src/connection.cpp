@@ -487,7 +487,6 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
   if (len) wbuf_.append(reinterpret_cast<const char*>(data), len);
   if (mask) frame::apply_mask(reinterpret_cast<std::uint8_t*>(&wbuf_[at]), len, key);
   buffered_.store(wbuf_.size() - woff_, std::memory_order_relaxed);
-  if (wbuf_.size() - woff_ > cfg_->high_water) above_high_ = true;
   mark_dirty();
 }
 
@@ -564,20 +563,29 @@ int connection::send(const void* data, std::size_t len, int flags) {
   const std::size_t b = buffered();
   if (b + len > cfg_->max_buffered) return WH_EDROPPED;
   api_fragmenting_.store((flags & WH_MORE) != 0, std::memory_order_relaxed);
+  // Decide the answer before handing the bytes over: once posted, the
+  // connection may finish and be freed before this thread runs again.
+  const std::size_t high = cfg_->high_water;
   if (loop_.on_this_thread()) {
     do_send(static_cast<const std::uint8_t*>(data), len, flags);
     if (state_ == state::closed) return WH_ECLOSED;
-    return wbuf_.size() - woff_ > cfg_->high_water ? WH_QUEUED : WH_SENT;
+    if (wbuf_.size() - woff_ <= high) return WH_SENT;
+    drain_armed_.store(true, std::memory_order_relaxed);
+    return WH_QUEUED;
   }
+  const bool queued = b + len > high;
+  // WH_QUEUED promises a WH_EV_DRAIN: arm it before the loop can flush.
+  if (queued) drain_armed_.store(true, std::memory_order_relaxed);
   in_flight_.fetch_add(len, std::memory_order_relaxed);
   retain();
   std::string copy(static_cast<const char*>(data), len);
   boost::asio::post(loop_.ioc(), [this, copy = std::move(copy), flags] {
     in_flight_.fetch_sub(copy.size(), std::memory_order_relaxed);
     do_send(reinterpret_cast<const std::uint8_t*>(copy.data()), copy.size(), flags);
+    if (!dirty_) after_write_progress();  // nothing to flush: still settle the drain
     release();
   });
-  return b + len > cfg_->high_water ? WH_QUEUED : WH_SENT;
+  return queued ? WH_QUEUED : WH_SENT;
 }
 
 void connection::send_prepared(const std::shared_ptr<const prepared_message>& m) {
@@ -604,7 +612,8 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
   }
   wbuf_.append(*bytes);
   buffered_.store(wbuf_.size() - woff_, std::memory_order_relaxed);
-  if (wbuf_.size() - woff_ > cfg_->high_water) above_high_ = true;
+  // A publisher is not told per connection; the drain event still is.
+  if (wbuf_.size() - woff_ > cfg_->high_water) drain_armed_.store(true, std::memory_order_relaxed);
   mark_dirty();
 }
 
@@ -708,8 +717,8 @@ void connection::flush() {
 void connection::after_write_progress() {
   const std::size_t b = wbuf_.size() - woff_;
   buffered_.store(b, std::memory_order_relaxed);
-  if (above_high_ && b <= cfg_->low_water) {
-    above_high_ = false;
+  if (b + in_flight_.load(std::memory_order_relaxed) <= cfg_->low_water &&
+      drain_armed_.exchange(false, std::memory_order_relaxed)) {
     if (state_ == state::open) {
       wh_event ev{};
       ev.type = WH_EV_DRAIN;

@@ -175,12 +175,13 @@ class connection {
   bool read_armed_ = false, write_armed_ = false, paused_ = false;
   bool close_sent_ = false, close_received_ = false, failed_ = false;
   bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
-  bool above_high_ = false, opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
+  bool opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
   std::atomic<bool> closed_flag_{false};
   // What the C ABI may do, readable from any thread: 0 connecting, 1 open,
   // 2 closing or closed (no more sends).
   std::atomic<std::uint8_t> api_state_{0};
   std::atomic<bool> api_fragmenting_{false};
+  std::atomic<bool> drain_armed_{false};  // a send answered WH_QUEUED: WH_EV_DRAIN is owed
   char remote_address_[46] = {0};
 };
 

@@ -165,11 +165,12 @@ TEST_F(Backpressure, BufferedGrowsWhileThePeerDoesNotRead) {
 
 TEST_F(Backpressure, NoDrainWithoutPriorQueued) {
   start(64 * 1024, 0);
-  for (int i = 0; i < 5; ++i) {
+  // Three messages stay under the high-water mark even if none was written yet.
+  for (int i = 0; i < 3; ++i) {
     std::string m = numbered(i);
     ASSERT_EQ(wh_conn_send(conn_, m.data(), m.size(), WH_BINARY), WH_SENT);
   }
-  read_all(5);
+  read_all(3);
   EXPECT_FALSE(hub_.rec().wait_count(WH_EV_DRAIN, 1, conn_, 200))
       << "WH_EV_DRAIN only follows a WH_QUEUED";
 }
