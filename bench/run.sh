@@ -25,6 +25,8 @@ if [ "${WIREHUB_BENCH_NO_BUILD:-0}" != 1 ]; then
   bash -c "$build"
 fi
 
+# Other work on the machine skews the figures: note how busy it was.
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 cmd=(python3 "$shared/bench/wsbench.py" --anchor ws --servers-file bench/servers.txt "$@")
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
@@ -40,7 +42,7 @@ cpu="$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -
   echo "figures from one run."
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $(uname -sr)"
+  echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $(uname -sr); load average before the run: $load_before"
   echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
   echo "- command: \`bench/run.sh $*\` (wsbench: \`python3 ../shared/bench/wsbench.py --anchor ws --servers-file bench/servers.txt $*\`)"
   echo

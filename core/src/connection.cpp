@@ -677,7 +677,9 @@ int connection::terminate() {
 int connection::pause(bool p) {
   if (closed_flag_.load(std::memory_order_acquire)) return WH_ECLOSED;
   retain();
-  loop_.dispatch([this, p] {
+  // Posted, not run inline: resuming from inside an event callback must not
+  // parse new input (and emit events) in the middle of that callback.
+  boost::asio::post(loop_.ioc(), [this, p] {
     if (state_ != state::closed && paused_ != p) {
       paused_ = p;
       if (!p) on_readable();  // data may have arrived while paused
@@ -689,28 +691,34 @@ int connection::pause(bool p) {
 
 void connection::flush() {
   if (state_ == state::closed || write_armed_ || tls_handshaking_ || state_ == state::connecting) return;
-  while (woff_ < wbuf_.size()) {
-    long n = io_write(reinterpret_cast<const std::uint8_t*>(wbuf_.data()) + woff_, wbuf_.size() - woff_);
-    if (n > 0) {
-      woff_ += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n == -EAGAIN) {
-      if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
-        wbuf_.erase(0, woff_);
-        woff_ = 0;
+  for (;;) {
+    while (woff_ < wbuf_.size()) {
+      long n = io_write(reinterpret_cast<const std::uint8_t*>(wbuf_.data()) + woff_, wbuf_.size() - woff_);
+      if (n > 0) {
+        woff_ += static_cast<std::size_t>(n);
+        continue;
       }
-      arm_write();
-      after_write_progress();
+      if (n == -EAGAIN) {
+        if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
+          wbuf_.erase(0, woff_);
+          woff_ = 0;
+        }
+        arm_write();
+        after_write_progress();
+        return;
+      }
+      finish(n == -ECONNRESET || n == -EPIPE ? WH_ERESET : WH_EIO);
       return;
     }
-    finish(n == -ECONNRESET || n == -EPIPE ? WH_ERESET : WH_EIO);
-    return;
+    // Idle connections keep no send buffer.
+    std::string().swap(wbuf_);
+    woff_ = 0;
+    // The drain callback may send, or resume reading and so queue replies:
+    // write those too before deciding the connection is done talking.
+    after_write_progress();
+    if (state_ == state::closed || write_armed_) return;
+    if (woff_ == wbuf_.size()) break;
   }
-  // Idle connections keep no send buffer.
-  std::string().swap(wbuf_);
-  woff_ = 0;
-  after_write_progress();
   if (close_after_flush_ && !shut_wr_) after_close_flushed();
 }
 
