@@ -104,7 +104,7 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
           release();
           return;
         }
-        net::async_connect(*sock_, results,
+        net::async_connect(chs_->sock, results,
                            [this](const boost::system::error_code& ec2, const net::ip::tcp::endpoint& ep) {
                              if (state_ != state::closed) {
                                if (ec2) {
@@ -113,10 +113,9 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
                                                                                         : WH_EIO;
                                  client_fail(code, "connect " + ec2.message() + " " + ep.address().to_string());
                                } else {
-                                 auto a = ep.address();
-                                 std::snprintf(remote_address_, sizeof remote_address_, "%s", a.to_string().c_str());
-                                 remote_port_ = ep.port();
+                                 (void)ep;
                                  client_connected();
+                                 if (fd_ >= 0) peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
                                }
                              }
                              release();
@@ -126,11 +125,17 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
 
 void connection::client_connected() {
   boost::system::error_code ec;
-  sock_->set_option(net::ip::tcp::no_delay(true), ec);
-  sock_->non_blocking(true, ec);
+  fd_ = chs_->sock.release(ec);
+  if (ec || fd_ < 0) {
+    fd_ = -1;
+    client_fail(WH_EIO, "connect: " + ec.message());
+    return;
+  }
+  prepare_socket(fd_);
+  loop_.watch(fd_, this);
   if (chs_->tls) {
     ssl_ = SSL_new(chs_->tls);
-    if (!ssl_ || SSL_set_fd(ssl_, sock_->native_handle()) != 1) {
+    if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) {
       client_fail(WH_ETLS, "TLS setup failed");
       return;
     }

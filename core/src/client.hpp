@@ -14,7 +14,7 @@ typedef struct ssl_ctx_st SSL_CTX;
 namespace wirehub {
 
 struct client_handshake {
-  explicit client_handshake(boost::asio::io_context& ioc) : resolver(ioc) {}
+  explicit client_handshake(boost::asio::io_context& ioc) : resolver(ioc), sock(ioc) {}
   ~client_handshake();
 
   handshake::parsed_url url;
@@ -28,6 +28,7 @@ struct client_handshake {
   std::string server_name;
 
   boost::asio::ip::tcp::resolver resolver;
+  boost::asio::ip::tcp::socket sock;  // until connected; then the fd is the connection's
   handshake::response_parser parser;
   std::string buf;
   std::size_t consumed = 0;
@@ -38,6 +39,10 @@ struct client_handshake {
   std::string response_headers;
   std::string body;
 };
+
+// Socket helpers shared by both roles.
+void peer_address(int fd, char* out, std::size_t n, std::uint16_t& port);
+void prepare_socket(int fd);
 
 // Copies a non-101 answer (status, headers, body so far) for WH_EV_CLOSE.
 void capture_refusal(client_handshake& hs);

@@ -9,7 +9,9 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,11 +22,11 @@ namespace wirehub {
 namespace bwd = boost::beast::websocket::detail;
 using frame::header;
 
-connection::connection(hub& h, loop& l, role r, boost::asio::ip::tcp::socket sock)
-    : hub_(h), loop_(l), sock_(std::move(sock)), role_(r) {}
+connection::connection(hub& h, loop& l, role r, int fd) : hub_(h), loop_(l), fd_(fd), role_(r) {}
 
 connection::~connection() {
   if (ssl_) SSL_free(ssl_);
+  if (fd_ >= 0) ::close(fd_);  // never started (hub torn down first)
   delete topics_;
   delete deferred_;
 }
@@ -45,7 +47,7 @@ bool connection::we_keep_context() const {
 long connection::io_read(std::uint8_t* p, std::size_t n) {
   if (!ssl_) {
     for (;;) {
-      ssize_t r = ::recv(sock_->native_handle(), p, n, 0);
+      ssize_t r = ::recv(fd_, p, n, 0);
       if (r >= 0) return r;
       if (errno == EINTR) continue;
       return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -73,7 +75,7 @@ long connection::io_read(std::uint8_t* p, std::size_t n) {
 long connection::io_write(const std::uint8_t* p, std::size_t n) {
   if (!ssl_) {
     for (;;) {
-      ssize_t r = ::send(sock_->native_handle(), p, n, MSG_NOSIGNAL);
+      ssize_t r = ::send(fd_, p, n, MSG_NOSIGNAL);
       if (r >= 0) return r;
       if (errno == EINTR) continue;
       return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -94,25 +96,26 @@ long connection::io_write(const std::uint8_t* p, std::size_t n) {
 }
 
 void connection::arm_read() {
-  if (read_armed_ || state_ == state::closed) return;
-  read_armed_ = true;
-  retain();
-  sock_->async_wait(boost::asio::socket_base::wait_read, [this](const boost::system::error_code& ec) {
-    read_armed_ = false;
-    if (!ec) on_readable();
-    release();
-  });
+  // The descriptor stays in the loop's epoll set for life (edge-triggered):
+  // there is nothing to arm; the next edge calls on_readable().
 }
 
 void connection::arm_write() {
-  if (write_armed_ || state_ == state::closed) return;
-  write_armed_ = true;
-  retain();
-  sock_->async_wait(boost::asio::socket_base::wait_write, [this](const boost::system::error_code& ec) {
+  if (state_ == state::closed) return;
+  write_armed_ = true;  // the next EPOLLOUT edge calls on_writable()
+}
+
+void connection::on_io(std::uint32_t events) {
+  if (state_ == state::closed) return;
+  if ((events & EPOLLOUT) && write_armed_) {
     write_armed_ = false;
-    if (!ec) on_writable();
-    release();
-  });
+    on_writable();
+    if (state_ == state::closed) return;
+  }
+  // A short read usually means drained, but a FIN that arrived with the data
+  // raises no further edge: when the peer hung up, read on until EOF.
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_hup_ = true;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable();
 }
 
 void connection::on_writable() {
@@ -163,8 +166,17 @@ void connection::on_readable() {
     return;
   }
   if (state_ == state::connecting) return;
-  // Read until the socket is drained: the reactor is edge-triggered.
-  for (int round = 0; round < 64; ++round) {
+  // Read until the socket is drained: epoll is edge-triggered. A very busy
+  // peer gets 64 reads, then the others get their turn and we come back.
+  for (int round = 0;; ++round) {
+    if (round == 64) {
+      retain();
+      boost::asio::post(loop_.ioc(), [this] {
+        on_readable();
+        release();
+      });
+      return;
+    }
     if (paused_ && state_ == state::open) return;
     if (shs_ && shs_->pending) return;  // the application is deciding on the upgrade
     long n;
@@ -206,7 +218,7 @@ void connection::on_readable() {
     }
     if (state_ == state::closed) return;
     if (n > 0) {
-      if (!ssl_ && static_cast<std::size_t>(n) < cap) break;
+      if (!ssl_ && !peer_hup_ && static_cast<std::size_t>(n) < cap) break;
       continue;
     }
     if (n == 0) {
@@ -217,7 +229,6 @@ void connection::on_readable() {
     finish(n == -ECONNRESET ? WH_ERESET : WH_EIO);
     return;
   }
-  if (!(paused_ && state_ == state::open)) arm_read();
   // TLS: a write may have waited for this read.
   if (ssl_ && woff_ < wbuf_.size() && !write_armed_) flush();
 }
@@ -743,9 +754,8 @@ void connection::after_close_flushed() {
   // close timeout) for the peer's EOF so it reads all of it before any RST.
   shut_wr_ = true;
   if (ssl_) SSL_shutdown(ssl_);
-  ::shutdown(sock_->native_handle(), SHUT_WR);
+  ::shutdown(fd_, SHUT_WR);
   if (deadline_ == 0) deadline_ = now_ms() + cfg_->close_timeout_ms;
-  arm_read();
 }
 
 // ------------------------------------------------------------------- timers
@@ -795,10 +805,16 @@ void connection::finish(int error) {
   api_state_.store(2, std::memory_order_release);
   closed_flag_.store(true, std::memory_order_release);
   deadline_ = 0;
-  boost::system::error_code ec;
-  sock_->close(ec);  // pending waits complete with operation_aborted
-  sock_.reset();
-  if (chs_) chs_->resolver.cancel();
+  if (fd_ >= 0) {
+    loop_.unwatch(fd_);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (chs_) {
+    chs_->resolver.cancel();
+    boost::system::error_code ec;
+    chs_->sock.close(ec);
+  }
   loop_.detach(this);
   if (server_) server_->remove(this, opened_);
   hub_.untrack(this);

@@ -32,7 +32,7 @@ class connection {
   enum class role : std::uint8_t { server, client };
   enum class state : std::uint8_t { connecting, handshaking, open, closing, closed };
 
-  connection(hub& h, loop& l, role r, boost::asio::ip::tcp::socket sock);
+  connection(hub& h, loop& l, role r, int fd);
   ~connection();
 
   // Reference counting (any thread). The engine holds one reference while
@@ -69,6 +69,8 @@ class connection {
                       int status, std::string body);
   void flush();
   void on_deadline(std::uint64_t now);
+  // Readiness from the loop's epoll set.
+  void on_io(std::uint32_t events);
   std::uint64_t deadline() const { return deadline_; }
 
   // Intrusive links: the loop's connection list, the loop's dirty list
@@ -128,9 +130,7 @@ class connection {
   loop& loop_;
   server* server_ = nullptr;
   std::atomic<int> refs_{1};
-  // Destroyed in finish(), on the loop thread: a socket must not outlive its
-  // io_context, while a retained handle may.
-  std::optional<boost::asio::ip::tcp::socket> sock_;
+  int fd_ = -1;  // in the loop's epoll set from open to finish()
   SSL* ssl_ = nullptr;
 
   // Receive side.
@@ -172,7 +172,7 @@ class connection {
   std::uint8_t send_opcode_ = 0; // opcode of a fragmented message being sent
   bool msg_compressed_ = false;
   bool pmd_server_no_ctx_ = false, pmd_client_no_ctx_ = false;
-  bool read_armed_ = false, write_armed_ = false, paused_ = false;
+  bool write_armed_ = false, paused_ = false, peer_hup_ = false;
   bool close_sent_ = false, close_received_ = false, failed_ = false;
   bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
   bool opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;

@@ -94,7 +94,7 @@ int hub::connect(const char* url, const wh_client_options& o, connection** out) 
   auto hs = std::make_unique<client_handshake>(l.ioc());
   int rc = prepare_client(url, o, *cfg, *hs);
   if (rc) return rc;
-  auto* c = new connection(*this, l, connection::role::client, boost::asio::ip::tcp::socket(l.ioc()));
+  auto* c = new connection(*this, l, connection::role::client, -1);
   c->own_cfg_ = std::move(cfg);
   c->cfg_ = c->own_cfg_.get();
   c->set_user_data(o.user_data);

@@ -5,7 +5,11 @@
 
 #include <boost/asio/post.hpp>
 
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <stdexcept>
 #include <random>
 
 namespace wirehub {
@@ -18,7 +22,14 @@ std::uint64_t now_ms() {
 }
 
 loop::loop(hub& h, int index)
-    : hub_(h), index_(index), rbuf_(new std::uint8_t[rbuf_size]), sweep_timer_(ioc_) {
+    : hub_(h),
+      index_(index),
+      rbuf_(new std::uint8_t[rbuf_size]),
+      sweep_timer_(ioc_),
+      epfd_(::epoll_create1(EPOLL_CLOEXEC)),
+      epoll_desc_(ioc_) {
+  if (epfd_ < 0) throw std::runtime_error("epoll_create1 failed");
+  epoll_desc_.assign(epfd_);
   std::random_device rd;
   prng_ = (std::uint64_t(rd()) << 32) ^ rd() ^ std::uint64_t(index + 1) * 0x9E3779B97F4A7C15ull;
   if (!prng_) prng_ = 0x2545F4914F6CDD1Dull;
@@ -28,6 +39,7 @@ loop::~loop() { stop_and_join(); }
 
 void loop::start() {
   arm_sweep();
+  arm_epoll();
   thread_ = std::thread([this] {
     current_ = this;
     auto guard = boost::asio::make_work_guard(ioc_);
@@ -63,6 +75,45 @@ void loop::flush_all() {
   }
   for (connection* c : flushing_) c->release();
   flushing_.clear();
+}
+
+void loop::watch(int fd, connection* c) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = c;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void loop::unwatch(int fd) {
+  epoll_event ev{};
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
+}
+
+void loop::arm_epoll() {
+  epoll_desc_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                         [this](const boost::system::error_code& ec) {
+                           if (ec) return;
+                           drain_epoll();
+                           arm_epoll();
+                         });
+}
+
+void loop::drain_epoll() {
+  constexpr int max = 256;
+  epoll_event evs[max];
+  for (;;) {
+    const int n = ::epoll_wait(epfd_, evs, max, 0);
+    if (n <= 0) return;
+    // Hold every connection of the batch: handling one event runs
+    // application callbacks, which may close any other connection.
+    for (int i = 0; i < n; ++i) static_cast<connection*>(evs[i].data.ptr)->retain();
+    for (int i = 0; i < n; ++i) {
+      auto* c = static_cast<connection*>(evs[i].data.ptr);
+      c->on_io(evs[i].events);
+      c->release();
+    }
+    if (n < max) return;
+  }
 }
 
 void loop::attach(connection* c) {

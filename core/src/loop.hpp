@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
@@ -41,6 +42,12 @@ class loop {
   // broadcast to many connections, costs one write per connection.
   void want_flush(connection* c);
 
+  // Connections' sockets live in this loop's own epoll set, which Asio
+  // watches as one descriptor. So a connection costs the engine no Asio
+  // object and no pending operation: an idle one is just its own struct.
+  void watch(int fd, connection* c);
+  void unwatch(int fd);
+
   // Every connection of this loop, for the timer sweep.
   void attach(connection* c);
   void detach(connection* c);
@@ -64,6 +71,8 @@ class loop {
 
  private:
   void flush_all();
+  void arm_epoll();
+  void drain_epoll();
   void arm_sweep();
   void sweep();
 
@@ -79,6 +88,8 @@ class loop {
   bool flush_posted_ = false;
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
+  int epfd_ = -1;
+  boost::asio::posix::stream_descriptor epoll_desc_;
   std::unique_ptr<deflater> deflaters_[16];
   std::unique_ptr<inflater> inflater_;
   std::uint64_t prng_;

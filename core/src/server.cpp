@@ -101,10 +101,15 @@ void server::accept_next() {
       t->async_wait([this, t](const boost::system::error_code&) { accept_next(); });
       return;
     }
-    auto* c = new connection(hub_, target, connection::role::server, std::move(sock));
+    boost::system::error_code rec;
+    const int fd = sock.release(rec);
+    if (rec || fd < 0) {
+      accept_next();
+      return;
+    }
+    auto* c = new connection(hub_, target, connection::role::server, fd);
     c->server_ = this;
     add(c);
-    hub_.track(c);
     target.dispatch([this, c] { c->start_server(*this); });
     accept_next();
   });

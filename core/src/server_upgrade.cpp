@@ -1,5 +1,6 @@
 // server_upgrade.cpp — a server connection from accept() to WH_EV_OPEN:
 // read the HTTP request, let the application decide, answer it.
+#include "client.hpp"
 #include "connection.hpp"
 #include "hub.hpp"
 #include "loop.hpp"
@@ -9,30 +10,51 @@
 
 #include <openssl/ssl.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <cstdio>
 
 namespace wirehub {
 
 namespace http = boost::beast::http;
 
-static void format_address(const boost::asio::ip::tcp::endpoint& ep, char* out, std::size_t n) {
-  auto a = ep.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
-  std::snprintf(out, n, "%s", a.to_string().c_str());
+// Peer address as text; an IPv4 peer of a dual-stack socket shows as IPv4.
+void peer_address(int fd, char* out, std::size_t n, std::uint16_t& port) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  out[0] = 0;
+  port = 0;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, out, n);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    port = ntohs(a->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) ::inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], out, n);
+    else ::inet_ntop(AF_INET6, &a->sin6_addr, out, n);
+  }
+}
+
+void prepare_socket(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const int fl = ::fcntl(fd, F_GETFL, 0);
+  ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 void connection::start_server(server& s) {
   server_ = &s;
   cfg_ = &s.config();
-  boost::system::error_code ec;
-  auto ep = sock_->remote_endpoint(ec);
-  if (!ec) {
-    format_address(ep, remote_address_, sizeof remote_address_);
-    remote_port_ = ep.port();
-  }
-  sock_->set_option(boost::asio::ip::tcp::no_delay(true), ec);
-  sock_->non_blocking(true, ec);
+  peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
+  prepare_socket(fd_);
   loop_.attach(this);
+  loop_.watch(fd_, this);
   state_ = state::handshaking;
   deadline_ = now_ms() + cfg_->handshake_timeout_ms;
   shs_ = std::make_unique<server_handshake>();
@@ -44,7 +66,7 @@ void connection::start_server(server& s) {
   }
   if (s.tls()) {
     ssl_ = SSL_new(s.tls());
-    if (!ssl_ || SSL_set_fd(ssl_, sock_->native_handle()) != 1) {
+    if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) {
       finish(WH_ETLS);
       return;
     }
