@@ -170,7 +170,7 @@ void connection::client_send_request() {
 
 void connection::client_fail(int error, std::string message) {
   if (state_ == state::closed) return;
-  close_reason_ = std::move(message);
+  close_reason_.set(std::move(message));
   finish(error);
 }
 

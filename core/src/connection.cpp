@@ -357,7 +357,7 @@ bool connection::handle_control(const header& h, std::uint8_t* payload, std::siz
   }
   close_received_ = true;
   close_code_ = static_cast<std::uint16_t>(code);
-  close_reason_.assign(reinterpret_cast<const char*>(payload) + (len >= 2 ? 2 : 0), len >= 2 ? len - 2 : 0);
+  close_reason_.set(std::string(reinterpret_cast<const char*>(payload) + (len >= 2 ? 2 : 0), len >= 2 ? len - 2 : 0));
   if (!close_sent_) {
     queue_close(code == 1005 ? 0 : static_cast<int>(code), {});
     close_sent_ = true;
@@ -471,7 +471,7 @@ void connection::fail(int close_code, std::string_view reason, int error) {
   }
   if (!close_received_) {
     close_code_ = static_cast<std::uint16_t>(close_code);
-    close_reason_.assign(reason.data(), reason.size());
+    close_reason_.set(std::string(reason));
   }
   state_ = state::closing;
   api_state_.store(2, std::memory_order_release);
@@ -666,7 +666,7 @@ void connection::start_close(int code, std::string reason) {
   queue_close(code, reason);
   close_sent_ = true;
   close_code_ = static_cast<std::uint16_t>(code ? code : 1005);
-  close_reason_ = std::move(reason);
+  close_reason_.set(std::move(reason));
   state_ = state::closing;
   deadline_ = now_ms() + cfg_->close_timeout_ms;
 }
@@ -836,8 +836,8 @@ void connection::emit_close() {
   ev.error = error_;
   ev.code = (close_received_ || failed_ || (close_sent_ && !error_)) ? close_code_ : 1006;
   if (!opened_) ev.code = 1006;
-  ev.data = close_reason_.data();
-  ev.len = close_reason_.size();
+  ev.data = close_reason_.get().data();
+  ev.len = close_reason_.get().size();
   if (chs_ && chs_->status && chs_->status != 101) {
     ev.status = chs_->status;
     ev.headers = chs_->response_headers.data();
@@ -849,8 +849,8 @@ void connection::emit_close() {
 }
 
 void connection::become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd) {
-  subprotocol_ = std::move(subprotocol);
-  extensions_ = std::move(extensions);
+  subprotocol_.set(std::move(subprotocol));
+  extensions_.set(std::move(extensions));
   if (pmd) {
     pmd_server_bits_ = static_cast<std::uint8_t>(pmd->server_max_window_bits);
     pmd_client_bits_ = static_cast<std::uint8_t>(pmd->client_max_window_bits);
