@@ -6,9 +6,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 
-bin="$root/build/examples/c/wirehub-chat-server"
+build="${WIREHUB_BUILD_DIR:-$root/build}"
+bin="$build/examples/c/wirehub-chat-server"
 if [ ! -x "$bin" ]; then
-  bin="$(find "$root/build" -type f -name wirehub-chat-server -perm -u+x 2>/dev/null | head -n1)"
+  bin="$(find "$build" -type f -name wirehub-chat-server -perm -u+x 2>/dev/null | head -n1)"
 fi
 if [ -z "$bin" ] || [ ! -x "$bin" ]; then
   echo "run-chat.sh: wirehub-chat-server was not built (examples/c)" >&2

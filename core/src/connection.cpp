@@ -166,6 +166,16 @@ void connection::on_readable() {
     return;
   }
   if (state_ == state::connecting) return;
+  struct cork_guard {
+    connection* c;
+    bool owner;
+    explicit cork_guard(connection* cc) : c(cc), owner(cc->loop_.corked() == nullptr) {
+      if (owner) c->loop_.set_corked(c);
+    }
+    ~cork_guard() {
+      if (owner) c->uncork();
+    }
+  } cork(this);
   // Read until the socket is drained: epoll is edge-triggered. A very busy
   // peer gets 64 reads, then the others get their turn and we come back.
   for (int round = 0;; ++round) {
@@ -181,34 +191,46 @@ void connection::on_readable() {
     if (shs_ && shs_->pending) return;  // the application is deciding on the upgrade
     long n;
     std::size_t cap;
-    if (rbuf_.empty()) {
-      cap = loop::rbuf_size;
-      n = io_read(loop_.rbuf(), cap);
+    // A frame left incomplete by the last read waits in rbuf_. Unless it is
+    // big, read into the loop's buffer right behind where it will go, then
+    // put it in front: one contiguous run, parsed in place, no allocation.
+    std::size_t big = 0;
+    if (!rbuf_.empty()) {
+      header h;
+      if (frame::parse_header(reinterpret_cast<const std::uint8_t*>(rbuf_.data()), rbuf_.size(), h) ==
+          frame::parse_result::ok &&
+          h.header_size + h.length > loop::rbuf_size / 2)
+        big = h.header_size + h.length;
+    }
+    if (!big) {
+      const std::size_t have = rbuf_.size();
+      std::uint8_t* p = loop_.rbuf();
+      cap = loop::rbuf_size - have;
+      n = io_read(p + have, cap);
       if (n > 0) {
         if (cfg_ && cfg_->ping_interval_ms) last_rx_ = now_ms();
-        std::uint8_t* p = loop_.rbuf();
+        if (have) {
+          std::memcpy(p, rbuf_.data(), have);
+          std::string().swap(rbuf_);
+        }
+        const std::size_t total = have + static_cast<std::size_t>(n);
         if (state_ == state::handshaking) {
-          if (role_ == role::server) server_handshake_input(p, n);
-          else client_handshake_input(p, n);
+          if (role_ == role::server) server_handshake_input(p, total);
+          else client_handshake_input(p, total);
         } else if (shut_wr_ || close_received_ || failed_) {
           // Closing: the rest of the input is discarded until the peer's EOF.
         } else {
-          std::size_t used = process(p, n);
-          if (used < static_cast<std::size_t>(n) && state_ != state::closed && !failed_ && !close_received_)
-            rbuf_.assign(reinterpret_cast<char*>(p) + used, n - used);
+          std::size_t used = process(p, total);
+          if (used < total && state_ != state::closed && !failed_ && !close_received_)
+            rbuf_.assign(reinterpret_cast<char*>(p) + used, total - used);
         }
       }
     } else {
-      // A frame is incomplete: read straight into its own buffer, sized for
-      // the whole frame when its header is in, so big messages copy once.
-      std::size_t have = rbuf_.size();
-      std::size_t want = have + 16384;
-      header h;
-      if (frame::parse_header(reinterpret_cast<const std::uint8_t*>(rbuf_.data()), have, h) ==
-          frame::parse_result::ok)
-        want = std::max<std::size_t>(want, h.header_size + h.length);
-      rbuf_.resize(want);
-      cap = want - have;
+      // A big frame: read straight into its own buffer, sized for the whole
+      // frame, so a large message is copied once.
+      const std::size_t have = rbuf_.size();
+      rbuf_.resize(big);
+      cap = big - have;
       n = io_read(reinterpret_cast<std::uint8_t*>(&rbuf_[have]), cap);
       rbuf_.resize(have + (n > 0 ? n : 0));
       if (n > 0) {
@@ -482,8 +504,16 @@ void connection::fail(int close_code, std::string_view reason, int error) {
 
 // --------------------------------------------------------------------- send
 
+// Where a frame goes: the loop's cork while this connection's input is being
+// handled, else its own send buffer.
+inline std::string& connection::out_buf() { return loop_.corked() == this ? loop_.cork_buf() : wbuf_; }
+
+inline std::size_t connection::pending_bytes() const {
+  return wbuf_.size() - woff_ + (loop_.corked() == this ? loop_.cork_buf().size() : 0);
+}
+
 void connection::mark_dirty() {
-  if (dirty_ || state_ == state::closed) return;
+  if (dirty_ || state_ == state::closed || loop_.corked() == this) return;
   dirty_ = true;
   loop_.want_flush(this);
 }
@@ -493,11 +523,12 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
   const bool mask = role_ == role::client;
   const std::uint32_t key = mask ? loop_.random_mask() : 0;
   const std::size_t hn = frame::write_header(hdr, opcode, fin, rsv1, len, mask, key);
-  wbuf_.append(reinterpret_cast<const char*>(hdr), hn);
-  const std::size_t at = wbuf_.size();
-  if (len) wbuf_.append(reinterpret_cast<const char*>(data), len);
-  if (mask) frame::apply_mask(reinterpret_cast<std::uint8_t*>(&wbuf_[at]), len, key);
-  buffered_.store(wbuf_.size() - woff_, std::memory_order_relaxed);
+  std::string& out = out_buf();
+  out.append(reinterpret_cast<const char*>(hdr), hn);
+  const std::size_t at = out.size();
+  if (len) out.append(reinterpret_cast<const char*>(data), len);
+  if (mask) frame::apply_mask(reinterpret_cast<std::uint8_t*>(&out[at]), len, key);
+  buffered_.store(pending_bytes(), std::memory_order_relaxed);
   mark_dirty();
 }
 
@@ -580,7 +611,7 @@ int connection::send(const void* data, std::size_t len, int flags) {
   if (loop_.on_this_thread()) {
     do_send(static_cast<const std::uint8_t*>(data), len, flags);
     if (state_ == state::closed) return WH_ECLOSED;
-    if (wbuf_.size() - woff_ <= high) return WH_SENT;
+    if (pending_bytes() <= high) return WH_SENT;
     drain_armed_.store(true, std::memory_order_relaxed);
     return WH_QUEUED;
   }
@@ -621,10 +652,11 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
       return;
     }
   }
-  wbuf_.append(*bytes);
-  buffered_.store(wbuf_.size() - woff_, std::memory_order_relaxed);
+  out_buf().append(*bytes);
+  const std::size_t b = pending_bytes();
+  buffered_.store(b, std::memory_order_relaxed);
   // A publisher is not told per connection; the drain event still is.
-  if (wbuf_.size() - woff_ > cfg_->high_water) drain_armed_.store(true, std::memory_order_relaxed);
+  if (b > cfg_->high_water) drain_armed_.store(true, std::memory_order_relaxed);
   mark_dirty();
 }
 
@@ -731,6 +763,50 @@ void connection::flush() {
     if (woff_ == wbuf_.size()) break;
   }
   if (close_after_flush_ && !shut_wr_) after_close_flushed();
+}
+
+void connection::uncork() {
+  loop_.set_corked(nullptr);
+  std::string& ck = loop_.cork_buf();
+  if (ck.empty()) {
+    // Bytes put straight into wbuf_ while corked (a handshake answer).
+    if (woff_ < wbuf_.size() || close_after_flush_) mark_dirty();
+    return;
+  }
+  if (state_ == state::closed) {
+    ck.clear();
+    return;
+  }
+  if (woff_ < wbuf_.size() || write_armed_ || tls_handshaking_ || state_ == state::connecting) {
+    // Older bytes are still waiting: keep the order.
+    wbuf_.append(ck);
+    ck.clear();
+    mark_dirty();
+    return;
+  }
+  std::size_t off = 0;
+  while (off < ck.size()) {
+    long n = io_write(reinterpret_cast<const std::uint8_t*>(ck.data()) + off, ck.size() - off);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == -EAGAIN) {
+      wbuf_.assign(ck, off, std::string::npos);
+      woff_ = 0;
+      ck.clear();
+      arm_write();
+      after_write_progress();
+      return;
+    }
+    ck.clear();
+    finish(n == -ECONNRESET || n == -EPIPE ? WH_ERESET : WH_EIO);
+    return;
+  }
+  if (ck.capacity() > (1u << 20)) std::string().swap(ck);
+  else ck.clear();
+  after_write_progress();
+  if (state_ != state::closed && close_after_flush_ && !shut_wr_ && wbuf_.empty()) after_close_flushed();
 }
 
 void connection::after_write_progress() {

@@ -134,6 +134,9 @@ class connection {
   void queue_message(const std::uint8_t* data, std::size_t len, int flags);
   void queue_close(int code, std::string_view reason);
   void mark_dirty();
+  void uncork();
+  std::string& out_buf();
+  std::size_t pending_bytes() const;
   void after_write_progress();
   void finish(int error);
   void emit_close();

@@ -48,6 +48,14 @@ class loop {
   void watch(int fd, connection* c);
   void unwatch(int fd);
 
+  // The connection whose input is being handled: what it sends meanwhile
+  // (an echo, a reply) goes into one shared buffer that is written with a
+  // single send when its read is done, so a busy connection neither
+  // allocates nor waits for the posted flush.
+  connection* corked() const { return corked_; }
+  void set_corked(connection* c) { corked_ = c; }
+  std::string& cork_buf() { return cork_; }
+
   // Every connection of this loop, for the timer sweep.
   void attach(connection* c);
   void detach(connection* c);
@@ -83,6 +91,8 @@ class loop {
   std::unique_ptr<std::uint8_t[]> rbuf_;
   std::string inflate_scratch_;
   std::string deflate_scratch_;
+  connection* corked_ = nullptr;
+  std::string cork_;
   std::vector<connection*> dirty_;
   std::vector<connection*> flushing_;
   bool flush_posted_ = false;
