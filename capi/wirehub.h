@@ -150,10 +150,17 @@ typedef struct wh_event {
   wh_conn* conn;          /* the connection, or NULL for server-level events */
   wh_server* server;      /* the server it belongs to; NULL for client conns */
   wh_request* request;    /* UPGRADE, HTTP */
-  const char* data;       /* MESSAGE/PING/PONG payload; CLOSE reason; ERROR message */
+  const char* data;       /* MESSAGE/PING/PONG payload; CLOSE reason (or, for a client
+                             refused at handshake, the response body); ERROR message.
+                             In callback mode a MESSAGE's data points into the receive
+                             buffer (no copy) and is valid only during the callback. */
   size_t len;
-  int code;               /* CLOSE: close code received or sent (1005 none, 1006 abnormal) */
-  int error;              /* CLOSE: 0 if the close handshake completed, else WH_E* why */
+  int code;               /* CLOSE: the code the peer sent (1005: none); if we failed the
+                             connection, the code we sent (1002, 1007, 1009, 1011); if no
+                             close frame was exchanged, 1006. ERROR: a WH_E* code */
+  int error;              /* CLOSE: 0 if the close handshake completed, else WH_E* why
+                             (WH_EPROTO, WH_EUTF8, WH_ETOOBIG, WH_ERESET, WH_ETIMEDOUT,
+                             WH_EPINGTIMEOUT, WH_ECLOSED after wh_conn_terminate, ...) */
   int status;             /* CLOSE of a client conn refused at handshake: the HTTP status */
   const char* headers;    /* CLOSE after WH_ESTATUS: raw response headers "Name: v\r\n..." */
   size_t headers_len;
@@ -193,7 +200,8 @@ WH_EXTERN void* wh_hub_user_data(wh_hub* hub);
 /* -------------------------------------------------------------- compression */
 typedef struct wh_deflate_options {
   int enabled;                     /* negotiate permessage-deflate (RFC 7692) */
-  int server_no_context_takeover;  /* server: default 1 (shared compressor, low memory) */
+  int server_no_context_takeover;  /* server: 0 = default = yes (one shared compressor per
+                                      I/O thread, low memory); -1 = keep context per connection */
   int client_no_context_takeover;  /* ask/allow the client not to keep context */
   int server_max_window_bits;      /* 8..15; 0 = 15 */
   int client_max_window_bits;      /* 8..15; 0 = 15 */
@@ -270,7 +278,9 @@ WH_EXTERN const char* wh_request_method(wh_request* req);
 WH_EXTERN const char* wh_request_target(wh_request* req);  /* "/path?query" as sent */
 WH_EXTERN const char* wh_request_path(wh_request* req);    /* "/path" */
 WH_EXTERN const char* wh_request_query(wh_request* req);   /* "query" (no '?'), or "" */
-/* Header by case-insensitive name; NULL if absent. Repeated headers: the first. */
+/* Header by case-insensitive name; NULL if absent. Repeated headers are joined
+ * with ", ". The pointer is valid until the next call of this function on the
+ * same request, or until it is answered. */
 WH_EXTERN const char* wh_request_header(wh_request* req, const char* name);
 /* All headers as "Name: value\r\n..." */
 WH_EXTERN const char* wh_request_headers(wh_request* req, size_t* len);
