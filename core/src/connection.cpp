@@ -564,7 +564,7 @@ void connection::queue_close(int code, std::string_view reason) {
     payload[0] = static_cast<std::uint8_t>(code >> 8);
     payload[1] = static_cast<std::uint8_t>(code);
     n = 2 + std::min<std::size_t>(reason.size(), 123);
-    std::memcpy(payload + 2, reason.data(), n - 2);
+    if (n > 2) std::memcpy(payload + 2, reason.data(), n - 2);
   }
   queue_frame(frame::op_close, true, false, payload, n);
 }
