@@ -732,25 +732,30 @@ int connection::pause(bool p) {
   return 0;
 }
 
+long connection::write_out(const std::string& buf, std::size_t& off) {
+  while (off < buf.size()) {
+    long n = io_write(reinterpret_cast<const std::uint8_t*>(buf.data()) + off, buf.size() - off);
+    if (n <= 0) return n == 0 ? -EPIPE : n;
+    off += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
 void connection::flush() {
   if (state_ == state::closed || write_armed_ || tls_handshaking_ || state_ == state::connecting) return;
   for (;;) {
-    while (woff_ < wbuf_.size()) {
-      long n = io_write(reinterpret_cast<const std::uint8_t*>(wbuf_.data()) + woff_, wbuf_.size() - woff_);
-      if (n > 0) {
-        woff_ += static_cast<std::size_t>(n);
-        continue;
+    const long rc = write_out(wbuf_, woff_);
+    if (rc == -EAGAIN) {
+      if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
+        wbuf_.erase(0, woff_);
+        woff_ = 0;
       }
-      if (n == -EAGAIN) {
-        if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
-          wbuf_.erase(0, woff_);
-          woff_ = 0;
-        }
-        arm_write();
-        after_write_progress();
-        return;
-      }
-      finish(n == -ECONNRESET || n == -EPIPE ? WH_ERESET : WH_EIO);
+      arm_write();
+      after_write_progress();
+      return;
+    }
+    if (rc) {
+      finish(rc == -ECONNRESET || rc == -EPIPE ? WH_ERESET : WH_EIO);
       return;
     }
     // Idle connections keep no send buffer.
@@ -785,22 +790,18 @@ void connection::uncork() {
     return;
   }
   std::size_t off = 0;
-  while (off < ck.size()) {
-    long n = io_write(reinterpret_cast<const std::uint8_t*>(ck.data()) + off, ck.size() - off);
-    if (n > 0) {
-      off += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n == -EAGAIN) {
-      wbuf_.assign(ck, off, std::string::npos);
-      woff_ = 0;
-      ck.clear();
-      arm_write();
-      after_write_progress();
-      return;
-    }
+  const long rc = write_out(ck, off);
+  if (rc == -EAGAIN) {
+    wbuf_.assign(ck, off, std::string::npos);
+    woff_ = 0;
     ck.clear();
-    finish(n == -ECONNRESET || n == -EPIPE ? WH_ERESET : WH_EIO);
+    arm_write();
+    after_write_progress();
+    return;
+  }
+  if (rc) {
+    ck.clear();
+    finish(rc == -ECONNRESET || rc == -EPIPE ? WH_ERESET : WH_EIO);
     return;
   }
   if (ck.capacity() > (1u << 20)) std::string().swap(ck);
@@ -896,6 +897,9 @@ void connection::finish(int error) {
   hub_.untrack(this);
   if (shs_ && shs_->pending) shs_->pending = nullptr;  // the request still holds a reference
   if (opened_ || role_ == role::client) emit_close();
+  // Its resolver and socket belong to this loop's io_context, which a
+  // retained handle may outlive: free them here, on the loop thread.
+  chs_.reset();
   if (inflater_ || deflater_) {
     inflater_.reset();
     deflater_.reset();

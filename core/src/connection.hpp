@@ -111,6 +111,8 @@ class connection {
   // (-EAGAIN when it would block in the direction stored in tls_want_write_).
   long io_read(std::uint8_t* p, std::size_t n);
   long io_write(const std::uint8_t* p, std::size_t n);
+  // Writes buf from off on: 0 when all is out, -EAGAIN, or another -errno.
+  long write_out(const std::string& buf, std::size_t& off);
   void arm_read();
   void arm_write();
   void on_readable();
