@@ -119,12 +119,15 @@ void hub::untrack(connection* c) {
 }
 
 void hub::server_gone(server* s) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    servers_.erase(s);
-  }
   // Freed on its own loop, after the handler that called us has returned.
-  boost::asio::post(loops_[0]->ioc(), [s] { delete s; });
+  // It stays listed until then, so destroy() frees it if the loop stops first.
+  boost::asio::post(loops_[0]->ioc(), [this, s] {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      servers_.erase(s);
+    }
+    delete s;
+  });
 }
 
 int hub::destroy(int timeout_ms) {
