@@ -190,8 +190,8 @@ const char* wh_request_header(wh_request* r, const char* name) {
       pos = eol + 2;
     }
     if (!present) return nullptr;
-    R(r)->protocols_cache = std::move(v);
-    return R(r)->protocols_cache.c_str();
+    R(r)->header_value = std::move(v);
+    return R(r)->header_value.c_str();
   } catch (...) {
     return nullptr;
   }

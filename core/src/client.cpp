@@ -163,7 +163,6 @@ void connection::client_send_request() {
   hs.parser.body_limit(64 * 1024);
   wbuf_.append(handshake::client_request(hs.url.host_header, hs.url.target, hs.key, hs.protocols, hs.offer,
                                          hs.origin, hs.headers));
-  hs.request_sent = true;
   mark_dirty();
   on_readable();
 }

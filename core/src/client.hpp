@@ -32,7 +32,6 @@ struct client_handshake {
   handshake::response_parser parser;
   std::string buf;
   std::size_t consumed = 0;
-  bool request_sent = false;
 
   // A refused handshake, reported in WH_EV_CLOSE.
   int status = 0;

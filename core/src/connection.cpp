@@ -88,16 +88,10 @@ long connection::io_write(const std::uint8_t* p, std::size_t n) {
     case SSL_ERROR_WANT_WRITE:
       return -EAGAIN;
     case SSL_ERROR_WANT_READ:
-      arm_read();  // a TLS record must be read first; on_readable flushes again
-      return -EAGAIN;
+      return -EAGAIN;  // a TLS record must be read first: on_readable flushes again
     default:
       return -EPIPE;
   }
-}
-
-void connection::arm_read() {
-  // The descriptor stays in the loop's epoll set for life (edge-triggered):
-  // there is nothing to arm; the next edge calls on_readable().
 }
 
 void connection::arm_write() {
@@ -142,8 +136,7 @@ bool connection::tls_handshake_step() {
   }
   switch (SSL_get_error(ssl_, r)) {
     case SSL_ERROR_WANT_READ:
-      arm_read();
-      return false;
+      return false;  // the next EPOLLIN edge continues the handshake
     case SSL_ERROR_WANT_WRITE:
       arm_write();
       return false;
@@ -773,41 +766,32 @@ void connection::flush() {
 void connection::uncork() {
   loop_.set_corked(nullptr);
   std::string& ck = loop_.cork_buf();
-  if (ck.empty()) {
-    // Bytes put straight into wbuf_ while corked (a handshake answer).
-    if (woff_ < wbuf_.size() || close_after_flush_) mark_dirty();
-    return;
-  }
   if (state_ == state::closed) {
     ck.clear();
     return;
   }
-  if (woff_ < wbuf_.size() || write_armed_ || tls_handshaking_ || state_ == state::connecting) {
-    // Older bytes are still waiting: keep the order.
-    wbuf_.append(ck);
-    ck.clear();
-    mark_dirty();
-    return;
+  if (!ck.empty()) {
+    if (woff_ < wbuf_.size() || write_armed_ || tls_handshaking_ || state_ == state::connecting) {
+      wbuf_.append(ck);  // older bytes are still waiting: keep the order
+    } else {
+      std::size_t off = 0;
+      const long rc = write_out(ck, off);
+      if (rc == -EAGAIN) {
+        wbuf_.assign(ck, off, std::string::npos);
+        woff_ = 0;
+        arm_write();
+      } else if (rc) {
+        ck.clear();
+        finish(rc == -ECONNRESET || rc == -EPIPE ? WH_ERESET : WH_EIO);
+        return;
+      }
+    }
+    if (ck.capacity() > (1u << 20)) std::string().swap(ck);
+    else ck.clear();
   }
-  std::size_t off = 0;
-  const long rc = write_out(ck, off);
-  if (rc == -EAGAIN) {
-    wbuf_.assign(ck, off, std::string::npos);
-    woff_ = 0;
-    ck.clear();
-    arm_write();
-    after_write_progress();
-    return;
-  }
-  if (rc) {
-    ck.clear();
-    finish(rc == -ECONNRESET || rc == -EPIPE ? WH_ERESET : WH_EIO);
-    return;
-  }
-  if (ck.capacity() > (1u << 20)) std::string().swap(ck);
-  else ck.clear();
-  after_write_progress();
-  if (state_ != state::closed && close_after_flush_ && !shut_wr_ && wbuf_.empty()) after_close_flushed();
+  // What went straight into wbuf_ while corked (a handshake answer), the
+  // drain event and a pending half-close: flush() settles them all.
+  flush();
 }
 
 void connection::after_write_progress() {
@@ -894,7 +878,7 @@ void connection::finish(int error) {
   }
   loop_.detach(this);
   if (server_) server_->remove(this, opened_);
-  hub_.untrack(this);
+  if (!server_) hub_.untrack(this);  // the hub tracks clients; servers track theirs
   if (shs_ && shs_->pending) shs_->pending = nullptr;  // the request still holds a reference
   if (opened_ || role_ == role::client) emit_close();
   // Its resolver and socket belong to this loop's io_context, which a

@@ -113,7 +113,6 @@ class connection {
   long io_write(const std::uint8_t* p, std::size_t n);
   // Writes buf from off on: 0 when all is out, -EAGAIN, or another -errno.
   long write_out(const std::string& buf, std::size_t& off);
-  void arm_read();
   void arm_write();
   void on_readable();
   void on_writable();

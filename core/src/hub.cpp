@@ -134,52 +134,41 @@ int hub::destroy(int timeout_ms) {
   if (on_io_thread()) return WH_ESTATE;
   shutting_down_ = true;
   const int t = timeout_ms > 0 ? timeout_ms : 5000;
+  // Client connections (servers own theirs), each retained while we use it.
+  auto clients = [this] {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::vector<connection*> out(conns_.begin(), conns_.end());
+    for (connection* c : out) c->retain();
+    return out;
+  };
+  auto wait_idle = [this](int ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (conns_.empty() && servers_.empty()) return;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  };
   std::vector<server*> servers;
-  std::vector<connection*> conns;
   {
     std::lock_guard<std::mutex> lk(mu_);
     servers.assign(servers_.begin(), servers_.end());
-    for (connection* c : conns_) {
-      c->retain();
-      conns.push_back(c);
-    }
   }
+  // Servers drop their own stragglers after t; clients get the same time.
   for (server* s : servers) s->close(t);
-  for (connection* c : conns) {
-    if (!c->owner_server()) c->close(1001, "going away", 10);
+  for (connection* c : clients()) {
+    c->close(1001, "going away", 10);
     c->release();
   }
-  conns.clear();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(t + 200);
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (conns_.empty() && servers_.empty()) break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  // Whatever is left did not close in time: drop it.
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (connection* c : conns_) {
-      c->retain();
-      conns.push_back(c);
-    }
-  }
-  for (connection* c : conns) {
+  wait_idle(t + 200);
+  for (connection* c : clients()) {  // did not close in time
     c->terminate();
     c->release();
   }
-  const auto hard = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (conns_.empty() && servers_.empty()) break;
-    }
-    if (std::chrono::steady_clock::now() > hard) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  wait_idle(500);
   for (auto& l : loops_) l->stop_and_join();
   {
     std::lock_guard<std::mutex> lk(mu_);

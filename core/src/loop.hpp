@@ -28,6 +28,7 @@ class loop {
 
   boost::asio::io_context& ioc() { return ioc_; }
   hub& owner() { return hub_; }
+  int index() const { return index_; }
 
   // Runs f on this loop's thread (now if already on it).
   template <class F>

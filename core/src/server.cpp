@@ -219,11 +219,8 @@ int server::publish(const std::string* topic, const void* data, std::size_t len,
         c->send_prepared(shared);
       } else {
         if (remote.empty()) remote.resize(hub_.loop_count());
-        for (std::size_t i = 0; i < hub_.loop_count(); ++i)
-          if (&hub_.loop_at(i) == &c->owner_loop()) {
-            c->retain();
-            remote[i].push_back(c);
-          }
+        c->retain();
+        remote[c->owner_loop().index()].push_back(c);
       }
     }
   }

@@ -23,7 +23,7 @@ struct request {
   connection* conn = nullptr;   // retained until answered
   bool upgrade = false;
   std::atomic<bool> answered{false};
-  std::string protocols_cache;
+  std::string header_value;  // what wh_request_header() returned last
 };
 
 // The upgrade being read: freed as soon as the connection is open.
