@@ -215,6 +215,10 @@ typedef struct wh_deflate_options {
 #define WH_SERVER_HTTP 0x2          /* emit WH_EV_HTTP for plain requests; else 426 */
 #define WH_SERVER_IPV6_ONLY 0x4     /* with host "::", do not also accept IPv4 */
 #define WH_SERVER_REUSE_PORT 0x8    /* SO_REUSEPORT */
+#define WH_SERVER_NO_LISTEN 0x10    /* no listening socket: connections arrive only through
+                                       wh_server_adopt (host/port/backlog are ignored) */
+#define WH_SERVER_SKIP_UTF8 0x20    /* deliver text messages without UTF-8 validation
+                                       (ws's skipUTF8Validation) */
 
 typedef struct wh_limits {
   size_t max_message_size;      /* 0 = 16 MiB; applies to the inflated size */
@@ -261,6 +265,19 @@ WH_EXTERN int wh_server_connections(wh_server* server);
  * the server. Nothing already queued for a peer is lost while it reads.
  * [any thread; returns at once, completion is the event] */
 WH_EXTERN int wh_server_close(wh_server* server, int timeout_ms);
+
+/* Hand over a connected stream socket (TCP or a UNIX socketpair end) whose
+ * HTTP upgrade request was already read by the host (Node's http.Server
+ * 'upgrade' event, say). The server owns `fd` from this call on, on every path
+ * including errors, and closes it. `head`: the bytes read so far, starting with
+ * the request line ("GET /path HTTP/1.1\r\n...\r\n\r\n" plus any frames that
+ * followed); copied. remote_address/remote_port: the peer as the host knows it
+ * (NULL/0 = ask the socket). From here the connection goes through exactly the
+ * path of an accepted one: upgrade hook, handshake timeout, WH_EV_OPEN.
+ * Errors: WH_EINVAL (fd < 0, or head NULL with head_len > 0), WH_ESHUTDOWN
+ * (server closing). [any thread] */
+WH_EXTERN int wh_server_adopt(wh_server* server, int fd, const void* head, size_t head_len,
+                              const char* remote_address, int remote_port);
 
 /* Pub/sub: a published message is framed (and compressed) once and its bytes
  * shared by every subscriber. `except` (may be NULL) is skipped. Returns the

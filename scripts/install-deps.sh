@@ -70,3 +70,12 @@ fi
 # kosoku 0.1.0 hashes text messages given as str in cases 12/13 (see README,
 # "Conformance"); fix the installed copy so those cases test the engine.
 "${SUDO[@]}" python3 "$here/patch-kosoku.py"
+
+# Each language part brings its own installer (scripts/deps-LANG.sh): PyPI,
+# npm, crates and Go modules it needs, again only what is missing.
+for lang in python node rust go interop; do
+  if [ -x "$here/deps-$lang.sh" ]; then
+    echo "install-deps: $lang"
+    "$here/deps-$lang.sh"
+  fi
+done

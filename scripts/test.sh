@@ -4,13 +4,14 @@
 #   2. Release build in build/ + ctest          (GoogleTest suite, example tests)
 #   3. ASan+UBSan build of the tests in build-asan/ + ctest
 #   4. TSan build in build-tsan/ + ctest -L tsan (the multi-threaded tests)
-#   5. Autobahn|Testsuite, server and client roles, against the Release build
+#   5. each language part: scripts/test-{python,node,rust,go,interop}.sh
+#   6. Autobahn|Testsuite, server and client roles, against the Release build
 # Every stage runs even if an earlier one failed (unless it needs that one's
 # build); the script exits non-zero if anything failed and ends with the line
 # "N passed, M failed" summed over the suites (a stage that fails without a
 # count, e.g. a build, adds 1 to M).
 #
-# For quick local runs: WIREHUB_SKIP="asan tsan autobahn" skips stages;
+# For quick local runs: WIREHUB_SKIP="asan tsan autobahn python node rust go interop" skips stages;
 # WIREHUB_AUTOBAHN_ARGS="--role server -i 1.*" is passed to run_autobahn.py.
 set -uo pipefail
 
@@ -141,7 +142,33 @@ else
   fi
 fi
 
-# ------------------------------------------------------------- 5. Autobahn
+# ------------------------------------------------- 5. language suites
+# scripts/test-LANG.sh builds that part against the Release tree
+# ($WIREHUB_BUILD_DIR) and runs its tests; its last line is "N passed, M failed".
+for lang in python node rust go interop; do
+  script="scripts/test-$lang.sh"
+  [ -x "$script" ] || continue
+  if skipped "$lang"; then
+    stage "$lang"; end_stage skipped; continue
+  fi
+  stage "$lang tests"
+  if [ "$release_ok" != 1 ]; then end_stage skipped; continue; fi
+  WIREHUB_BUILD_DIR="$bdir" WIREHUB_JOBS="$jobs" "$script" 2>&1 | tee "$logdir/$lang.log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logdir/$lang.log" | tail -n1)
+  if [ -n "$line" ]; then
+    p=${line%% passed*}
+    f=${line#*, }; f=${f%% failed*}
+    if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]; then end_stage ok "$p" "$f"; else
+      [ "$f" -eq 0 ] && f=1
+      end_stage FAILED "$p" "$f"
+    fi
+  else
+    end_stage FAILED
+  fi
+done
+
+# ------------------------------------------------------------- 6. Autobahn
 if skipped autobahn; then
   stage "Autobahn"; end_stage skipped
 else

@@ -505,6 +505,13 @@ inline std::size_t connection::pending_bytes() const {
   return wbuf_.size() - woff_ + (loop_.corked() == this ? loop_.cork_buf().size() : 0);
 }
 
+void connection::sync_buffered(std::size_t pending) {
+  // Unsigned wrap-around makes a negative delta subtract.
+  buffered_.fetch_add(pending - counted_ - credit_, std::memory_order_relaxed);
+  counted_ = pending;
+  credit_ = 0;
+}
+
 void connection::mark_dirty() {
   if (dirty_ || state_ == state::closed || loop_.corked() == this) return;
   dirty_ = true;
@@ -521,7 +528,7 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
   const std::size_t at = out.size();
   if (len) out.append(reinterpret_cast<const char*>(data), len);
   if (mask) frame::apply_mask(reinterpret_cast<std::uint8_t*>(&out[at]), len, key);
-  buffered_.store(pending_bytes(), std::memory_order_relaxed);
+  sync_buffered(pending_bytes());
   mark_dirty();
 }
 
@@ -611,12 +618,16 @@ int connection::send(const void* data, std::size_t len, int flags) {
   const bool queued = b + len > high;
   // WH_QUEUED promises a WH_EV_DRAIN: arm it before the loop can flush.
   if (queued) drain_armed_.store(true, std::memory_order_relaxed);
-  in_flight_.fetch_add(len, std::memory_order_relaxed);
+  // Counted as the frame it becomes (compression only shrinks it), so
+  // buffered() never rises when the loop turns a posted send into a frame.
+  const std::size_t framed = len + frame::header_size(len, role_ == role::client);
+  buffered_.fetch_add(framed, std::memory_order_relaxed);
   retain();
   std::string copy(static_cast<const char*>(data), len);
-  boost::asio::post(loop_.ioc(), [this, copy = std::move(copy), flags] {
-    in_flight_.fetch_sub(copy.size(), std::memory_order_relaxed);
+  boost::asio::post(loop_.ioc(), [this, copy = std::move(copy), flags, framed] {
+    credit_ = framed;  // the frame's bytes are already counted
     do_send(reinterpret_cast<const std::uint8_t*>(copy.data()), copy.size(), flags);
+    if (credit_) sync_buffered(counted_);  // nothing was queued (closed meanwhile)
     if (!dirty_) after_write_progress();  // nothing to flush: still settle the drain
     release();
   });
@@ -647,7 +658,7 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
   }
   out_buf().append(*bytes);
   const std::size_t b = pending_bytes();
-  buffered_.store(b, std::memory_order_relaxed);
+  sync_buffered(b);
   // A publisher is not told per connection; the drain event still is.
   if (b > cfg_->high_water) drain_armed_.store(true, std::memory_order_relaxed);
   mark_dirty();
@@ -796,8 +807,8 @@ void connection::uncork() {
 
 void connection::after_write_progress() {
   const std::size_t b = wbuf_.size() - woff_;
-  buffered_.store(b, std::memory_order_relaxed);
-  if (b + in_flight_.load(std::memory_order_relaxed) <= cfg_->low_water &&
+  sync_buffered(b);
+  if (buffered() <= cfg_->low_water &&
       drain_armed_.exchange(false, std::memory_order_relaxed)) {
     if (state_ == state::open) {
       wh_event ev{};

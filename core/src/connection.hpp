@@ -67,9 +67,7 @@ class connection {
   int close(int code, const char* reason, std::size_t len);
   int terminate();
   int pause(bool paused);
-  std::size_t buffered() const {
-    return buffered_.load(std::memory_order_relaxed) + in_flight_.load(std::memory_order_relaxed);
-  }
+  std::size_t buffered() const { return buffered_.load(std::memory_order_relaxed); }
   bool is_closed() const { return closed_flag_.load(std::memory_order_acquire); }
   bool is_open() const { return api_state_.load(std::memory_order_acquire) == 1; }
 
@@ -138,6 +136,7 @@ class connection {
   void uncork();
   std::string& out_buf();
   std::size_t pending_bytes() const;
+  void sync_buffered(std::size_t pending);
   void after_write_progress();
   void finish(int error);
   void emit_close();
@@ -171,8 +170,12 @@ class connection {
   std::size_t woff_ = 0;
   std::unique_ptr<deflater> deflater_;  // only with context takeover
   std::vector<std::shared_ptr<const prepared_message>>* deferred_ = nullptr;  // published mid-fragment
+  // What buffered() reports: bytes queued here plus sends posted from other
+  // threads and not yet queued. One atomic, moved by deltas, so a reader never
+  // sees a posted send counted twice or not at all.
   std::atomic<std::size_t> buffered_{0};
-  std::atomic<std::size_t> in_flight_{0};  // posted from other threads, not yet queued
+  std::size_t counted_ = 0;  // the part of buffered_ that is queued here (loop thread)
+  std::size_t credit_ = 0;   // a posted send, already in buffered_, being queued now
   std::atomic<void*> user_data_{nullptr};
 
   rare_string subprotocol_;

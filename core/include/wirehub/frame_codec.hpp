@@ -89,6 +89,11 @@ inline parse_result parse_header(const std::uint8_t* p, std::size_t n, header& h
 
 constexpr std::size_t max_header_size = 14;
 
+// The size write_header will produce for a payload of len bytes.
+constexpr std::size_t header_size(std::uint64_t len, bool masked) {
+  return (len < 126 ? 2 : len <= 0xFFFF ? 4 : 10) + (masked ? 4 : 0);
+}
+
 // Writes a header into out (at least max_header_size bytes); returns its size.
 // mask is written as given (wire order) when masked.
 inline std::size_t write_header(std::uint8_t* out, std::uint8_t opcode, bool fin, bool rsv1,
