@@ -11,6 +11,8 @@
 #include <new>
 #include <string>
 
+#include <unistd.h>
+
 using namespace wirehub;
 
 namespace {
@@ -132,6 +134,19 @@ int wh_server_listen(wh_hub* h, const wh_server_options* options, wh_server** ou
     int rc = H(h)->listen(o, &s);
     if (rc == 0) *out = reinterpret_cast<wh_server*>(s);
     return rc;
+  });
+}
+
+int wh_server_adopt(wh_server* s, int fd, const void* head, size_t head_len, const char* remote_address,
+                    int remote_port) {
+  if (fd < 0) return WH_EINVAL;
+  if (!s || (!head && head_len) || remote_port < 0 || remote_port > 65535) {
+    ::close(fd);  // owned from the call on, errors included
+    return WH_EINVAL;
+  }
+  return guarded([&]() -> int {
+    std::string bytes = head_len ? std::string(static_cast<const char*>(head), head_len) : std::string();
+    return S(s)->adopt(fd, std::move(bytes), remote_address, remote_port);
   });
 }
 

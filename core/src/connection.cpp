@@ -394,6 +394,7 @@ bool connection::handle_data(const header& h, std::uint8_t* payload, std::size_t
     utf8_.reset();
   }
   const bool text = msg_opcode_ == frame::op_text;
+  const bool check = text && cfg_->validate_utf8;
   const int flags = (text ? WH_TEXT : WH_BINARY) | (msg_compressed_ ? WH_COMPRESSED : 0);
   const std::size_t max = cfg_->max_message_size;
 
@@ -401,7 +402,7 @@ bool connection::handle_data(const header& h, std::uint8_t* payload, std::size_t
     msg_opcode_ = 0;
     if (!msg_compressed_) {
       // The common case: a whole message in one frame, handed out in place.
-      if (text && !bwd::check_utf8(reinterpret_cast<const char*>(payload), len)) {
+      if (check && !bwd::check_utf8(reinterpret_cast<const char*>(payload), len)) {
         fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
         return false;
       }
@@ -420,7 +421,7 @@ bool connection::handle_data(const header& h, std::uint8_t* payload, std::size_t
       else fail(1007, "invalid compressed data", WH_EPROTO);
       return false;
     }
-    if (text && !bwd::check_utf8(out.data(), out.size())) {
+    if (check && !bwd::check_utf8(out.data(), out.size())) {
       fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
       return false;
     }
@@ -448,13 +449,13 @@ bool connection::handle_data(const header& h, std::uint8_t* payload, std::size_t
     }
     msgbuf_.append(reinterpret_cast<const char*>(payload), len);
   }
-  if (text && !utf8_.write(reinterpret_cast<const std::uint8_t*>(msgbuf_.data()) + before, msgbuf_.size() - before)) {
+  if (check && !utf8_.write(reinterpret_cast<const std::uint8_t*>(msgbuf_.data()) + before, msgbuf_.size() - before)) {
     fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
     return false;
   }
   if (!h.fin) return true;
   msg_opcode_ = 0;
-  if (text && !utf8_.finish()) {
+  if (check && !utf8_.finish()) {
     fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
     return false;
   }

@@ -81,7 +81,9 @@ class connection {
   loop& owner_loop() { return loop_; }
 
   // ---- engine internals (this connection's loop thread only) --------------
-  void start_server(server& s);
+  // head/remote_address: an adopted socket's already-read bytes and peer.
+  void start_server(server& s, const std::string* head = nullptr, const char* remote_address = nullptr,
+                    int remote_port = 0);
   void start_client(std::unique_ptr<client_handshake> hs);
   void send_prepared(const std::shared_ptr<const prepared_message>& m);
   void answer_upgrade(request& req, const std::string* subprotocol, std::string headers, void* user_data,

@@ -38,6 +38,7 @@ struct endpoint_config {
   int close_timeout_ms = 5000;
   int ping_interval_ms = 0;
   int ping_timeout_ms = 0;
+  bool validate_utf8 = true;  // WH_SERVER_SKIP_UTF8 turns it off
   deflate_config deflate;
 };
 

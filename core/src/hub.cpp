@@ -78,6 +78,7 @@ int hub::listen(const wh_server_options& o, server** out) {
   int rc = resolve_config(o.limits, o.deflate, cfg);
   if (rc) return rc;
   if (o.max_connections < 0 || o.backlog < 0) return WH_EINVAL;
+  cfg.validate_utf8 = !(o.flags & WH_SERVER_SKIP_UTF8);
   auto s = std::make_unique<server>(*this, o, std::move(cfg));
   rc = s->listen(o);
   if (rc) return rc;

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
 namespace wirehub {
 
 namespace net = boost::asio;
@@ -50,6 +52,7 @@ int server::listen(const wh_server_options& o) {
         SSL_CTX_check_private_key(tls_) != 1)
       return WH_ETLS;
   }
+  if (o.flags & WH_SERVER_NO_LISTEN) return 0;  // fed by adopt() only
   std::string host = o.host && *o.host ? o.host : "0.0.0.0";
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
@@ -113,6 +116,27 @@ void server::accept_next() {
     target.dispatch([this, c] { c->start_server(*this); });
     accept_next();
   });
+}
+
+int server::adopt(int fd, std::string head, const char* remote_address, int remote_port) {
+  if (closing_) {
+    ::close(fd);
+    return WH_ESHUTDOWN;
+  }
+  // TLS bytes already read cannot be handed to a fresh SSL object.
+  if (tls_ && !head.empty()) {
+    ::close(fd);
+    return WH_ENOTSUP;
+  }
+  loop& target = hub_.next_loop();
+  auto* c = new connection(hub_, target, connection::role::server, fd);
+  c->server_ = this;
+  add(c);
+  std::string addr = remote_address ? remote_address : "";
+  target.dispatch([this, c, head = std::move(head), addr = std::move(addr), remote_port] {
+    c->start_server(*this, &head, addr.empty() ? nullptr : addr.c_str(), remote_port);
+  });
+  return 0;
 }
 
 void server::add(connection* c) {

@@ -40,6 +40,8 @@ class server {
   ~server();
 
   int listen(const wh_server_options& o);
+  // A connected socket whose request the host already read (head). Owns fd.
+  int adopt(int fd, std::string head, const char* remote_address, int remote_port);
   int port() const { return port_; }
   int connections() const { return count_.load(std::memory_order_relaxed); }
   int close(int timeout_ms);

@@ -48,10 +48,15 @@ void prepare_socket(int fd) {
   ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-void connection::start_server(server& s) {
+void connection::start_server(server& s, const std::string* head, const char* remote_address, int remote_port) {
   server_ = &s;
   cfg_ = &s.config();
-  peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
+  if (remote_address) {
+    std::snprintf(remote_address_, sizeof remote_address_, "%s", remote_address);
+    remote_port_ = static_cast<std::uint16_t>(remote_port);
+  } else {
+    peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
+  }
   prepare_socket(fd_);
   loop_.attach(this);
   loop_.watch(fd_, this);
@@ -74,6 +79,9 @@ void connection::start_server(server& s) {
     tls_handshaking_ = true;
     tls_handshake_step();
     return;
+  }
+  if (head && !head->empty()) {
+    server_handshake_input(reinterpret_cast<const std::uint8_t*>(head->data()), head->size());
   }
   // Read now: the request may already be here, and the reactor only reports
   // new readiness (edge-triggered).
