@@ -47,7 +47,8 @@ def clients(build: Path) -> dict:
     else:
         absent.append("c (build tests/interop)")
     if python_has("wirehub"):
-        found["python"] = ([sys.executable, str(HERE / "clients" / "wirehub_py_client.py")], {})
+        found["python"] = ([sys.executable, str(HERE / "clients" / "websockets_client.py")],
+                           {"WIREHUB_INTEROP_PY": "wirehub"})
     else:
         absent.append("python (wirehub not importable)")
     if node_resolves(str(ROOT), node_path) and (ROOT / "package.json").exists():
@@ -128,7 +129,7 @@ def run_round(found, url, compress):
         if not not_ready:
             c.go(total)
         else:
-            c.proc.stdin.close()
+            c.proc.kill()  # the room cannot start: nobody waits for GO
     deadline = time.monotonic() + RUN_TIMEOUT
     for c in running.values():
         c.wait(deadline)

@@ -1,12 +1,19 @@
 """The interop client on PyPI's `websockets` (see ../README.md for the script).
 
     python websockets_client.py URL NAME COMPRESS
+
+With WIREHUB_INTEROP_PY=wirehub the same script runs on wirehub's Python
+package, whose asyncio API has the same shape.
 """
 import asyncio
 import hashlib
+import os
 import sys
 
-from websockets.asyncio.client import connect
+if os.environ.get("WIREHUB_INTEROP_PY") == "wirehub":
+    from wirehub import connect
+else:
+    from websockets.asyncio.client import connect
 
 MIB = 1024 * 1024
 
@@ -26,7 +33,10 @@ def messages(name: str):
 
 async def main(url: str, name: str, compress: bool) -> int:
     async with connect(url, compression="deflate" if compress else None, max_size=4 * MIB) as ws:
-        ext = ws.response.headers.get("Sec-WebSocket-Extensions") or "-"
+        if hasattr(ws, "extensions"):  # wirehub: what the engine negotiated
+            ext = ws.extensions or "-"
+        else:
+            ext = ws.response.headers.get("Sec-WebSocket-Extensions") or "-"
         print(f"EXTENSIONS {ext}\nREADY", flush=True)
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         if not line.startswith("GO "):

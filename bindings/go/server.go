@@ -1,0 +1,360 @@
+package wirehub
+
+/*
+#include "wirehub_go.h"
+*/
+import "C"
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// ServerConfig configures Listen. The handlers run on the engine's I/O
+// thread: they must not block (no Write, no waiting on channels another
+// handler fills); Send, Broadcast, Close and the like are fine.
+type ServerConfig struct {
+	IOThreads      int    // I/O threads (default 1)
+	Backlog        int    // listen backlog (default 511)
+	Subprotocols   string // "chat, superchat": preference order
+	MaxConnections int    // above it new upgrades get 503 (0: unlimited)
+	MaxMessageSize int    // default 16 MiB
+	Deflate        bool   // negotiate permessage-deflate
+	CloseTimeout   time.Duration
+	TLSCertFile    string // PEM certificate chain: serve wss://
+	TLSKeyFile     string // PEM private key
+
+	// OnUpgrade decides each handshake: call r.Accept or r.Reject. Left
+	// unanswered, the handshake is accepted when it returns.
+	OnUpgrade func(r *Request)
+	// OnOpen receives each new connection. Without OnOpen and OnMessage,
+	// connections wait for Accept (call it, or they pile up).
+	OnOpen func(c *Conn)
+	// OnMessage receives every message of every connection. data points into
+	// the engine's receive buffer and is valid only during the call (copy it
+	// to keep it). Without it, messages wait for Conn.Read.
+	OnMessage func(c *Conn, typ MessageType, data []byte)
+	// OnClose is each connection's last call.
+	OnClose func(c *Conn, info *CloseError)
+	// OnPong receives pongs.
+	OnPong func(c *Conn, data []byte)
+	// OnError receives non-fatal server errors (e.g. accept failing).
+	OnError func(err error)
+}
+
+// Server is a listening WebSocket server with its own I/O threads.
+type Server struct {
+	raw  *C.wh_server
+	hub  *hub
+	cfg  ServerConfig
+	port int
+	host string
+
+	// Read-locked around calls on raw; Close write-locks it, so no call can
+	// use the handle after it is freed. Handlers use TryRLock: a handler
+	// running while Close waits for the I/O threads must not block.
+	life sync.RWMutex
+
+	acceptMu sync.Mutex
+	pending  []*Conn
+	acceptCh chan struct{}
+	closed   chan struct{}
+	once     sync.Once
+	closeErr error
+}
+
+// Listen starts a server on addr ("127.0.0.1:8080", "[::1]:0", ":0"; port 0
+// picks a free port, see Port).
+func Listen(addr string, cfg *ServerConfig) (*Server, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	op := "listen " + addr
+	if err != nil {
+		return nil, &OpError{Op: op + ": " + err.Error(), Code: ErrAddr}
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, &OpError{Op: op + ": invalid port", Code: ErrAddr}
+	}
+	s := &Server{acceptCh: make(chan struct{}, 1), closed: make(chan struct{})}
+	if cfg != nil {
+		s.cfg = *cfg
+	}
+	h, err := newHub(s.cfg.IOThreads)
+	if err != nil {
+		return nil, err
+	}
+	h.server = s
+	s.hub = h
+
+	var o C.wh_server_options
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	chost := C.CString(host)
+	defer C.free(unsafe.Pointer(chost))
+	o.host = chost
+	o.port = C.int(port)
+	o.backlog = C.int(s.cfg.Backlog)
+	if s.cfg.OnUpgrade != nil {
+		o.flags |= C.WH_SERVER_UPGRADE_HOOK
+	}
+	if s.cfg.Subprotocols != "" {
+		sp := C.CString(s.cfg.Subprotocols)
+		defer C.free(unsafe.Pointer(sp))
+		o.subprotocols = sp
+	}
+	o.max_connections = C.int(s.cfg.MaxConnections)
+	o.limits.max_message_size = C.size_t(s.cfg.MaxMessageSize)
+	o.limits.close_timeout_ms = C.int(durationMs(s.cfg.CloseTimeout))
+	if s.cfg.Deflate {
+		o.deflate.enabled = 1
+	}
+	if s.cfg.TLSCertFile != "" || s.cfg.TLSKeyFile != "" {
+		cert, key := C.CString(s.cfg.TLSCertFile), C.CString(s.cfg.TLSKeyFile)
+		defer C.free(unsafe.Pointer(cert))
+		defer C.free(unsafe.Pointer(key))
+		o.tls.cert_file, o.tls.key_file = cert, key
+	}
+	if rc := C.wh_go_listen(h.raw, &o, &s.raw); rc < 0 {
+		_ = h.destroy(0, nil)
+		return nil, opErr(op, rc)
+	}
+	s.port = int(C.wh_server_port(s.raw))
+	s.host = host
+	return s, nil
+}
+
+// opened runs on the I/O thread at a server connection's WH_EV_OPEN.
+func (s *Server) opened(raw *C.wh_conn) {
+	c := newConn(s.hub)
+	c.adopt(raw)
+	c.onMessage = s.cfg.OnMessage
+	c.onClose = s.cfg.OnClose
+	c.onPong = s.cfg.OnPong
+	C.wh_go_set_conn_handle(raw, C.uintptr_t(c.id))
+	s.hub.track(c)
+	c.markOpen()
+	if s.cfg.OnOpen != nil {
+		s.cfg.OnOpen(c)
+		return
+	}
+	if s.cfg.OnMessage != nil {
+		return // a handler-driven server: nobody will Accept
+	}
+	s.acceptMu.Lock()
+	s.pending = append(s.pending, c)
+	s.acceptMu.Unlock()
+	select {
+	case s.acceptCh <- struct{}{}:
+	default:
+	}
+}
+
+// Accept returns the next new connection (when ServerConfig.OnOpen is nil).
+func (s *Server) Accept(ctx context.Context) (*Conn, error) {
+	for {
+		select {
+		case <-s.closed:
+			return nil, &OpError{Op: "accept", Code: ErrShutdown}
+		default:
+		}
+		s.acceptMu.Lock()
+		if len(s.pending) > 0 {
+			c := s.pending[0]
+			s.pending[0] = nil
+			s.pending = s.pending[1:]
+			s.acceptMu.Unlock()
+			return c, nil
+		}
+		s.acceptMu.Unlock()
+		select {
+		case <-s.acceptCh:
+		case <-s.closed:
+			return nil, &OpError{Op: "accept", Code: ErrShutdown}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Port is the bound port.
+func (s *Server) Port() int { return s.port }
+
+// Addr is "HOST:PORT" with the bound port, for building URLs (a wildcard
+// host gives the loopback address).
+func (s *Server) Addr() string {
+	h := s.host
+	switch h {
+	case "", "0.0.0.0":
+		h = "127.0.0.1"
+	case "::":
+		h = "::1"
+	}
+	return net.JoinHostPort(h, strconv.Itoa(s.port))
+}
+
+// Connections is the number of open connections.
+func (s *Server) Connections() int {
+	if !s.life.TryRLock() {
+		return 0
+	}
+	defer s.life.RUnlock()
+	if s.raw == nil {
+		return 0
+	}
+	return int(C.wh_server_connections(s.raw))
+}
+
+// Broadcast sends a message to every open connection but except (may be
+// nil), framing it once; it returns how many it was queued for.
+func (s *Server) Broadcast(typ MessageType, data []byte, except *Conn) (int, error) {
+	if !s.life.TryRLock() {
+		return 0, &OpError{Op: "broadcast", Code: ErrShutdown}
+	}
+	defer s.life.RUnlock()
+	if s.raw == nil {
+		return 0, &OpError{Op: "broadcast", Code: ErrShutdown}
+	}
+	var p uintptr
+	if len(data) > 0 {
+		p = uintptr(unsafe.Pointer(&data[0]))
+	}
+	var ex *C.wh_conn
+	if except != nil {
+		ex = except.raw
+	}
+	rc := C.wh_go_broadcast(s.raw, C.uintptr_t(p), C.size_t(len(data)), C.int(typ), ex)
+	runtime.KeepAlive(except)
+	runtime.KeepAlive(data)
+	if rc < 0 {
+		return 0, &OpError{Op: "broadcast", Code: Errno(rc)}
+	}
+	return int(rc), nil
+}
+
+// Publish sends a message to every subscriber of topic but except.
+func (s *Server) Publish(topic string, typ MessageType, data []byte, except *Conn) (int, error) {
+	if !s.life.TryRLock() {
+		return 0, &OpError{Op: "publish", Code: ErrShutdown}
+	}
+	defer s.life.RUnlock()
+	if s.raw == nil {
+		return 0, &OpError{Op: "publish", Code: ErrShutdown}
+	}
+	t := C.CString(topic)
+	defer C.free(unsafe.Pointer(t))
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+	}
+	var ex *C.wh_conn
+	if except != nil {
+		ex = except.raw
+	}
+	rc := C.wh_server_publish(s.raw, t, p, C.size_t(len(data)), C.int(typ), ex)
+	runtime.KeepAlive(except)
+	if rc < 0 {
+		return 0, &OpError{Op: "publish", Code: Errno(rc)}
+	}
+	return int(rc), nil
+}
+
+// Close stops the server: every connection is closed with 1001 (up to 5 s
+// for the close handshakes), every handler has returned, the I/O threads are
+// gone. Called from a handler it returns at once and finishes in the
+// background. Idempotent.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		close(s.closed)
+		s.life.Lock()
+		raw := s.raw
+		s.raw = nil
+		_ = raw
+		// The hub closes its server itself; the lock is released once the
+		// engine is gone (possibly on another goroutine, see hub.destroy).
+		s.closeErr = s.hub.destroy(0, s.life.Unlock)
+	})
+	return s.closeErr
+}
+
+// Request is a WebSocket handshake waiting for ServerConfig.OnUpgrade's
+// answer. It is valid only during that call.
+type Request struct {
+	raw      *C.wh_request
+	answered bool
+}
+
+func (r *Request) str(f func(*C.wh_request) *C.char) string {
+	if r.answered {
+		return ""
+	}
+	return C.GoString(f(r.raw))
+}
+
+func (r *Request) Method() string {
+	return r.str(func(q *C.wh_request) *C.char { return C.wh_request_method(q) })
+}
+
+// Target is "/path?query" as sent.
+func (r *Request) Target() string {
+	return r.str(func(q *C.wh_request) *C.char { return C.wh_request_target(q) })
+}
+func (r *Request) Path() string {
+	return r.str(func(q *C.wh_request) *C.char { return C.wh_request_path(q) })
+}
+func (r *Request) Query() string {
+	return r.str(func(q *C.wh_request) *C.char { return C.wh_request_query(q) })
+}
+
+// Subprotocols is what the client offered, as sent ("a, b").
+func (r *Request) Subprotocols() string {
+	return r.str(func(q *C.wh_request) *C.char { return C.wh_request_subprotocols(q) })
+}
+
+// RemoteAddr is the client's address and port.
+func (r *Request) RemoteAddr() (string, int) {
+	if r.answered {
+		return "", 0
+	}
+	return C.GoString(C.wh_request_remote_address(r.raw)), int(C.wh_request_remote_port(r.raw))
+}
+
+// Header returns a request header by case-insensitive name ("" if absent).
+func (r *Request) Header(name string) string {
+	if r.answered {
+		return ""
+	}
+	n := C.CString(name)
+	defer C.free(unsafe.Pointer(n))
+	return C.GoString(C.wh_request_header(r.raw, n))
+}
+
+// Accept accepts the handshake with subprotocol ("" for none).
+func (r *Request) Accept(subprotocol string) error {
+	if r.answered {
+		return &OpError{Op: "accept: already answered", Code: ErrState}
+	}
+	r.answered = true
+	var sp *C.char
+	if subprotocol != "" {
+		sp = C.CString(subprotocol)
+		defer C.free(unsafe.Pointer(sp))
+	}
+	return opErr("accept", C.wh_go_request_accept(r.raw, sp))
+}
+
+// Reject refuses the handshake with an HTTP status (e.g. 403) and a body.
+func (r *Request) Reject(status int, body string) error {
+	if r.answered {
+		return &OpError{Op: "reject: already answered", Code: ErrState}
+	}
+	r.answered = true
+	b := C.CString(body)
+	defer C.free(unsafe.Pointer(b))
+	return opErr("reject", C.wh_request_respond(r.raw, C.int(status), nil, unsafe.Pointer(b), C.size_t(len(body))))
+}

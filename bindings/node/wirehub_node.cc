@@ -1,0 +1,617 @@
+// The N-API addon: a thin layer over the C ABI (capi/wirehub.h).
+//
+// One hub per process in WH_EVENTS_QUEUE mode. Its event fd is watched by a
+// uv_poll_t on the main loop; when it is readable the addon drains the queue
+// in batches and hands each batch to JavaScript with ONE call: a shared
+// Int32Array of per-event fields, one Buffer holding every payload of the
+// batch back to back, and an array of extras for the rare events that carry
+// strings (upgrade requests). The per-message cost is then a memcpy and a few
+// integer reads in JS, not a thread hop and a napi call per message.
+//
+// Handles never reach JavaScript as pointers: connections, servers and
+// pending upgrade requests live in slot tables and JS names them by small
+// integer ids (also used as the engine's user_data), so a stale id from JS
+// can only ever yield WH_ECLOSED, never a use-after-free.
+#include <napi.h>
+#include <uv.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "wirehub.h"
+
+namespace {
+
+constexpr int kBatch = 512;
+constexpr int kFields = 8;  // type, id, flags, code, error, status, offset, len
+
+template <typename T>
+struct SlotTable {
+  std::vector<T*> slots{nullptr};  // id 0 is never used: it means "none"
+  std::vector<char> used{1};
+  std::vector<uint32_t> free_ids;
+  uint32_t add(T* p) {
+    if (!free_ids.empty()) {
+      uint32_t id = free_ids.back();
+      free_ids.pop_back();
+      slots[id] = p;
+      used[id] = 1;
+      return id;
+    }
+    slots.push_back(p);
+    used.push_back(1);
+    return static_cast<uint32_t>(slots.size() - 1);
+  }
+  T* get(uint32_t id) const { return id < slots.size() ? slots[id] : nullptr; }
+  void set(uint32_t id, T* p) {
+    if (id > 0 && id < slots.size() && used[id]) slots[id] = p;
+  }
+  void remove(uint32_t id) {
+    if (id > 0 && id < slots.size() && used[id]) {
+      slots[id] = nullptr;
+      used[id] = 0;
+      free_ids.push_back(id);
+    }
+  }
+};
+
+struct State {
+  wh_hub* hub = nullptr;
+  uv_poll_t poll;
+  bool poll_started = false;
+  int refs = 0;
+  Napi::FunctionReference dispatch;
+  Napi::Reference<Napi::Int32Array> meta;
+  std::unique_ptr<Napi::AsyncContext> async_ctx;
+  SlotTable<wh_conn> conns;
+  SlotTable<wh_server> servers;
+  SlotTable<wh_request> requests;
+  wh_event events[kBatch];
+  std::string scratch;
+  napi_env env = nullptr;
+};
+
+State* g = nullptr;
+
+uint32_t IdOf(void* user_data) { return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(user_data)); }
+void* AsUserData(uint32_t id) { return reinterpret_cast<void*>(static_cast<uintptr_t>(id)); }
+
+void Check(Napi::Env env) {
+  if (!g || !g->hub) throw Napi::Error::New(env, "wirehub: native hub is not initialised");
+}
+
+// A view of JS data to send: Buffer/TypedArray/DataView/ArrayBuffer are used in
+// place (the engine copies while framing); strings are encoded once.
+struct Bytes {
+  const void* data = nullptr;
+  size_t len = 0;
+};
+
+Bytes GetBytes(const Napi::Value& v) {
+  Bytes b;
+  if (v.IsUndefined() || v.IsNull()) return b;
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    auto ab = ta.ArrayBuffer();
+    b.data = static_cast<const uint8_t*>(ab.Data()) + ta.ByteOffset();
+    b.len = ta.ByteLength();
+  } else if (v.IsArrayBuffer()) {
+    auto ab = v.As<Napi::ArrayBuffer>();
+    b.data = ab.Data();
+    b.len = ab.ByteLength();
+  } else if (v.IsDataView()) {
+    auto dv = v.As<Napi::DataView>();
+    b.data = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    b.len = dv.ByteLength();
+  } else if (v.IsString()) {
+    napi_env env = v.Env();
+    size_t n = 0;
+    napi_get_value_string_utf8(env, v, nullptr, 0, &n);
+    g->scratch.resize(n + 1);
+    napi_get_value_string_utf8(env, v, &g->scratch[0], n + 1, &n);
+    b.data = g->scratch.data();
+    b.len = n;
+  } else {
+    throw Napi::TypeError::New(v.Env(), "data must be a string, Buffer, TypedArray, DataView or ArrayBuffer");
+  }
+  return b;
+}
+
+std::string OptString(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+bool HasString(const Napi::Object& o, const char* key) { return o.Get(key).IsString(); }
+int64_t OptInt(const Napi::Object& o, const char* key, int64_t def = 0) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : def;
+}
+
+void UpdateRef() {
+  if (!g->poll_started) return;
+  if (g->refs > 0) uv_ref(reinterpret_cast<uv_handle_t*>(&g->poll));
+  else uv_unref(reinterpret_cast<uv_handle_t*>(&g->poll));
+}
+
+std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
+
+// Drains up to a few batches per wakeup so one flood cannot starve the rest
+// of the loop; the fd stays readable and uv_poll fires again.
+void Drain();
+
+void OnReadable(uv_poll_t*, int status, int) {
+  if (status < 0 || !g || !g->hub) return;
+  try {
+    Drain();
+  } catch (...) {
+    // Never std::terminate from a uv callback: JS may be unable to run
+    // (environment shutting down); the events of this batch are dropped.
+  }
+}
+
+void Drain() {
+  napi_env raw = g->env;
+  Napi::Env env(raw);
+  for (int round = 0; round < 8; ++round) {
+    Napi::HandleScope scope(env);
+    int n = wh_hub_poll(g->hub, g->events, kBatch);
+    if (n <= 0) return;
+    size_t total = 0;
+    for (int i = 0; i < n; ++i) total += g->events[i].len;
+    Napi::Buffer<uint8_t> payload = Napi::Buffer<uint8_t>::New(env, total ? total : 1);
+    uint8_t* out = payload.Data();
+    Napi::Int32Array meta = g->meta.Value();
+    int32_t* m = meta.Data();
+    Napi::Array extras;
+    bool have_extras = false;
+    size_t off = 0;
+    for (int i = 0; i < n; ++i) {
+      const wh_event& ev = g->events[i];
+      int32_t* f = m + i * kFields;
+      f[0] = ev.type;
+      f[1] = static_cast<int32_t>(IdOf(ev.user_data));
+      f[2] = ev.flags;
+      f[3] = ev.code;
+      f[4] = ev.error;
+      f[5] = ev.status;
+      f[6] = static_cast<int32_t>(off);
+      f[7] = static_cast<int32_t>(ev.len);
+      // A server conn's handle first appears in its WH_EV_OPEN event.
+      if (ev.type == WH_EV_OPEN && ev.conn) g->conns.set(IdOf(ev.user_data), ev.conn);
+      if (ev.len) {
+        std::memcpy(out + off, ev.data, ev.len);
+        off += ev.len;
+      }
+      if (ev.type == WH_EV_UPGRADE && ev.request) {
+        if (!have_extras) {
+          extras = Napi::Array::New(env);
+          have_extras = true;
+        }
+        wh_request* rq = ev.request;
+        uint32_t rid = g->requests.add(rq);
+        size_t hl = 0;
+        const char* hs = wh_request_headers(rq, &hl);
+        Napi::Array x = Napi::Array::New(env, 7);
+        x.Set(0u, Napi::Number::New(env, rid));
+        x.Set(1u, Napi::String::New(env, Str(wh_request_method(rq))));
+        x.Set(2u, Napi::String::New(env, Str(wh_request_target(rq))));
+        x.Set(3u, Napi::String::New(env, hs ? std::string(hs, hl) : std::string()));
+        x.Set(4u, Napi::String::New(env, Str(wh_request_remote_address(rq))));
+        x.Set(5u, Napi::Number::New(env, wh_request_remote_port(rq)));
+        x.Set(6u, Napi::Number::New(env, i));
+        extras.Set(extras.Length(), x);
+      } else if (ev.type == WH_EV_CLOSE && ev.headers_len) {
+        // The response headers of a refused client handshake.
+        if (!have_extras) {
+          extras = Napi::Array::New(env);
+          have_extras = true;
+        }
+        Napi::Array x = Napi::Array::New(env, 3);
+        x.Set(0u, Napi::Number::New(env, -1));
+        x.Set(1u, Napi::String::New(env, std::string(ev.headers, ev.headers_len)));
+        x.Set(2u, Napi::Number::New(env, i));
+        extras.Set(extras.Length(), x);
+      }
+    }
+    napi_value argv[3] = {Napi::Number::New(env, n), payload,
+                          have_extras ? static_cast<napi_value>(extras) : env.Undefined()};
+    // MakeCallback: process.nextTick queues and promise jobs run after the
+    // batch, as they do after any native I/O callback in Node.
+    try {
+      g->dispatch.MakeCallback(env.Global(), 3, argv, *g->async_ctx);
+    } catch (const Napi::Error& e) {
+      // A listener's exception (rethrown by the dispatcher after the batch):
+      // report it as Node reports any uncaught exception from an I/O
+      // callback ('uncaughtException', else exit), never std::terminate.
+      napi_fatal_exception(raw, e.Value());
+    }
+    // A conn handle is valid until the next poll: the slots of closed conns
+    // and servers are freed only now, after JS handled their last event.
+    for (int i = 0; i < n; ++i) {
+      const wh_event& ev = g->events[i];
+      if (ev.type == WH_EV_CLOSE) g->conns.remove(IdOf(ev.user_data));
+      else if (ev.type == WH_EV_SERVER_CLOSED) g->servers.remove(IdOf(ev.user_data));
+    }
+    if (env.IsExceptionPending()) {
+      // Should not happen (the JS dispatcher reports listener errors itself);
+      // never let it abort the process from a uv callback.
+      Napi::Error e = env.GetAndClearPendingException();
+      (void)e;
+    }
+    if (n < kBatch) return;
+  }
+}
+
+void Cleanup(void*) {
+  if (!g) return;
+  if (g->poll_started) uv_poll_stop(&g->poll);
+  if (g->hub) wh_hub_destroy(g->hub, 1);
+  g->hub = nullptr;
+  // g itself is leaked on purpose: the uv handle may still be referenced by
+  // the loop until it closes, and the process is ending.
+}
+
+// init(dispatch, metaInt32Array)
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (g && g->hub) return env.Undefined();
+  if (!info[0].IsFunction() || !info[1].IsTypedArray())
+    throw Napi::TypeError::New(env, "init(dispatch, meta)");
+  auto meta = info[1].As<Napi::Int32Array>();
+  if (meta.ElementLength() < static_cast<size_t>(kBatch * kFields))
+    throw Napi::RangeError::New(env, "meta array too small");
+  g = new State();
+  g->env = env;
+  g->dispatch = Napi::Persistent(info[0].As<Napi::Function>());
+  g->meta = Napi::Persistent(meta);
+  g->async_ctx.reset(new Napi::AsyncContext(env, "wirehub"));
+  wh_hub_options ho;
+  std::memset(&ho, 0, sizeof ho);
+  ho.size = sizeof ho;
+  ho.io_threads = 1;
+  ho.event_mode = WH_EVENTS_QUEUE;
+  int rc = wh_hub_create(&ho, &g->hub);
+  if (rc < 0) throw Napi::Error::New(env, std::string("wirehub: hub: ") + wh_strerror(rc));
+  int fd = -1;
+  wh_hub_event_fd(g->hub, &fd);
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &g->poll, fd);
+  uv_poll_start(&g->poll, UV_READABLE, OnReadable);
+  g->poll_started = true;
+  UpdateRef();
+  napi_add_env_cleanup_hook(env, Cleanup, nullptr);
+  return Napi::Number::New(env, kBatch);
+}
+
+// ref(delta): JS counts what should keep the process alive (listening
+// servers, open or connecting conns); the poll handle is ref'd while > 0.
+Napi::Value Ref(const Napi::CallbackInfo& info) {
+  Check(info.Env());
+  g->refs += info[0].As<Napi::Number>().Int32Value();
+  if (g->refs < 0) g->refs = 0;
+  UpdateRef();
+  return info.Env().Undefined();
+}
+
+void FillDeflate(const Napi::Object& o, wh_deflate_options* d) {
+  Napi::Value v = o.Get("deflate");
+  if (!v.IsObject()) return;
+  auto x = v.As<Napi::Object>();
+  d->enabled = 1;
+  d->server_no_context_takeover = static_cast<int>(OptInt(x, "serverNoContextTakeover"));
+  d->client_no_context_takeover = static_cast<int>(OptInt(x, "clientNoContextTakeover"));
+  d->server_max_window_bits = static_cast<int>(OptInt(x, "serverMaxWindowBits"));
+  d->client_max_window_bits = static_cast<int>(OptInt(x, "clientMaxWindowBits"));
+  d->level = static_cast<int>(OptInt(x, "level"));
+  d->mem_level = static_cast<int>(OptInt(x, "memLevel"));
+  d->threshold = static_cast<size_t>(OptInt(x, "threshold"));
+}
+
+void FillLimits(const Napi::Object& o, wh_limits* l) {
+  l->max_message_size = static_cast<size_t>(OptInt(o, "maxPayload"));
+  l->handshake_timeout_ms = static_cast<int>(OptInt(o, "handshakeTimeout"));
+  l->close_timeout_ms = static_cast<int>(OptInt(o, "closeTimeout"));
+  l->high_water = static_cast<size_t>(OptInt(o, "highWater"));
+  l->max_buffered = static_cast<size_t>(OptInt(o, "maxBuffered"));
+}
+
+// listen({host, port, backlog, flags, subprotocols, maxPayload, deflate,
+//         cert, key, maxConnections}) -> [serverId, port] or a negative code
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  auto o = info[0].As<Napi::Object>();
+  std::string host = OptString(o, "host"), protos = OptString(o, "subprotocols");
+  std::string cert = OptString(o, "cert"), key = OptString(o, "key");
+  wh_server_options so;
+  std::memset(&so, 0, sizeof so);
+  so.size = sizeof so;
+  so.host = HasString(o, "host") ? host.c_str() : nullptr;
+  so.port = static_cast<int>(OptInt(o, "port"));
+  so.backlog = static_cast<int>(OptInt(o, "backlog"));
+  so.flags = static_cast<int>(OptInt(o, "flags"));
+  so.subprotocols = protos.empty() ? nullptr : protos.c_str();
+  so.max_connections = static_cast<int>(OptInt(o, "maxConnections"));
+  FillLimits(o, &so.limits);
+  FillDeflate(o, &so.deflate);
+  if (!cert.empty()) {
+    so.tls.cert_file = cert.c_str();
+    so.tls.key_file = key.c_str();
+  }
+  uint32_t id = g->servers.add(nullptr);
+  so.user_data = AsUserData(id);
+  wh_server* s = nullptr;
+  int rc = wh_server_listen(g->hub, &so, &s);
+  if (rc < 0) {
+    g->servers.remove(id);
+    return Napi::Number::New(env, rc);
+  }
+  g->servers.set(id, s);
+  auto r = Napi::Array::New(env, 2);
+  r.Set(0u, Napi::Number::New(env, id));
+  r.Set(1u, Napi::Number::New(env, wh_server_port(s)));
+  return r;
+}
+
+wh_server* ServerArg(const Napi::CallbackInfo& info, int i) {
+  return g ? g->servers.get(info[i].As<Napi::Number>().Uint32Value()) : nullptr;
+}
+wh_conn* ConnArg(const Napi::CallbackInfo& info, int i) {
+  return g ? g->conns.get(info[i].As<Napi::Number>().Uint32Value()) : nullptr;
+}
+
+Napi::Value ServerClose(const Napi::CallbackInfo& info) {
+  wh_server* s = ServerArg(info, 0);
+  if (!s) return Napi::Number::New(info.Env(), WH_ESTATE);
+  return Napi::Number::New(info.Env(), wh_server_close(s, info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0));
+}
+
+Napi::Value ServerConnections(const Napi::CallbackInfo& info) {
+  wh_server* s = ServerArg(info, 0);
+  return Napi::Number::New(info.Env(), s ? wh_server_connections(s) : 0);
+}
+
+// adopt(serverId, fd, head, remoteAddress, remotePort)
+Napi::Value Adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  wh_server* s = ServerArg(info, 0);
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  if (!s) {
+    if (fd >= 0) close(fd);
+    return Napi::Number::New(env, WH_ESTATE);
+  }
+  Bytes head = GetBytes(info[2]);
+  std::string addr = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+  int port = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : 0;
+  return Napi::Number::New(env, wh_server_adopt(s, fd, head.data, head.len,
+                                                addr.empty() ? nullptr : addr.c_str(), port));
+}
+
+// dup(fd) -> a new descriptor (close-on-exec) for the same open socket, so the
+// engine owns its own and Node can close its handle without a FIN.
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  return Napi::Number::New(info.Env(), nfd < 0 ? -errno : nfd);
+}
+
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    throw Napi::Error::New(env, std::string("socketpair: ") + strerror(errno));
+  auto r = Napi::Array::New(env, 2);
+  r.Set(0u, Napi::Number::New(env, sv[0]));
+  r.Set(1u, Napi::Number::New(env, sv[1]));
+  return r;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+// publish(serverId, topic, data, flags, exceptConnId)
+Napi::Value Publish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  wh_server* s = ServerArg(info, 0);
+  if (!s) return Napi::Number::New(env, WH_ESTATE);
+  std::string topic = info[1].As<Napi::String>().Utf8Value();
+  Bytes b = GetBytes(info[2]);
+  wh_conn* except = info[4].IsNumber() ? ConnArg(info, 4) : nullptr;
+  return Napi::Number::New(env, wh_server_publish(s, topic.c_str(), b.data, b.len,
+                                                  info[3].As<Napi::Number>().Int32Value(), except));
+}
+
+Napi::Value Broadcast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  wh_server* s = ServerArg(info, 0);
+  if (!s) return Napi::Number::New(env, WH_ESTATE);
+  Bytes b = GetBytes(info[1]);
+  wh_conn* except = info[3].IsNumber() ? ConnArg(info, 3) : nullptr;
+  return Napi::Number::New(env, wh_server_broadcast(s, b.data, b.len,
+                                                    info[2].As<Napi::Number>().Int32Value(), except));
+}
+
+// accept(requestId, protocol|null, headers|null) -> connId or negative code
+Napi::Value Accept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  uint32_t rid = info[0].As<Napi::Number>().Uint32Value();
+  wh_request* rq = g->requests.get(rid);
+  if (!rq) return Napi::Number::New(env, WH_ESTATE);
+  g->requests.remove(rid);
+  std::string proto = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+  std::string hdrs = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
+  // The conn slot is reserved now and filled at WH_EV_OPEN (JS passes the
+  // handle back through connOpened): the request names no conn yet.
+  uint32_t cid = g->conns.add(nullptr);
+  int rc = wh_request_accept(rq, info[1].IsString() ? proto.c_str() : nullptr,
+                             hdrs.empty() ? nullptr : hdrs.c_str(), AsUserData(cid));
+  if (rc < 0) {
+    g->conns.remove(cid);
+    return Napi::Number::New(env, rc);
+  }
+  return Napi::Number::New(env, cid);
+}
+
+// respond(requestId, status, headers|null, body)
+Napi::Value Respond(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  uint32_t rid = info[0].As<Napi::Number>().Uint32Value();
+  wh_request* rq = g->requests.get(rid);
+  if (!rq) return Napi::Number::New(env, WH_ESTATE);
+  g->requests.remove(rid);
+  std::string hdrs = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
+  Bytes b = GetBytes(info[3]);
+  return Napi::Number::New(env, wh_request_respond(rq, info[1].As<Napi::Number>().Int32Value(),
+                                                   hdrs.empty() ? nullptr : hdrs.c_str(), b.data, b.len));
+}
+
+// connect(url, {protocols, headers, origin, maxPayload, handshakeTimeout,
+//               deflate, caFile, insecure, servername}) -> connId or negative code
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  std::string url = info[0].As<Napi::String>().Utf8Value();
+  auto o = info[1].As<Napi::Object>();
+  std::string protos = OptString(o, "protocols"), hdrs = OptString(o, "headers"),
+              origin = OptString(o, "origin"), ca = OptString(o, "caFile"),
+              sni = OptString(o, "servername");
+  wh_client_options co;
+  std::memset(&co, 0, sizeof co);
+  co.size = sizeof co;
+  co.subprotocols = protos.empty() ? nullptr : protos.c_str();
+  co.headers = hdrs.empty() ? nullptr : hdrs.c_str();
+  co.origin = HasString(o, "origin") ? origin.c_str() : nullptr;
+  FillLimits(o, &co.limits);
+  FillDeflate(o, &co.deflate);
+  co.tls.ca_file = ca.empty() ? nullptr : ca.c_str();
+  co.tls.insecure = static_cast<int>(OptInt(o, "insecure"));
+  co.tls.server_name = sni.empty() ? nullptr : sni.c_str();
+  uint32_t cid = g->conns.add(nullptr);
+  co.user_data = AsUserData(cid);
+  wh_conn* c = nullptr;
+  int rc = wh_connect(g->hub, url.c_str(), &co, &c);
+  if (rc < 0) {
+    g->conns.remove(cid);
+    return Napi::Number::New(env, rc);
+  }
+  g->conns.set(cid, c);
+  return Napi::Number::New(env, cid);
+}
+
+Napi::Value Send(const Napi::CallbackInfo& info) {
+  wh_conn* c = ConnArg(info, 0);
+  if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
+  Bytes b = GetBytes(info[1]);
+  return Napi::Number::New(info.Env(), wh_conn_send(c, b.data, b.len, info[2].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Value Ping(const Napi::CallbackInfo& info) {
+  wh_conn* c = ConnArg(info, 0);
+  if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
+  Bytes b = GetBytes(info[1]);
+  return Napi::Number::New(info.Env(), info[2].ToBoolean() ? wh_conn_pong(c, b.data, b.len)
+                                                            : wh_conn_ping(c, b.data, b.len));
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  wh_conn* c = ConnArg(info, 0);
+  if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
+  Bytes b = GetBytes(info[2]);
+  return Napi::Number::New(info.Env(), wh_conn_close(c, info[1].As<Napi::Number>().Int32Value(),
+                                                     static_cast<const char*>(b.data), b.len));
+}
+
+Napi::Value Terminate(const Napi::CallbackInfo& info) {
+  wh_conn* c = ConnArg(info, 0);
+  return Napi::Number::New(info.Env(), c ? wh_conn_terminate(c) : WH_ECLOSED);
+}
+
+Napi::Value Buffered(const Napi::CallbackInfo& info) {
+  wh_conn* c = ConnArg(info, 0);
+  size_t n = 0;
+  if (c) wh_conn_buffered(c, &n);
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+Napi::Value PauseConn(const Napi::CallbackInfo& info) {
+  wh_conn* c = ConnArg(info, 0);
+  if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
+  return Napi::Number::New(info.Env(), info[1].ToBoolean() ? wh_conn_pause(c) : wh_conn_resume(c));
+}
+
+Napi::Value Subscribe(const Napi::CallbackInfo& info) {
+  wh_conn* c = ConnArg(info, 0);
+  if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
+  std::string topic = info[1].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(info.Env(), info[2].ToBoolean() ? wh_conn_subscribe(c, topic.c_str())
+                                                            : wh_conn_unsubscribe(c, topic.c_str()));
+}
+
+// connInfo(id) -> [protocol, extensions, remoteAddress, remotePort] or null
+Napi::Value ConnInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  wh_conn* c = ConnArg(info, 0);
+  if (!c) return env.Null();
+  auto r = Napi::Array::New(env, 4);
+  r.Set(0u, Napi::String::New(env, Str(wh_conn_subprotocol(c))));
+  r.Set(1u, Napi::String::New(env, Str(wh_conn_extensions(c))));
+  r.Set(2u, Napi::String::New(env, Str(wh_conn_remote_address(c))));
+  r.Set(3u, Napi::Number::New(env, wh_conn_remote_port(c)));
+  return r;
+}
+
+Napi::Value ErrName(const Napi::CallbackInfo& info) {
+  int e = info[0].As<Napi::Number>().Int32Value();
+  auto r = Napi::Array::New(info.Env(), 2);
+  r.Set(0u, Napi::String::New(info.Env(), Str(wh_err_name(e))));
+  r.Set(1u, Napi::String::New(info.Env(), Str(wh_strerror(e))));
+  return r;
+}
+
+Napi::Object Module(Napi::Env env, Napi::Object exports) {
+  exports.Set("init", Napi::Function::New(env, Init));
+  exports.Set("ref", Napi::Function::New(env, Ref));
+  exports.Set("listen", Napi::Function::New(env, Listen));
+  exports.Set("serverClose", Napi::Function::New(env, ServerClose));
+  exports.Set("serverConnections", Napi::Function::New(env, ServerConnections));
+  exports.Set("adopt", Napi::Function::New(env, Adopt));
+  exports.Set("dup", Napi::Function::New(env, Dup));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("publish", Napi::Function::New(env, Publish));
+  exports.Set("broadcast", Napi::Function::New(env, Broadcast));
+  exports.Set("accept", Napi::Function::New(env, Accept));
+  exports.Set("respond", Napi::Function::New(env, Respond));
+  exports.Set("connect", Napi::Function::New(env, Connect));
+  exports.Set("send", Napi::Function::New(env, Send));
+  exports.Set("ping", Napi::Function::New(env, Ping));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("terminate", Napi::Function::New(env, Terminate));
+  exports.Set("buffered", Napi::Function::New(env, Buffered));
+  exports.Set("pause", Napi::Function::New(env, PauseConn));
+  exports.Set("subscribe", Napi::Function::New(env, Subscribe));
+  exports.Set("connInfo", Napi::Function::New(env, ConnInfo));
+  exports.Set("errName", Napi::Function::New(env, ErrName));
+  exports.Set("version", Napi::String::New(env, Str(wh_version_string())));
+  exports.Set("BATCH", Napi::Number::New(env, kBatch));
+  exports.Set("FIELDS", Napi::Number::New(env, kFields));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(wirehub, Module)

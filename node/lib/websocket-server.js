@@ -1,0 +1,591 @@
+'use strict';
+// WebSocketServer with the API of ws 8 (node_modules/ws/lib/websocket-server.js).
+//
+// Three ways in, one engine path:
+//   { port }: the engine listens itself; every upgrade comes through its
+//     upgrade hook (WH_EV_UPGRADE) so verifyClient / handleProtocols / the
+//     'headers' event and the `req` of 'connection' work as in ws.
+//   { server } and noServer + handleUpgrade(): Node's http(s).Server parsed
+//     the request; its socket is handed to an engine server created with
+//     WH_SERVER_NO_LISTEN (wh_server_adopt), with the request re-serialized
+//     and the bytes Node already read. A plain TCP socket is dup()ed and
+//     Node's handle closed (closing one of two descriptors sends no FIN); a
+//     TLS socket has no descriptor carrying plaintext, so it is bridged to
+//     the engine through a socketpair.
+
+const EventEmitter = require('events');
+const crypto = require('crypto');
+const http = require('http');
+const net = require('net');
+
+const { addon, conns, servers, SERVER, F, E } = require('./native');
+const WebSocket = require('./websocket');
+const { engineError } = require('./errors');
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
+const tokenRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+const RUNNING = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+const ADOPT_HEADER = 'x-wirehub-adopt';
+
+let adoptSeq = 0;
+
+function parseSubprotocols(header) {
+  const protocols = new Set();
+  for (const raw of header.split(',')) {
+    const p = raw.trim();
+    if (!p || !tokenRegex.test(p) || protocols.has(p)) throw new SyntaxError('Invalid Sec-WebSocket-Protocol header');
+    protocols.add(p);
+  }
+  return protocols;
+}
+
+// The `req` of 'connection' for connections the engine accepted itself: an
+// http.IncomingMessage look-alike with what ws users read from it.
+class UpgradeRequest {
+  constructor(x) {
+    this.method = x[1];
+    this.url = x[2];
+    this._raw = x[3];
+    this._parsed = null;
+    this._addr = x[4];
+    this._port = x[5];
+    this._socket = null;
+  }
+  // Parsed on first use: most servers never read them, and 5000 idle
+  // connections should not each keep a header object alive.
+  get headers() {
+    if (this._parsed === null) this._parsed = WebSocket.parseHeaderBlock(this._raw);
+    return this._parsed.headers;
+  }
+  get rawHeaders() {
+    if (this._parsed === null) this._parsed = WebSocket.parseHeaderBlock(this._raw);
+    return this._parsed.raw;
+  }
+  get httpVersion() {
+    return '1.1';
+  }
+  get httpVersionMajor() {
+    return 1;
+  }
+  get httpVersionMinor() {
+    return 1;
+  }
+  get socket() {
+    if (this._socket === null) {
+      this._socket = {
+        remoteAddress: this._addr,
+        remotePort: this._port,
+        remoteFamily: this._addr.includes(':') ? 'IPv6' : 'IPv4',
+        encrypted: false
+      };
+    }
+    return this._socket;
+  }
+  get connection() {
+    return this.socket;
+  }
+}
+
+function abortHandshake(socket, code, message, headers) {
+  message = message || http.STATUS_CODES[code];
+  headers = {
+    Connection: 'close',
+    'Content-Type': 'text/html',
+    'Content-Length': Buffer.byteLength(message),
+    ...headers
+  };
+  socket.once('finish', socket.destroy);
+  socket.end(
+    `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\n` +
+      Object.keys(headers)
+        .map((h) => `${h}: ${headers[h]}`)
+        .join('\r\n') +
+      '\r\n\r\n' +
+      message
+  );
+}
+
+function socketOnError() {
+  this.destroy();
+}
+
+class WebSocketServer extends EventEmitter {
+  constructor(options, callback) {
+    super();
+    options = {
+      allowSynchronousEvents: true,
+      autoPong: true,
+      maxPayload: 100 * 1024 * 1024,
+      skipUTF8Validation: false,
+      perMessageDeflate: false,
+      handleProtocols: null,
+      clientTracking: true,
+      verifyClient: null,
+      noServer: false,
+      backlog: null,
+      server: null,
+      host: null,
+      path: null,
+      port: null,
+      ...options
+    };
+    if (
+      (options.port == null && !options.server && !options.noServer) ||
+      (options.port != null && (options.server || options.noServer)) ||
+      (options.server && options.noServer)
+    ) {
+      throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
+    }
+    if (options.perMessageDeflate === true) options.perMessageDeflate = {};
+    if (options.clientTracking) {
+      this.clients = new Set();
+      this._shouldEmitClose = false;
+    }
+    this.options = options;
+    this._state = RUNNING;
+    this._sid = 0;
+    this._listening = false;
+    this._live = new Set();
+    this._pending = new Map();
+    this._address = null;
+    this._server = null;
+    this._removeListeners = null;
+    this._emitConnection = (ws, req) => this.emit('connection', ws, req);
+
+    if (options.port != null) {
+      this._listen(callback);
+    } else if (options.server) {
+      this._server = options.server;
+      const onListening = () => this.emit('listening');
+      const onError = (err) => this.emit('error', err);
+      const onUpgrade = (req, socket, head) => {
+        this.handleUpgrade(req, socket, head, (ws, r) => this.emit('connection', ws, r));
+      };
+      this._server.on('listening', onListening);
+      this._server.on('error', onError);
+      this._server.on('upgrade', onUpgrade);
+      this._removeListeners = () => {
+        this._server.removeListener('listening', onListening);
+        this._server.removeListener('error', onError);
+        this._server.removeListener('upgrade', onUpgrade);
+      };
+    }
+  }
+
+  _engineOptions(extraFlags) {
+    const o = this.options;
+    return {
+      flags: SERVER.UPGRADE_HOOK | (o.skipUTF8Validation ? SERVER.SKIP_UTF8 : 0) | extraFlags,
+      maxPayload: o.maxPayload > 0 ? o.maxPayload : Number.MAX_SAFE_INTEGER,
+      deflate: WebSocket.deflateOptions(o.perMessageDeflate, true),
+      backlog: o.backlog || 0,
+      handshakeTimeout: o.handshakeTimeout || 0
+    };
+  }
+
+  _listen(callback) {
+    const o = this.options;
+    if (callback) this.once('listening', callback);
+    const base = this._engineOptions(0);
+    let host = o.host;
+    let r;
+    if (host == null) {
+      // Node's default: dual-stack "::", or 0.0.0.0 without IPv6
+      r = addon.listen({ ...base, host: '::', port: Number(o.port) });
+      host = '::';
+      if (typeof r === 'number' && r === E.EADDR) {
+        r = addon.listen({ ...base, host: '0.0.0.0', port: Number(o.port) });
+        host = '0.0.0.0';
+      }
+    } else {
+      r = addon.listen({ ...base, host: String(host), port: Number(o.port) });
+    }
+    if (typeof r === 'number') {
+      const [name, text] = addon.errName(r);
+      const code = r === E.EADDRINUSE ? 'EADDRINUSE' : r === E.EACCES ? 'EACCES' : name;
+      const err = new Error(`listen ${code}: ${text} ${host}:${o.port}`);
+      err.code = code;
+      err.errno = r;
+      err.syscall = 'listen';
+      err.address = host;
+      err.port = Number(o.port);
+      this._state = CLOSED;
+      process.nextTick(() => this.emit('error', err));
+      return;
+    }
+    this._sid = r[0];
+    servers[this._sid] = this;
+    this._listening = true;
+    addon.ref(1);
+    this._address = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: r[1] };
+    process.nextTick(() => this.emit('listening'));
+  }
+
+  _engineServer() {
+    if (this._sid) return this._sid;
+    const r = addon.listen({ ...this._engineOptions(SERVER.NO_LISTEN), host: '127.0.0.1', port: 0 });
+    if (typeof r === 'number') throw engineError(r);
+    this._sid = r[0];
+    servers[this._sid] = this;
+    return this._sid;
+  }
+
+  address() {
+    if (this.options.noServer) {
+      throw new Error('The server is operating in "noServer" mode');
+    }
+    if (this._server) return this._server.address();
+    return this._state === RUNNING ? this._address : null;
+  }
+
+  close(cb) {
+    if (this._state === CLOSED) {
+      if (cb) {
+        this.once('close', () => {
+          cb(new Error('The server is not running'));
+        });
+      }
+      process.nextTick(() => this.emit('close'));
+      return;
+    }
+    if (cb) this.once('close', cb);
+    if (this._state === CLOSING) return;
+    this._state = CLOSING;
+    if (this._removeListeners) {
+      this._removeListeners();
+      this._removeListeners = null;
+      this._server = null;
+    }
+    // ws 8 leaves open connections alone and emits 'close' once they are
+    // gone; the engine server closes its connections when closed, so it is
+    // closed only then (new upgrades meanwhile get 503).
+    this._maybeFinishClose();
+  }
+
+  _maybeFinishClose() {
+    if (this._state !== CLOSING || this._live.size || this._closingEngine) return;
+    this._closingEngine = true;
+    // 'close' then follows WH_EV_SERVER_CLOSED
+    if (this._sid && addon.serverClose(this._sid, 1000) >= 0) return;
+    this._state = CLOSED;
+    process.nextTick(() => this.emit('close'));
+  }
+
+  shouldHandle(req) {
+    if (this.options.path) {
+      const index = req.url.indexOf('?');
+      const pathname = index !== -1 ? req.url.slice(0, index) : req.url;
+      if (pathname !== this.options.path) return false;
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- upgrades
+  handleUpgrade(req, socket, head, cb) {
+    socket.on('error', socketOnError);
+    const fail = (code, message, headers) => {
+      if (this.listenerCount('wsClientError')) {
+        const err = new Error(message);
+        this.emit('wsClientError', err, socket, req);
+      } else {
+        abortHandshake(socket, code, message, headers);
+      }
+    };
+    const key = req.headers['sec-websocket-key'];
+    const upgrade = req.headers.upgrade;
+    const version = +req.headers['sec-websocket-version'];
+    if (req.method !== 'GET') return fail(405, 'Invalid HTTP method');
+    if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return fail(400, 'Invalid Upgrade header');
+    if (key === undefined || !keyRegex.test(key)) return fail(400, 'Missing or invalid Sec-WebSocket-Key header');
+    if (version !== 13 && version !== 8) {
+      return fail(400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' });
+    }
+    if (!this.shouldHandle(req)) return abortHandshake(socket, 400);
+    let protocols = new Set();
+    const sp = req.headers['sec-websocket-protocol'];
+    if (sp !== undefined) {
+      try {
+        protocols = parseSubprotocols(sp);
+      } catch {
+        return fail(400, 'Invalid Sec-WebSocket-Protocol header');
+      }
+    }
+    const ctx = {
+      rid: 0,
+      req,
+      cb,
+      protocols,
+      key,
+      reject: (code, message, headers) => abortHandshake(socket, code, message, headers)
+    };
+    this._verify(ctx, () => this._adopt(ctx, socket, head));
+  }
+
+  _verify(ctx, next) {
+    const verifyClient = this.options.verifyClient;
+    if (!verifyClient) return next();
+    const req = ctx.req;
+    const version = +req.headers['sec-websocket-version'];
+    const info = {
+      origin: req.headers[`${version === 8 ? 'sec-websocket-origin' : 'origin'}`],
+      secure: !!(req.socket && (req.socket.authorized || req.socket.encrypted)),
+      req
+    };
+    if (verifyClient.length === 2) {
+      verifyClient(info, (verified, code, message, headers) => {
+        if (!verified) return ctx.reject(code || 401, message, headers);
+        next();
+      });
+      return;
+    }
+    if (!verifyClient(info)) return ctx.reject(401);
+    next();
+  }
+
+  _adopt(ctx, socket, head) {
+    if (this._state > RUNNING) return abortHandshake(socket, 503);
+    if (socket.destroyed || !socket.readable) return;
+    const req = ctx.req;
+    let sid;
+    try {
+      sid = this._engineServer();
+    } catch (err) {
+      abortHandshake(socket, 500);
+      this.emit('error', err);
+      return;
+    }
+    const token = String(++adoptSeq);
+    let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+    const rh = req.rawHeaders;
+    for (let i = 0; i + 1 < rh.length; i += 2) {
+      if (rh[i].toLowerCase() === ADOPT_HEADER) continue;
+      text += `${rh[i]}: ${rh[i + 1]}\r\n`;
+    }
+    text += `X-Wirehub-Adopt: ${token}\r\n\r\n`;
+    const parts = [Buffer.from(text, 'latin1')];
+    if (head && head.length) parts.push(head);
+    const remoteAddress = socket.remoteAddress || '';
+    const remotePort = socket.remotePort || 0;
+    const handle = socket._handle;
+    let fd = -1;
+    if (!socket.encrypted && handle && typeof handle.fd === 'number' && handle.fd >= 0) {
+      // Bytes Node read past the request but did not hand out yet.
+      if (socket.readableLength > 0) {
+        const more = socket.read(socket.readableLength);
+        if (more) parts.push(more);
+      }
+      fd = addon.dup(handle.fd);
+      if (fd < 0) {
+        abortHandshake(socket, 500);
+        return;
+      }
+      if (typeof handle.readStop === 'function') handle.readStop();
+      socket.removeListener('error', socketOnError);
+      socket.on('error', () => {});
+      socket.destroy();
+    } else {
+      fd = this._bridge(socket);
+    }
+    ctx.reject = (code, message, headers) => this._respond(ctx.rid, code, message, headers);
+    this._pending.set(token, ctx);
+    const rc = addon.adopt(sid, fd, Buffer.concat(parts), remoteAddress, remotePort);
+    if (rc < 0) {
+      this._pending.delete(token);
+      if (rc !== E.ESHUTDOWN) this.emit('error', engineError(rc));
+    }
+    // An adopted socket that fails the engine's own checks never produces an
+    // upgrade event; its pending entry is dropped after the handshake timeout.
+    const t = setTimeout(() => this._pending.delete(token), (this.options.handshakeTimeout || 10000) + 1000);
+    t.unref();
+    ctx.timer = t;
+  }
+
+  _bridge(socket) {
+    const [engineEnd, ourEnd] = addon.socketpair();
+    const local = new net.Socket({ fd: ourEnd, readable: true, writable: true });
+    socket.removeListener('error', socketOnError);
+    const done = () => {
+      socket.destroy();
+      local.destroy();
+    };
+    socket.on('error', done);
+    local.on('error', done);
+    socket.on('close', done);
+    local.on('close', done);
+    socket.pipe(local);
+    local.pipe(socket);
+    return engineEnd;
+  }
+
+  _respond(rid, code, message, headers) {
+    message = message || http.STATUS_CODES[code] || '';
+    headers = { 'Content-Type': 'text/html', ...headers };
+    addon.respond(rid, code, WebSocket.headersToString(headers), message);
+  }
+
+  // WH_EV_UPGRADE: x = [requestId, method, target, headers, address, port, index]
+  _whUpgrade(x) {
+    const rid = x[0];
+    if (this._state > RUNNING) {
+      this._respond(rid, 503);
+      return;
+    }
+    if (this.options.port == null) {
+      // an adopted connection: its request was checked on the Node side
+      const m = /(?:^|\r\n)x-wirehub-adopt:\s*(\d+)/i.exec(x[3]);
+      const ctx = m && this._pending.get(m[1]);
+      if (!ctx) {
+        this._respond(rid, 400);
+        return;
+      }
+      this._pending.delete(m[1]);
+      clearTimeout(ctx.timer);
+      ctx.rid = rid;
+      this._accept(ctx);
+      return;
+    }
+    const req = new UpgradeRequest(x);
+    if (!this.options.path && !this.options.verifyClient && !this.options.handleProtocols &&
+        !this.listenerCount('headers') && !/\r\nsec-websocket-protocol:/i.test(x[3])) {
+      // the common case, without a per-upgrade context
+      this._acceptPlain(rid, req);
+      return;
+    }
+    const ctx = {
+      rid,
+      req,
+      cb: this._emitConnection,
+      protocols: new Set(),
+      key: req.headers['sec-websocket-key'],
+      reject: (code, message, headers) => this._respond(rid, code, message, headers)
+    };
+    if (!this.shouldHandle(req)) return this._respond(rid, 400);
+    const sp = req.headers['sec-websocket-protocol'];
+    if (sp !== undefined) {
+      try {
+        ctx.protocols = parseSubprotocols(sp);
+      } catch {
+        return this._respond(rid, 400, 'Invalid Sec-WebSocket-Protocol header');
+      }
+    }
+    this._verify(ctx, () => this._accept(ctx));
+  }
+
+  _acceptPlain(rid, req) {
+    if (this._state > RUNNING) return this._respond(rid, 503);
+    const cid = addon.accept(rid, null, null);
+    if (cid < 0) return;
+    const ws = new WebSocket(WebSocket.kInternal);
+    ws._id = cid;
+    ws._server = this;
+    ws._req = req;
+    ws._onConnect = this._emitConnection;
+    conns[cid] = ws;
+  }
+
+  _accept(ctx) {
+    if (this._state > RUNNING) return this._respond(ctx.rid, 503);
+    const req = ctx.req;
+    const headers = [
+      'HTTP/1.1 101 Switching Protocols',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Accept: ${crypto.createHash('sha1').update(ctx.key + GUID).digest('base64')}`
+    ];
+    let protocol = null;
+    if (ctx.protocols.size) {
+      protocol = this.options.handleProtocols
+        ? this.options.handleProtocols(ctx.protocols, req)
+        : ctx.protocols.values().next().value;
+      if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
+      else protocol = null;
+    }
+    const base = headers.length;
+    this.emit('headers', headers, req);
+    let extra = '';
+    for (let i = base; i < headers.length; i++) {
+      const line = String(headers[i]);
+      if (/[\r\n]/.test(line) || !line.includes(':')) continue;
+      extra += `${line}\r\n`;
+    }
+    const cid = addon.accept(ctx.rid, protocol, extra || null);
+    if (cid < 0) return; // the connection went away meanwhile
+    const ws = new WebSocket(WebSocket.kInternal);
+    ws._id = cid;
+    ws._server = this;
+    ws._req = req;
+    ws._onConnect = ctx.cb;
+    conns[cid] = ws;
+  }
+
+  _whConnOpen(ws) {
+    this._live.add(ws);
+    if (this.clients) this.clients.add(ws);
+    const cb = ws._onConnect;
+    const req = ws._req;
+    ws._onConnect = null;
+    ws._req = null;
+    cb.call(this, ws, req);
+  }
+
+  _whConnClosed(ws) {
+    if (!this._live.delete(ws)) return;
+    if (this.clients) this.clients.delete(ws);
+    if (this._state === CLOSING && !this._live.size) process.nextTick(() => this._maybeFinishClose());
+  }
+
+  _whClosed() {
+    this._sid = 0;
+    if (this._listening) {
+      this._listening = false;
+      addon.ref(-1);
+    }
+    this._state = CLOSED;
+    this.emit('close');
+  }
+
+  _whError(code, message) {
+    const err = engineError(code, message);
+    if (this.listenerCount('error')) this.emit('error', err);
+    else process.emitWarning(`wirehub server: ${err.message}`, 'WirehubWarning');
+  }
+
+  // -------------------------------------------------------- wirehub extras
+  /**
+   * Send to every connection subscribed to `topic` (ws.subscribe): framed
+   * (and compressed) once for all. Returns the number of receivers.
+   */
+  publish(topic, data, options) {
+    if (!this._sid) return 0;
+    const binary = options && options.binary !== undefined ? options.binary : typeof data !== 'string';
+    let flags = binary ? F.BINARY : F.TEXT;
+    if (options && options.compress === false) flags |= F.NO_COMPRESS;
+    const except = options && options.except ? options.except._id : undefined;
+    const rc = addon.publish(this._sid, String(topic), typeof data === 'number' ? String(data) : data, flags, except);
+    if (rc < 0) {
+      if (rc === E.ESHUTDOWN || rc === E.ESTATE) return 0;
+      throw engineError(rc);
+    }
+    return rc;
+  }
+
+  /** Send to every open connection of this server, framed once. */
+  broadcast(data, options) {
+    if (!this._sid) return 0;
+    const binary = options && options.binary !== undefined ? options.binary : typeof data !== 'string';
+    let flags = binary ? F.BINARY : F.TEXT;
+    if (options && options.compress === false) flags |= F.NO_COMPRESS;
+    const except = options && options.except ? options.except._id : undefined;
+    const rc = addon.broadcast(this._sid, typeof data === 'number' ? String(data) : data, flags, except);
+    if (rc < 0) {
+      if (rc === E.ESHUTDOWN || rc === E.ESTATE) return 0;
+      throw engineError(rc);
+    }
+    return rc;
+  }
+}
+
+module.exports = WebSocketServer;

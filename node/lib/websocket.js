@@ -1,0 +1,757 @@
+'use strict';
+// WebSocket: the client and the server-side connection, with the API and the
+// event semantics of ws 8 (node_modules/ws/lib/websocket.js), over the engine.
+
+const EventEmitter = require('events');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const http = require('http');
+const { Readable } = require('stream');
+const { URL } = require('url');
+
+const { addon, conns, F, E } = require('./native');
+const { EventTarget, kListener, kForOnEventAttribute } = require('./event-target');
+const { wsError, engineError, isValidStatusCode, toBuffer } = require('./errors');
+
+const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+const BINARY_TYPES = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
+const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+const kInternal = Symbol('wirehub-internal');
+const EMPTY = Buffer.alloc(0);
+
+const hasBlob = typeof Blob !== 'undefined';
+
+function headersToString(headers) {
+  if (!headers) return '';
+  let out = '';
+  for (const name of Object.keys(headers)) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(String(v))) {
+      throw new TypeError(`Invalid character in header content ["${name}"]`);
+    }
+    if (Array.isArray(v)) for (const one of v) out += `${name}: ${one}\r\n`;
+    else out += `${name}: ${v}\r\n`;
+  }
+  return out;
+}
+
+function parseHeaderBlock(text) {
+  const headers = {};
+  const raw = [];
+  for (const line of text.split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim();
+    const value = line.slice(i + 1).trim();
+    raw.push(name, value);
+    const key = name.toLowerCase();
+    if (key === 'set-cookie') (headers[key] || (headers[key] = [])).push(value);
+    else headers[key] = headers[key] === undefined ? value : `${headers[key]}, ${value}`;
+  }
+  return { headers, raw };
+}
+
+let caDir = null;
+const caFiles = new Map();
+// The engine takes CA bundles by file; ws takes them as PEM text or Buffers.
+function caFile(ca) {
+  const pem = (Array.isArray(ca) ? ca : [ca]).map((c) => c.toString()).join('\n');
+  let file = caFiles.get(pem);
+  if (file) return file;
+  if (!caDir) {
+    caDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirehub-ca-'));
+    process.once('exit', () => fs.rmSync(caDir, { recursive: true, force: true }));
+  }
+  file = path.join(caDir, `ca-${caFiles.size}.pem`);
+  fs.writeFileSync(file, pem, { mode: 0o600 });
+  caFiles.set(pem, file);
+  return file;
+}
+
+function deflateOptions(pmd, isServer) {
+  if (!pmd) return undefined;
+  const o = pmd === true ? {} : pmd;
+  const bits = (v) => (typeof v === 'number' ? v : 0);
+  return {
+    serverNoContextTakeover: o.serverNoContextTakeover ? 1 : isServer ? -1 : 0,
+    clientNoContextTakeover: o.clientNoContextTakeover ? 1 : 0,
+    serverMaxWindowBits: bits(o.serverMaxWindowBits),
+    clientMaxWindowBits: bits(o.clientMaxWindowBits),
+    level: (o.zlibDeflateOptions && o.zlibDeflateOptions.level) || 0,
+    memLevel: (o.zlibDeflateOptions && o.zlibDeflateOptions.memLevel) || 0,
+    // ws compresses from 1024 bytes by default, as does the engine
+    threshold: typeof o.threshold === 'number' ? Math.max(o.threshold, 1) : 0
+  };
+}
+
+class WebSocket extends EventEmitter {
+  constructor(address, protocols, options) {
+    super();
+    this._binaryType = BINARY_TYPES[0];
+    this._closeCode = 1006;
+    this._closeFrameReceived = false;
+    this._closeFrameSent = false;
+    this._closeMessage = EMPTY;
+    this._info = null; // [protocol, extensions, address, port], fetched on demand
+    this._paused = false;
+    this._pausedEvents = null;
+    this._readyState = CONNECTING;
+    this._id = 0;
+    this._isServer = false;
+    this._bufferedAmount = 0;
+    this._drainCbs = null;
+    this._closeEmitted = false;
+    this._refd = false;
+    this._url = undefined;
+    this._server = null;
+    this._req = null;
+    this._onConnect = null;
+
+    if (address === kInternal) {
+      this._isServer = true;
+      return;
+    }
+    if (address === null) {
+      // ws uses null for the server side; not constructible by users here
+      this._isServer = true;
+      return;
+    }
+    if (protocols === undefined) protocols = [];
+    else if (!Array.isArray(protocols)) {
+      if (typeof protocols === 'object' && protocols !== null) {
+        options = protocols;
+        protocols = [];
+      } else {
+        protocols = [protocols];
+      }
+    }
+    initAsClient(this, address, protocols, options);
+  }
+
+  get binaryType() {
+    return this._binaryType;
+  }
+  set binaryType(type) {
+    if (!BINARY_TYPES.includes(type)) return;
+    if (type === 'blob' && !hasBlob) return;
+    this._binaryType = type;
+  }
+  get bufferedAmount() {
+    if (this._readyState === OPEN || this._readyState === CLOSING) {
+      if (this._id) return addon.buffered(this._id);
+    }
+    return this._bufferedAmount;
+  }
+  _connInfo() {
+    if (this._info === null && this._id && conns[this._id] === this) this._info = addon.connInfo(this._id);
+    return this._info;
+  }
+  get extensions() {
+    const i = this._connInfo();
+    return i ? i[1] : '';
+  }
+  get isPaused() {
+    return this._paused;
+  }
+  get onclose() {
+    return null;
+  }
+  get onerror() {
+    return null;
+  }
+  get onopen() {
+    return null;
+  }
+  get onmessage() {
+    return null;
+  }
+  get protocol() {
+    const i = this._connInfo();
+    return i ? i[0] : '';
+  }
+  get readyState() {
+    return this._readyState;
+  }
+  get url() {
+    return this._url;
+  }
+  // engine.io and some libraries read the peer address through ws._socket
+  get _socket() {
+    const i = this._connInfo();
+    if (!i) return null;
+    return { remoteAddress: i[2], remotePort: i[3], remoteFamily: i[2].includes(':') ? 'IPv6' : 'IPv4' };
+  }
+
+  // ---------------------------------------------------------------- sending
+  send(data, options, cb) {
+    if (typeof options === 'function') {
+      cb = options;
+      options = {};
+    }
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState === CONNECTING) {
+      throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    }
+    if (this._readyState !== OPEN) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+    let flags;
+    if (options === undefined) {
+      flags = typeof data === 'string' ? F.TEXT : F.BINARY;
+    } else {
+      const binary = options.binary === undefined ? typeof data !== 'string' : options.binary;
+      flags = binary ? F.BINARY : F.TEXT;
+      if (options.compress === false) flags |= F.NO_COMPRESS;
+      if (options.fin === false) flags |= F.MORE;
+    }
+    if (data === undefined || data === null) data = EMPTY;
+    else if (hasBlob && data instanceof Blob) {
+      // ws reads blobs asynchronously too; order with later sends is kept
+      // only for blobs sent back to back, as in ws.
+      data.arrayBuffer().then((ab) => this.send(Buffer.from(ab), options, cb), (err) => cb && cb(err));
+      return;
+    }
+    const rc = addon.send(this._id, data, flags);
+    if (rc < 0) {
+      if (rc === E.ECLOSED) {
+        sendAfterClose(this, data, cb);
+        return;
+      }
+      if (rc === E.EINVAL) throw new TypeError('The data argument must be a string, Buffer, ArrayBuffer or view');
+      if (cb) process.nextTick(cb, engineError(rc));
+      else this.emit('error', engineError(rc));
+      return;
+    }
+    if (cb) {
+      if (rc === 1) {
+        // buffered above the high-water mark: done when it drains
+        (this._drainCbs || (this._drainCbs = [])).push(cb);
+      } else {
+        process.nextTick(cb, null);
+      }
+    }
+  }
+
+  ping(data, mask, cb) {
+    this._control(false, data, mask, cb);
+  }
+
+  pong(data, mask, cb) {
+    this._control(true, data, mask, cb);
+  }
+
+  _control(pong, data, mask, cb) {
+    if (this._readyState === CONNECTING) {
+      throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    }
+    if (typeof data === 'function') {
+      cb = data;
+      data = mask = undefined;
+    } else if (typeof mask === 'function') {
+      cb = mask;
+      mask = undefined;
+    }
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+    const buf = data === undefined ? EMPTY : toBuffer(data);
+    if (buf.length > 125) {
+      throw new RangeError('The data size must not be greater than 125 bytes');
+    }
+    const rc = addon.ping(this._id, buf, pong);
+    if (rc < 0 && rc !== E.ECLOSED) {
+      if (cb) process.nextTick(cb, engineError(rc));
+      return;
+    }
+    if (rc === E.ECLOSED) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+    if (cb) process.nextTick(cb, null);
+  }
+
+  close(code, data) {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      abortHandshake(this, 'WebSocket was closed before the connection was established');
+      return;
+    }
+    if (this._readyState === CLOSING) return;
+    let reason = EMPTY;
+    if (code !== undefined) {
+      if (typeof code !== 'number' || !isValidStatusCode(code)) {
+        throw new TypeError('First argument must be a valid error code number');
+      }
+      if (data !== undefined && data.length) {
+        if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+          throw new TypeError('Second argument must be a string or a Uint8Array');
+        }
+        reason = toBuffer(data);
+        if (reason.length > 123) {
+          throw new RangeError('The message must not be greater than 123 bytes');
+        }
+      }
+    }
+    this._readyState = CLOSING;
+    this._closeFrameSent = true;
+    const rc = addon.close(this._id, code === undefined ? 0 : code, reason);
+    if (rc < 0 && rc !== E.ECLOSED) {
+      this.emit('error', engineError(rc));
+    }
+  }
+
+  terminate() {
+    if (this._readyState === CLOSED) return;
+    if (this._readyState === CONNECTING) {
+      abortHandshake(this, 'WebSocket was closed before the connection was established');
+      return;
+    }
+    this._readyState = CLOSING;
+    addon.terminate(this._id);
+  }
+
+  pause() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = true;
+    addon.pause(this._id, true);
+  }
+
+  resume() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = false;
+    addon.pause(this._id, false);
+    const queued = this._pausedEvents;
+    if (queued) {
+      this._pausedEvents = null;
+      // Events that were already on their way when pause() was called.
+      process.nextTick(() => {
+        for (const fn of queued) {
+          if (this._paused) {
+            (this._pausedEvents || (this._pausedEvents = [])).push(fn);
+          } else fn();
+        }
+      });
+    }
+  }
+
+  // -------------------------------------------------------- wirehub extras
+  /** Subscribe this (server-side) connection to a topic of its server. */
+  subscribe(topic) {
+    const rc = addon.subscribe(this._id, String(topic), true);
+    if (rc < 0 && rc !== E.ECLOSED) throw engineError(rc);
+    return rc >= 0;
+  }
+  unsubscribe(topic) {
+    const rc = addon.subscribe(this._id, String(topic), false);
+    if (rc < 0 && rc !== E.ECLOSED) throw engineError(rc);
+    return rc >= 0;
+  }
+
+  // ------------------------------------------------------- engine events
+  _whOpen() {
+    this._readyState = OPEN;
+    if (!this._refd) {
+      this._refd = true;
+      addon.ref(1);
+    }
+    if (this._isServer) {
+      if (this._server) this._server._whConnOpen(this);
+      return;
+    }
+    if (this.listenerCount('upgrade')) {
+      const headers = { upgrade: 'websocket', connection: 'Upgrade' };
+      if (this.protocol) headers['sec-websocket-protocol'] = this.protocol;
+      if (this.extensions) headers['sec-websocket-extensions'] = this.extensions;
+      this.emit('upgrade', fakeResponse(101, headers, EMPTY));
+    }
+    this.emit('open');
+  }
+
+  _whMessage(buf, flags) {
+    if (this._pausedEvents !== null || this._paused) {
+      const copy = Buffer.from(buf);
+      (this._pausedEvents || (this._pausedEvents = [])).push(() => this._whMessage(copy, flags));
+      return;
+    }
+    const isBinary = (flags & F.BINARY) !== 0;
+    const bt = this._binaryType;
+    let data = buf;
+    if (bt !== 'nodebuffer' && isBinary) {
+      if (bt === 'arraybuffer') data = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
+      else if (bt === 'fragments') data = [buf];
+      else if (bt === 'blob') data = new Blob([buf]);
+    }
+    this.emit('message', data, isBinary);
+  }
+
+  _whPingPong(isPing, data) {
+    if (this._paused) {
+      (this._pausedEvents || (this._pausedEvents = [])).push(() => this._whPingPong(isPing, data));
+      return;
+    }
+    this.emit(isPing ? 'ping' : 'pong', data);
+  }
+
+  _whDrain() {
+    const cbs = this._drainCbs;
+    if (cbs) {
+      this._drainCbs = null;
+      for (const cb of cbs) cb(null);
+    }
+  }
+
+  _whClose(code, reason, error, status, headers) {
+    if (this._pausedEvents && this._pausedEvents.length) {
+      // close comes after the messages that were held back by pause()
+      const q = this._pausedEvents;
+      this._pausedEvents = null;
+      this._paused = false;
+      for (const fn of q) fn();
+    }
+    const wasOpen = this._readyState === OPEN || this._readyState === CLOSING;
+    if (wasOpen) this._connInfo();
+    if (this._refd) {
+      this._refd = false;
+      addon.ref(-1);
+    }
+    if (!this._isServer && !wasOpen && !this._closeEmitted) {
+      clientHandshakeFailed(this, code, reason, error, status, headers);
+      return;
+    }
+    this._readyState = CLOSED;
+    if (this._drainCbs) {
+      const cbs = this._drainCbs;
+      this._drainCbs = null;
+      const err = new Error('The socket was closed while data was being compressed');
+      for (const cb of cbs) cb(err);
+    }
+    if (this._server) this._server._whConnClosed(this);
+    if (this._closeEmitted) return;
+    this._closeEmitted = true;
+    const err = closeError(error, code, reason);
+    if (err) this.emit('error', err);
+    // ws: the close frame the peer sent (1005 if none), else 1006
+    if (error === 0 || code !== 1006) {
+      this._closeFrameReceived = error === 0 || code !== 1006;
+      this._closeFrameSent = true;
+    }
+    this._closeCode = code;
+    this._closeMessage = reason;
+    this.emit('close', code, reason);
+  }
+}
+
+for (const [i, name] of readyStates.entries()) {
+  const desc = { enumerable: true, value: i };
+  Object.defineProperty(WebSocket.prototype, name, desc);
+  Object.defineProperty(WebSocket, name, desc);
+}
+
+for (const method of ['open', 'error', 'close', 'message']) {
+  Object.defineProperty(WebSocket.prototype, `on${method}`, {
+    enumerable: true,
+    get() {
+      for (const listener of this.listeners(method)) {
+        if (listener[kForOnEventAttribute]) return listener[kListener];
+      }
+      return null;
+    },
+    set(handler) {
+      for (const listener of this.listeners(method)) {
+        if (listener[kForOnEventAttribute]) {
+          this.removeListener(method, listener);
+          break;
+        }
+      }
+      if (typeof handler !== 'function') return;
+      this.addEventListener(method, handler, { [kForOnEventAttribute]: true });
+    }
+  });
+}
+
+WebSocket.prototype.addEventListener = EventTarget.addEventListener;
+WebSocket.prototype.removeEventListener = EventTarget.removeEventListener;
+
+// Errors ws reports when the connection fails while open (its receiver's
+// errors); a reset or a timeout closes with 1006 and no 'error', as in ws.
+function closeError(error, code, reason) {
+  switch (error) {
+    case E.ETOOBIG:
+      return wsError(RangeError, 'Max payload size exceeded', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 1009);
+    case E.EUTF8:
+      return wsError(Error, 'Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
+    case E.ECLOSECODE:
+      return wsError(RangeError, 'Invalid WebSocket frame: invalid status code', 'WS_ERR_INVALID_CLOSE_CODE', 1002);
+    case E.EPROTO: {
+      const text = reason.length ? reason.toString() : 'protocol error';
+      return protocolError(text);
+    }
+    default:
+      return null;
+  }
+}
+
+// Maps the engine's close reasons for protocol errors to ws's codes.
+function protocolError(text) {
+  const t = text.toLowerCase();
+  let code = 'WS_ERR_INVALID_OPCODE';
+  let Ctor = RangeError;
+  let msg = text;
+  if (t.includes('mask')) {
+    code = t.includes('unmasked') || t.includes('expected') || t.includes('not masked') ? 'WS_ERR_EXPECTED_MASK' : 'WS_ERR_UNEXPECTED_MASK';
+    msg = code === 'WS_ERR_EXPECTED_MASK' ? 'MASK must be set' : 'MASK must be clear';
+  } else if (t.includes('rsv')) {
+    code = 'WS_ERR_UNEXPECTED_RSV_1';
+    msg = 'RSV1 must be clear';
+  } else if (t.includes('control') || t.includes('125')) {
+    code = 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH';
+    msg = 'invalid payload length 126';
+  } else if (t.includes('fin') || t.includes('fragment')) {
+    code = 'WS_ERR_EXPECTED_FIN';
+    msg = 'FIN must be set';
+  } else if (t.includes('close code') || t.includes('status code')) {
+    code = 'WS_ERR_INVALID_CLOSE_CODE';
+    msg = 'invalid status code';
+  } else if (t.includes('opcode')) {
+    msg = 'invalid opcode';
+  }
+  return wsError(Ctor, `Invalid WebSocket frame: ${msg}`, code, 1002);
+}
+
+function sendAfterClose(ws, data, cb) {
+  if (data) {
+    const length = hasBlob && data instanceof Blob ? data.size : toBuffer(data).length;
+    ws._bufferedAmount += length;
+  }
+  if (cb) {
+    const err = new Error(`WebSocket is not open: readyState ${ws.readyState} (${readyStates[ws.readyState]})`);
+    process.nextTick(cb, err);
+  }
+}
+
+function emitErrorAndClose(ws, err) {
+  if (ws._closeEmitted) return;
+  ws._readyState = CLOSING;
+  ws.emit('error', err);
+  ws._closeEmitted = true;
+  ws._readyState = CLOSED;
+  ws.emit('close', ws._closeCode, ws._closeMessage);
+}
+
+function abortHandshake(ws, message) {
+  ws._readyState = CLOSING;
+  const err = new Error(message);
+  Error.captureStackTrace(err, abortHandshake);
+  if (ws._id) addon.terminate(ws._id);
+  process.nextTick(emitErrorAndClose, ws, err);
+}
+
+function fakeResponse(status, headers, body) {
+  const res = new Readable({ read() {} });
+  res.statusCode = status;
+  res.statusMessage = http.STATUS_CODES[status] || '';
+  res.headers = headers;
+  res.httpVersion = '1.1';
+  if (body && body.length) res.push(body);
+  res.push(null);
+  return res;
+}
+
+function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
+  if (ws._readyState === CLOSED) return;
+  if (error === E.ESTATUS && status) {
+    const { headers } = parseHeaderBlock(headerText || '');
+    const opts = ws._opts;
+    if (status >= 300 && status < 400 && opts.followRedirects && headers.location) {
+      if (ws._redirects >= opts.maxRedirects) {
+        ws._readyState = CLOSING;
+        emitErrorAndClose(ws, new Error('Maximum redirects exceeded'));
+        return;
+      }
+      let target;
+      try {
+        target = new URL(headers.location, ws._url);
+      } catch {
+        emitErrorAndClose(ws, new SyntaxError(`Invalid URL: ${headers.location}`));
+        return;
+      }
+      ws._redirects++;
+      const req = fakeRequest(ws);
+      ws.emit('redirect', target.href, req);
+      if (ws._readyState !== CONNECTING) return;
+      try {
+        initAsClient(ws, target.href, ws._protocols, opts);
+      } catch (err) {
+        emitErrorAndClose(ws, err);
+      }
+      return;
+    }
+    if (ws.listenerCount('unexpected-response')) {
+      ws._readyState = CLOSING;
+      const req = fakeRequest(ws);
+      const res = fakeResponse(status, headers, reason);
+      ws.emit('unexpected-response', req, res);
+      ws._closeEmitted = true;
+      setImmediate(() => {
+        ws._readyState = CLOSED;
+        ws.emit('close', 1006, EMPTY);
+      });
+      return;
+    }
+    emitErrorAndClose(ws, new Error(`Unexpected server response: ${status}`));
+    return;
+  }
+  emitErrorAndClose(ws, connectError(ws, error, reason));
+}
+
+function fakeRequest(ws) {
+  const u = new URL(ws._url);
+  return { method: 'GET', path: u.pathname + u.search, host: u.hostname, protocol: u.protocol, aborted: true, abort() {}, destroy() {} };
+}
+
+function connectError(ws, error, reason) {
+  const u = new URL(ws._url);
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = u.port || (u.protocol === 'wss:' ? 443 : 80);
+  const text = reason && reason.length ? reason.toString() : '';
+  let err;
+  switch (error) {
+    case E.ECONNREFUSED:
+      err = new Error(`connect ECONNREFUSED ${host}:${port}`);
+      err.code = 'ECONNREFUSED';
+      err.errno = -111;
+      err.syscall = 'connect';
+      err.address = host;
+      err.port = Number(port);
+      return err;
+    case E.ERESOLVE:
+      err = new Error(`getaddrinfo ENOTFOUND ${host}`);
+      err.code = 'ENOTFOUND';
+      err.syscall = 'getaddrinfo';
+      err.hostname = host;
+      return err;
+    case E.ETIMEDOUT:
+      return new Error('Opening handshake has timed out');
+    case E.ERESET:
+      err = new Error('socket hang up');
+      err.code = 'ECONNRESET';
+      return err;
+    case E.ETLS:
+      err = new Error(text || 'TLS handshake failed');
+      err.code = /certificate|verify/i.test(text) ? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' : 'ERR_TLS_HANDSHAKE';
+      return err;
+    case E.EHANDSHAKE:
+      return new Error(text || 'Invalid WebSocket handshake response');
+    case E.ETOOBIG:
+    case E.EUTF8:
+    case E.EPROTO:
+      return closeError(error, 1006, reason) || engineError(error);
+    default:
+      if (error === 0) return new Error('socket hang up');
+      return engineError(error, text);
+  }
+}
+
+function initAsClient(ws, address, protocols, options) {
+  const opts = {
+    allowSynchronousEvents: true,
+    autoPong: true,
+    protocolVersion: 13,
+    maxPayload: 100 * 1024 * 1024,
+    skipUTF8Validation: false,
+    perMessageDeflate: true,
+    followRedirects: false,
+    maxRedirects: 10,
+    ...options
+  };
+  ws._opts = opts;
+  ws._protocols = protocols;
+  if (ws._redirects === undefined) ws._redirects = 0;
+  if (opts.protocolVersion !== 8 && opts.protocolVersion !== 13) {
+    throw new RangeError(`Unsupported protocol version: ${opts.protocolVersion} (supported versions: 8, 13)`);
+  }
+  let parsedUrl;
+  if (address instanceof URL) parsedUrl = address;
+  else {
+    try {
+      parsedUrl = new URL(address);
+    } catch {
+      throw new SyntaxError(`Invalid URL: ${address}`);
+    }
+  }
+  if (parsedUrl.protocol === 'http:' || parsedUrl.protocol === 'https:') {
+    parsedUrl = new URL(parsedUrl);
+    parsedUrl.protocol = parsedUrl.protocol === 'http:' ? 'ws:' : 'wss:';
+  }
+  ws._url = parsedUrl.href;
+  const isSecure = parsedUrl.protocol === 'wss:';
+  let invalid;
+  if (parsedUrl.protocol === 'ws+unix:') invalid = 'ws+unix: URLs are not supported by wirehub';
+  else if (parsedUrl.protocol !== 'ws:' && !isSecure) {
+    invalid = 'The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"';
+  } else if (parsedUrl.hash) invalid = 'The URL contains a fragment identifier';
+  if (invalid) {
+    const err = new SyntaxError(invalid);
+    if (ws._redirects === 0) throw err;
+    emitErrorAndClose(ws, err);
+    return;
+  }
+  const protocolSet = new Set();
+  for (const p of protocols) {
+    if (typeof p !== 'string' || !subprotocolRegex.test(p) || protocolSet.has(p)) {
+      throw new SyntaxError('An invalid or duplicated subprotocol was specified');
+    }
+    protocolSet.add(p);
+  }
+  const headers = { ...opts.headers };
+  if (parsedUrl.username || parsedUrl.password) {
+    const auth = `${decodeURIComponent(parsedUrl.username)}:${decodeURIComponent(parsedUrl.password)}`;
+    headers.Authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
+  } else if (opts.auth) {
+    headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  }
+  const nopts = {
+    protocols: protocols.join(', '),
+    headers: headersToString(headers),
+    maxPayload: opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER,
+    handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
+    deflate: deflateOptions(opts.perMessageDeflate, false)
+  };
+  if (opts.origin) nopts.origin = String(opts.origin);
+  if (isSecure) {
+    if (opts.rejectUnauthorized === false) nopts.insecure = 1;
+    if (opts.ca) nopts.caFile = caFile(opts.ca);
+    if (opts.servername) nopts.servername = opts.servername;
+  }
+  // The engine does not take the userinfo part.
+  const clean = new URL(parsedUrl.href);
+  clean.username = '';
+  clean.password = '';
+  const id = addon.connect(clean.href, nopts);
+  if (id < 0) {
+    const err = id === E.EURL ? new SyntaxError(`Invalid URL: ${address}`) : engineError(id);
+    if (ws._redirects === 0) throw err;
+    emitErrorAndClose(ws, err);
+    return;
+  }
+  ws._id = id;
+  conns[id] = ws;
+  ws._refd = true;
+  addon.ref(1);
+}
+
+WebSocket.kInternal = kInternal;
+WebSocket.parseHeaderBlock = parseHeaderBlock;
+WebSocket.headersToString = headersToString;
+WebSocket.deflateOptions = deflateOptions;
+
+module.exports = WebSocket;
