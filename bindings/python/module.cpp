@@ -1,0 +1,561 @@
+// wirehub._wirehub: the Python extension over the C ABI (capi/wirehub.h).
+//
+// The hub runs in WH_EVENTS_QUEUE mode: the engine's I/O thread never touches
+// Python. The asyncio loop watches wh_hub_event_fd() with add_reader and calls
+// Hub.poll(), which drains a whole batch of events and turns it into Python
+// tuples in one go (the GIL is held only while objects are created). Sends go
+// straight to wh_conn_send from the calling thread.
+//
+// Identity: every connection's wh user_data is the address of its native
+// Conn, so an event finds the Python connection object (Conn.owner) without
+// a lookup. The hub keeps each Conn (and so its owner) alive until its
+// WH_EV_CLOSE has been converted; after that the Conn keeps a retained
+// wh_conn so late calls answer WH_ECLOSED instead of touching freed memory.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "wirehub.h"
+
+namespace py = pybind11;
+
+namespace {
+
+// Payloads at least this big are sent with the GIL released (the copy into
+// the engine's buffer is then worth letting other threads run).
+constexpr size_t kReleaseGilBytes = 64 * 1024;
+
+struct Conn {
+  wh_conn* c = nullptr;
+  py::object owner;  // the Python connection; dropped after WH_EV_CLOSE
+  bool closed = false;
+  ~Conn() {
+    if (c) wh_conn_release(c);
+  }
+};
+using ConnPtr = std::shared_ptr<Conn>;
+
+struct Server {
+  wh_server* s = nullptr;  // nullptr once wh_server_close was called
+  py::object owner;
+};
+using ServerPtr = std::shared_ptr<Server>;
+
+struct Hub;
+
+struct Request {
+  wh_request* r = nullptr;  // nullptr once answered
+  Hub* hub = nullptr;
+  std::shared_ptr<bool> hub_alive;  // false once the hub is destroyed: `hub` must not be used
+  bool upgrade = false;
+  bool usable() const { return r && hub_alive && *hub_alive; }
+  // The engine keeps an unanswered request (and its socket) forever: one
+  // dropped without an answer is refused here.
+  ~Request();
+};
+
+// Borrow the bytes of str / bytes / bytearray / memoryview without copying.
+// Returns the WH_TEXT/WH_BINARY flag that fits the object's type.
+struct View {
+  const char* data = nullptr;
+  Py_ssize_t len = 0;
+  int type = 0;
+  Py_buffer buf{};
+  bool has_buf = false;
+  View(const View&) = delete;
+  View& operator=(const View&) = delete;
+  explicit View(PyObject* o) {
+    if (PyUnicode_Check(o)) {
+      data = PyUnicode_AsUTF8AndSize(o, &len);
+      if (!data) throw py::error_already_set();
+      type = WH_TEXT;
+    } else if (PyBytes_Check(o)) {
+      data = PyBytes_AS_STRING(o);
+      len = PyBytes_GET_SIZE(o);
+      type = WH_BINARY;
+    } else if (PyObject_CheckBuffer(o)) {
+      if (PyObject_GetBuffer(o, &buf, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+      has_buf = true;
+      data = static_cast<const char*>(buf.buf);
+      len = buf.len;
+      type = WH_BINARY;
+    } else {
+      throw py::type_error(std::string("message must be str or bytes-like, not ") + Py_TYPE(o)->tp_name);
+    }
+  }
+  ~View() {
+    if (has_buf) PyBuffer_Release(&buf);
+  }
+};
+
+const char* opt_cstr(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+
+void fill_limits(wh_limits& l, const py::dict& o) {
+  auto get = [&](const char* k, long long d) -> long long {
+    if (o.contains(k) && !o[k].is_none()) return o[k].cast<long long>();
+    return d;
+  };
+  l.max_message_size = static_cast<size_t>(get("max_size", 0));
+  l.max_header_bytes = static_cast<size_t>(get("max_header_bytes", 0));
+  l.high_water = static_cast<size_t>(get("high_water", 0));
+  l.low_water = static_cast<size_t>(get("low_water", 0));
+  l.max_buffered = static_cast<size_t>(get("max_buffered", 0));
+  l.handshake_timeout_ms = static_cast<int>(get("handshake_timeout_ms", 0));
+  l.close_timeout_ms = static_cast<int>(get("close_timeout_ms", 0));
+  l.ping_interval_ms = static_cast<int>(get("ping_interval_ms", 0));
+  l.ping_timeout_ms = static_cast<int>(get("ping_timeout_ms", 0));
+}
+
+void fill_deflate(wh_deflate_options& d, const py::dict& o) {
+  if (o.contains("deflate") && py::bool_(o["deflate"])) {
+    d.enabled = 1;
+    if (o.contains("deflate_threshold") && !o["deflate_threshold"].is_none())
+      d.threshold = o["deflate_threshold"].cast<size_t>();
+  }
+}
+
+std::string dstr(const py::dict& o, const char* k) {
+  if (o.contains(k) && !o[k].is_none()) return o[k].cast<std::string>();
+  return std::string();
+}
+
+py::object decode_text(const char* data, size_t len) {
+  PyObject* s = PyUnicode_DecodeUTF8(data, static_cast<Py_ssize_t>(len), "replace");
+  if (!s) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(s);
+}
+
+py::object to_bytes(const char* data, size_t len) {
+  return py::reinterpret_steal<py::object>(PyBytes_FromStringAndSize(data ? data : "", static_cast<Py_ssize_t>(len)));
+}
+
+struct Hub {
+  wh_hub* h = nullptr;
+  int fd = -1;
+  std::vector<wh_event> batch;
+  // Alive until their WH_EV_CLOSE / WH_EV_SERVER_CLOSED has been converted.
+  std::unordered_map<Conn*, ConnPtr> conns;
+  std::unordered_map<Server*, ServerPtr> servers;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  explicit Hub(int io_threads) : batch(1024) {
+    wh_hub_options o;
+    std::memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.io_threads = io_threads;
+    o.event_mode = WH_EVENTS_QUEUE;
+    int rc = wh_hub_create(&o, &h);
+    if (rc < 0) throw std::runtime_error(std::string("wirehub: cannot create hub: ") + wh_strerror(rc));
+    wh_hub_event_fd(h, &fd);
+  }
+  ~Hub() { destroy(0); }
+
+  int destroy(int timeout_ms) {
+    if (!h) return 0;
+    wh_hub* hh = h;
+    h = nullptr;
+    *alive = false;
+    int rc;
+    {
+      py::gil_scoped_release nogil;
+      rc = wh_hub_destroy(hh, timeout_ms);
+    }
+    // Break the Conn <-> owner cycles of connections that never saw CLOSE.
+    for (auto& kv : conns) {
+      kv.second->closed = true;
+      kv.second->owner = py::none();
+    }
+    conns.clear();
+    for (auto& kv : servers) {
+      kv.second->s = nullptr;
+      kv.second->owner = py::none();
+    }
+    servers.clear();
+    return rc;
+  }
+
+  void check() const {
+    if (!h) throw std::runtime_error("wirehub: hub is closed");
+  }
+
+  ConnPtr adopt_shell(py::object owner) {
+    auto c = std::make_shared<Conn>();
+    c->owner = std::move(owner);
+    conns.emplace(c.get(), c);
+    return c;
+  }
+
+  // (rc, Server|None)
+  py::tuple listen(py::object owner, const py::dict& o) {
+    check();
+    std::string host = dstr(o, "host"), subs = dstr(o, "subprotocols"), cert = dstr(o, "cert_file"),
+                key = dstr(o, "key_file");
+    auto srv = std::make_shared<Server>();
+    wh_server_options so;
+    std::memset(&so, 0, sizeof so);
+    so.size = sizeof so;
+    so.host = opt_cstr(host);
+    so.port = o.contains("port") ? o["port"].cast<int>() : 0;
+    so.backlog = o.contains("backlog") ? o["backlog"].cast<int>() : 0;
+    so.flags = o.contains("flags") ? o["flags"].cast<int>() : 0;
+    so.subprotocols = opt_cstr(subs);
+    so.max_connections = o.contains("max_connections") ? o["max_connections"].cast<int>() : 0;
+    fill_limits(so.limits, o);
+    fill_deflate(so.deflate, o);
+    so.tls.cert_file = opt_cstr(cert);
+    so.tls.key_file = opt_cstr(key);
+    so.user_data = srv.get();
+    wh_server* s = nullptr;
+    int rc;
+    {
+      py::gil_scoped_release nogil;
+      rc = wh_server_listen(h, &so, &s);
+    }
+    if (rc < 0) return py::make_tuple(rc, py::none());
+    srv->s = s;
+    srv->owner = std::move(owner);
+    servers.emplace(srv.get(), srv);
+    return py::make_tuple(rc, py::cast(srv));
+  }
+
+  // (rc, Conn|None)
+  py::tuple connect(py::object owner, const std::string& url, const py::dict& o) {
+    check();
+    std::string subs = dstr(o, "subprotocols"), headers = dstr(o, "headers"), origin = dstr(o, "origin"),
+                ca = dstr(o, "ca_file"), sni = dstr(o, "server_name");
+    wh_client_options co;
+    std::memset(&co, 0, sizeof co);
+    co.size = sizeof co;
+    co.subprotocols = opt_cstr(subs);
+    co.headers = opt_cstr(headers);
+    co.origin = opt_cstr(origin);
+    fill_limits(co.limits, o);
+    fill_deflate(co.deflate, o);
+    co.tls.ca_file = opt_cstr(ca);
+    co.tls.insecure = (o.contains("insecure") && py::bool_(o["insecure"])) ? 1 : 0;
+    co.tls.server_name = opt_cstr(sni);
+    ConnPtr c = adopt_shell(std::move(owner));
+    co.user_data = c.get();
+    wh_conn* wc = nullptr;
+    int rc = wh_connect(h, url.c_str(), &co, &wc);
+    if (rc < 0) {
+      conns.erase(c.get());
+      c->owner = py::none();
+      c->closed = true;
+      return py::make_tuple(rc, py::none());
+    }
+    wh_conn_retain(wc);
+    c->c = wc;
+    return py::make_tuple(rc, py::cast(c));
+  }
+
+  py::object owner_of_conn(const wh_event& e) {
+    auto* c = static_cast<Conn*>(e.user_data);
+    if (!c) return py::none();
+    return c->owner;
+  }
+
+  py::object owner_of_server(const wh_event& e) {
+    auto* s = static_cast<Server*>(e.user_data);
+    if (!s) return py::none();
+    return s->owner;
+  }
+
+  py::list poll(int max) {
+    check();
+    if (max <= 0 || max > static_cast<int>(batch.size())) max = static_cast<int>(batch.size());
+    int n = wh_hub_poll(h, batch.data(), max);
+    if (n < 0) throw std::runtime_error(std::string("wirehub: poll: ") + wh_strerror(n));
+    py::list out(n);
+    for (int i = 0; i < n; ++i) {
+      const wh_event& e = batch[i];
+      py::object item;
+      switch (e.type) {
+        case WH_EV_MESSAGE: {
+          auto* c = static_cast<Conn*>(e.user_data);
+          py::object payload = (e.flags & WH_TEXT) ? decode_text(e.data, e.len) : to_bytes(e.data, e.len);
+          item = py::make_tuple(static_cast<int>(WH_EV_MESSAGE), c ? c->owner : py::none(), std::move(payload));
+          break;
+        }
+        case WH_EV_OPEN: {
+          auto* c = static_cast<Conn*>(e.user_data);
+          if (c && !c->c) {  // a server conn accepted through Request.accept
+            c->c = e.conn;
+            wh_conn_retain(e.conn);
+          }
+          if (!c) {
+            // Not ours (cannot happen with the upgrade hook always on).
+            wh_conn_terminate(e.conn);
+            item = py::make_tuple(0, py::none());
+            break;
+          }
+          auto it = conns.find(c);
+          item = py::make_tuple(static_cast<int>(WH_EV_OPEN), c->owner, it != conns.end() ? py::cast(it->second) : py::none());
+          break;
+        }
+        case WH_EV_PING:
+        case WH_EV_PONG:
+          item = py::make_tuple(e.type, owner_of_conn(e), to_bytes(e.data, e.len));
+          break;
+        case WH_EV_DRAIN:
+          item = py::make_tuple(static_cast<int>(WH_EV_DRAIN), owner_of_conn(e));
+          break;
+        case WH_EV_CLOSE: {
+          auto* c = static_cast<Conn*>(e.user_data);
+          py::object owner = c ? c->owner : py::none();
+          item = py::make_tuple(static_cast<int>(WH_EV_CLOSE), owner, e.code, decode_text(e.data, e.data ? e.len : 0), e.error,
+                                e.status, decode_text(e.headers, e.headers ? e.headers_len : 0),
+                                to_bytes(e.data, e.data ? e.len : 0));
+          if (c) {
+            c->closed = true;
+            if (!c->c && e.conn) {  // closed before OPEN: keep a valid handle for late calls
+              c->c = e.conn;
+              wh_conn_retain(e.conn);
+            }
+            c->owner = py::none();
+            conns.erase(c);
+          }
+          break;
+        }
+        case WH_EV_UPGRADE:
+        case WH_EV_HTTP: {
+          auto r = std::make_shared<Request>();
+          r->r = e.request;
+          r->hub = this;
+          r->hub_alive = alive;
+          r->upgrade = e.type == WH_EV_UPGRADE;
+          item = py::make_tuple(e.type, owner_of_server(e), py::cast(r));
+          break;
+        }
+        case WH_EV_SERVER_CLOSED: {
+          auto* s = static_cast<Server*>(e.user_data);
+          py::object owner = s ? s->owner : py::none();
+          item = py::make_tuple(static_cast<int>(WH_EV_SERVER_CLOSED), owner);
+          if (s) {
+            s->s = nullptr;
+            s->owner = py::none();
+            servers.erase(s);
+          }
+          break;
+        }
+        case WH_EV_ERROR:
+          item = py::make_tuple(static_cast<int>(WH_EV_ERROR), owner_of_server(e), e.code, decode_text(e.data, e.data ? e.len : 0));
+          break;
+        default:
+          item = py::make_tuple(0, py::none());
+      }
+      PyList_SET_ITEM(out.ptr(), i, item.release().ptr());
+    }
+    return out;
+  }
+};
+
+// Once its CLOSE was converted (or the hub destroyed) a conn answers
+// WH_ECLOSED here, without reaching an engine that may be gone.
+inline bool gone(const Conn& c) { return c.closed || !c.c; }
+
+Request::~Request() {
+  if (usable()) wh_request_respond(r, 500, nullptr, nullptr, 0);
+}
+
+int conn_send(Conn& c, py::handle msg, int flags) {
+  if (gone(c)) return WH_ECLOSED;
+  View v(msg.ptr());
+  if (!(flags & (WH_TEXT | WH_BINARY))) flags |= v.type;
+  if (static_cast<size_t>(v.len) >= kReleaseGilBytes) {
+    py::gil_scoped_release nogil;
+    return wh_conn_send(c.c, v.data, static_cast<size_t>(v.len), flags);
+  }
+  return wh_conn_send(c.c, v.data, static_cast<size_t>(v.len), flags);
+}
+
+// Send one message to many connections: the conversion to bytes happens once.
+// Returns the number of connections it was accepted for.
+int broadcast_conns(py::iterable conns, py::handle msg, int flags) {
+  View v(msg.ptr());
+  if (!(flags & (WH_TEXT | WH_BINARY))) flags |= v.type;
+  std::vector<wh_conn*> targets;
+  for (py::handle h : conns) {
+    py::object native = py::getattr(h, "_native", py::none());
+    if (native.is_none()) continue;
+    Conn& c = native.cast<Conn&>();
+    if (!gone(c)) targets.push_back(c.c);
+  }
+  int sent = 0;
+  py::gil_scoped_release nogil;
+  for (wh_conn* c : targets)
+    if (wh_conn_send(c, v.data, static_cast<size_t>(v.len), flags) >= 0) ++sent;
+  return sent;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_headers(const char* p, size_t len) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!p) return out;
+  std::string s(p, len);
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t eol = s.find("\r\n", pos);
+    if (eol == std::string::npos) eol = s.size();
+    std::string line = s.substr(pos, eol - pos);
+    pos = eol + 2;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    size_t vs = colon + 1;
+    while (vs < line.size() && (line[vs] == ' ' || line[vs] == '\t')) ++vs;
+    size_t ve = line.size();
+    while (ve > vs && (line[ve - 1] == ' ' || line[ve - 1] == '\t')) --ve;
+    out.emplace_back(name, line.substr(vs, ve - vs));
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_wirehub, m) {
+  m.doc() = "Native core of wirehub (pybind11 over the wirehub C ABI). Use the `wirehub` package instead.";
+
+  m.def("version", []() { return std::string(wh_version_string()); }, "Version of the linked engine.");
+  m.def("strerror", [](int e) { return std::string(wh_strerror(e)); }, "Message of a WH_E* code.");
+  m.def("err_name", [](int e) { return std::string(wh_err_name(e)); }, "Name of a WH_E* code.");
+  m.def("parse_headers", [](py::bytes raw) {
+    std::string s = raw;
+    return parse_headers(s.data(), s.size());
+  }, "Split a raw 'Name: value\\r\\n' block into (name, value) pairs.");
+  m.def("broadcast", &broadcast_conns, py::arg("connections"), py::arg("message"), py::arg("flags") = 0,
+        "Send one message to every connection of an iterable; returns how many accepted it.");
+
+#define WH_CONST(name) m.attr(#name) = static_cast<int>(WH_##name)
+  WH_CONST(EV_OPEN); WH_CONST(EV_MESSAGE); WH_CONST(EV_PING); WH_CONST(EV_PONG); WH_CONST(EV_CLOSE);
+  WH_CONST(EV_DRAIN); WH_CONST(EV_UPGRADE); WH_CONST(EV_HTTP); WH_CONST(EV_SERVER_CLOSED); WH_CONST(EV_ERROR);
+  WH_CONST(TEXT); WH_CONST(BINARY); WH_CONST(COMPRESSED); WH_CONST(NO_COMPRESS); WH_CONST(COMPRESS); WH_CONST(MORE);
+  WH_CONST(SERVER_UPGRADE_HOOK); WH_CONST(SERVER_HTTP); WH_CONST(SERVER_IPV6_ONLY); WH_CONST(SERVER_REUSE_PORT);
+  WH_CONST(SENT); WH_CONST(QUEUED);
+#define WH_ERR_CONST(name, value, msg) m.attr(#name) = static_cast<int>(value);
+  WH_ERRNO_MAP(WH_ERR_CONST)
+#undef WH_ERR_CONST
+#undef WH_CONST
+
+  py::class_<Conn, ConnPtr>(m, "Conn", "Native handle of one connection (retained until garbage-collected).")
+      .def("send", &conn_send, py::arg("message"), py::arg("flags") = 0,
+           "wh_conn_send; returns SENT, QUEUED or a negative WH_E* code.")
+      .def("ping", [](Conn& c, py::bytes data) {
+        if (gone(c)) return static_cast<int>(WH_ECLOSED);
+        std::string s = data;
+        return wh_conn_ping(c.c, s.data(), s.size());
+      })
+      .def("pong", [](Conn& c, py::bytes data) {
+        if (gone(c)) return static_cast<int>(WH_ECLOSED);
+        std::string s = data;
+        return wh_conn_pong(c.c, s.data(), s.size());
+      })
+      .def("close", [](Conn& c, int code, const std::string& reason) {
+        if (gone(c)) return static_cast<int>(WH_ECLOSED);
+        return wh_conn_close(c.c, code, reason.data(), reason.size());
+      })
+      .def("terminate", [](Conn& c) { return gone(c) ? static_cast<int>(WH_ECLOSED) : wh_conn_terminate(c.c); })
+      .def("pause", [](Conn& c) { return gone(c) ? static_cast<int>(WH_ECLOSED) : wh_conn_pause(c.c); })
+      .def("resume", [](Conn& c) { return gone(c) ? static_cast<int>(WH_ECLOSED) : wh_conn_resume(c.c); })
+      .def("subscribe", [](Conn& c, const std::string& t) {
+        return gone(c) ? static_cast<int>(WH_ECLOSED) : wh_conn_subscribe(c.c, t.c_str());
+      })
+      .def("unsubscribe", [](Conn& c, const std::string& t) {
+        return gone(c) ? static_cast<int>(WH_ECLOSED) : wh_conn_unsubscribe(c.c, t.c_str());
+      })
+      .def("buffered", [](Conn& c) {
+        size_t n = 0;
+        if (!c.c) return size_t(0);
+        wh_conn_buffered(c.c, &n);
+        return n;
+      })
+      .def_property_readonly("subprotocol", [](Conn& c) {
+        const char* s = c.c ? wh_conn_subprotocol(c.c) : nullptr;
+        return std::string(s ? s : "");
+      })
+      .def_property_readonly("extensions", [](Conn& c) {
+        const char* s = c.c ? wh_conn_extensions(c.c) : nullptr;
+        return std::string(s ? s : "");
+      })
+      .def_property_readonly("remote_address", [](Conn& c) -> py::object {
+        if (!c.c) return py::none();
+        const char* a = wh_conn_remote_address(c.c);
+        return py::make_tuple(std::string(a ? a : ""), wh_conn_remote_port(c.c));
+      });
+
+  py::class_<Server, ServerPtr>(m, "Server", "Native handle of one listening server.")
+      .def_property_readonly("port", [](Server& s) { return s.s ? wh_server_port(s.s) : -1; })
+      .def_property_readonly("connections", [](Server& s) { return s.s ? wh_server_connections(s.s) : 0; })
+      .def("close", [](Server& s, int timeout_ms) {
+        if (!s.s) return static_cast<int>(WH_ESHUTDOWN);
+        wh_server* sv = s.s;
+        // The handle must not be used once close() has returned.
+        s.s = nullptr;
+        return wh_server_close(sv, timeout_ms);
+      })
+      .def("publish", [](Server& s, const std::string& topic, py::handle msg, int flags, Conn* except) {
+        if (!s.s) return static_cast<int>(WH_ESHUTDOWN);
+        View v(msg.ptr());
+        if (!(flags & (WH_TEXT | WH_BINARY))) flags |= v.type;
+        wh_conn* ex = except ? except->c : nullptr;
+        py::gil_scoped_release nogil;
+        return wh_server_publish(s.s, topic.c_str(), v.data, static_cast<size_t>(v.len), flags, ex);
+      }, py::arg("topic"), py::arg("message"), py::arg("flags") = 0, py::arg("except_") = nullptr)
+      .def("broadcast", [](Server& s, py::handle msg, int flags, Conn* except) {
+        if (!s.s) return static_cast<int>(WH_ESHUTDOWN);
+        View v(msg.ptr());
+        if (!(flags & (WH_TEXT | WH_BINARY))) flags |= v.type;
+        wh_conn* ex = except ? except->c : nullptr;
+        py::gil_scoped_release nogil;
+        return wh_server_broadcast(s.s, v.data, static_cast<size_t>(v.len), flags, ex);
+      }, py::arg("message"), py::arg("flags") = 0, py::arg("except_") = nullptr);
+
+  py::class_<Request, std::shared_ptr<Request>>(m, "Request", "An upgrade or plain HTTP request waiting for an answer.")
+      .def_readonly("upgrade", &Request::upgrade)
+      .def("info", [](Request& r) -> py::object {
+        if (!r.usable()) return py::none();
+        size_t hl = 0;
+        const char* h = wh_request_headers(r.r, &hl);
+        return py::make_tuple(std::string(wh_request_method(r.r)), std::string(wh_request_target(r.r)),
+                              std::string(wh_request_path(r.r)), std::string(wh_request_query(r.r)),
+                              parse_headers(h, hl), std::string(wh_request_remote_address(r.r)),
+                              wh_request_remote_port(r.r), std::string(wh_request_subprotocols(r.r)));
+      }, "(method, target, path, query, [(name, value)], remote_address, remote_port, subprotocols)")
+      .def("accept", [](Request& r, py::object subprotocol, const std::string& headers, py::object owner) -> py::tuple {
+        if (!r.usable()) return py::make_tuple(static_cast<int>(WH_ESTATE), py::none());
+        std::string sub = subprotocol.is_none() ? std::string() : subprotocol.cast<std::string>();
+        ConnPtr c = r.hub->adopt_shell(std::move(owner));
+        int rc = wh_request_accept(r.r, opt_cstr(sub), opt_cstr(headers), c.get());
+        // Answered only on success: a refused accept can still be responded to.
+        if (rc >= 0 || rc == WH_ESTATE) r.r = nullptr;
+        if (rc < 0) {
+          r.hub->conns.erase(c.get());
+          c->owner = py::none();
+          c->closed = true;
+          return py::make_tuple(rc, py::none());
+        }
+        return py::make_tuple(rc, py::cast(c));
+      })
+      .def("respond", [](Request& r, int status, const std::string& headers, py::bytes body) {
+        if (!r.usable()) return static_cast<int>(WH_ESTATE);
+        std::string b = body;
+        int rc = wh_request_respond(r.r, status, opt_cstr(headers), b.data(), b.size());
+        if (rc >= 0 || rc == WH_ESTATE) r.r = nullptr;
+        return rc;
+      });
+
+  py::class_<Hub>(m, "Hub", "One engine hub in queue mode; poll() it when fd is readable.")
+      .def(py::init<int>(), py::arg("io_threads") = 1)
+      .def_readonly("fd", &Hub::fd)
+      .def_property_readonly("closed", [](Hub& h) { return h.h == nullptr; })
+      .def("poll", &Hub::poll, py::arg("max") = 1024)
+      .def("listen", &Hub::listen)
+      .def("connect", &Hub::connect)
+      .def("destroy", &Hub::destroy, py::arg("timeout_ms") = 0)
+      .def_property_readonly("live_connections", [](Hub& h) { return h.conns.size(); })
+      .def_property_readonly("live_servers", [](Hub& h) { return h.servers.size(); });
+}

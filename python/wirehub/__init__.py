@@ -1,0 +1,47 @@
+"""wirehub: asyncio WebSockets on a native engine, with python-websockets' API.
+
+Server::
+
+    import asyncio, wirehub
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        async with wirehub.serve(echo, "127.0.0.1", 8765) as server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+Client::
+
+    async with wirehub.connect("ws://127.0.0.1:8765/") as ws:
+        await ws.send("hello")
+        print(await ws.recv())
+
+Events reach Python in batches on the event loop's thread; the WebSocket
+protocol, TLS and compression run in the engine's I/O thread.
+"""
+from __future__ import annotations
+
+from . import _wirehub
+from ._tls import SSLContext
+from .client import ClientConnection, connect
+from .connection import Connection, Data, State
+from .exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
+                         InvalidHandshake, InvalidStatus, InvalidURI, PayloadTooBig, WebSocketException)
+from .http import Headers, Request, Response
+from .server import Server, ServerConnection, broadcast, serve
+from .uri import parse_uri
+
+__version__ = "0.1.0"
+engine_version: str = _wirehub.version()
+"""Version of the native engine linked into the extension."""
+
+__all__ = [
+    "serve", "Server", "ServerConnection", "connect", "ClientConnection", "Connection", "State", "Data",
+    "broadcast", "Headers", "Request", "Response", "SSLContext", "parse_uri",
+    "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
+    "InvalidURI", "InvalidHandshake", "InvalidStatus", "PayloadTooBig", "ConcurrencyError",
+]

@@ -1,0 +1,133 @@
+"""One engine hub per asyncio event loop, polled from the loop's thread.
+
+The hub's event descriptor is registered with ``loop.add_reader``; each wakeup
+drains every waiting event in batches converted to Python objects by the
+native module, then dispatches them to their connection / server objects.
+The hub lives while it has users (servers, client connections) and is
+destroyed (its I/O thread joined) when the last one is gone, or at exit.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+import weakref
+from typing import Optional
+
+from . import _wirehub as _native
+
+logger = logging.getLogger("wirehub")
+
+EV_OPEN = _native.EV_OPEN
+EV_MESSAGE = _native.EV_MESSAGE
+EV_PING = _native.EV_PING
+EV_PONG = _native.EV_PONG
+EV_CLOSE = _native.EV_CLOSE
+EV_DRAIN = _native.EV_DRAIN
+EV_UPGRADE = _native.EV_UPGRADE
+EV_HTTP = _native.EV_HTTP
+EV_SERVER_CLOSED = _native.EV_SERVER_CLOSED
+EV_ERROR = _native.EV_ERROR
+
+_BATCH = 1024
+# Bounds one wakeup so a flood of events cannot starve the rest of the loop.
+_MAX_BATCHES_PER_WAKEUP = 32
+
+_runtimes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime]" = weakref.WeakKeyDictionary()
+_all: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+_lock = threading.Lock()
+
+
+class Runtime:
+    """The hub of one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.native = _native.Hub(1)
+        self.users = 0
+        self._destroy_handle: Optional[asyncio.Handle] = None
+        loop.add_reader(self.native.fd, self._on_readable)
+        _all.add(self)
+
+    # -- users: the hub stays up while a server or client connection needs it
+    def acquire(self) -> None:
+        self.users += 1
+        if self._destroy_handle is not None:
+            self._destroy_handle.cancel()
+            self._destroy_handle = None
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0 and self._destroy_handle is None:
+            # Later, not now: we may be inside _on_readable's dispatch loop.
+            self._destroy_handle = self.loop.call_soon(self._maybe_destroy)
+
+    def _maybe_destroy(self) -> None:
+        self._destroy_handle = None
+        if self.users <= 0:
+            self.destroy()
+
+    def destroy(self, timeout_ms: int = 1000) -> None:
+        if self.native.closed:
+            return
+        with _lock:
+            if _runtimes.get(self.loop) is self:
+                del _runtimes[self.loop]
+        try:
+            if not self.loop.is_closed():
+                self.loop.remove_reader(self.native.fd)
+        except Exception:  # the loop may be half torn down at exit
+            pass
+        self.native.destroy(timeout_ms)
+
+    # -- the event pump
+    def _on_readable(self) -> None:
+        native = self.native
+        if native.closed:
+            return
+        for _ in range(_MAX_BATCHES_PER_WAKEUP):
+            batch = native.poll(_BATCH)
+            for ev in batch:
+                target = ev[1]
+                if target is None:
+                    continue
+                try:
+                    if ev[0] == EV_MESSAGE:
+                        target._on_message(ev[2])
+                    else:
+                        target._on_event(ev)
+                except Exception:  # one broken object must not stop the pump
+                    logger.exception("wirehub: error while dispatching event %d", ev[0])
+            if len(batch) < _BATCH or native.closed:
+                break
+
+
+def get_runtime(loop: Optional[asyncio.AbstractEventLoop] = None) -> Runtime:
+    """The hub of ``loop`` (the running loop by default), created on first use."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    with _lock:
+        rt = _runtimes.get(loop)
+        if rt is None or rt.native.closed:
+            rt = Runtime(loop)
+            _runtimes[loop] = rt
+        return rt
+
+
+@atexit.register
+def _destroy_all() -> None:
+    # Joins the I/O threads so none outlives the interpreter.
+    for rt in list(_all):
+        try:
+            rt.native.destroy(200)
+        except Exception:
+            pass
+
+
+def error_name(rc: int) -> str:
+    return _native.err_name(rc)
+
+
+def strerror(rc: int) -> str:
+    return _native.strerror(rc)
