@@ -1,6 +1,7 @@
 #include "event_queue.hpp"
 
 #include "connection.hpp"
+#include "loop.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -32,11 +33,26 @@ void event_queue::push(const wh_event& ev) {
   it.headers_off = back_arena_.size();
   if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
   back_.push_back(it);
-  if (!signaled_) {
-    signaled_ = true;
-    std::uint64_t one = 1;
-    while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
-    }
+  if (signaled_ || deferred_) return;
+  if (loop* l = loop::current()) {
+    deferred_ = true;
+    l->defer_signal(this);
+    return;
+  }
+  signal_locked();
+}
+
+void event_queue::signal() {
+  std::lock_guard<std::mutex> lk(mu_);
+  deferred_ = false;
+  if (!back_.empty()) signal_locked();
+}
+
+void event_queue::signal_locked() {
+  if (signaled_) return;
+  signaled_ = true;
+  std::uint64_t one = 1;
+  while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
   }
 }
 
@@ -73,12 +89,7 @@ int event_queue::poll(wh_event* out, int max) {
   if (front_pos_ < front_.size()) {
     // More than `max` waited: keep the descriptor readable so the host comes back.
     std::lock_guard<std::mutex> lk(mu_);
-    if (!signaled_) {
-      signaled_ = true;
-      std::uint64_t one = 1;
-      while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
-      }
-    }
+    signal_locked();
   }
   return n;
 }

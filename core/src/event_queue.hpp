@@ -22,6 +22,8 @@ class event_queue {
   ~event_queue();
   int fd() const { return fd_; }
   void push(const wh_event& ev);
+  // Makes the descriptor readable if events wait (end of an I/O turn).
+  void signal();
   int poll(wh_event* out, int max);
   // Drops everything waiting (hub shutdown), releasing connection references.
   void clear();
@@ -32,10 +34,12 @@ class event_queue {
     std::size_t data_off, headers_off;
   };
   void release_delivered();
+  void signal_locked();
 
   int fd_ = -1;
   std::mutex mu_;
   bool signaled_ = false;
+  bool deferred_ = false;  // an I/O thread will signal at the end of its turn
   std::vector<item> back_;
   std::string back_arena_;
   // Consumer side (the polling thread only).

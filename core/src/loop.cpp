@@ -1,6 +1,7 @@
 #include "loop.hpp"
 
 #include "connection.hpp"
+#include "event_queue.hpp"
 #include "hub.hpp"
 
 #include <boost/asio/post.hpp>
@@ -64,6 +65,15 @@ void loop::want_flush(connection* c) {
     // so everything written during this turn leaves in one send per socket.
     boost::asio::post(ioc_, [this] { flush_all(); });
   }
+}
+
+void loop::defer_signal(event_queue* q) {
+  if (signal_posted_) return;
+  signal_posted_ = true;
+  boost::asio::post(ioc_, [this, q] {
+    signal_posted_ = false;
+    q->signal();
+  });
 }
 
 void loop::flush_all() {

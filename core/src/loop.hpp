@@ -41,6 +41,10 @@ class loop {
   // registered connection is flushed once, after all completions of the
   // current reactor turn ran. So a batch of messages read together, or a
   // broadcast to many connections, costs one write per connection.
+  // Signals the hub's event queue once this turn's events are all in, so the
+  // host thread wakes once per turn instead of racing the I/O thread for the
+  // core after the first event.
+  void defer_signal(class event_queue* q);
   void want_flush(connection* c);
 
   // Connections' sockets live in this loop's own epoll set, which Asio
@@ -97,6 +101,7 @@ class loop {
   std::vector<connection*> dirty_;
   std::vector<connection*> flushing_;
   bool flush_posted_ = false;
+  bool signal_posted_ = false;
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
   int epfd_ = -1;
