@@ -374,7 +374,8 @@ bool connection::handle_control(const header& h, std::uint8_t* payload, std::siz
   close_code_ = static_cast<std::uint16_t>(code);
   close_reason_.set(std::string(reinterpret_cast<const char*>(payload) + (len >= 2 ? 2 : 0), len >= 2 ? len - 2 : 0));
   if (!close_sent_) {
-    queue_close(code == 1005 ? 0 : static_cast<int>(code), {});
+    // Echo code and reason, as ws does: the initiator learns both back.
+    queue_close(code == 1005 ? 0 : static_cast<int>(code), close_reason_.get());
     close_sent_ = true;
   }
   state_ = state::closing;

@@ -349,11 +349,12 @@ TEST_F(FramesWithSmallMax, HugeAnnouncedLengthFailsWith1009WithoutReadingPayload
 }
 
 // ------------------------------------------------------------------- close
-TEST_F(Frames, CloseIsEchoedWithTheSameCode) {
+TEST_F(Frames, CloseIsEchoedWithTheSameCodeAndReason) {
   ASSERT_TRUE(c_.send_close(1000, "bye"));
   auto f = c_.read_until_close();
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->close_code(), 1000);
+  EXPECT_EQ(f->close_reason(), "bye") << "the initiator learns its reason back, as with ws";
   EXPECT_TRUE(c_.wait_eof()) << "the server closes TCP after the close handshake";
   Event e = close_event();
   EXPECT_EQ(e.code, 1000);
