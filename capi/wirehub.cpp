@@ -7,6 +7,7 @@
 #include "hub.hpp"
 #include "server.hpp"
 
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -37,11 +38,17 @@ int guarded(F&& f) noexcept {
 // layout per struct, so only sizeof(T) is valid; when a struct grows, the
 // older sizes are accepted here and their missing fields stay zero (default).
 template <class T>
+constexpr std::size_t oldest_size() { return sizeof(T); }
+// wh_hub_options gained `flags` after `user_data`.
+template <>
+constexpr std::size_t oldest_size<wh_hub_options>() { return offsetof(wh_hub_options, flags); }
+
+template <class T>
 bool read_options(const T* in, T& out) {
   std::memset(&out, 0, sizeof out);
   if (!in) return true;
-  if (in->size != sizeof(T)) return false;
-  std::memcpy(&out, in, sizeof(T));
+  if (in->size != sizeof(T) && in->size != oldest_size<T>()) return false;
+  std::memcpy(&out, in, in->size);
   return true;
 }
 

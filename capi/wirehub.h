@@ -133,7 +133,9 @@ typedef enum wh_event_type {
   WH_EV_UPGRADE = 7,  /* server, with WH_SERVER_UPGRADE_HOOK: answer `request` */
   WH_EV_HTTP = 8,     /* server, with WH_SERVER_HTTP: a plain HTTP request */
   WH_EV_SERVER_CLOSED = 9, /* wh_server_close() finished: every conn is gone */
-  WH_EV_ERROR = 10    /* a non-fatal, server-level error (e.g. accept failed): code, data */
+  WH_EV_ERROR = 10,   /* a non-fatal, server-level error (e.g. accept failed): code, data */
+  WH_EV_BATCH_END = 11 /* with WH_HUB_BATCH_END: this I/O thread delivered events in this
+                          turn and is about to wait for I/O; conn and server are NULL */
 } wh_event_type;
 
 /* Message and send flags. */
@@ -179,7 +181,15 @@ typedef struct wh_hub_options {
   int event_mode;         /* WH_EVENTS_CALLBACK (default) or WH_EVENTS_QUEUE */
   wh_event_cb on_event;   /* required with WH_EVENTS_CALLBACK */
   void* user_data;        /* passed to on_event */
+  int flags;              /* WH_HUB_*; absent from the first layout of this struct, whose
+                             size is still accepted (flags then 0) */
 } wh_hub_options;
+
+/* Callback mode: after each I/O turn that delivered events, the I/O thread
+ * calls on_event once more with WH_EV_BATCH_END. A host that crosses into
+ * another runtime per event (cgo, a VM) can buffer events and hand a whole
+ * turn over at once; sends made then still leave in one write per socket. */
+#define WH_HUB_BATCH_END 0x1
 
 /* Create a hub and start its I/O threads. [any thread] */
 WH_EXTERN int wh_hub_create(const wh_hub_options* options, wh_hub** out);

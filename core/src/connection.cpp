@@ -354,6 +354,9 @@ bool connection::handle_control(const header& h, std::uint8_t* payload, std::siz
       break;
   }
   // Close (RFC 6455 5.5.1, 7.1.5, 7.4).
+  // A batching host answers the messages before this close at the batch's
+  // end: end it now, while those answers can still be sent.
+  loop_.batch_point();
   if (len == 1) {
     fail(1002, frame::reason::protocol, WH_EPROTO);
     return false;
@@ -480,6 +483,7 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
 
 void connection::fail(int close_code, std::string_view reason, int error) {
   if (state_ == state::closed) return;
+  loop_.batch_point();  // as for a close frame: answers to earlier messages go first
   failed_ = true;
   if (!error_) error_ = static_cast<std::int16_t>(error);
   if (!close_sent_ && (state_ == state::open || state_ == state::closing)) {

@@ -2,6 +2,7 @@
 
 #include "client.hpp"
 #include "connection.hpp"
+#include "loop.hpp"
 #include "server.hpp"
 
 #include <chrono>
@@ -48,7 +49,8 @@ int resolve_config(const wh_limits& l, const wh_deflate_options& d, endpoint_con
   return 0;
 }
 
-hub::hub(const wh_hub_options& o) : on_event_(o.on_event), user_data_(o.user_data) {
+hub::hub(const wh_hub_options& o)
+    : on_event_(o.on_event), batch_end_((o.flags & WH_HUB_BATCH_END) != 0), user_data_(o.user_data) {
   if (o.event_mode == WH_EVENTS_QUEUE) queue_ = std::make_unique<event_queue>();
   const int n = o.io_threads > 0 ? o.io_threads : 1;
   for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<loop>(*this, i));
@@ -66,8 +68,20 @@ bool hub::on_io_thread() const {
 }
 
 void hub::emit(const wh_event& ev) {
-  if (queue_) queue_->push(ev);
-  else if (on_event_) on_event_(handle(), &ev, user_data_);
+  if (queue_) {
+    queue_->push(ev);
+    return;
+  }
+  if (!on_event_) return;
+  on_event_(handle(), &ev, user_data_);
+  if (batch_end_ && ev.type != WH_EV_BATCH_END)
+    if (loop* l = loop::current()) l->defer_batch_end();
+}
+
+void hub::end_batch() {
+  wh_event ev{};
+  ev.type = WH_EV_BATCH_END;
+  on_event_(handle(), &ev, user_data_);
 }
 
 loop& hub::next_loop() { return *loops_[rr_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }

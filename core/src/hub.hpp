@@ -27,6 +27,7 @@ class hub {
 
   // Delivers an event: the callback now (on this I/O thread), or the queue.
   void emit(const wh_event& ev);
+  void end_batch();  // WH_EV_BATCH_END, from the loop at the end of a turn
 
   loop& next_loop();
   loop& loop_at(std::size_t i) { return *loops_[i]; }
@@ -45,6 +46,7 @@ class hub {
   std::vector<std::unique_ptr<loop>> loops_;
   std::atomic<unsigned> rr_{0};
   wh_event_cb on_event_;
+  bool batch_end_ = false;  // WH_HUB_BATCH_END
   void* user_data_;
   std::unique_ptr<event_queue> queue_;
   std::mutex mu_;

@@ -76,6 +76,20 @@ void loop::defer_signal(event_queue* q) {
   });
 }
 
+void loop::defer_batch_end() {
+  if (batch_posted_) return;
+  batch_posted_ = true;
+  boost::asio::post(ioc_, [this] {
+    batch_posted_ = false;
+    hub_.end_batch();
+  });
+}
+
+void loop::batch_point() {
+  // The posted end still runs later: an empty batch end is harmless.
+  if (batch_posted_) hub_.end_batch();
+}
+
 void loop::flush_all() {
   flush_posted_ = false;
   flushing_.swap(dirty_);

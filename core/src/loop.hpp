@@ -37,14 +37,19 @@ class loop {
     else boost::asio::post(ioc_, std::forward<F>(f));
   }
 
-  // Corking: a connection with new bytes to send registers here, and every
-  // registered connection is flushed once, after all completions of the
-  // current reactor turn ran. So a batch of messages read together, or a
-  // broadcast to many connections, costs one write per connection.
   // Signals the hub's event queue once this turn's events are all in, so the
   // host thread wakes once per turn instead of racing the I/O thread for the
   // core after the first event.
   void defer_signal(class event_queue* q);
+  // WH_EV_BATCH_END once the events of this turn are delivered.
+  void defer_batch_end();
+  // Ends a pending batch at once (before a close makes sends fail).
+  void batch_point();
+
+  // Corking: a connection with new bytes to send registers here, and every
+  // registered connection is flushed once, after all completions of the
+  // current reactor turn ran. So a batch of messages read together, or a
+  // broadcast to many connections, costs one write per connection.
   void want_flush(connection* c);
 
   // Connections' sockets live in this loop's own epoll set, which Asio
@@ -102,6 +107,7 @@ class loop {
   std::vector<connection*> flushing_;
   bool flush_posted_ = false;
   bool signal_posted_ = false;
+  bool batch_posted_ = false;
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
   int epfd_ = -1;

@@ -704,10 +704,11 @@ void echo_handler(wh_hub*, const wh_event& ev) {
     wh_conn_send(ev.conn, ev.data, ev.len, ev.flags & (WH_TEXT | WH_BINARY));
 }
 
-TestHub::TestHub(int io_threads) {
+TestHub::TestHub(int io_threads, int flags) {
   wh_hub_options o{};
   o.size = sizeof o;
   o.io_threads = io_threads;
+  o.flags = flags;
   o.event_mode = WH_EVENTS_CALLBACK;
   o.on_event = &EventRecorder::callback;
   o.user_data = &rec_;

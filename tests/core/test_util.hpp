@@ -265,7 +265,7 @@ void echo_handler(wh_hub* hub, const wh_event& ev);
 // A callback-mode hub recording every event.
 class TestHub {
  public:
-  explicit TestHub(int io_threads = 1);
+  explicit TestHub(int io_threads = 1, int flags = 0);
   ~TestHub();
   TestHub(const TestHub&) = delete;
   TestHub& operator=(const TestHub&) = delete;

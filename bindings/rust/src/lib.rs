@@ -889,6 +889,7 @@ impl Hub {
             event_mode: sys::WH_EVENTS_CALLBACK,
             on_event: Some(trampoline),
             user_data: handler as *mut c_void,
+            flags: 0,
         };
         let mut raw = ptr::null_mut();
         let rc = unsafe { sys::wh_hub_create(&opts, &mut raw) };

@@ -48,6 +48,8 @@ pub const WH_EV_UPGRADE: c_int = 7;
 pub const WH_EV_HTTP: c_int = 8;
 pub const WH_EV_SERVER_CLOSED: c_int = 9;
 pub const WH_EV_ERROR: c_int = 10;
+pub const WH_EV_BATCH_END: c_int = 11;
+pub const WH_HUB_BATCH_END: c_int = 0x1;
 
 pub const WH_TEXT: c_int = 0x1;
 pub const WH_BINARY: c_int = 0x2;
@@ -113,6 +115,7 @@ pub struct wh_hub_options {
     pub event_mode: c_int,
     pub on_event: wh_event_cb,
     pub user_data: *mut c_void,
+    pub flags: c_int,
 }
 
 #[repr(C)]
