@@ -5,6 +5,7 @@
 
 #include "connection.hpp"
 #include "hub.hpp"
+#include "loop.hpp"
 #include "server.hpp"
 
 #include <cstddef>
@@ -107,6 +108,16 @@ int wh_hub_create(const wh_hub_options* options, wh_hub** out) {
     *out = h->handle();
     return 0;
   });
+}
+
+int wh_hub_cork(wh_hub* h) {
+  if (!h) return WH_EINVAL;
+  return guarded([&]() -> int { return loop::cork_host(*H(h)); });
+}
+
+int wh_hub_uncork(wh_hub* h) {
+  if (!h) return WH_EINVAL;
+  return guarded([&]() -> int { return loop::uncork_host(*H(h)); });
 }
 
 int wh_hub_destroy(wh_hub* h, int timeout_ms) {

@@ -197,6 +197,17 @@ WH_EXTERN int wh_hub_create(const wh_hub_options* options, wh_hub** out);
  * timeout_ms (0 = 5000) for close handshakes, stop the I/O threads and free the
  * hub. Queued events not yet polled are discarded. [not I/O thread] */
 WH_EXTERN int wh_hub_destroy(wh_hub* hub, int timeout_ms);
+
+/* Batching for a host thread that sends many messages at once (a JS or
+ * Python loop handling a batch of events): sends, pings, closes and request
+ * answers made by this thread between wh_hub_cork() and wh_hub_uncork() reach
+ * each I/O thread in one hand-off at the uncork, instead of one wake-up per
+ * call. Their results are decided at the call, as without the cork (WH_SENT,
+ * WH_QUEUED, errors). Pairs nest; a thread corks one hub at a time; destroying
+ * the hub uncorks it. Forgetting the uncork delays those calls, nothing else.
+ * [not I/O thread: WH_ESTATE there, the I/O thread batches its own work] */
+WH_EXTERN int wh_hub_cork(wh_hub* hub);
+WH_EXTERN int wh_hub_uncork(wh_hub* hub);
 /* WH_EVENTS_QUEUE only: a descriptor readable while events wait. Do not read
  * or close it; wh_hub_poll() resets it. [any thread] */
 WH_EXTERN int wh_hub_event_fd(wh_hub* hub, int* fd);

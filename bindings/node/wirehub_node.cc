@@ -225,9 +225,14 @@ void Drain() {
                           have_extras ? static_cast<napi_value>(extras) : env.Undefined()};
     // MakeCallback: process.nextTick queues and promise jobs run after the
     // batch, as they do after any native I/O callback in Node.
+    // Replies made while JS handles the batch (ws.send in 'message') reach
+    // the I/O thread in one hand-off, not one wake-up each.
+    wh_hub_cork(g->hub);
     try {
       g->dispatch.MakeCallback(env.Global(), 3, argv, *g->async_ctx);
+      wh_hub_uncork(g->hub);
     } catch (const Napi::Error& e) {
+      wh_hub_uncork(g->hub);
       // A listener's exception (rethrown by the dispatcher after the batch):
       // report it as Node reports any uncaught exception from an I/O
       // callback ('uncaughtException', else exit), never std::terminate.

@@ -630,7 +630,7 @@ int connection::send(const void* data, std::size_t len, int flags) {
   buffered_.fetch_add(framed, std::memory_order_relaxed);
   retain();
   std::string copy(static_cast<const char*>(data), len);
-  boost::asio::post(loop_.ioc(), [this, copy = std::move(copy), flags, framed] {
+  loop_.dispatch([this, copy = std::move(copy), flags, framed] {
     credit_ = framed;  // the frame's bytes are already counted
     do_send(reinterpret_cast<const std::uint8_t*>(copy.data()), copy.size(), flags);
     if (credit_) sync_buffered(counted_);  // nothing was queued (closed meanwhile)

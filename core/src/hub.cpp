@@ -147,6 +147,7 @@ void hub::server_gone(server* s) {
 
 int hub::destroy(int timeout_ms) {
   if (on_io_thread()) return WH_ESTATE;
+  loop::drop_host_cork(*this);  // what this thread corked still goes out first
   shutting_down_ = true;
   const int t = timeout_ms > 0 ? timeout_ms : 5000;
   // Client connections (servers own theirs), each retained while we use it.

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <random>
+#include <utility>
 
 namespace wirehub {
 
@@ -74,6 +75,58 @@ void loop::defer_signal(event_queue* q) {
     signal_posted_ = false;
     q->signal();
   });
+}
+
+namespace {
+// A host thread's cork: the hub it corked, how deep, and what waits per loop.
+struct host_cork {
+  hub* owner = nullptr;
+  int depth = 0;
+  std::vector<std::pair<loop*, std::unique_ptr<loop::task>>> tasks;
+};
+thread_local host_cork tl_cork;
+}  // namespace
+
+bool loop::host_corked() const { return tl_cork.owner == &hub_; }
+
+void loop::defer_from_host(std::unique_ptr<task> t) { tl_cork.tasks.emplace_back(this, std::move(t)); }
+
+int loop::cork_host(hub& h) {
+  if (current_) return WH_ESTATE;  // an I/O thread already batches its own work
+  if (tl_cork.owner && tl_cork.owner != &h) return WH_ESTATE;
+  tl_cork.owner = &h;
+  ++tl_cork.depth;
+  return 0;
+}
+
+int loop::uncork_host(hub& h) {
+  if (tl_cork.owner != &h) return WH_ESTATE;
+  if (--tl_cork.depth > 0) return 0;
+  tl_cork.owner = nullptr;
+  auto tasks = std::move(tl_cork.tasks);
+  tl_cork.tasks.clear();
+  // Group by loop, keeping each loop's order (and so each connection's).
+  while (!tasks.empty()) {
+    loop* l = tasks.front().first;
+    auto mine = std::make_shared<std::vector<std::unique_ptr<task>>>();
+    std::vector<std::pair<loop*, std::unique_ptr<task>>> rest;
+    for (auto& [tl, t] : tasks) {
+      if (tl == l) mine->push_back(std::move(t));
+      else rest.emplace_back(tl, std::move(t));
+    }
+    tasks.swap(rest);
+    boost::asio::post(l->ioc_, [mine] {
+      for (auto& t : *mine) t->run();
+    });
+  }
+  return 0;
+}
+
+void loop::drop_host_cork(hub& h) {
+  if (tl_cork.owner != &h) return;
+  // Still hand the work over: sends hold references the tasks release.
+  tl_cork.depth = 1;
+  uncork_host(h);
 }
 
 void loop::defer_batch_end() {

@@ -30,12 +30,24 @@ class loop {
   hub& owner() { return hub_; }
   int index() const { return index_; }
 
-  // Runs f on this loop's thread (now if already on it).
+  // Runs f on this loop's thread (now if already on it). From a host thread
+  // that corked the hub (wh_hub_cork), f waits for the uncork, which hands
+  // every loop its share in one post: one wake-up instead of one per call.
   template <class F>
   void dispatch(F&& f) {
     if (on_this_thread()) f();
+    else if (host_corked()) defer_from_host(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
     else boost::asio::post(ioc_, std::forward<F>(f));
   }
+
+  struct task {
+    virtual ~task() = default;
+    virtual void run() = 0;
+  };
+  // The calling (host) thread's cork, per hub (wh_hub_cork/uncork).
+  static int cork_host(hub& h);
+  static int uncork_host(hub& h);
+  static void drop_host_cork(hub& h);  // hub destroy: run nothing, release nothing twice
 
   // Signals the hub's event queue once this turn's events are all in, so the
   // host thread wakes once per turn instead of racing the I/O thread for the
@@ -116,6 +128,16 @@ class loop {
   std::unique_ptr<inflater> inflater_;
   std::uint64_t prng_;
   static thread_local loop* current_;
+
+  template <class F>
+  struct task_of final : task {
+    explicit task_of(F&& f) : fn(std::move(f)) {}
+    explicit task_of(const F& f) : fn(f) {}
+    void run() override { fn(); }
+    F fn;
+  };
+  bool host_corked() const;
+  void defer_from_host(std::unique_ptr<task> t);
 };
 
 }  // namespace wirehub
