@@ -219,18 +219,14 @@ TEST(CApiArgs, HubUserDataIsReturned) {
 
 // --------------------------------------------------------- on a live conn
 namespace {
-class CApiConn : public ::testing::Test {
+class CApiConn : public OneConnection {
  protected:
   void SetUp() override {
     hub_.set_handler([](wh_hub*, const wh_event& ev) {
       if (ev.type == WH_EV_OPEN) wh_conn_retain(ev.conn);  // keep the handle past CLOSE
       echo_handler(nullptr, ev);
     });
-    server_ = hub_.listen(server_options());
-    ASSERT_NE(server_, nullptr);
-    ASSERT_TRUE(c_.open(wh_server_port(server_)));
-    conn_ = hub_.rec().wait_server_conn(c_.local_port());
-    ASSERT_NE(conn_, nullptr);
+    open_with(server_options());
   }
   void TearDown() override {
     c_.close();
@@ -239,10 +235,6 @@ class CApiConn : public ::testing::Test {
     }
     hub_.destroy();
   }
-  TestHub hub_;
-  wh_server* server_ = nullptr;
-  RawClient c_;
-  wh_conn* conn_ = nullptr;
 };
 }  // namespace
 

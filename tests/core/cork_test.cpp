@@ -12,23 +12,9 @@ using namespace wht;
 
 namespace {
 
-class Cork : public ::testing::Test {
+class Cork : public OneConnection {
  protected:
-  void SetUp() override {
-    server_ = hub_.listen(server_options());
-    ASSERT_NE(server_, nullptr);
-    ASSERT_TRUE(c_.open(wh_server_port(server_)));
-    conn_ = hub_.rec().wait_server_conn(c_.local_port());
-    ASSERT_NE(conn_, nullptr);
-  }
-  void TearDown() override {
-    c_.close();
-    hub_.destroy();
-  }
-  TestHub hub_;
-  wh_server* server_ = nullptr;
-  RawClient c_;
-  wh_conn* conn_ = nullptr;
+  void SetUp() override { open_with(server_options()); }
 };
 
 }  // namespace

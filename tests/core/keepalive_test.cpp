@@ -8,27 +8,15 @@ using namespace wht;
 
 namespace {
 
-class Keepalive : public ::testing::Test {
+class Keepalive : public OneConnection {
  protected:
   void SetUp() override {
     wh_server_options o = server_options();
     o.limits.ping_interval_ms = 100;
     o.limits.ping_timeout_ms = 200;
     hub_.set_handler(echo_handler);
-    server_ = hub_.listen(o);
-    ASSERT_NE(server_, nullptr);
-    ASSERT_TRUE(c_.open(wh_server_port(server_)));
-    conn_ = hub_.rec().wait_server_conn(c_.local_port());
-    ASSERT_NE(conn_, nullptr);
+    open_with(o);
   }
-  void TearDown() override {
-    c_.close();
-    hub_.destroy();
-  }
-  TestHub hub_;
-  wh_server* server_ = nullptr;
-  RawClient c_;
-  wh_conn* conn_ = nullptr;
 };
 
 }  // namespace

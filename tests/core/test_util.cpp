@@ -719,6 +719,14 @@ TestHub::TestHub(int io_threads, int flags) {
 
 TestHub::~TestHub() { destroy(); }
 
+void OneConnection::open_with(const wh_server_options& o) {
+  server_ = hub_.listen(o);
+  ASSERT_NE(server_, nullptr);
+  ASSERT_TRUE(c_.open(wh_server_port(server_)));
+  conn_ = hub_.rec().wait_server_conn(c_.local_port());
+  ASSERT_NE(conn_, nullptr);
+}
+
 int TestHub::destroy(int timeout_ms) {
   if (!hub_) return 0;
   int rc = wh_hub_destroy(hub_, timeout_ms);

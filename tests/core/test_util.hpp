@@ -284,6 +284,22 @@ class TestHub {
   wh_hub* hub_ = nullptr;
 };
 
+// A server with one RawClient connected to it, the shape of the tests about
+// one connection: open_with() in SetUp, torn down by TearDown.
+class OneConnection : public ::testing::Test {
+ protected:
+  // Listens with `o`, connects c_ and waits for the server side's conn_.
+  void open_with(const wh_server_options& o);
+  void TearDown() override {
+    c_.close();
+    hub_.destroy();
+  }
+  TestHub hub_;
+  wh_server* server_ = nullptr;
+  RawClient c_;
+  wh_conn* conn_ = nullptr;
+};
+
 // Zeroed options with `size` set; server: 127.0.0.1, port 0.
 wh_server_options server_options();
 wh_client_options client_options();
