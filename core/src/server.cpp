@@ -250,7 +250,8 @@ int server::publish(const std::string* topic, const void* data, std::size_t len,
   }
   for (std::size_t i = 0; i < remote.size(); ++i) {
     if (remote[i].empty()) continue;
-    net::post(hub_.loop_at(i).ioc(), [batch = std::move(remote[i]), shared] {
+    // dispatch, not post: a corked host thread's publishes leave together.
+    hub_.loop_at(i).dispatch([batch = std::move(remote[i]), shared] {
       for (connection* c : batch) {
         c->send_prepared(shared);
         c->release();
