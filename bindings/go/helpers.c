@@ -3,9 +3,8 @@
 #include "wirehub_go.h"
 #include "_cgo_export.h"
 
-#ifdef WH_HUB_BATCH_END
-/* With an engine that marks the end of each batch of events (WH_EV_BATCH_END,
- * opt-in through wh_hub_options.flags), messages are copied here and cross
+/* The engine marks the end of each I/O turn (WH_EV_BATCH_END, opt-in through
+ * wh_hub_options.flags), so messages are copied here and cross
  * into Go once per batch instead of once per message: a C-to-Go transition
  * costs about a fifth of what the engine spends on a small echoed message.
  * Any other event flushes the batch first, so Go sees every event in the
@@ -29,11 +28,9 @@ static void wh_go_flush(void) {
     goWirehubBatch(wh_go_batch.hub, wh_go_batch.items, n, wh_go_batch.buf);
   }
 }
-#endif
 
 void wh_go_trampoline(wh_hub* hub, const wh_event* ev, void* user_data) {
   (void)hub;
-#ifdef WH_HUB_BATCH_END
   if (ev->type == WH_EV_MESSAGE && ev->len <= WH_GO_BATCH_MAX_MESSAGE) {
     if (wh_go_batch.n && wh_go_batch.hub != (uintptr_t)user_data) wh_go_flush();
     if (wh_go_batch.n == WH_GO_BATCH_ITEMS || wh_go_batch.used + ev->len > WH_GO_BATCH_BYTES)
@@ -50,7 +47,6 @@ void wh_go_trampoline(wh_hub* hub, const wh_event* ev, void* user_data) {
   }
   wh_go_flush();
   if (ev->type == WH_EV_BATCH_END) return;
-#endif
   goWirehubEvent((wh_event*)ev, (uintptr_t)user_data, (uintptr_t)ev->user_data);
 }
 
@@ -62,9 +58,7 @@ int wh_go_hub_create(int io_threads, uintptr_t handle, wh_hub** out) {
   o.event_mode = WH_EVENTS_CALLBACK;
   o.on_event = wh_go_trampoline;
   o.user_data = (void*)handle;
-#ifdef WH_HUB_BATCH_END
   o.flags = WH_HUB_BATCH_END;
-#endif
   return wh_hub_create(&o, out);
 }
 

@@ -102,8 +102,8 @@ func durationMs(d time.Duration) int {
 func connOf(id C.uintptr_t) *Conn { return lookupConn(uintptr(id)) }
 
 // goWirehubBatch delivers a batch of messages buffered by the C trampoline
-// (only with an engine that has WH_EV_BATCH_END, see helpers.c); data points
-// into the batch buffer, valid during the handler call like an event's.
+// until WH_EV_BATCH_END (see helpers.c); data points into the batch buffer,
+// valid during the handler call like an event's.
 //
 //export goWirehubBatch
 func goWirehubBatch(hubHandle C.uintptr_t, items *C.wh_go_item, n C.int, buf *C.char) {
@@ -112,16 +112,23 @@ func goWirehubBatch(hubHandle C.uintptr_t, items *C.wh_go_item, n C.int, buf *C.
 		if c == nil {
 			continue
 		}
-		typ := Binary
-		if it.flags&C.WH_TEXT != 0 {
-			typ = Text
-		}
-		var data []byte
-		if it.len > 0 {
-			data = unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(buf), uintptr(it.off))), int(it.len))
-		}
-		deliver(c, typ, data)
+		deliver(c, messageType(it.flags), bytesOf(unsafe.Add(unsafe.Pointer(buf), uintptr(it.off)), it.len))
 	}
+}
+
+func messageType(flags C.int) MessageType {
+	if flags&C.WH_TEXT != 0 {
+		return Text
+	}
+	return Binary
+}
+
+// bytesOf views n bytes at p (nil when empty) without copying.
+func bytesOf(p unsafe.Pointer, n C.size_t) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(p), int(n))
 }
 
 // deliver runs one message's handler; a panic ends only that call.
@@ -147,23 +154,9 @@ func goWirehubEvent(ev *C.wh_event, hubHandle, connID C.uintptr_t) {
 		}
 	}()
 	switch ev._type {
-	case C.WH_EV_MESSAGE:
-		c := connOf(connID)
-		if c == nil {
-			return
-		}
-		typ := Binary
-		if ev.flags&C.WH_TEXT != 0 {
-			typ = Text
-		}
-		var data []byte
-		if ev.len > 0 {
-			data = unsafe.Slice((*byte)(unsafe.Pointer(ev.data)), int(ev.len))
-		}
-		if c.onMessage != nil {
-			c.onMessage(c, typ, data)
-		} else {
-			c.push(typ, append([]byte(nil), data...))
+	case C.WH_EV_MESSAGE: // larger than the trampoline buffers
+		if c := connOf(connID); c != nil {
+			deliver(c, messageType(ev.flags), bytesOf(unsafe.Pointer(ev.data), ev.len))
 		}
 	case C.WH_EV_OPEN:
 		h := cgo.Handle(hubHandle).Value().(*hub)

@@ -448,14 +448,20 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
                                                     info[2].As<Napi::Number>().Int32Value(), except));
 }
 
+// The request info[0] names, taken out of the table: a request is answered once.
+wh_request* TakeRequest(const Napi::CallbackInfo& info) {
+  uint32_t rid = info[0].As<Napi::Number>().Uint32Value();
+  wh_request* rq = g->requests.get(rid);
+  if (rq) g->requests.remove(rid);
+  return rq;
+}
+
 // accept(requestId, protocol|null, headers|null) -> connId or negative code
 Napi::Value Accept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Check(env);
-  uint32_t rid = info[0].As<Napi::Number>().Uint32Value();
-  wh_request* rq = g->requests.get(rid);
+  wh_request* rq = TakeRequest(info);
   if (!rq) return Napi::Number::New(env, WH_ESTATE);
-  g->requests.remove(rid);
   std::string proto = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
   std::string hdrs = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
   // The conn slot is reserved now and filled at WH_EV_OPEN (JS passes the
@@ -474,10 +480,8 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
 Napi::Value Respond(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Check(env);
-  uint32_t rid = info[0].As<Napi::Number>().Uint32Value();
-  wh_request* rq = g->requests.get(rid);
+  wh_request* rq = TakeRequest(info);
   if (!rq) return Napi::Number::New(env, WH_ESTATE);
-  g->requests.remove(rid);
   std::string hdrs = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
   Bytes b = GetBytes(info[3]);
   return Napi::Number::New(env, wh_request_respond(rq, info[1].As<Napi::Number>().Int32Value(),
