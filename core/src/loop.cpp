@@ -60,21 +60,33 @@ void loop::stop_and_join() {
 void loop::want_flush(connection* c) {
   c->retain();
   dirty_.push_back(c);
-  if (!flush_posted_) {
-    flush_posted_ = true;
-    // Posted work runs after the completions already queued for this turn,
-    // so everything written during this turn leaves in one send per socket.
-    boost::asio::post(ioc_, [this] { flush_all(); });
-  }
+  arm_turn_end();
 }
 
 void loop::defer_signal(event_queue* q) {
-  if (signal_posted_) return;
-  signal_posted_ = true;
-  boost::asio::post(ioc_, [this, q] {
-    signal_posted_ = false;
-    q->signal();
-  });
+  signal_queue_ = q;
+  arm_turn_end();
+}
+
+void loop::arm_turn_end() {
+  if (turn_posted_) return;
+  turn_posted_ = true;
+  // Posted work runs after the completions already queued for this turn,
+  // so everything written during this turn leaves in one send per socket.
+  boost::asio::post(ioc_, [this] { turn_end(); });
+}
+
+void loop::turn_end() {
+  // The batch end first: a batching host replies there, and those replies
+  // belong to this turn's flush.
+  if (batch_pending_) {
+    batch_pending_ = false;
+    hub_.end_batch();
+  }
+  turn_posted_ = false;  // what the flush itself causes gets a turn end of its own
+  flush_all();
+  // Last, so the host wakes once this turn's writes are out.
+  if (event_queue* q = std::exchange(signal_queue_, nullptr)) q->signal();
 }
 
 namespace {
@@ -130,21 +142,18 @@ void loop::drop_host_cork(hub& h) {
 }
 
 void loop::defer_batch_end() {
-  if (batch_posted_) return;
-  batch_posted_ = true;
-  boost::asio::post(ioc_, [this] {
-    batch_posted_ = false;
-    hub_.end_batch();
-  });
+  batch_pending_ = true;
+  arm_turn_end();
 }
 
 void loop::batch_point() {
-  // The posted end still runs later: an empty batch end is harmless.
-  if (batch_posted_) hub_.end_batch();
+  if (batch_pending_) {
+    batch_pending_ = false;
+    hub_.end_batch();
+  }
 }
 
 void loop::flush_all() {
-  flush_posted_ = false;
   flushing_.swap(dirty_);
   for (connection* c : flushing_) {
     c->dirty_ = false;

@@ -100,6 +100,8 @@ class loop {
   std::uint32_t random_mask();
 
  private:
+  void arm_turn_end();
+  void turn_end();
   void flush_all();
   void arm_epoll();
   void drain_epoll();
@@ -117,9 +119,11 @@ class loop {
   std::string cork_;
   std::vector<connection*> dirty_;
   std::vector<connection*> flushing_;
-  bool flush_posted_ = false;
-  bool signal_posted_ = false;
-  bool batch_posted_ = false;
+  // One posted handler per turn runs what waits for the turn's end: the
+  // batch end, the flush of dirty_, the event queue's signal.
+  bool turn_posted_ = false;
+  bool batch_pending_ = false;
+  class event_queue* signal_queue_ = nullptr;
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
   int epfd_ = -1;
