@@ -168,13 +168,13 @@ int hub::destroy(int timeout_ms) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   };
-  std::vector<server*> servers;
   {
+    // Under the lock: a server the application closed earlier may be freed
+    // by its loop at any moment, but not while it is still listed.
     std::lock_guard<std::mutex> lk(mu_);
-    servers.assign(servers_.begin(), servers_.end());
+    // Servers drop their own stragglers after t; clients get the same time.
+    for (server* s : servers_) s->close(t);
   }
-  // Servers drop their own stragglers after t; clients get the same time.
-  for (server* s : servers) s->close(t);
   for (connection* c : clients()) {
     c->close(1001, "going away", 10);
     c->release();

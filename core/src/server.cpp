@@ -266,6 +266,7 @@ int server::close(int timeout_ms) {
   if (!closing_.compare_exchange_strong(expected, true)) return WH_ESTATE;
   const int t = timeout_ms > 0 ? timeout_ms : 5000;
   net::post(acceptor_.get_executor(), [this, t] {
+    close_ran_ = true;
     boost::system::error_code ec;
     acceptor_.close(ec);
     std::vector<connection*> all;
@@ -299,6 +300,9 @@ int server::close(int timeout_ms) {
 }
 
 void server::check_closed() {
+  // closing_ is set before this close task is posted: a connection leaving in
+  // between must not free the server under the task still queued for it.
+  if (!close_ran_) return;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (closed_emitted_ || !conns_.empty()) return;

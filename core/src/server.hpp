@@ -79,6 +79,7 @@ class server {
   unsigned next_loop_ = 0;
   std::atomic<int> count_{0};
   std::atomic<bool> closing_{false};
+  bool close_ran_ = false;  // the posted close task has started (acceptor's thread)
   bool closed_emitted_ = false;
 
   std::mutex mu_;  // guards conns_ and topics_ (publish may come from any thread)

@@ -89,6 +89,25 @@ TEST(Shutdown, ServerCloseWithoutConnectionsCompletesQuickly) {
   EXPECT_LT(std::chrono::duration_cast<Ms>(Clock::now() - t0).count(), 2000);
 }
 
+TEST(Shutdown, ServerCloseRacingItsLastConnectionLeavingFreesTheServerOnce) {
+  // The last connection can leave between wh_server_close() marking the
+  // server closing and its close task running; the server must outlive that
+  // task. Racy by nature: repeated, and the sanitizer builds watch it.
+  for (int round = 0; round < 20; ++round) {
+    TestHub hub;
+    wh_server* s = hub.listen(server_options());
+    ASSERT_NE(s, nullptr);
+    RawClient c;
+    ASSERT_TRUE(c.open(wh_server_port(s)));
+    ASSERT_NE(hub.rec().wait_server_conn(c.local_port()), nullptr);
+    std::thread leaver([&c] { c.close(); });
+    ASSERT_EQ(wh_server_close(s, 1000), 0);
+    leaver.join();
+    ASSERT_TRUE(hub.rec().wait_for(server_closed, 3000)) << "round " << round << "\n" << hub.rec().dump();
+    EXPECT_EQ(hub.rec().count(WH_EV_SERVER_CLOSED), 1u);
+  }
+}
+
 TEST(Shutdown, DataSentJustBeforeCloseArrivesBeforeTheCloseFrame) {
   TestHub hub;
   wh_server* s = hub.listen(server_options());
