@@ -97,11 +97,13 @@ int wh_hub_create(const wh_hub_options* options, wh_hub** out) {
   wh_hub_options o;
   if (!read_options(options, o)) return WH_EINVAL;
   if (o.io_threads < 0 || o.io_threads > 256) return WH_EINVAL;
-  if (o.event_mode != WH_EVENTS_CALLBACK && o.event_mode != WH_EVENTS_QUEUE) return WH_EINVAL;
+  if (o.event_mode != WH_EVENTS_CALLBACK && o.event_mode != WH_EVENTS_QUEUE && o.event_mode != WH_EVENTS_HOST)
+    return WH_EINVAL;
+  if (o.event_mode == WH_EVENTS_HOST && o.io_threads > 1) return WH_EINVAL;
   if (o.event_mode == WH_EVENTS_CALLBACK && !o.on_event) return WH_EINVAL;
   return guarded([&]() -> int {
     auto* h = new hub(o);
-    if (h->queue_mode() && h->queue()->fd() < 0) {
+    if (h->queue_mode() && h->event_fd() < 0) {
       h->destroy(1);
       return WH_EIO;
     }
@@ -128,14 +130,14 @@ int wh_hub_destroy(wh_hub* h, int timeout_ms) {
 int wh_hub_event_fd(wh_hub* h, int* fd) {
   if (!h || !fd) return WH_EINVAL;
   if (!H(h)->queue_mode()) return WH_ESTATE;
-  *fd = H(h)->queue()->fd();
-  return 0;
+  *fd = H(h)->event_fd();
+  return *fd >= 0 ? 0 : WH_ENOTSUP;
 }
 
 int wh_hub_poll(wh_hub* h, wh_event* out, int max) {
   if (!h || !out || max <= 0) return WH_EINVAL;
   if (!H(h)->queue_mode()) return WH_ESTATE;
-  return guarded([&]() -> int { return H(h)->queue()->poll(out, max); });
+  return guarded([&]() -> int { return H(h)->poll(out, max); });
 }
 
 void* wh_hub_user_data(wh_hub* h) { return h ? H(h)->user_data() : nullptr; }

@@ -174,11 +174,21 @@ typedef void (*wh_event_cb)(wh_hub* hub, const wh_event* event, void* user_data)
 /* ---------------------------------------------------------------------- hub */
 #define WH_EVENTS_CALLBACK 0
 #define WH_EVENTS_QUEUE 1
+/* The host's own thread runs the engine: no I/O thread is started, and
+ * wh_hub_event_fd() is readable when the engine has work (a socket, a timer,
+ * a call from another thread). The host then calls wh_hub_poll(), which runs
+ * that work and returns the resulting events, as in WH_EVENTS_QUEUE. So a
+ * single-threaded runtime (asyncio) pays no thread hand-off per message.
+ * The thread that creates the hub is its I/O thread: wh_hub_poll() and
+ * wh_hub_destroy() are called there; any thread may still send (the call is
+ * queued and wakes the descriptor). io_threads must be 0 or 1. Linux only
+ * (WH_ENOTSUP elsewhere). */
+#define WH_EVENTS_HOST 2
 
 typedef struct wh_hub_options {
   size_t size;            /* sizeof(wh_hub_options) */
   int io_threads;         /* I/O threads; 0 = 1 */
-  int event_mode;         /* WH_EVENTS_CALLBACK (default) or WH_EVENTS_QUEUE */
+  int event_mode;         /* WH_EVENTS_CALLBACK (default), WH_EVENTS_QUEUE or WH_EVENTS_HOST */
   wh_event_cb on_event;   /* required with WH_EVENTS_CALLBACK */
   void* user_data;        /* passed to on_event */
   int flags;              /* WH_HUB_*; absent from the first layout of this struct, whose
@@ -208,12 +218,15 @@ WH_EXTERN int wh_hub_destroy(wh_hub* hub, int timeout_ms);
  * [not I/O thread: WH_ESTATE there, the I/O thread batches its own work] */
 WH_EXTERN int wh_hub_cork(wh_hub* hub);
 WH_EXTERN int wh_hub_uncork(wh_hub* hub);
-/* WH_EVENTS_QUEUE only: a descriptor readable while events wait. Do not read
- * or close it; wh_hub_poll() resets it. [any thread] */
+/* WH_EVENTS_QUEUE and WH_EVENTS_HOST: a descriptor readable while events (or,
+ * in host mode, engine work) wait. Do not read or close it; wh_hub_poll()
+ * resets it. [any thread] */
 WH_EXTERN int wh_hub_event_fd(wh_hub* hub, int* fd);
-/* WH_EVENTS_QUEUE only: move up to `max` waiting events into `out`; returns the
- * number moved (0 if none). Invalidates the pointers of the previous batch.
- * Call from one thread at a time. */
+/* WH_EVENTS_QUEUE and WH_EVENTS_HOST: move up to `max` waiting events into
+ * `out`; returns the number moved (0 if none). Invalidates the pointers of the
+ * previous batch. Call from one thread at a time; in host mode from the thread
+ * that created the hub (WH_ESTATE elsewhere), where it first runs the
+ * engine's ready work without blocking. */
 WH_EXTERN int wh_hub_poll(wh_hub* hub, wh_event* out, int max);
 /* The hub's user_data. [any thread] */
 WH_EXTERN void* wh_hub_user_data(wh_hub* hub);

@@ -143,12 +143,12 @@ struct Hub {
   std::unordered_map<Server*, ServerPtr> servers;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  explicit Hub(int io_threads) : batch(1024) {
+  Hub(int io_threads, bool hosted) : batch(1024) {
     wh_hub_options o;
     std::memset(&o, 0, sizeof o);
     o.size = sizeof o;
-    o.io_threads = io_threads;
-    o.event_mode = WH_EVENTS_QUEUE;
+    o.io_threads = hosted ? 0 : io_threads;
+    o.event_mode = hosted ? WH_EVENTS_HOST : WH_EVENTS_QUEUE;
     int rc = wh_hub_create(&o, &h);
     if (rc < 0) throw std::runtime_error(std::string("wirehub: cannot create hub: ") + wh_strerror(rc));
     wh_hub_event_fd(h, &fd);
@@ -548,11 +548,15 @@ PYBIND11_MODULE(_wirehub, m) {
         return rc;
       });
 
-  py::class_<Hub>(m, "Hub", "One engine hub in queue mode; poll() it when fd is readable.")
-      .def(py::init<int>(), py::arg("io_threads") = 1)
+  py::class_<Hub>(m, "Hub", "One engine hub in queue or host mode; poll() it when fd is readable.")
+      .def(py::init<int, bool>(), py::arg("io_threads") = 1, py::arg("hosted") = false,
+           "hosted=True: no I/O thread; the creating thread runs the engine in poll()")
       .def_readonly("fd", &Hub::fd)
       .def_property_readonly("closed", [](Hub& h) { return h.h == nullptr; })
       .def("poll", &Hub::poll, py::arg("max") = 1024)
+      .def("cork", [](Hub& h) { return h.h ? wh_hub_cork(h.h) : WH_ESTATE; },
+           "Hold this thread's writes until uncork() (wh_hub_cork)")
+      .def("uncork", [](Hub& h) { return h.h ? wh_hub_uncork(h.h) : WH_ESTATE; })
       .def("listen", &Hub::listen)
       .def("connect", &Hub::connect)
       .def("destroy", &Hub::destroy, py::arg("timeout_ms") = 0)

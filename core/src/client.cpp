@@ -92,9 +92,7 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
   state_ = state::connecting;
   deadline_ = now_ms() + cfg_->handshake_timeout_ms;
   retain();
-  chs_->resolver.async_resolve(
-      chs_->url.host, chs_->url.port,
-      [this](const boost::system::error_code& ec, net::ip::tcp::resolver::results_type results) {
+  auto on_resolved = [this](const boost::system::error_code& ec, net::ip::tcp::resolver::results_type results) {
         if (state_ == state::closed) {
           release();
           return;
@@ -120,7 +118,29 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
                              }
                              release();
                            });
-      });
+  };
+  if (loop_.is_host_thread()) {
+    // Asio resolves on a thread of its own and then posts to a scheduler
+    // that only wakes a thread blocked in it, which a host loop never is.
+    // So an address is taken as is, and a name resolves on a thread of ours
+    // that comes back through the loop's inbox.
+    boost::system::error_code ec;
+    auto numeric = chs_->resolver.resolve(chs_->url.host, chs_->url.port,
+                                          net::ip::tcp::resolver::numeric_host, ec);
+    if (!ec) {
+      loop_.post([numeric = std::move(numeric), on_resolved]() mutable { on_resolved({}, std::move(numeric)); });
+      return;
+    }
+    std::thread([this, host = chs_->url.host, port = chs_->url.port, on_resolved]() mutable {
+      net::io_context ctx;
+      net::ip::tcp::resolver r(ctx);
+      boost::system::error_code ec;
+      auto results = r.resolve(host, port, ec);
+      loop_.post([ec, results = std::move(results), on_resolved]() mutable { on_resolved(ec, std::move(results)); });
+    }).detach();
+    return;
+  }
+  chs_->resolver.async_resolve(chs_->url.host, chs_->url.port, std::move(on_resolved));
 }
 
 void connection::client_connected() {

@@ -732,7 +732,7 @@ int connection::pause(bool p) {
   retain();
   // Posted, not run inline: resuming from inside an event callback must not
   // parse new input (and emit events) in the middle of that callback.
-  boost::asio::post(loop_.ioc(), [this, p] {
+  loop_.post([this, p] {
     if (state_ != state::closed && paused_ != p) {
       paused_ = p;
       if (!p) on_readable();  // data may have arrived while paused

@@ -11,7 +11,9 @@
 
 namespace wirehub {
 
-event_queue::event_queue() { fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+event_queue::event_queue(bool signals) : signals_(signals) {
+  if (signals_) fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
 
 event_queue::~event_queue() {
   clear();
@@ -27,32 +29,47 @@ static void release(wh_conn* c) {
 
 void event_queue::push(const wh_event& ev) {
   retain(ev.conn);  // the handle must outlive the event, even past WH_EV_CLOSE
-  std::lock_guard<std::mutex> lk(mu_);
-  item it{ev, back_arena_.size(), 0};
-  if (ev.len) back_arena_.append(ev.data, ev.len);
-  it.headers_off = back_arena_.size();
-  if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
-  back_.push_back(it);
-  if (signaled_ || deferred_) return;
-  if (loop* l = loop::current()) {
-    deferred_ = true;
-    l->defer_signal(this);
-    return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    item it{ev, back_arena_.size(), 0};
+    if (ev.len) back_arena_.append(ev.data, ev.len);
+    it.headers_off = back_arena_.size();
+    if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
+    back_.push_back(it);
+    if (!signals_ || signaled_ || deferred_) return;
+    if (loop* l = loop::current()) {
+      deferred_ = true;
+      l->defer_signal(this);
+      return;
+    }
+    signaled_ = true;
   }
-  signal_locked();
+  wake();
 }
 
 void event_queue::signal() {
-  std::lock_guard<std::mutex> lk(mu_);
-  deferred_ = false;
-  if (!back_.empty()) signal_locked();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    deferred_ = false;
+    if (back_.empty() || signaled_) return;
+    signaled_ = true;
+  }
+  wake();
 }
 
-void event_queue::signal_locked() {
-  if (signaled_) return;
-  signaled_ = true;
+// Outside the lock: the write wakes the host, which may take the core at
+// once and would then block on a lock its waker still holds.
+void event_queue::wake() {
+  if (!signals_) return;
   std::uint64_t one = 1;
   while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+void event_queue::unwake() {
+  if (!signals_) return;
+  std::uint64_t v;
+  while (::read(fd_, &v, sizeof v) < 0 && errno == EINTR) {
   }
 }
 
@@ -67,13 +84,13 @@ int event_queue::poll(wh_event* out, int max) {
     front_.clear();
     front_arena_.clear();
     front_pos_ = 0;
+    // Read even when no signal is pending: a waker marks signaled_ under
+    // the lock but writes after it, so a write can land after we took its
+    // events; this read then clears it (one spurious wake-up, never a
+    // descriptor left readable).
+    unwake();
     std::lock_guard<std::mutex> lk(mu_);
-    if (signaled_) {
-      std::uint64_t v;
-      while (::read(fd_, &v, sizeof v) < 0 && errno == EINTR) {
-      }
-      signaled_ = false;
-    }
+    signaled_ = false;
     front_.swap(back_);
     front_arena_.swap(back_arena_);
   }
@@ -88,8 +105,7 @@ int event_queue::poll(wh_event* out, int max) {
   }
   if (front_pos_ < front_.size()) {
     // More than `max` waited: keep the descriptor readable so the host comes back.
-    std::lock_guard<std::mutex> lk(mu_);
-    signal_locked();
+    wake();
   }
   return n;
 }

@@ -18,7 +18,9 @@ namespace wirehub {
 
 class event_queue {
  public:
-  event_queue();
+  // signals=false: host mode, where the host polls after running the engine
+  // itself and the descriptor is not the one it waits on.
+  explicit event_queue(bool signals = true);
   ~event_queue();
   int fd() const { return fd_; }
   void push(const wh_event& ev);
@@ -34,9 +36,11 @@ class event_queue {
     std::size_t data_off, headers_off;
   };
   void release_delivered();
-  void signal_locked();
+  void wake();
+  void unwake();
 
   int fd_ = -1;
+  bool signals_ = true;
   std::mutex mu_;
   bool signaled_ = false;
   bool deferred_ = false;  // an I/O thread will signal at the end of its turn

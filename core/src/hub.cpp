@@ -51,10 +51,26 @@ int resolve_config(const wh_limits& l, const wh_deflate_options& d, endpoint_con
 
 hub::hub(const wh_hub_options& o)
     : on_event_(o.on_event), batch_end_((o.flags & WH_HUB_BATCH_END) != 0), user_data_(o.user_data) {
-  if (o.event_mode == WH_EVENTS_QUEUE) queue_ = std::make_unique<event_queue>();
-  const int n = o.io_threads > 0 ? o.io_threads : 1;
+  hosted_ = o.event_mode == WH_EVENTS_HOST;
+  if (o.event_mode != WH_EVENTS_CALLBACK) queue_ = std::make_unique<event_queue>(!hosted_);
+  const int n = hosted_ ? 1 : o.io_threads > 0 ? o.io_threads : 1;
   for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<loop>(*this, i));
-  for (auto& l : loops_) l->start();
+  if (hosted_) loops_[0]->start_hosted();
+  else
+    for (auto& l : loops_) l->start();
+}
+
+int hub::event_fd() {
+  if (hosted_) return loops_[0]->host_fd();
+  return queue_->fd();
+}
+
+int hub::poll(wh_event* out, int max) {
+  if (hosted_) {
+    if (!loops_[0]->is_host_thread()) return WH_ESTATE;
+    loops_[0]->run_hosted();
+  }
+  return queue_->poll(out, max);
 }
 
 hub::~hub() {
@@ -157,6 +173,7 @@ int hub::destroy(int timeout_ms) {
     for (connection* c : out) c->retain();
     return out;
   };
+  if (hosted_ && !loops_[0]->is_host_thread()) return WH_ESTATE;
   auto wait_idle = [this](int ms) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     for (;;) {
@@ -165,7 +182,10 @@ int hub::destroy(int timeout_ms) {
         if (conns_.empty() && servers_.empty()) return;
       }
       if (std::chrono::steady_clock::now() > deadline) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      // In host mode nobody else runs the engine: the close handshakes
+      // happen here, on the host's thread.
+      if (hosted_) loops_[0]->run_hosted_for(2);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   };
   {

@@ -22,6 +22,9 @@ class hub {
   wh_hub* handle() { return reinterpret_cast<wh_hub*>(this); }
   void* user_data() const { return user_data_; }
   bool queue_mode() const { return queue_ != nullptr; }
+  bool hosted() const { return hosted_; }
+  int event_fd();                     // queue or host mode
+  int poll(wh_event* out, int max);   // queue or host mode
   event_queue* queue() { return queue_.get(); }
   bool on_io_thread() const;
 
@@ -47,6 +50,7 @@ class hub {
   std::atomic<unsigned> rr_{0};
   wh_event_cb on_event_;
   bool batch_end_ = false;  // WH_HUB_BATCH_END
+  bool hosted_ = false;     // WH_EVENTS_HOST
   void* user_data_;
   std::unique_ptr<event_queue> queue_;
   std::mutex mu_;

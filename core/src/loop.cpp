@@ -4,11 +4,14 @@
 #include "event_queue.hpp"
 #include "hub.hpp"
 
+#include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/post.hpp>
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <stdexcept>
 #include <random>
@@ -32,12 +35,64 @@ loop::loop(hub& h, int index)
       epoll_desc_(ioc_) {
   if (epfd_ < 0) throw std::runtime_error("epoll_create1 failed");
   epoll_desc_.assign(epfd_);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.ptr = nullptr;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, wake_fd_, &ev);
   std::random_device rd;
   prng_ = (std::uint64_t(rd()) << 32) ^ rd() ^ std::uint64_t(index + 1) * 0x9E3779B97F4A7C15ull;
   if (!prng_) prng_ = 0x2545F4914F6CDD1Dull;
 }
 
-loop::~loop() { stop_and_join(); }
+loop::~loop() {
+  stop_and_join();
+  inbox_.clear();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void loop::post_remote(std::unique_ptr<task> t) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu_);
+    inbox_.push_back(std::move(t));
+    wake = !std::exchange(inbox_woken_, true);
+  }
+  if (wake) {
+    std::uint64_t one = 1;
+    while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void loop::post_remote(std::vector<std::unique_ptr<task>> ts) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu_);
+    for (auto& t : ts) inbox_.push_back(std::move(t));
+    wake = !std::exchange(inbox_woken_, true);
+  }
+  if (wake) {
+    std::uint64_t one = 1;
+    while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void loop::run_inbox() {
+  // Read first: a task queued after the swap below then wakes us again.
+  std::uint64_t v;
+  while (::read(wake_fd_, &v, sizeof v) < 0 && errno == EINTR) {
+  }
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu_);
+    inbox_running_.swap(inbox_);
+    inbox_woken_ = false;
+  }
+  for (auto& t : inbox_running_) t->run();
+  inbox_running_.clear();
+}
 
 void loop::start() {
   arm_sweep();
@@ -48,6 +103,74 @@ void loop::start() {
     ioc_.run();
     current_ = nullptr;
   });
+}
+
+// Asio keeps its epoll descriptor private and offers no accessor; host mode
+// needs it as the one descriptor a host loop waits on (it covers sockets,
+// Asio's timerfd and its wake-ups). Explicit instantiation may name private
+// members, so this reads it without touching Asio.
+namespace {
+#if defined(BOOST_ASIO_HAS_EPOLL)
+using reactor_fd_ptr = int boost::asio::detail::epoll_reactor::*;
+struct reactor_fd_tag {
+  friend reactor_fd_ptr member(reactor_fd_tag);
+};
+template <reactor_fd_ptr M>
+struct reactor_fd_access {
+  friend reactor_fd_ptr member(reactor_fd_tag) { return M; }
+};
+template struct reactor_fd_access<&boost::asio::detail::epoll_reactor::epoll_fd_>;
+#endif
+}  // namespace
+
+void loop::start_hosted() {
+  hosted_ = true;
+  host_thread_ = std::this_thread::get_id();
+  // poll() would stop the io_context for good once it ran out of work.
+  host_work_ = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+      ioc_.get_executor());
+  arm_sweep();
+  arm_epoll();
+}
+
+int loop::host_fd() {
+#if defined(BOOST_ASIO_HAS_EPOLL)
+  return boost::asio::use_service<boost::asio::detail::epoll_reactor>(ioc_).*member(reactor_fd_tag{});
+#else
+  return -1;
+#endif
+}
+
+void loop::host_turn_end() {
+  if (!std::exchange(host_turn_, false)) return;
+  loop* outer = std::exchange(current_, this);
+  const bool posted = turn_posted_;
+  turn_end();
+  turn_posted_ = posted;  // a turn end already posted still runs (harmlessly)
+  current_ = outer;
+}
+
+void loop::run_hosted() {
+  host_turn_end();  // a cork never undone: its writes go now
+  loop* outer = std::exchange(current_, this);
+  try {
+    ioc_.poll();
+  } catch (...) {
+    current_ = outer;
+    throw;
+  }
+  current_ = outer;
+}
+
+void loop::run_hosted_for(int ms) {
+  loop* outer = std::exchange(current_, this);
+  try {
+    ioc_.run_for(std::chrono::milliseconds(ms));
+  } catch (...) {
+    current_ = outer;
+    throw;
+  }
+  current_ = outer;
 }
 
 void loop::stop_and_join() {
@@ -69,6 +192,10 @@ void loop::defer_signal(event_queue* q) {
 }
 
 void loop::arm_turn_end() {
+  if (host_inline_) {
+    host_turn_ = true;  // run by on_host() or the uncork, not posted
+    return;
+  }
   if (turn_posted_) return;
   turn_posted_ = true;
   // Posted work runs after the completions already queued for this turn,
@@ -115,21 +242,24 @@ int loop::uncork_host(hub& h) {
   if (tl_cork.owner != &h) return WH_ESTATE;
   if (--tl_cork.depth > 0) return 0;
   tl_cork.owner = nullptr;
+  if (h.hosted()) {
+    // Host mode: the calls already ran on this thread; write what they queued.
+    h.loop_at(0).host_turn_end();
+    return 0;
+  }
   auto tasks = std::move(tl_cork.tasks);
   tl_cork.tasks.clear();
   // Group by loop, keeping each loop's order (and so each connection's).
   while (!tasks.empty()) {
     loop* l = tasks.front().first;
-    auto mine = std::make_shared<std::vector<std::unique_ptr<task>>>();
+    auto mine = std::make_unique<std::vector<std::unique_ptr<task>>>();
     std::vector<std::pair<loop*, std::unique_ptr<task>>> rest;
     for (auto& [tl, t] : tasks) {
       if (tl == l) mine->push_back(std::move(t));
       else rest.emplace_back(tl, std::move(t));
     }
     tasks.swap(rest);
-    boost::asio::post(l->ioc_, [mine] {
-      for (auto& t : *mine) t->run();
-    });
+    l->post_remote(std::move(*mine));
   }
   return 0;
 }
@@ -192,9 +322,14 @@ void loop::drain_epoll() {
     if (n <= 0) return;
     // Hold every connection of the batch: handling one event runs
     // application callbacks, which may close any other connection.
-    for (int i = 0; i < n; ++i) static_cast<connection*>(evs[i].data.ptr)->retain();
+    for (int i = 0; i < n; ++i)
+      if (evs[i].data.ptr) static_cast<connection*>(evs[i].data.ptr)->retain();
     for (int i = 0; i < n; ++i) {
       auto* c = static_cast<connection*>(evs[i].data.ptr);
+      if (!c) {
+        run_inbox();
+        continue;
+      }
       c->on_io(evs[i].events);
       c->release();
     }

@@ -4,6 +4,7 @@
 
 #include "engine.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -11,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -23,6 +25,27 @@ class loop {
 
   void start();
   void stop_and_join();
+
+  // WH_EVENTS_HOST: no thread; the creating (host) thread runs the loop
+  // through run_hosted() when host_fd() is readable.
+  void start_hosted();
+  int host_fd();
+  bool is_host_thread() const { return hosted_ && std::this_thread::get_id() == host_thread_; }
+  void run_hosted();              // the ready work, without blocking
+  // Host mode, on the host thread between polls: f runs now, as on the loop,
+  // and what it wrote leaves at once, or at wh_hub_uncork() while the host
+  // thread holds a cork, so a burst of sends still makes one write.
+  template <class F>
+  void on_host(F& f) {
+    loop* outer = std::exchange(current_, this);
+    host_inline_ = true;
+    f();
+    host_inline_ = false;
+    current_ = outer;
+    if (!host_corked()) host_turn_end();
+  }
+  void host_turn_end();
+  void run_hosted_for(int ms);    // blocks up to ms (hub destroy)
   bool on_this_thread() const { return current_ == this; }
   static loop* current() { return current_; }
 
@@ -36,14 +59,30 @@ class loop {
   template <class F>
   void dispatch(F&& f) {
     if (on_this_thread()) f();
+    else if (is_host_thread()) on_host(f);
     else if (host_corked()) defer_from_host(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
-    else boost::asio::post(ioc_, std::forward<F>(f));
+    else post_remote(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
+  }
+
+  // Runs f on this loop's thread later, never inline; from another thread
+  // in the same order as that thread's dispatch() calls.
+  template <class F>
+  void post(F&& f) {
+    if (on_this_thread()) boost::asio::post(ioc_, std::forward<F>(f));
+    else post_remote(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
   }
 
   struct task {
     virtual ~task() = default;
     virtual void run() = 0;
   };
+  // Work handed over by another thread. Not Asio's post: that wakes this
+  // thread while still holding the scheduler's lock, so on a shared core
+  // the woken thread runs, blocks on that lock and hands the core back;
+  // two extra context switches per call. The inbox wakes us after its lock
+  // is released, once per batch of tasks.
+  void post_remote(std::unique_ptr<task> t);
+  void post_remote(std::vector<std::unique_ptr<task>> ts);
   // The calling (host) thread's cork, per hub (wh_hub_cork/uncork).
   static int cork_host(hub& h);
   static int uncork_host(hub& h);
@@ -105,6 +144,7 @@ class loop {
   void flush_all();
   void arm_epoll();
   void drain_epoll();
+  void run_inbox();
   void arm_sweep();
   void sweep();
 
@@ -112,6 +152,11 @@ class loop {
   int index_;
   boost::asio::io_context ioc_{1};
   std::thread thread_;
+  bool hosted_ = false;
+  bool host_inline_ = false;  // running a host-thread call (on_host)
+  bool host_turn_ = false;    // a turn end is owed to the host thread
+  std::thread::id host_thread_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> host_work_;
   std::unique_ptr<std::uint8_t[]> rbuf_;
   std::string inflate_scratch_;
   std::string deflate_scratch_;
@@ -127,6 +172,11 @@ class loop {
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
   int epfd_ = -1;
+  int wake_fd_ = -1;  // eventfd in epfd_ (data.ptr == nullptr): the inbox has work
+  std::mutex inbox_mu_;
+  std::vector<std::unique_ptr<task>> inbox_;
+  bool inbox_woken_ = false;  // a wake-up is on its way (inbox_mu_)
+  std::vector<std::unique_ptr<task>> inbox_running_;
   boost::asio::posix::stream_descriptor epoll_desc_;
   std::unique_ptr<deflater> deflaters_[16];
   std::unique_ptr<inflater> inflater_;

@@ -80,7 +80,7 @@ int server::listen(const wh_server_options& o) {
   acceptor_.listen(o.backlog > 0 ? o.backlog : 511, ec);
   if (ec) return map_bind_error(ec);
   port_ = acceptor_.local_endpoint(ec).port();
-  net::post(acceptor_.get_executor(), [this] { accept_next(); });
+  hub_.loop_at(0).post([this] { accept_next(); });
   return 0;
 }
 
@@ -168,7 +168,7 @@ void server::remove(connection* c, bool was_open) {
     empty = conns_.empty();
   }
   if (was_open) count_.fetch_sub(1, std::memory_order_relaxed);
-  if (closing_ && empty) net::post(acceptor_.get_executor(), [this] { check_closed(); });
+  if (closing_ && empty) hub_.loop_at(0).post([this] { check_closed(); });
 }
 
 int server::subscribe(connection* c, const std::string& topic, bool on) {
@@ -265,7 +265,8 @@ int server::close(int timeout_ms) {
   bool expected = false;
   if (!closing_.compare_exchange_strong(expected, true)) return WH_ESTATE;
   const int t = timeout_ms > 0 ? timeout_ms : 5000;
-  net::post(acceptor_.get_executor(), [this, t] {
+  // Through the loop's queue: what this thread sent before still goes first.
+  hub_.loop_at(0).post([this, t] {
     close_ran_ = true;
     boost::system::error_code ec;
     acceptor_.close(ec);

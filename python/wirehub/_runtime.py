@@ -1,10 +1,12 @@
-"""One engine hub per asyncio event loop, polled from the loop's thread.
+"""One engine hub per asyncio event loop, run by the loop's own thread.
 
-The hub's event descriptor is registered with ``loop.add_reader``; each wakeup
-drains every waiting event in batches converted to Python objects by the
-native module, then dispatches them to their connection / server objects.
-The hub lives while it has users (servers, client connections) and is
-destroyed (its I/O thread joined) when the last one is gone, or at exit.
+The hub is in host mode (WH_EVENTS_HOST): it starts no I/O thread. Its
+descriptor, registered with ``loop.add_reader``, is readable when the engine
+has work; each wakeup runs that work inside ``poll()`` and drains the events
+in batches converted to Python objects by the native module, then dispatches
+them to their connection / server objects. The hub lives while it has users
+(servers, client connections) and is destroyed when the last one is gone, or
+at exit.
 """
 from __future__ import annotations
 
@@ -44,8 +46,11 @@ class Runtime:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.native = _native.Hub(1)
+        # Host mode: this loop's thread runs the engine inside poll(), so a
+        # message costs no hand-off between threads (no I/O thread at all).
+        self.native = _native.Hub(1, hosted=True)
         self.users = 0
+        self.corked = False
         self._destroy_handle: Optional[asyncio.Handle] = None
         loop.add_reader(self.native.fd, self._on_readable)
         _all.add(self)
@@ -80,6 +85,19 @@ class Runtime:
         except Exception:  # the loop may be half torn down at exit
             pass
         self.native.destroy(timeout_ms)
+
+    # -- sends: the first of a loop iteration leaves at once (latency), the
+    # rest of that iteration is corked into one write per connection at the
+    # next iteration (throughput: a handler answering a pipelined batch).
+    def cork_rest_of_iteration(self) -> None:
+        self.corked = True
+        self.native.cork()
+        self.loop.call_soon(self._uncork)
+
+    def _uncork(self) -> None:
+        self.corked = False
+        if not self.native.closed:
+            self.native.uncork()
 
     # -- the event pump
     def _on_readable(self) -> None:

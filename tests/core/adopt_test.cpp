@@ -147,6 +147,8 @@ TEST_F(Adopt, ClosingServerRefusesAndClosesTheSocket) {
   const std::string req = upgrade_request();
   EXPECT_EQ(wh_server_adopt(server_, fd, req.data(), req.size(), nullptr, 0), WH_ESHUTDOWN);
   EXPECT_TRUE(peer_.wait_eof()) << "the refused socket must be closed, not leaked";
+  // The lingering peer holds the server open: its handle is still valid.
+  EXPECT_EQ(hub_.rec().count(WH_EV_SERVER_CLOSED), 0u);
   auto f = lingering.read_until_close();
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->close_code(), 1001);

@@ -1,0 +1,224 @@
+// host_mode_test.cpp — WH_EVENTS_HOST: the thread that creates the hub runs
+// the engine through wh_hub_event_fd() + wh_hub_poll(); no I/O thread exists.
+#include <dirent.h>
+#include <poll.h>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.hpp"
+
+using namespace wht;
+
+namespace {
+
+int thread_count() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+// A host loop on its own thread, as an asyncio or libuv loop would be: it
+// creates the hub, waits on the descriptor, polls, echoes messages, and runs
+// the test's calls between polls.
+class Host {
+ public:
+  Host() {
+    std::promise<void> ready;
+    auto started = ready.get_future();
+    thread_ = std::thread([this, &ready] { run(ready); });
+    started.wait();
+  }
+  ~Host() { stop(); }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    thread_.join();
+  }
+
+  // Runs f on the host thread between two polls and returns its result.
+  template <class F>
+  auto on_host(F f) -> decltype(f()) {
+    using R = decltype(f());
+    auto p = std::make_shared<std::promise<R>>();
+    auto fut = p->get_future();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      calls_.push_back([p, f]() mutable { p->set_value(f()); });
+    }
+    return fut.get();
+  }
+
+  wh_hub* hub() const { return hub_; }
+  int port() const { return port_; }
+  int create_rc() const { return create_rc_; }
+  int threads_before() const { return threads_before_; }
+  int threads_after() const { return threads_after_; }
+  int destroy_rc() const { return destroy_rc_; }
+  EventRecorder& rec() { return rec_; }
+
+ private:
+  void run(std::promise<void>& ready) {
+    threads_before_ = thread_count();
+    wh_hub_options o{};
+    o.size = sizeof o;
+    o.event_mode = WH_EVENTS_HOST;
+    create_rc_ = wh_hub_create(&o, &hub_);
+    wh_server_options so = server_options();
+    wh_server* s = nullptr;
+    if (create_rc_ == 0 && wh_server_listen(hub_, &so, &s) == 0) port_ = wh_server_port(s);
+    threads_after_ = thread_count();
+    int fd = -1;
+    if (hub_) wh_hub_event_fd(hub_, &fd);
+    ready.set_value();
+    if (!hub_) return;
+    while (!stop_) {
+      pollfd p{fd, POLLIN, 0};
+      ::poll(&p, 1, 5);
+      wh_event batch[64];
+      int n;
+      while ((n = wh_hub_poll(hub_, batch, 64)) > 0) {
+        for (int i = 0; i < n; ++i) {
+          EventRecorder::callback(hub_, &batch[i], &rec_);
+          if (batch[i].type == WH_EV_MESSAGE && batch[i].server)
+            EXPECT_GE(wh_conn_send(batch[i].conn, batch[i].data, batch[i].len,
+                                   (batch[i].flags & WH_BINARY) ? WH_BINARY : WH_TEXT), 0);
+        }
+      }
+      std::vector<std::function<void()>> calls;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        calls.swap(calls_);
+      }
+      for (auto& c : calls) c();
+    }
+    destroy_rc_ = wh_hub_destroy(hub_, 1000);
+  }
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::function<void()>> calls_;
+  wh_hub* hub_ = nullptr;
+  int port_ = 0;
+  int create_rc_ = -1;
+  int threads_before_ = 0, threads_after_ = 0;
+  int destroy_rc_ = -1;
+  EventRecorder rec_;
+};
+
+}  // namespace
+
+TEST(HostMode, TheCreatingThreadRunsTheEngineAndNoIoThreadIsStarted) {
+  Host host;
+  ASSERT_EQ(host.create_rc(), 0);
+  ASSERT_GT(host.port(), 0);
+  EXPECT_EQ(host.threads_after(), host.threads_before()) << "host mode starts no thread";
+  RawClient c;
+  ASSERT_TRUE(c.open(host.port()));
+  ASSERT_TRUE(c.send_text("hello"));
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, "hello");
+  auto msg = host.rec().wait_event(WH_EV_MESSAGE);
+  ASSERT_TRUE(msg.has_value());
+  EXPECT_EQ(msg->data, "hello");
+  c.close();
+  ASSERT_TRUE(host.rec().wait_event(WH_EV_CLOSE).has_value());
+  host.stop();
+  EXPECT_EQ(host.destroy_rc(), 0);
+}
+
+TEST(HostMode, PollAndDestroyFromAnotherThreadFailWithESTATE) {
+  Host host;
+  ASSERT_EQ(host.create_rc(), 0);
+  wh_event ev[4];
+  EXPECT_EQ(wh_hub_poll(host.hub(), ev, 4), WH_ESTATE);
+  EXPECT_EQ(wh_hub_destroy(host.hub(), 100), WH_ESTATE);
+}
+
+TEST(HostMode, MoreThanOneIoThreadIsInvalid) {
+  wh_hub_options o{};
+  o.size = sizeof o;
+  o.event_mode = WH_EVENTS_HOST;
+  o.io_threads = 2;
+  wh_hub* h = nullptr;
+  EXPECT_EQ(wh_hub_create(&o, &h), WH_EINVAL);
+  EXPECT_EQ(h, nullptr);
+}
+
+TEST(HostMode, SendFromAnotherThreadWakesTheHost) {
+  Host host;
+  RawClient c;
+  ASSERT_TRUE(c.open(host.port()));
+  wh_conn* conn = host.rec().wait_server_conn(c.local_port());
+  ASSERT_NE(conn, nullptr);
+  // This thread is not the host: the send is queued and wakes its descriptor.
+  ASSERT_GE(wh_conn_send(conn, "from elsewhere", 14, WH_TEXT), 0);
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, "from elsewhere");
+}
+
+TEST(HostMode, ClientByNameConnectsAndDestroyClosesEverything) {
+  Host host;
+  const std::string url = "ws://localhost:" + std::to_string(host.port()) + "/";
+  wh_client_options co = client_options();
+  wh_conn* client = nullptr;
+  ASSERT_EQ(host.on_host([&] { return wh_connect(host.hub(), url.c_str(), &co, &client); }), 0);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(host.rec().wait_event(WH_EV_OPEN, client).has_value()) << host.rec().dump();
+  ASSERT_EQ(host.on_host([&] { return wh_conn_send(client, "ping", 4, WH_TEXT); }), WH_SENT);
+  // Our own server echoes it back to our own client.
+  ASSERT_TRUE(host.rec().wait_count(WH_EV_MESSAGE, 2)) << host.rec().dump();
+  ASSERT_EQ(host.on_host([&] { return wh_conn_close(client, 1000, "bye", 3); }), 0);
+  ASSERT_TRUE(host.rec().wait_count(WH_EV_CLOSE, 2)) << host.rec().dump();
+  // Destroy runs the close handshakes on the host thread: a peer still
+  // connected gets its 1001.
+  RawClient c;
+  ASSERT_TRUE(c.open(host.port()));
+  ASSERT_NE(host.rec().wait_server_conn(c.local_port()), nullptr);
+  std::thread answer([&c] {
+    auto f = c.read_until_close();
+    EXPECT_TRUE(f.has_value());
+    if (f) EXPECT_EQ(f->close_code(), 1001);
+    c.send_close(1001);
+  });
+  host.stop();
+  answer.join();
+  EXPECT_EQ(host.destroy_rc(), 0);
+}
+
+TEST(HostMode, HostThreadSendsRunAtOnceAndACorkedBurstLeavesAtTheUncork) {
+  Host host;
+  RawClient c;
+  ASSERT_TRUE(c.open(host.port()));
+  wh_conn* conn = host.rec().wait_server_conn(c.local_port());
+  ASSERT_NE(conn, nullptr);
+  // Outside a poll, on the host thread: the send runs and is written in the call.
+  ASSERT_EQ(host.on_host([&] { return wh_conn_send(conn, "now", 3, WH_TEXT); }), WH_SENT);
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, "now");
+  ASSERT_EQ(host.on_host([&] {
+              int rc = wh_hub_cork(host.hub());
+              for (const char* m : {"a", "b", "c"}) rc |= wh_conn_send(conn, m, 1, WH_TEXT);
+              return rc | wh_hub_uncork(host.hub());
+            }),
+            0);
+  for (const char* m : {"a", "b", "c"}) {
+    auto g = c.read_data_frame();
+    ASSERT_TRUE(g.has_value());
+    EXPECT_EQ(g->payload, m);
+  }
+}
