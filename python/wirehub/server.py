@@ -217,6 +217,7 @@ class Server:
         """
         if self._native is None or self._closing:
             return 0
+        self._cork()
         rc = self._native.publish(topic, message, 0, except_._native if except_ is not None else None)
         return rc if rc > 0 else 0
 
@@ -224,8 +225,16 @@ class Server:
         """Send ``message`` to every open connection of this server (framed once)."""
         if self._native is None or self._closing:
             return 0
+        self._cork()
         rc = self._native.broadcast(message, 0, except_._native if except_ is not None else None)
         return rc if rc > 0 else 0
+
+    def _cork(self) -> None:
+        # A fan-out is about throughput: the loop iteration's fan-outs leave
+        # together, one write per connection, at the iteration's end.
+        rt = self._runtime
+        if rt is not None and not rt.corked and not rt.native.closed:
+            rt.cork_rest_of_iteration()
 
     # ---------------------------------------------------------- engine events
     def _on_event(self, ev: tuple) -> None:
@@ -411,6 +420,7 @@ def broadcast(connections: Iterable[Connection], message: Data, raise_exceptions
     if isinstance(connections, _ConnectionSet):
         srv = connections._server
         if srv._native is not None and not srv._closing:
+            srv._cork()
             srv._native.broadcast(message, 0, None)
         return
     _native.broadcast(connections, message, 0)
