@@ -1,8 +1,10 @@
 // The N-API addon: a thin layer over the C ABI (capi/wirehub.h).
 //
-// One hub per process in WH_EVENTS_QUEUE mode. Its event fd is watched by a
-// uv_poll_t on the main loop; when it is readable the addon drains the queue
-// in batches and hands each batch to JavaScript with ONE call: a shared
+// One hub per process in WH_EVENTS_HOST mode: the engine runs on Node's main
+// thread, with no I/O thread. Its fd is watched by a uv_poll_t on the main
+// loop; when it is readable the addon polls, which runs the engine's ready
+// work and returns the events, in batches, handing each batch to JavaScript
+// with ONE call: a shared
 // Int32Array of per-event fields, one Buffer holding every payload of the
 // batch back to back, and an array of extras for the rare events that carry
 // strings (upgrade requests). The per-message cost is then a memcpy and a few
@@ -21,6 +23,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <cstring>
 #include <string>
@@ -77,6 +80,7 @@ struct State {
   wh_event events[kBatch];
   std::string scratch;
   napi_env env = nullptr;
+  std::vector<std::pair<uint8_t*, size_t>> spare_slabs;  // see PayloadBuffer
 };
 
 State* g = nullptr;
@@ -157,6 +161,46 @@ void OnReadable(uv_poll_t*, int status, int) {
   }
 }
 
+// A batch's payloads go to JS in one Buffer. Past malloc's mmap threshold a
+// fresh Buffer per batch is mapped, faulted in page by page and unmapped
+// again (a third of the time of a 16 KiB echo went there), so large batches
+// use slabs that come back to a small pool when V8 collects their Buffer.
+// V8 is told of their size, so it collects them in step.
+constexpr size_t kSlabMin = 128 * 1024;
+constexpr size_t kSpareSlabs = 8;
+
+void FreeSlab(Napi::Env env, uint8_t* p, size_t* cap) {
+  const size_t c = *cap;
+  delete cap;
+  (void)env;
+  if (g && g->spare_slabs.size() < kSpareSlabs) g->spare_slabs.emplace_back(p, c);
+  else std::free(p);
+}
+
+Napi::Buffer<uint8_t> PayloadBuffer(Napi::Env env, size_t total) {
+  if (total < kSlabMin) return Napi::Buffer<uint8_t>::New(env, total ? total : 1);
+  uint8_t* p = nullptr;
+  size_t cap = 0;
+  auto& spare = g->spare_slabs;
+  for (size_t i = 0; i < spare.size(); ++i) {
+    if (spare[i].second >= total) {
+      p = spare[i].first;
+      cap = spare[i].second;
+      spare[i] = spare.back();
+      spare.pop_back();
+      break;
+    }
+  }
+  if (!p) {
+    cap = kSlabMin;
+    while (cap < total) cap *= 2;
+    p = static_cast<uint8_t*>(std::malloc(cap));
+    if (!p) throw std::bad_alloc();
+  }
+
+  return Napi::Buffer<uint8_t>::New(env, p, total, FreeSlab, new size_t(cap));
+}
+
 void Drain() {
   napi_env raw = g->env;
   Napi::Env env(raw);
@@ -166,7 +210,7 @@ void Drain() {
     if (n <= 0) return;
     size_t total = 0;
     for (int i = 0; i < n; ++i) total += g->events[i].len;
-    Napi::Buffer<uint8_t> payload = Napi::Buffer<uint8_t>::New(env, total ? total : 1);
+    Napi::Buffer<uint8_t> payload = PayloadBuffer(env, total);
     uint8_t* out = payload.Data();
     Napi::Int32Array meta = g->meta.Value();
     int32_t* m = meta.Data();
@@ -225,8 +269,8 @@ void Drain() {
                           have_extras ? static_cast<napi_value>(extras) : env.Undefined()};
     // MakeCallback: process.nextTick queues and promise jobs run after the
     // batch, as they do after any native I/O callback in Node.
-    // Replies made while JS handles the batch (ws.send in 'message') reach
-    // the I/O thread in one hand-off, not one wake-up each.
+    // Replies made while JS handles the batch (ws.send in 'message') leave
+    // at the uncork, one write per connection.
     wh_hub_cork(g->hub);
     try {
       g->dispatch.MakeCallback(env.Global(), 3, argv, *g->async_ctx);
@@ -281,8 +325,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   wh_hub_options ho;
   std::memset(&ho, 0, sizeof ho);
   ho.size = sizeof ho;
-  ho.io_threads = 1;
-  ho.event_mode = WH_EVENTS_QUEUE;
+  ho.event_mode = WH_EVENTS_HOST;
   int rc = wh_hub_create(&ho, &g->hub);
   if (rc < 0) throw Napi::Error::New(env, std::string("wirehub: hub: ") + wh_strerror(rc));
   int fd = -1;

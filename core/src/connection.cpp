@@ -530,6 +530,7 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
   const std::uint32_t key = mask ? loop_.random_mask() : 0;
   const std::size_t hn = frame::write_header(hdr, opcode, fin, rsv1, len, mask, key);
   std::string& out = out_buf();
+  if (out.empty() && &out == &wbuf_ && len >= 4096) loop_.take_send_buffer(wbuf_);
   out.append(reinterpret_cast<const char*>(hdr), hn);
   const std::size_t at = out.size();
   if (len) out.append(reinterpret_cast<const char*>(data), len);
@@ -614,8 +615,12 @@ int connection::send(const void* data, std::size_t len, int flags) {
   // Decide the answer before handing the bytes over: once posted, the
   // connection may finish and be freed before this thread runs again.
   const std::size_t high = cfg_->high_water;
-  if (loop_.on_this_thread()) {
-    do_send(static_cast<const std::uint8_t*>(data), len, flags);
+  if (loop_.on_this_thread() || loop_.is_host_thread()) {
+    // On the loop's thread, or the host's in host mode: framed straight from
+    // the caller's bytes, no copy to hand over.
+    auto direct = [&] { do_send(static_cast<const std::uint8_t*>(data), len, flags); };
+    if (loop_.on_this_thread()) direct();
+    else loop_.on_host(direct);
     if (state_ == state::closed) return WH_ECLOSED;
     if (pending_bytes() <= high) return WH_SENT;
     drain_armed_.store(true, std::memory_order_relaxed);
@@ -768,8 +773,8 @@ void connection::flush() {
       finish(rc == -ECONNRESET || rc == -EPIPE ? WH_ERESET : WH_EIO);
       return;
     }
-    // Idle connections keep no send buffer.
-    std::string().swap(wbuf_);
+    // Idle connections keep no send buffer (the loop keeps a few spares).
+    loop_.give_send_buffer(wbuf_);
     woff_ = 0;
     // The drain callback may send, or resume reading and so queue replies:
     // write those too before deciding the connection is done talking.

@@ -117,6 +117,23 @@ class loop {
   void set_corked(connection* c) { corked_ = c; }
   std::string& cork_buf() { return cork_; }
 
+  // Send buffers of connections that flushed everything, kept for the next
+  // connection with a large frame to queue: idle connections still hold no
+  // buffer, and a burst of large sends does not map, fault in and unmap a
+  // fresh buffer each time (malloc serves ≥128 KiB with mmap).
+  void take_send_buffer(std::string& into) {
+    if (spare_bufs_.empty()) return;
+    into.swap(spare_bufs_.back());
+    spare_bufs_.pop_back();
+  }
+  void give_send_buffer(std::string& from) {
+    if (from.capacity() >= 4096 && from.capacity() <= (4u << 20) && spare_bufs_.size() < 16) {
+      from.clear();
+      spare_bufs_.push_back(std::move(from));
+    }
+    std::string().swap(from);
+  }
+
   // Every connection of this loop, for the timer sweep.
   void attach(connection* c);
   void detach(connection* c);
@@ -162,6 +179,7 @@ class loop {
   std::string deflate_scratch_;
   connection* corked_ = nullptr;
   std::string cork_;
+  std::vector<std::string> spare_bufs_;
   std::vector<connection*> dirty_;
   std::vector<connection*> flushing_;
   // One posted handler per turn runs what waits for the turn's end: the
