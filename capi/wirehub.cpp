@@ -178,6 +178,11 @@ int wh_server_close(wh_server* s, int timeout_ms) {
   return guarded([&]() -> int { return S(s)->close(timeout_ms); });
 }
 
+int wh_server_unlisten(wh_server* s) {
+  if (!s) return WH_EINVAL;
+  return guarded([&]() -> int { return S(s)->unlisten(); });
+}
+
 int wh_server_publish(wh_server* s, const char* topic, const void* data, size_t len, int flags, wh_conn* except) {
   if (!s || !topic || (!data && len)) return WH_EINVAL;
   if (S(s)->closing()) return WH_ESHUTDOWN;

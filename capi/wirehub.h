@@ -299,6 +299,11 @@ WH_EXTERN int wh_server_connections(wh_server* server);
  * the server. Nothing already queued for a peer is lost while it reads.
  * [any thread; returns at once, completion is the event] */
 WH_EXTERN int wh_server_close(wh_server* server, int timeout_ms);
+/* Close the listening socket (the port is free again once this returns) and
+ * keep every open connection, as ws's server.close() does; the server still
+ * publishes, adopts sockets (wh_server_adopt) and is freed by
+ * wh_server_close(). Calling it again is a no-op. [any thread] */
+WH_EXTERN int wh_server_unlisten(wh_server* server);
 
 /* Hand over a connected stream socket (TCP or a UNIX socketpair end) whose
  * HTTP upgrade request was already read by the host (Node's http.Server

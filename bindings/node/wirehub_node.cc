@@ -423,6 +423,12 @@ Napi::Value ServerClose(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), wh_server_close(s, info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0));
 }
 
+Napi::Value ServerUnlisten(const Napi::CallbackInfo& info) {
+  wh_server* s = ServerArg(info, 0);
+  if (!s) return Napi::Number::New(info.Env(), WH_ESTATE);
+  return Napi::Number::New(info.Env(), wh_server_unlisten(s));
+}
+
 Napi::Value ServerConnections(const Napi::CallbackInfo& info) {
   wh_server* s = ServerArg(info, 0);
   return Napi::Number::New(info.Env(), s ? wh_server_connections(s) : 0);
@@ -639,6 +645,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("ref", Napi::Function::New(env, Ref));
   exports.Set("listen", Napi::Function::New(env, Listen));
   exports.Set("serverClose", Napi::Function::New(env, ServerClose));
+  exports.Set("serverUnlisten", Napi::Function::New(env, ServerUnlisten));
   exports.Set("serverConnections", Napi::Function::New(env, ServerConnections));
   exports.Set("adopt", Napi::Function::New(env, Adopt));
   exports.Set("dup", Napi::Function::New(env, Dup));

@@ -131,12 +131,14 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
       loop_.post([numeric = std::move(numeric), on_resolved]() mutable { on_resolved({}, std::move(numeric)); });
       return;
     }
-    std::thread([this, host = chs_->url.host, port = chs_->url.port, on_resolved]() mutable {
+    std::thread([ref = loop_.remote(), host = chs_->url.host, port = chs_->url.port, on_resolved]() mutable {
       net::io_context ctx;
       net::ip::tcp::resolver r(ctx);
       boost::system::error_code ec;
       auto results = r.resolve(host, port, ec);
-      loop_.post([ec, results = std::move(results), on_resolved]() mutable { on_resolved(ec, std::move(results)); });
+      std::lock_guard<std::mutex> lk(ref->mu);
+      if (ref->l)  // else the hub is gone, and this connection with it
+        ref->l->post([ec, results = std::move(results), on_resolved]() mutable { on_resolved(ec, std::move(results)); });
     }).detach();
     return;
   }

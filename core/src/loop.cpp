@@ -47,6 +47,10 @@ loop::loop(hub& h, int index)
 }
 
 loop::~loop() {
+  {
+    std::lock_guard<std::mutex> lk(remote_->mu);
+    remote_->l = nullptr;
+  }
   stop_and_join();
   inbox_.clear();
   if (wake_fd_ >= 0) ::close(wake_fd_);

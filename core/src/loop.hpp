@@ -83,6 +83,16 @@ class loop {
   // is released, once per batch of tasks.
   void post_remote(std::unique_ptr<task> t);
   void post_remote(std::vector<std::unique_ptr<task>> ts);
+
+  // For a thread of ours that may outlive the hub (a name resolution in
+  // host mode): it posts through this and the post is dropped once the loop
+  // is gone.
+  struct remote_ref {
+    explicit remote_ref(loop* owner) : l(owner) {}
+    std::mutex mu;
+    loop* l;
+  };
+  std::shared_ptr<remote_ref> remote() { return remote_; }
   // The calling (host) thread's cork, per hub (wh_hub_cork/uncork).
   static int cork_host(hub& h);
   static int uncork_host(hub& h);
@@ -190,7 +200,8 @@ class loop {
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
   int epfd_ = -1;
-  int wake_fd_ = -1;  // eventfd in epfd_ (data.ptr == nullptr): the inbox has work
+  int wake_fd_ = -1;
+  std::shared_ptr<remote_ref> remote_ = std::make_shared<remote_ref>(this);  // eventfd in epfd_ (data.ptr == nullptr): the inbox has work
   std::mutex inbox_mu_;
   std::vector<std::unique_ptr<task>> inbox_;
   bool inbox_woken_ = false;  // a wake-up is on its way (inbox_mu_)

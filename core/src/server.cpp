@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <future>
 
 #include <unistd.h>
 
@@ -85,10 +86,10 @@ int server::listen(const wh_server_options& o) {
 }
 
 void server::accept_next() {
-  if (closing_) return;
+  if (closing_ || unlistened_) return;
   loop& target = hub_.loop_at(next_loop_++ % hub_.loop_count());
   acceptor_.async_accept(target.ioc(), [this, &target](const boost::system::error_code& ec, tcp::socket sock) {
-    if (ec == net::error::operation_aborted || closing_) return;
+    if (ec == net::error::operation_aborted || closing_ || unlistened_) return;
     if (ec) {
       // Out of descriptors and the like: tell the application, keep serving.
       wh_event ev{};
@@ -259,6 +260,27 @@ int server::publish(const std::string* topic, const void* data, std::size_t len,
     });
   }
   return count;
+}
+
+int server::unlisten() {
+  if (unlistened_.exchange(true)) return 0;
+  // Closed here, not posted: the caller may bind the port again next. The
+  // acceptor's pending accept completes with operation_aborted on its loop.
+  std::promise<void> done;
+  auto closed = done.get_future();
+  loop& l = hub_.loop_at(0);
+  auto close_acceptor = [this, &done] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    done.set_value();
+  };
+  if (l.on_this_thread() || l.is_host_thread()) {
+    close_acceptor();
+    return 0;
+  }
+  l.post(close_acceptor);
+  closed.wait();
+  return 0;
 }
 
 int server::close(int timeout_ms) {

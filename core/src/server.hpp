@@ -45,6 +45,7 @@ class server {
   int port() const { return port_; }
   int connections() const { return count_.load(std::memory_order_relaxed); }
   int close(int timeout_ms);
+  int unlisten();
 
   int publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except);
   int subscribe(connection* c, const std::string& topic, bool on);
@@ -79,6 +80,7 @@ class server {
   unsigned next_loop_ = 0;
   std::atomic<int> count_{0};
   std::atomic<bool> closing_{false};
+  std::atomic<bool> unlistened_{false};
   bool close_ran_ = false;  // the posted close task has started (acceptor's thread)
   bool closed_emitted_ = false;
 

@@ -261,7 +261,9 @@ class WebSocketServer extends EventEmitter {
     }
     // ws 8 leaves open connections alone and emits 'close' once they are
     // gone; the engine server closes its connections when closed, so it is
-    // closed only then (new upgrades meanwhile get 503).
+    // closed only then. Its port is released now, as ws's internal HTTP
+    // server releases it (upgrades handed over meanwhile get 503).
+    if (this._sid) addon.serverUnlisten(this._sid);
     this._maybeFinishClose();
   }
 

@@ -79,6 +79,36 @@ TEST(Shutdown, ClosedServerRefusesNewConnections) {
   EXPECT_NE(again, nullptr);
 }
 
+TEST(Shutdown, UnlistenFreesThePortAndKeepsOpenConnections) {
+  TestHub hub;
+  wh_server* s = hub.listen(server_options());
+  ASSERT_NE(s, nullptr);
+  const int port = wh_server_port(s);
+  RawClient c;
+  ASSERT_TRUE(c.open(port));
+  wh_conn* conn = hub.rec().wait_server_conn(c.local_port());
+  ASSERT_NE(conn, nullptr);
+  ASSERT_EQ(wh_server_unlisten(s), 0);
+  EXPECT_EQ(wh_server_unlisten(s), 0) << "a second call is a no-op";
+  RawClient late;
+  EXPECT_FALSE(late.connect(port)) << "nobody listens any more";
+  // The port is free at once: another server takes it while the first one
+  // still serves its connection.
+  wh_server_options o = server_options();
+  o.port = port;
+  wh_server* next = hub.listen(o);
+  EXPECT_NE(next, nullptr);
+  ASSERT_EQ(wh_conn_send(conn, "still here", 10, WH_TEXT), WH_SENT);
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, "still here");
+  EXPECT_EQ(hub.rec().count(WH_EV_CLOSE, conn), 0u);
+  ASSERT_EQ(wh_server_close(s, 1000), 0);
+  auto close = c.read_until_close();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->close_code(), 1001);
+}
+
 TEST(Shutdown, ServerCloseWithoutConnectionsCompletesQuickly) {
   TestHub hub;
   wh_server* s = hub.listen(server_options());

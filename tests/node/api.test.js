@@ -273,6 +273,13 @@ test('clients tracking, address(), close(cb) waits for connections and then repo
   });
   await new Promise((r) => setTimeout(r, 50));
   assert.strictEqual(closed, false, 'ws 8 keeps open connections on close()');
+  // ...but frees its port at once: a new server can take it meanwhile.
+  const again = new WebSocketServer({ host: '127.0.0.1', port: addr.port });
+  await waitFor(again, 'listening');
+  for (const c of wss.clients) c.send('still open');
+  const [echoed] = await waitFor(a, 'message');
+  assert.strictEqual(echoed.toString(), 'still open');
+  await new Promise((r) => again.close(r));
   a.close();
   b.close();
   await Promise.all([waitFor(a, 'close'), waitFor(b, 'close')]);
