@@ -13,7 +13,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace wirehub {
 
@@ -92,6 +98,15 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
   state_ = state::connecting;
   deadline_ = now_ms() + cfg_->handshake_timeout_ms;
   retain();
+  if (!chs_->url.unix_path.empty()) {
+    // Posted, as a resolution is: a failure is never reported from inside
+    // wh_connect() when it is called on this loop's thread.
+    loop_.post([this] {
+      connect_unix();
+      release();
+    });
+    return;
+  }
   auto on_resolved = [this](const boost::system::error_code& ec, net::ip::tcp::resolver::results_type results) {
         if (state_ == state::closed) {
           release();
@@ -145,6 +160,29 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
   chs_->resolver.async_resolve(chs_->url.host, chs_->url.port, std::move(on_resolved));
 }
 
+void connection::connect_unix() {
+  if (state_ == state::closed) return;
+  const std::string& path = chs_->url.unix_path;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.data(), path.size());  // parse_url bounds its length
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    client_fail(WH_EIO, std::string("socket ") + std::strerror(errno));
+    return;
+  }
+  // A local connect completes (or fails) at once; EAGAIN is a full backlog.
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+    const int e = errno;
+    ::close(fd);
+    client_fail(e == ECONNREFUSED || e == ENOENT ? WH_ECONNREFUSED : WH_EIO,
+                "connect " + std::string(std::strerror(e)) + " " + path);
+    return;
+  }
+  fd_ = fd;
+  client_connected_fd();
+}
+
 void connection::client_connected() {
   boost::system::error_code ec;
   fd_ = chs_->sock.release(ec);
@@ -153,6 +191,10 @@ void connection::client_connected() {
     client_fail(WH_EIO, "connect: " + ec.message());
     return;
   }
+  client_connected_fd();
+}
+
+void connection::client_connected_fd() {
   prepare_socket(fd_);
   loop_.watch(fd_, this);
   if (chs_->tls) {

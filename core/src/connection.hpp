@@ -121,7 +121,9 @@ class connection {
   // Handshakes.
   void server_handshake_input(const std::uint8_t* p, std::size_t n);
   void client_handshake_input(const std::uint8_t* p, std::size_t n);
-  void client_connected();
+  void client_connected();     // the Asio socket is connected: take its fd
+  void client_connected_fd();  // fd_ is connected: TLS or the upgrade request
+  void connect_unix();         // ws+unix:
   void become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd);
   void write_raw_and_close(std::string bytes);
 

@@ -192,6 +192,31 @@ std::string client_request(std::string_view host_header, std::string_view target
 
 bool parse_url(std::string_view url, parsed_url& out, std::string& error) {
   std::string_view rest;
+  if (url.size() >= 10 && iequals(url.substr(0, 10), "ws+unix://")) {
+    rest = url.substr(10);
+    const auto colon = rest.find(':');
+    const std::string_view path = rest.substr(0, colon);
+    if (path.empty() || path[0] != '/') {
+      error = "The URL's pathname is empty";
+      return false;
+    }
+    if (path.size() >= 108) {  // sockaddr_un::sun_path
+      error = "Invalid URL: socket path too long";
+      return false;
+    }
+    if (rest.find('#') != std::string_view::npos) {
+      error = "The URL contains a fragment identifier";
+      return false;
+    }
+    out.tls = false;
+    out.unix_path = std::string(path);
+    std::string_view target = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    out.target = target.empty() || target[0] != '/' ? "/" + std::string(target) : std::string(target);
+    out.host = "localhost";  // what ws (through Node's http) sends as Host
+    out.port = "80";
+    out.host_header = "localhost";
+    return true;
+  }
   if (url.size() >= 5 && iequals(url.substr(0, 5), "ws://")) {
     out.tls = false;
     rest = url.substr(5);

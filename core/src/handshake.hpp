@@ -70,8 +70,11 @@ struct parsed_url {
   std::string port;      // always set
   std::string target;    // "/path?query"
   std::string host_header;
+  std::string unix_path;  // ws+unix: the local socket to connect to
 };
-// Parses ws:// and wss:// URLs; false with a reason otherwise.
+// Parses ws://, wss:// and ws+unix:///socket/path:/request/path URLs (the
+// last as ws does: the socket's path, then after a ':' the request target);
+// false with a reason otherwise.
 bool parse_url(std::string_view url, parsed_url& out, std::string& error);
 
 // Trims optional whitespace.

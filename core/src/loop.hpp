@@ -68,7 +68,9 @@ class loop {
   // in the same order as that thread's dispatch() calls.
   template <class F>
   void post(F&& f) {
-    if (on_this_thread()) boost::asio::post(ioc_, std::forward<F>(f));
+    // Not from a host-thread call (on_host): Asio would queue it without
+    // waking the host, so it goes through the inbox, which does.
+    if (on_this_thread() && !host_inline_) boost::asio::post(ioc_, std::forward<F>(f));
     else post_remote(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
   }
 

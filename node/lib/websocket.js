@@ -626,6 +626,16 @@ function connectError(ws, error, reason) {
   let err;
   switch (error) {
     case E.ECONNREFUSED:
+      if (ws._socketPath) {
+        // Node's errors for a UNIX socket: ENOENT when nothing is there.
+        const code = fs.existsSync(ws._socketPath) ? 'ECONNREFUSED' : 'ENOENT';
+        err = new Error(`connect ${code} ${ws._socketPath}`);
+        err.code = code;
+        err.errno = code === 'ENOENT' ? -2 : -111;
+        err.syscall = 'connect';
+        err.address = ws._socketPath;
+        return err;
+      }
       err = new Error(`connect ECONNREFUSED ${host}:${port}`);
       err.code = 'ECONNREFUSED';
       err.errno = -111;
@@ -694,11 +704,12 @@ function initAsClient(ws, address, protocols, options) {
   }
   ws._url = parsedUrl.href;
   const isSecure = parsedUrl.protocol === 'wss:';
+  const isIpcUrl = parsedUrl.protocol === 'ws+unix:';
   let invalid;
-  if (parsedUrl.protocol === 'ws+unix:') invalid = 'ws+unix: URLs are not supported by wirehub';
-  else if (parsedUrl.protocol !== 'ws:' && !isSecure) {
+  if (parsedUrl.protocol !== 'ws:' && !isSecure && !isIpcUrl) {
     invalid = 'The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"';
-  } else if (parsedUrl.hash) invalid = 'The URL contains a fragment identifier';
+  } else if (isIpcUrl && !parsedUrl.pathname) invalid = "The URL's pathname is empty";
+  else if (parsedUrl.hash) invalid = 'The URL contains a fragment identifier';
   if (invalid) {
     const err = new SyntaxError(invalid);
     if (ws._redirects === 0) throw err;
@@ -732,11 +743,20 @@ function initAsClient(ws, address, protocols, options) {
     if (opts.ca) nopts.caFile = caFile(opts.ca);
     if (opts.servername) nopts.servername = opts.servername;
   }
-  // The engine does not take the userinfo part.
-  const clean = new URL(parsedUrl.href);
-  clean.username = '';
-  clean.password = '';
-  const id = addon.connect(clean.href, nopts);
+  let target;
+  if (isIpcUrl) {
+    // As ws: the socket's path, then after a ':' the request path.
+    const [socketPath, path] = (parsedUrl.pathname + parsedUrl.search).split(':');
+    ws._socketPath = socketPath;
+    target = `ws+unix://${socketPath}:${path || '/'}`;
+  } else {
+    // The engine does not take the userinfo part.
+    const clean = new URL(parsedUrl.href);
+    clean.username = '';
+    clean.password = '';
+    target = clean.href;
+  }
+  const id = addon.connect(target, nopts);
   if (id < 0) {
     const err = id === E.EURL ? new SyntaxError(`Invalid URL: ${address}`) : engineError(id);
     if (ws._redirects === 0) throw err;

@@ -1,6 +1,12 @@
 // client_test.cpp — wh_connect(): against our own server for the happy paths,
 // against a raw TCP fake server for the client's own protocol checks.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -248,6 +254,36 @@ TEST_F(ClientHooked, ExtraHeadersOriginPathAndSubprotocolsReachTheUpgradeHook) {
   EXPECT_STREQ(wh_conn_subprotocol(c), "v1");
 }
 
+TEST_F(ClientHooked, WsUnixUrlConnectsThroughTheSocketAndRequestsThePathAfterTheColon) {
+  // ws's form: ws+unix:///socket/path:/request/path. The server end is a
+  // UNIX listener whose accepted socket the server adopts.
+  const std::string path = "/tmp/wirehub-test-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  std::atomic<int> adopted{1};
+  std::thread acceptor([&] {
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, kTimeoutMs) != 1) return;
+    const int fd = ::accept(lfd, nullptr, nullptr);
+    if (fd >= 0) adopted = wh_server_adopt(server_, fd, nullptr, 0, nullptr, 0);
+  });
+  wh_conn* c = connect("ws+unix://" + path + ":/room/7?a=b");
+  const bool opened = wait_open(c);
+  acceptor.join();
+  ::close(lfd);
+  ::unlink(path.c_str());
+  EXPECT_EQ(adopted.load(), 0);
+  ASSERT_TRUE(opened);
+  std::lock_guard<std::mutex> lk(seen_->mu);
+  EXPECT_EQ(seen_->target, "/room/7?a=b");
+}
+
 TEST_F(ClientHooked, UrlWithoutPathRequestsSlash) {
   wh_conn* c = connect("ws://127.0.0.1:" + std::to_string(port_));
   ASSERT_TRUE(wait_open(c));
@@ -303,6 +339,9 @@ TEST_F(Client, BadUrlsFailSynchronouslyWithEURL) {
       "ws://127.0.0.1:abc/",
       "ws://[::1/",                    // unterminated IPv6 literal
       "ws//127.0.0.1/",
+      "ws+unix://",                    // no socket path
+      "ws+unix://:/chat",
+      "ws+unix://relative.sock:/",
   };
   for (auto& u : urls) {
     wh_conn* c = nullptr;
@@ -311,6 +350,15 @@ TEST_F(Client, BadUrlsFailSynchronouslyWithEURL) {
   }
   // "an error return means no callback and no event will follow"
   EXPECT_FALSE(hub_.rec().wait_count(WH_EV_CLOSE, 1, nullptr, 200)) << hub_.rec().dump();
+}
+
+TEST_F(Client, MissingUnixSocketGivesECONNREFUSED) {
+  const std::string path = "/tmp/wirehub-test-missing-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  wh_conn* c = connect("ws+unix://" + path + ":/");
+  Event e = wait_close(c);
+  EXPECT_EQ(e.error, WH_ECONNREFUSED) << wh_err_name(e.error);
+  EXPECT_EQ(e.code, 1006);
 }
 
 TEST_F(Client, UppercaseSchemeIsAccepted) {

@@ -59,6 +59,12 @@ class Host {
     return fut.get();
   }
 
+  // Connects c to the host's server; the server side's conn, or nullptr.
+  wh_conn* open(RawClient& c) {
+    if (!c.open(port_)) return nullptr;
+    return rec_.wait_server_conn(c.local_port());
+  }
+
   wh_hub* hub() const { return hub_; }
   int port() const { return port_; }
   int create_rc() const { return create_rc_; }
@@ -160,8 +166,7 @@ TEST(HostMode, MoreThanOneIoThreadIsInvalid) {
 TEST(HostMode, SendFromAnotherThreadWakesTheHost) {
   Host host;
   RawClient c;
-  ASSERT_TRUE(c.open(host.port()));
-  wh_conn* conn = host.rec().wait_server_conn(c.local_port());
+  wh_conn* conn = host.open(c);
   ASSERT_NE(conn, nullptr);
   // This thread is not the host: the send is queued and wakes its descriptor.
   ASSERT_GE(wh_conn_send(conn, "from elsewhere", 14, WH_TEXT), 0);
@@ -186,8 +191,7 @@ TEST(HostMode, ClientByNameConnectsAndDestroyClosesEverything) {
   // Destroy runs the close handshakes on the host thread: a peer still
   // connected gets its 1001.
   RawClient c;
-  ASSERT_TRUE(c.open(host.port()));
-  ASSERT_NE(host.rec().wait_server_conn(c.local_port()), nullptr);
+  ASSERT_NE(host.open(c), nullptr);
   std::thread answer([&c] {
     auto f = c.read_until_close();
     EXPECT_TRUE(f.has_value());
@@ -202,8 +206,7 @@ TEST(HostMode, ClientByNameConnectsAndDestroyClosesEverything) {
 TEST(HostMode, HostThreadSendsRunAtOnceAndACorkedBurstLeavesAtTheUncork) {
   Host host;
   RawClient c;
-  ASSERT_TRUE(c.open(host.port()));
-  wh_conn* conn = host.rec().wait_server_conn(c.local_port());
+  wh_conn* conn = host.open(c);
   ASSERT_NE(conn, nullptr);
   // Outside a poll, on the host thread: the send runs and is written in the call.
   ASSERT_EQ(host.on_host([&] { return wh_conn_send(conn, "now", 3, WH_TEXT); }), WH_SENT);

@@ -169,3 +169,29 @@ test('{ server } with an https.Server: wss:// through the TLS bridge; client ca 
   await new Promise((r) => server.close(r));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('ws+unix: a client reaches a server on a UNIX socket, as with ws (path after the colon)', async () => {
+  const sock = path.join(os.tmpdir(), `wirehub-node-${process.pid}.sock`);
+  fs.rmSync(sock, { force: true });
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (conn, req) => conn.send(req.url));
+  await new Promise((resolve) => server.listen(sock, resolve));
+  try {
+    const client = new WebSocket(`ws+unix://${sock}:/room?x=1`);
+    const [data] = await waitFor(client, 'message');
+    assert.strictEqual(data.toString(), '/room?x=1');
+    client.close();
+    await waitFor(client, 'close');
+  } finally {
+    await closeServer(wss);
+    await new Promise((resolve) => server.close(resolve));
+    fs.rmSync(sock, { force: true });
+  }
+  // Nothing at the path: the same error as ws (through Node's net).
+  const missing = new WebSocket(`ws+unix://${sock}:/`);
+  const [err] = await waitFor(missing, 'error');
+  assert.strictEqual(err.code, 'ENOENT');
+  assert.strictEqual(err.message, `connect ENOENT ${sock}`);
+  assert.throws(() => new WebSocket('ws+unix:'), { name: 'SyntaxError', message: "The URL's pathname is empty" });
+});
