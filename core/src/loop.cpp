@@ -56,6 +56,12 @@ loop::~loop() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
+void loop::ring() {
+  std::uint64_t one = 1;
+  while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
 void loop::post_remote(std::unique_ptr<task> t) {
   bool wake;
   {
@@ -63,11 +69,7 @@ void loop::post_remote(std::unique_ptr<task> t) {
     inbox_.push_back(std::move(t));
     wake = !std::exchange(inbox_woken_, true);
   }
-  if (wake) {
-    std::uint64_t one = 1;
-    while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
-    }
-  }
+  if (wake) ring();
 }
 
 void loop::post_remote(std::vector<std::unique_ptr<task>> ts) {
@@ -77,11 +79,7 @@ void loop::post_remote(std::vector<std::unique_ptr<task>> ts) {
     for (auto& t : ts) inbox_.push_back(std::move(t));
     wake = !std::exchange(inbox_woken_, true);
   }
-  if (wake) {
-    std::uint64_t one = 1;
-    while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
-    }
-  }
+  if (wake) ring();
 }
 
 void loop::run_inbox() {
@@ -154,8 +152,18 @@ void loop::host_turn_end() {
   current_ = outer;
 }
 
+void loop::wake_host() {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lk(inbox_mu_);
+    wake = !std::exchange(inbox_woken_, true);
+  }
+  if (wake) ring();
+}
+
 void loop::run_hosted() {
-  host_turn_end();  // a cork never undone: its writes go now
+  host_wrote_since_poll_ = false;
+  host_turn_end();  // what waited for this turn (or a cork never undone) goes now
   loop* outer = std::exchange(current_, this);
   try {
     ioc_.poll();

@@ -32,9 +32,11 @@ class loop {
   int host_fd();
   bool is_host_thread() const { return hosted_ && std::this_thread::get_id() == host_thread_; }
   void run_hosted();              // the ready work, without blocking
-  // Host mode, on the host thread between polls: f runs now, as on the loop,
-  // and what it wrote leaves at once, or at wh_hub_uncork() while the host
-  // thread holds a cork, so a burst of sends still makes one write.
+  // Host mode, on the host thread between polls: f runs now, as on the loop.
+  // What the first such call after a poll writes leaves at once (a reply's
+  // latency); what later ones write waits for the host's next turn, which
+  // this wakes, so a handler answering a batch makes one write per
+  // connection. While the host thread holds a cork, the uncork writes.
   template <class F>
   void on_host(F& f) {
     loop* outer = std::exchange(current_, this);
@@ -42,9 +44,12 @@ class loop {
     f();
     host_inline_ = false;
     current_ = outer;
-    if (!host_corked()) host_turn_end();
+    if (host_corked() || !host_turn_) return;
+    if (!std::exchange(host_wrote_since_poll_, true)) host_turn_end();
+    else wake_host();
   }
   void host_turn_end();
+  void wake_host();
   void run_hosted_for(int ms);    // blocks up to ms (hub destroy)
   bool on_this_thread() const { return current_ == this; }
   static loop* current() { return current_; }
@@ -174,6 +179,7 @@ class loop {
   void arm_epoll();
   void drain_epoll();
   void run_inbox();
+  void ring();  // makes wake_fd_ readable (the caller set inbox_woken_)
   void arm_sweep();
   void sweep();
 
@@ -184,6 +190,7 @@ class loop {
   bool hosted_ = false;
   bool host_inline_ = false;  // running a host-thread call (on_host)
   bool host_turn_ = false;    // a turn end is owed to the host thread
+  bool host_wrote_since_poll_ = false;
   std::thread::id host_thread_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> host_work_;
   std::unique_ptr<std::uint8_t[]> rbuf_;

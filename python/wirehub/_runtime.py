@@ -86,9 +86,10 @@ class Runtime:
             pass
         self.native.destroy(timeout_ms)
 
-    # -- sends: the first of a loop iteration leaves at once (latency), the
-    # rest of that iteration is corked into one write per connection at the
-    # next iteration (throughput: a handler answering a pipelined batch).
+    # -- sends: the engine writes the first send after a poll at once and
+    # batches the later ones into one write per connection at the next
+    # wakeup. A fan-out corks the rest of the loop iteration instead, so the
+    # iteration's fan-outs all leave together.
     def cork_rest_of_iteration(self) -> None:
         self.corked = True
         self.native.cork()

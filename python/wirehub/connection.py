@@ -271,8 +271,6 @@ class Connection:
             if native is None:
                 raise self._not_open()
             rc = native.send(message, flags)
-            if not self._runtime.corked:
-                self._runtime.cork_rest_of_iteration()
             if rc == _SENT:
                 return
             if rc == _QUEUED:
