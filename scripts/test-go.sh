@@ -22,6 +22,8 @@ pass=0
 fail=0
 log="$(mktemp /tmp/wirehub-go-test.XXXXXX)"
 trap 'rm -f "$log"; [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null' EXIT
+# shellcheck source=examples-e2e.sh
+. "$root/scripts/examples-e2e.sh"
 
 if [ ! -f "$bdir/libwirehub.a" ]; then
   echo "test-go: $bdir/libwirehub.a is missing; building it"
@@ -51,31 +53,7 @@ step "go build (bench/go)" go build "${tags[@]}" -o bench_server .
 
 bin="$root/examples/go/bin"
 if [ -x "$bin/echo_server" ] && [ -x "$bin/chat_client" ]; then
-  echo "== examples end to end: echo_server + chat_client"
-  out="$(mktemp /tmp/wirehub-go-echo.XXXXXX)"
-  "$bin/echo_server" -port 0 >"$out" &
-  srv=$!
-  url=""
-  for _ in $(seq 100); do
-    url="$(sed -nE 's/^listening on (ws:\/\/[^ ]+).*/\1/p' "$out")"
-    [ -n "$url" ] && break
-    sleep 0.05
-  done
-  got="$(printf 'one\ntwo words\nthree\n' | timeout 20 "$bin/chat_client" "$url/")"
-  crc=$?
-  kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; srv=""
-  rm -f "$out"
-  if [ "$crc" -eq 0 ] && [ "$got" = "$(printf 'one\ntwo words\nthree')" ]; then
-    echo "ok: chat_client got its three lines back and exited 0"
-    pass=$((pass + 1))
-  else
-    echo "FAILED: chat_client exited $crc with output: $got"
-    fail=$((fail + 1))
-  fi
-  timeout 20 "$bin/chat_client" "ws://127.0.0.1:1/" </dev/null 2>/dev/null
-  crc=$?
-  if [ "$crc" -eq 1 ]; then pass=$((pass + 1)); echo "ok: chat_client to a closed port exits 1"
-  else fail=$((fail + 1)); echo "FAILED: chat_client to a closed port exited $crc"; fi
+  examples_e2e "$bin" -port
 fi
 
 echo "$pass passed, $fail failed"

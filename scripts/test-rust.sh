@@ -16,6 +16,8 @@ pass=0
 fail=0
 log="$(mktemp /tmp/wirehub-rust-test.XXXXXX)"
 trap 'rm -f "$log"; [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null' EXIT
+# shellcheck source=examples-e2e.sh
+. "$root/scripts/examples-e2e.sh"
 
 if [ ! -f "$WIREHUB_BUILD_DIR/libwirehub.a" ]; then
   echo "test-rust: $WIREHUB_BUILD_DIR/libwirehub.a is missing; building it"
@@ -35,33 +37,7 @@ fi
 echo "== cargo build --release --examples (examples/rust, bench/rust)"
 if cargo build --locked --release --examples; then
   pass=$((pass + 1))
-  echo "== examples end to end: echo_server + chat_client"
-  bin="$root/bindings/rust/target/release/examples"
-  out="$(mktemp /tmp/wirehub-rust-echo.XXXXXX)"
-  "$bin/echo_server" --port 0 >"$out" &
-  srv=$!
-  url=""
-  for _ in $(seq 100); do
-    url="$(sed -nE 's/^listening on (ws:\/\/[^ ]+).*/\1/p' "$out")"
-    [ -n "$url" ] && break
-    sleep 0.05
-  done
-  got="$(printf 'one\ntwo words\nthree\n' | timeout 20 "$bin/chat_client" "$url/")"
-  crc=$?
-  kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; srv=""
-  rm -f "$out"
-  if [ "$crc" -eq 0 ] && [ "$got" = "$(printf 'one\ntwo words\nthree')" ]; then
-    echo "ok: chat_client got its three lines back and exited 0"
-    pass=$((pass + 1))
-  else
-    echo "FAILED: chat_client exited $crc with output: $got"
-    fail=$((fail + 1))
-  fi
-  # A refused connection is a clear error and exit status 1, not a crash.
-  timeout 20 "$bin/chat_client" "ws://127.0.0.1:1/" </dev/null 2>/dev/null
-  crc=$?
-  if [ "$crc" -eq 1 ]; then pass=$((pass + 1)); echo "ok: chat_client to a closed port exits 1"
-  else fail=$((fail + 1)); echo "FAILED: chat_client to a closed port exited $crc"; fi
+  examples_e2e "$root/bindings/rust/target/release/examples" --port
 else
   fail=$((fail + 1))
 fi

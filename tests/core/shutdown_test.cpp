@@ -16,6 +16,15 @@ bool server_closed(const std::vector<Event>& evs) {
   return false;
 }
 
+// Nobody listens on `port` any more, and a new server can listen on it.
+void expect_port_free(TestHub& hub, int port) {
+  RawClient c;
+  EXPECT_FALSE(c.connect(port)) << "the listening socket must be closed";
+  wh_server_options o = server_options();
+  o.port = port;
+  EXPECT_NE(hub.listen(o), nullptr) << "the port must be free again";
+}
+
 }  // namespace
 
 TEST(Shutdown, ServerCloseSends1001ToEveryClientThenServerClosedEvent) {
@@ -70,13 +79,7 @@ TEST(Shutdown, ClosedServerRefusesNewConnections) {
   int port = wh_server_port(s);
   ASSERT_EQ(wh_server_close(s, 1000), 0);
   ASSERT_TRUE(hub.rec().wait_for(server_closed));
-  RawClient c;
-  EXPECT_FALSE(c.connect(port)) << "the listening socket must be closed";
-  // And the port can be listened on again.
-  wh_server_options o = server_options();
-  o.port = port;
-  wh_server* again = hub.listen(o);
-  EXPECT_NE(again, nullptr);
+  expect_port_free(hub, port);
 }
 
 TEST(Shutdown, UnlistenFreesThePortAndKeepsOpenConnections) {
@@ -90,14 +93,8 @@ TEST(Shutdown, UnlistenFreesThePortAndKeepsOpenConnections) {
   ASSERT_NE(conn, nullptr);
   ASSERT_EQ(wh_server_unlisten(s), 0);
   EXPECT_EQ(wh_server_unlisten(s), 0) << "a second call is a no-op";
-  RawClient late;
-  EXPECT_FALSE(late.connect(port)) << "nobody listens any more";
-  // The port is free at once: another server takes it while the first one
-  // still serves its connection.
-  wh_server_options o = server_options();
-  o.port = port;
-  wh_server* next = hub.listen(o);
-  EXPECT_NE(next, nullptr);
+  // Free at once: another server takes it while this one still serves.
+  expect_port_free(hub, port);
   ASSERT_EQ(wh_conn_send(conn, "still here", 10, WH_TEXT), WH_SENT);
   auto f = c.read_data_frame();
   ASSERT_TRUE(f.has_value());
