@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve_main.h"
 #include "wirehub.h"
 
 #define MAX_NAME 32          /* nick and room names, bytes */
@@ -226,99 +227,12 @@ static void on_event(wh_hub* hub, const wh_event* ev, void* user_data) {
   }
 }
 
-static void usage(FILE* f) {
-  fprintf(f, "usage: wirehub-chat-server [--host HOST] [--port PORT]\n");
-}
-
-static int parse_port(const char* s, int* out) {
-  char* end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < 0 || v > 65535) return -1;
-  *out = (int)v;
-  return 0;
-}
-
-int main(int argc, char** argv) {
-  const char* host = "127.0.0.1";
-  int port = 8080;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--host") && i + 1 < argc) {
-      host = argv[++i];
-    } else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-      if (parse_port(argv[++i], &port) < 0) {
-        fprintf(stderr, "wirehub-chat-server: invalid port '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      usage(stdout);
-      return 0;
-    } else {
-      usage(stderr);
-      return 2;
-    }
-  }
-
-  /* Blocked before the hub starts its threads, which inherit the mask: the
-   * signals then reach only sigwait() below. */
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0) {
-    fprintf(stderr, "wirehub-chat-server: cannot block signals\n");
-    return 1;
-  }
-
-  wh_hub_options ho;
-  memset(&ho, 0, sizeof ho);
-  ho.size = sizeof ho;
-  ho.io_threads = 1;
-  ho.event_mode = WH_EVENTS_CALLBACK;
-  ho.on_event = on_event;
-  wh_hub* hub = NULL;
-  int rc = wh_hub_create(&ho, &hub);
-  if (rc < 0) {
-    fprintf(stderr, "wirehub-chat-server: cannot start: %s\n", wh_strerror(rc));
-    return 1;
-  }
-
-  wh_server_options so;
-  memset(&so, 0, sizeof so);
-  so.size = sizeof so;
-  so.host = host;
-  so.port = port;
+static void tune(wh_server_options* so) {
   /* A chat line is small; refusing big messages at the protocol level (1009)
    * keeps one client from making the server format megabytes per member. */
-  so.limits.max_message_size = MAX_TEXT;
+  so->limits.max_message_size = MAX_TEXT;
   /* Idle chat clients are normal; pings find the ones that vanished. */
-  so.limits.ping_interval_ms = 30000;
-  wh_server* server = NULL;
-  rc = wh_server_listen(hub, &so, &server);
-  if (rc < 0) {
-    fprintf(stderr, "wirehub-chat-server: cannot listen on %s port %d: %s\n", host, port,
-            wh_strerror(rc));
-    wh_hub_destroy(hub, 0);
-    return 1;
-  }
-  int bound = wh_server_port(server);
-  if (bound < 0) {
-    fprintf(stderr, "wirehub-chat-server: %s\n", wh_strerror(bound));
-    wh_hub_destroy(hub, 0);
-    return 1;
-  }
-  printf(strchr(host, ':') ? "listening on ws://[%s]:%d\n" : "listening on ws://%s:%d\n", host, bound);
-  fflush(stdout);
-
-  int sig = 0;
-  if (sigwait(&stop, &sig) != 0) sig = 0;
-  fprintf(stderr, "wirehub-chat-server: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  /* Closes every client with 1001 Going Away; their CLOSE events free
-   * the per-client state. */
-  rc = wh_hub_destroy(hub, 2000);
-  if (rc < 0) {
-    fprintf(stderr, "wirehub-chat-server: shutdown: %s\n", wh_strerror(rc));
-    return 1;
-  }
-  return 0;
+  so->limits.ping_interval_ms = 30000;
 }
+
+int main(int argc, char** argv) { return serve_main("wirehub-chat-server", argc, argv, on_event, tune); }
