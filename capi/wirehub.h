@@ -164,7 +164,8 @@ typedef struct wh_event {
                              (WH_EPROTO, WH_EUTF8, WH_ETOOBIG, WH_ERESET, WH_ETIMEDOUT,
                              WH_EPINGTIMEOUT, WH_ECLOSED after wh_conn_terminate, ...) */
   int status;             /* CLOSE of a client conn refused at handshake: the HTTP status */
-  const char* headers;    /* CLOSE after WH_ESTATUS: raw response headers "Name: v\r\n..." */
+  const char* headers;    /* CLOSE after WH_ESTATUS: raw response headers "Name: v\r\n...";
+                             OPEN of a client conn: the server's 101 response headers */
   size_t headers_len;
   void* user_data;        /* conn's user data (wh_conn_set_user_data), else server's */
 } wh_event;

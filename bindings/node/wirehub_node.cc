@@ -252,8 +252,8 @@ void Drain() {
         x.Set(5u, Napi::Number::New(env, wh_request_remote_port(rq)));
         x.Set(6u, Napi::Number::New(env, i));
         extras.Set(extras.Length(), x);
-      } else if (ev.type == WH_EV_CLOSE && ev.headers_len) {
-        // The response headers of a refused client handshake.
+      } else if ((ev.type == WH_EV_CLOSE || ev.type == WH_EV_OPEN) && ev.headers_len) {
+        // A client's handshake response headers: refused (CLOSE) or 101 (OPEN).
         if (!have_extras) {
           extras = Napi::Array::New(env);
           have_extras = true;

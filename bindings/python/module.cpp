@@ -295,7 +295,10 @@ struct Hub {
             break;
           }
           auto it = conns.find(c);
-          item = py::make_tuple(static_cast<int>(WH_EV_OPEN), c->owner, it != conns.end() ? py::cast(it->second) : py::none());
+          // A client's OPEN carries the server's 101 headers.
+          item = py::make_tuple(static_cast<int>(WH_EV_OPEN), c->owner,
+                                it != conns.end() ? py::cast(it->second) : py::none(),
+                                e.headers_len ? py::cast(std::string(e.headers, e.headers_len)) : py::none());
           break;
         }
         case WH_EV_PING:

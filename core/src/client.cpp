@@ -316,8 +316,10 @@ void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
     pmd = true;
   }
   std::string leftover = hs.buf.substr(hs.consumed);
+  capture_refusal(hs);  // not a refusal: the same copy of the 101's headers, for WH_EV_OPEN
+  const std::string response_headers = std::move(hs.response_headers);
   chs_.reset();
-  become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr);
+  become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr, response_headers);
   if (state_ != state::open) return;
   if (!leftover.empty()) {
     rbuf_ = std::move(leftover);

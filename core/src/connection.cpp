@@ -934,7 +934,8 @@ void connection::emit_close() {
   hub_.emit(ev);
 }
 
-void connection::become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd) {
+void connection::become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd,
+                             std::string_view response_headers) {
   subprotocol_.set(std::move(subprotocol));
   extensions_.set(std::move(extensions));
   if (pmd) {
@@ -958,6 +959,8 @@ void connection::become_open(std::string subprotocol, std::string extensions, co
   ev.conn = reinterpret_cast<wh_conn*>(this);
   ev.server = reinterpret_cast<wh_server*>(server_);
   ev.user_data = user_data();
+  ev.headers = response_headers.empty() ? nullptr : response_headers.data();
+  ev.headers_len = response_headers.size();
   hub_.emit(ev);
 }
 

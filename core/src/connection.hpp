@@ -124,7 +124,9 @@ class connection {
   void client_connected();     // the Asio socket is connected: take its fd
   void client_connected_fd();  // fd_ is connected: TLS or the upgrade request
   void connect_unix();         // ws+unix:
-  void become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd);
+  // response_headers: a client's 101 header block, handed over in WH_EV_OPEN.
+  void become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd,
+                   std::string_view response_headers = {});
   void write_raw_and_close(std::string bytes);
 
   // Frames.

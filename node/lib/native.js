@@ -125,7 +125,7 @@ function dispatch(n, payload, extras) {
       switch (type) {
         case EV.OPEN: {
           const ws = conns[id];
-          if (ws !== undefined) ws._whOpen();
+          if (ws !== undefined) ws._whOpen(x ? x[1] : null);
           break;
         }
         case EV.PING:

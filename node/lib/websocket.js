@@ -357,7 +357,7 @@ class WebSocket extends EventEmitter {
   }
 
   // ------------------------------------------------------- engine events
-  _whOpen() {
+  _whOpen(responseHeaders) {
     this._readyState = OPEN;
     if (!this._refd) {
       this._refd = true;
@@ -368,10 +368,11 @@ class WebSocket extends EventEmitter {
       return;
     }
     if (this.listenerCount('upgrade')) {
-      const headers = { upgrade: 'websocket', connection: 'Upgrade' };
-      if (this.protocol) headers['sec-websocket-protocol'] = this.protocol;
-      if (this.extensions) headers['sec-websocket-extensions'] = this.extensions;
-      this.emit('upgrade', fakeResponse(101, headers, EMPTY));
+      // The server's own 101 headers, as ws's 'upgrade' gives them.
+      const { headers, raw } = parseHeaderBlock(responseHeaders || '');
+      const res = fakeResponse(101, headers, EMPTY);
+      res.rawHeaders = raw;
+      this.emit('upgrade', res);
     }
     this.emit('open');
   }

@@ -37,8 +37,12 @@ class ClientConnection(Connection):
         self.uri = uri
         """The parsed URI this connection was opened to."""
         self.response: Optional[Response] = None
-        """For a refused handshake: the server's response."""
+        """The server's handshake response: its 101 and headers once open, or
+        the refusal of a refused handshake."""
         self._released = False
+
+    def _on_handshake_headers(self, block: str) -> None:
+        self.response = Response(101, "", Headers.from_block(block))
 
     def _after_close(self) -> None:
         if not self._released:
@@ -50,12 +54,7 @@ def handshake_error(uri: str, err: int, status: int, headers: str, body: bytes, 
     """The exception for a connection that closed before it opened."""
     where = f"cannot connect to {uri}"
     if err == _native.ESTATUS:
-        hdrs = Headers()
-        for line in headers.split("\r\n"):
-            name, sep, value = line.partition(":")
-            if sep:
-                hdrs[name.strip()] = value.strip()
-        return InvalidStatus(Response(status, "", hdrs, body))
+        return InvalidStatus(Response(status, "", Headers.from_block(headers), body))
     if err == _native.ECONNREFUSED:
         return ConnectionRefusedError(errno.ECONNREFUSED, f"{where}: {strerror(err)}")
     if err == _native.ERESOLVE:

@@ -126,9 +126,14 @@ class Connection:
         elif kind == EV_OPEN:
             if ev[2] is not None:
                 self._native = ev[2]
+            if ev[3] is not None:
+                self._on_handshake_headers(ev[3])
             self._on_open()
         elif kind == EV_CLOSE:
             self._on_close(ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+
+    def _on_handshake_headers(self, block: str) -> None:
+        """A client's 101 response headers (server connections get none)."""
 
     def _on_open(self) -> None:
         self.state = State.OPEN

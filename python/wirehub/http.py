@@ -26,6 +26,16 @@ class Headers(MutableMapping[str, str]):
         for k, v in kwargs.items():
             self._items.append((k, v))
 
+    @classmethod
+    def from_block(cls, block: str) -> "Headers":
+        """Headers from a raw ``"Name: value\\r\\n..."`` block, in order, repeats kept."""
+        h = cls()
+        for line in block.split("\r\n"):
+            name, sep, value = line.partition(":")
+            if sep:
+                h._items.append((name.strip(), value.strip()))
+        return h
+
     def update(self, other=(), **kwargs: str) -> None:  # type: ignore[override]
         """Add headers from a mapping, a Headers or (name, value) pairs (keeps duplicates)."""
         if isinstance(other, Headers):

@@ -252,6 +252,11 @@ TEST_F(ClientHooked, ExtraHeadersOriginPathAndSubprotocolsReachTheUpgradeHook) {
   }
   ASSERT_NE(wh_conn_subprotocol(c), nullptr);
   EXPECT_STREQ(wh_conn_subprotocol(c), "v1");
+  // The client's WH_EV_OPEN carries the server's 101 headers as sent.
+  auto open = hub_.rec().events(WH_EV_OPEN, c);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_NE(open[0].headers.find("X-Server: yes\r\n"), std::string::npos) << open[0].headers;
+  EXPECT_NE(open[0].headers.find("Sec-WebSocket-Accept: "), std::string::npos) << open[0].headers;
 }
 
 TEST_F(ClientHooked, WsUnixUrlConnectsThroughTheSocketAndRequestsThePathAfterTheColon) {

@@ -31,6 +31,7 @@ test('the ESM entry has a default export and named WebSocketServer', async () =>
 
 test('echo of text and binary: message(data, isBinary) with Buffers, url, readyState', async () => {
   const { wss, url } = await echoServer();
+  wss.on('headers', (headers) => headers.push('X-Echo: yes'));
   const ws = new WebSocket(`${url}/echo?x=1`);
   const upgrade = waitFor(ws, 'upgrade');
   assert.strictEqual(ws.readyState, WebSocket.CONNECTING);
@@ -39,6 +40,10 @@ test('echo of text and binary: message(data, isBinary) with Buffers, url, readyS
   const [res] = await upgrade;
   assert.strictEqual(res.statusCode, 101);
   assert.strictEqual(res.headers.upgrade, 'websocket');
+  // The server's own 101 headers, as ws gives them: its accept key and what
+  // its 'headers' listener added.
+  assert.match(res.headers['sec-websocket-accept'], /^[A-Za-z0-9+/]{27}=$/);
+  assert.strictEqual(res.headers['x-echo'], 'yes');
   assert.strictEqual(ws.readyState, WebSocket.OPEN);
   ws.send('héllo');
   let [data, isBinary] = await waitFor(ws, 'message');

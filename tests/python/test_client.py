@@ -27,6 +27,15 @@ async def test_malformed_uri_raises_invalid_uri(bad):
     assert bad in str(info.value) or repr(bad) in str(info.value)
 
 
+async def test_response_holds_the_servers_101_and_its_headers():
+    async with wirehub.serve(echo, HOST, 0) as server:
+        async with wirehub.connect(uri(server)) as ws:
+            assert ws.response.status_code == 101
+            assert ws.response.headers["Upgrade"].lower() == "websocket"
+            assert ws.response.headers["Server"].startswith("wirehub/")
+            assert len(ws.response.headers["Sec-WebSocket-Accept"]) == 28
+
+
 def test_parse_uri_defaults():
     u = wirehub.parse_uri("wss://Example.com/chat?room=1")
     assert (u.secure, u.host, u.port, u.resource_name) == (True, "example.com", 443, "/chat?room=1")
@@ -166,6 +175,8 @@ def test_sync_client_send_recv_iterate_close():
             with pytest.raises(TimeoutError):
                 ws.recv(timeout=0.05)
             assert ws.remote_address == (HOST, box["port"])
+            assert ws.response.status_code == 101
+            assert ws.response.headers["Server"].startswith("wirehub/")
         assert ws.close_code == 1000
         with pytest.raises(ConnectionClosedOK):
             ws.send("after close")

@@ -26,7 +26,7 @@ from .._tls import client_tls_options
 from ..client import handshake_error
 from ..exceptions import (ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                           InvalidURI, PayloadTooBig, WebSocketException, _ClosedTooBig)
-from ..http import Headers, HeadersLike
+from ..http import Headers, HeadersLike, Response
 from ..uri import basic_auth, parse_uri
 
 __all__ = ["connect", "ClientConnection"]
@@ -59,6 +59,8 @@ class ClientConnection:
         """Negotiated subprotocol or None."""
         self.remote_address: Optional[tuple] = None
         """The server's (host, port)."""
+        self.response: Optional[Response] = None
+        """The server's handshake response (101 and its headers) once open."""
         self._lock = threading.Lock()
 
     # -- engine events (called from _pump on the caller's thread)
@@ -69,6 +71,8 @@ class ClientConnection:
         kind = ev[0]
         if kind == _native.EV_OPEN:
             self._open = True
+            if ev[3] is not None:
+                self.response = Response(101, "", Headers.from_block(ev[3]))
             self.subprotocol = self._native.subprotocol or None
             self.remote_address = self._native.remote_address
         elif kind == _native.EV_CLOSE:
