@@ -165,14 +165,13 @@ void OnReadable(uv_poll_t*, int status, int) {
 // fresh Buffer per batch is mapped, faulted in page by page and unmapped
 // again (a third of the time of a 16 KiB echo went there), so large batches
 // use slabs that come back to a small pool when V8 collects their Buffer.
-// V8 is told of their size, so it collects them in step.
+// (Reporting them to V8 as external memory made it run major GCs: slower.)
 constexpr size_t kSlabMin = 128 * 1024;
 constexpr size_t kSpareSlabs = 8;
 
-void FreeSlab(Napi::Env env, uint8_t* p, size_t* cap) {
+void FreeSlab(Napi::Env, uint8_t* p, size_t* cap) {
   const size_t c = *cap;
   delete cap;
-  (void)env;
   if (g && g->spare_slabs.size() < kSpareSlabs) g->spare_slabs.emplace_back(p, c);
   else std::free(p);
 }
@@ -197,7 +196,6 @@ Napi::Buffer<uint8_t> PayloadBuffer(Napi::Env env, size_t total) {
     p = static_cast<uint8_t*>(std::malloc(cap));
     if (!p) throw std::bad_alloc();
   }
-
   return Napi::Buffer<uint8_t>::New(env, p, total, FreeSlab, new size_t(cap));
 }
 

@@ -237,7 +237,7 @@ void connection::client_fail(int error, std::string message) {
   finish(error);
 }
 
-void capture_refusal(client_handshake& hs) {
+void capture_response(client_handshake& hs) {
   const auto& res = hs.parser.get();
   hs.status = res.result_int();
   hs.response_headers.clear();
@@ -269,7 +269,7 @@ void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
   const auto& res = hs.parser.get();
   const int status = res.result_int();
   if (status != 101) {
-    capture_refusal(hs);
+    capture_response(hs);
     client_fail(WH_ESTATUS, "Unexpected server response: " + std::to_string(status));
     return;
   }
@@ -316,7 +316,7 @@ void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
     pmd = true;
   }
   std::string leftover = hs.buf.substr(hs.consumed);
-  capture_refusal(hs);  // not a refusal: the same copy of the 101's headers, for WH_EV_OPEN
+  capture_response(hs);
   const std::string response_headers = std::move(hs.response_headers);
   chs_.reset();
   become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr, response_headers);

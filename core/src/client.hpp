@@ -33,7 +33,7 @@ struct client_handshake {
   std::string buf;
   std::size_t consumed = 0;
 
-  // A refused handshake, reported in WH_EV_CLOSE.
+  // The server's answer: a refusal (WH_EV_CLOSE) or the 101's headers (WH_EV_OPEN).
   int status = 0;
   std::string response_headers;
   std::string body;
@@ -43,8 +43,9 @@ struct client_handshake {
 void peer_address(int fd, char* out, std::size_t n, std::uint16_t& port);
 void prepare_socket(int fd);
 
-// Copies a non-101 answer (status, headers, body so far) for WH_EV_CLOSE.
-void capture_refusal(client_handshake& hs);
+// Copies the server's answer (status, headers, body so far): a refusal for
+// WH_EV_CLOSE, or a 101's headers for WH_EV_OPEN.
+void capture_response(client_handshake& hs);
 
 // Builds a client connection's config and handshake state from the C options.
 int prepare_client(const char* url, const wh_client_options& o, endpoint_config& cfg,

@@ -271,7 +271,7 @@ void connection::on_eof() {
   }
   if (role_ == role::client && !opened_) {
     if (chs_ && chs_->parser.is_header_done() && chs_->parser.get().result_int() != 101) {
-      capture_refusal(*chs_);
+      capture_response(*chs_);
       client_fail(WH_ESTATUS, "Unexpected server response: " + std::to_string(chs_->status));
       return;
     }

@@ -163,6 +163,9 @@ void hub::server_gone(server* s) {
 
 int hub::destroy(int timeout_ms) {
   if (on_io_thread()) return WH_ESTATE;
+  // Host mode: only the host thread can run the close handshakes (checked
+  // before anything is shut, so a refused call leaves the hub working).
+  if (hosted_ && !loops_[0]->is_host_thread()) return WH_ESTATE;
   loop::drop_host_cork(*this);  // what this thread corked still goes out first
   shutting_down_ = true;
   const int t = timeout_ms > 0 ? timeout_ms : 5000;
@@ -173,7 +176,6 @@ int hub::destroy(int timeout_ms) {
     for (connection* c : out) c->retain();
     return out;
   };
-  if (hosted_ && !loops_[0]->is_host_thread()) return WH_ESTATE;
   auto wait_idle = [this](int ms) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     for (;;) {

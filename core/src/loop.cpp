@@ -56,31 +56,23 @@ loop::~loop() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-void loop::ring() {
-  std::uint64_t one = 1;
-  while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
-  }
-}
-
-void loop::post_remote(std::unique_ptr<task> t) {
+void loop::to_inbox(std::unique_ptr<task>* ts, std::size_t n) {
   bool wake;
   {
     std::lock_guard<std::mutex> lk(inbox_mu_);
-    inbox_.push_back(std::move(t));
+    for (std::size_t i = 0; i < n; ++i) inbox_.push_back(std::move(ts[i]));
     wake = !std::exchange(inbox_woken_, true);
   }
-  if (wake) ring();
+  if (wake) {  // after the unlock: see post_remote
+    std::uint64_t one = 1;
+    while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+  }
 }
 
-void loop::post_remote(std::vector<std::unique_ptr<task>> ts) {
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lk(inbox_mu_);
-    for (auto& t : ts) inbox_.push_back(std::move(t));
-    wake = !std::exchange(inbox_woken_, true);
-  }
-  if (wake) ring();
-}
+void loop::post_remote(std::unique_ptr<task> t) { to_inbox(&t, 1); }
+
+void loop::post_remote(std::vector<std::unique_ptr<task>> ts) { to_inbox(ts.data(), ts.size()); }
 
 void loop::run_inbox() {
   // Read first: a task queued after the swap below then wakes us again.
@@ -145,44 +137,24 @@ int loop::host_fd() {
 
 void loop::host_turn_end() {
   if (!std::exchange(host_turn_, false)) return;
-  loop* outer = std::exchange(current_, this);
+  as_current scope(this);
   const bool posted = turn_posted_;
   turn_end();
   turn_posted_ = posted;  // a turn end already posted still runs (harmlessly)
-  current_ = outer;
 }
 
-void loop::wake_host() {
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lk(inbox_mu_);
-    wake = !std::exchange(inbox_woken_, true);
-  }
-  if (wake) ring();
-}
+void loop::wake_host() { to_inbox(nullptr, 0); }
 
 void loop::run_hosted() {
   host_wrote_since_poll_ = false;
   host_turn_end();  // what waited for this turn (or a cork never undone) goes now
-  loop* outer = std::exchange(current_, this);
-  try {
-    ioc_.poll();
-  } catch (...) {
-    current_ = outer;
-    throw;
-  }
-  current_ = outer;
+  as_current scope(this);
+  ioc_.poll();
 }
 
 void loop::run_hosted_for(int ms) {
-  loop* outer = std::exchange(current_, this);
-  try {
-    ioc_.run_for(std::chrono::milliseconds(ms));
-  } catch (...) {
-    current_ = outer;
-    throw;
-  }
-  current_ = outer;
+  as_current scope(this);
+  ioc_.run_for(std::chrono::milliseconds(ms));
 }
 
 void loop::stop_and_join() {
@@ -264,14 +236,14 @@ int loop::uncork_host(hub& h) {
   // Group by loop, keeping each loop's order (and so each connection's).
   while (!tasks.empty()) {
     loop* l = tasks.front().first;
-    auto mine = std::make_unique<std::vector<std::unique_ptr<task>>>();
+    std::vector<std::unique_ptr<task>> mine;
     std::vector<std::pair<loop*, std::unique_ptr<task>>> rest;
     for (auto& [tl, t] : tasks) {
-      if (tl == l) mine->push_back(std::move(t));
+      if (tl == l) mine.push_back(std::move(t));
       else rest.emplace_back(tl, std::move(t));
     }
     tasks.swap(rest);
-    l->post_remote(std::move(*mine));
+    l->post_remote(std::move(mine));
   }
   return 0;
 }

@@ -39,11 +39,12 @@ class loop {
   // connection. While the host thread holds a cork, the uncork writes.
   template <class F>
   void on_host(F& f) {
-    loop* outer = std::exchange(current_, this);
-    host_inline_ = true;
-    f();
-    host_inline_ = false;
-    current_ = outer;
+    {
+      as_current scope(this);
+      host_inline_ = true;
+      f();
+      host_inline_ = false;
+    }
     if (host_corked() || !host_turn_) return;
     if (!std::exchange(host_wrote_since_poll_, true)) host_turn_end();
     else wake_host();
@@ -179,7 +180,16 @@ class loop {
   void arm_epoll();
   void drain_epoll();
   void run_inbox();
-  void ring();  // makes wake_fd_ readable (the caller set inbox_woken_)
+  // Queues n tasks (none: just a wake-up) and makes wake_fd_ readable once.
+  void to_inbox(std::unique_ptr<task>* ts, std::size_t n);
+  // This loop is loop::current() for a scope on the host's thread.
+  struct as_current {
+    explicit as_current(loop* l) : outer(std::exchange(current_, l)) {}
+    ~as_current() { current_ = outer; }
+    as_current(const as_current&) = delete;
+    as_current& operator=(const as_current&) = delete;
+    loop* outer;
+  };
   void arm_sweep();
   void sweep();
 
@@ -209,8 +219,8 @@ class loop {
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
   int epfd_ = -1;
-  int wake_fd_ = -1;
-  std::shared_ptr<remote_ref> remote_ = std::make_shared<remote_ref>(this);  // eventfd in epfd_ (data.ptr == nullptr): the inbox has work
+  int wake_fd_ = -1;  // eventfd in epfd_ (data.ptr == nullptr): the inbox has work
+  std::shared_ptr<remote_ref> remote_ = std::make_shared<remote_ref>(this);
   std::mutex inbox_mu_;
   std::vector<std::unique_ptr<task>> inbox_;
   bool inbox_woken_ = false;  // a wake-up is on its way (inbox_mu_)

@@ -266,20 +266,21 @@ int server::unlisten() {
   if (unlistened_.exchange(true)) return 0;
   // Closed here, not posted: the caller may bind the port again next. The
   // acceptor's pending accept completes with operation_aborted on its loop.
-  std::promise<void> done;
-  auto closed = done.get_future();
   loop& l = hub_.loop_at(0);
-  auto close_acceptor = [this, &done] {
+  auto close_acceptor = [this] {
     boost::system::error_code ec;
     acceptor_.close(ec);
-    done.set_value();
   };
   if (l.on_this_thread() || l.is_host_thread()) {
     close_acceptor();
     return 0;
   }
-  l.post(close_acceptor);
-  closed.wait();
+  std::promise<void> done;
+  l.post([&] {
+    close_acceptor();
+    done.set_value();
+  });
+  done.get_future().wait();
   return 0;
 }
 
