@@ -174,7 +174,7 @@ void connection::on_readable() {
   for (int round = 0;; ++round) {
     if (round == 64) {
       retain();
-      boost::asio::post(loop_.ioc(), [this] {
+      loop_.post([this] {
         on_readable();
         release();
       });

@@ -152,7 +152,7 @@ void hub::untrack(connection* c) {
 void hub::server_gone(server* s) {
   // Freed on its own loop, after the handler that called us has returned.
   // It stays listed until then, so destroy() frees it if the loop stops first.
-  boost::asio::post(loops_[0]->ioc(), [this, s] {
+  loops_[0]->post([this, s] {
     {
       std::lock_guard<std::mutex> lk(mu_);
       servers_.erase(s);

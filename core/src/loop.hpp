@@ -30,6 +30,7 @@ class loop {
   // through run_hosted() when host_fd() is readable.
   void start_hosted();
   int host_fd();
+  int asio_fd();
   bool is_host_thread() const { return hosted_ && std::this_thread::get_id() == host_thread_; }
   void run_hosted();              // the ready work, without blocking
   // Host mode, on the host thread between polls: f runs now, as on the loop.
@@ -76,8 +77,10 @@ class loop {
   void post(F&& f) {
     // Not from a host-thread call (on_host): Asio would queue it without
     // waking the host, so it goes through the inbox, which does.
-    if (on_this_thread() && !host_inline_) boost::asio::post(ioc_, std::forward<F>(f));
-    else post_remote(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
+    if (on_this_thread() && !host_inline_) {
+      asio_due_ = true;  // host mode: run_hosted() polls Asio for it
+      boost::asio::post(ioc_, std::forward<F>(f));
+    } else post_remote(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
   }
 
   struct task {
@@ -201,6 +204,9 @@ class loop {
   bool host_inline_ = false;  // running a host-thread call (on_host)
   bool host_turn_ = false;    // a turn end is owed to the host thread
   bool host_wrote_since_poll_ = false;
+  bool host_direct_ = false;  // run_hosted() is handling our epoll set itself
+  bool asio_due_ = false;     // ... and has handed Asio work to run after it
+  char asio_tag_ = 0;         // host mode: Asio's descriptor's entry in epfd_
   std::thread::id host_thread_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> host_work_;
   std::unique_ptr<std::uint8_t[]> rbuf_;

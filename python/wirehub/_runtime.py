@@ -15,9 +15,10 @@ import atexit
 import logging
 import threading
 import weakref
-from typing import Optional
+from typing import List, Optional
 
 from . import _wirehub as _native
+from ._wakeup import resume_now
 
 logger = logging.getLogger("wirehub")
 
@@ -51,6 +52,8 @@ class Runtime:
         self.native = _native.Hub(1, hosted=True)
         self.users = 0
         self.corked = False
+        self._dispatching = False
+        self._woken: "List[asyncio.Future[None]]" = []
         self._destroy_handle: Optional[asyncio.Handle] = None
         loop.add_reader(self.native.fd, self._on_readable)
         _all.add(self)
@@ -105,21 +108,52 @@ class Runtime:
         native = self.native
         if native.closed:
             return
+        woken = self._woken
         for _ in range(_MAX_BATCHES_PER_WAKEUP):
             batch = native.poll(_BATCH)
-            for ev in batch:
-                target = ev[1]
-                if target is None:
-                    continue
+            self._dispatching = True
+            try:
+                for ev in batch:
+                    target = ev[1]
+                    if target is None:
+                        continue
+                    try:
+                        if ev[0] == EV_MESSAGE:
+                            target._on_message(ev[2])
+                        else:
+                            target._on_event(ev)
+                    except Exception:  # one broken object must not stop the pump
+                        logger.exception("wirehub: error while dispatching event %d", ev[0])
+            finally:
+                self._dispatching = False
+            # The readers this batch woke run now, in this loop iteration (see
+            # _wakeup), each once for all its messages of the batch. The
+            # first one's reply leaves at once (latency); the cork then holds
+            # the others' until all ran: one write per connection, no wake-up.
+            if woken:
+                self._woken = []
+                corked = False
                 try:
-                    if ev[0] == EV_MESSAGE:
-                        target._on_message(ev[2])
-                    else:
-                        target._on_event(ev)
-                except Exception:  # one broken object must not stop the pump
-                    logger.exception("wirehub: error while dispatching event %d", ev[0])
+                    for w in woken:
+                        try:
+                            resume_now(w)
+                        except Exception:
+                            logger.exception("wirehub: error while resuming a reader")
+                        if not corked and not native.closed:
+                            corked = native.cork() == 0
+                finally:
+                    if corked and not native.closed:
+                        native.uncork()
+                woken = self._woken
             if len(batch) < _BATCH or native.closed:
                 break
+
+    def wake(self, waiter: "asyncio.Future[None]") -> None:
+        """Resume a reader: after the batch being dispatched, else as usual."""
+        if self._dispatching:
+            self._woken.append(waiter)
+        elif not waiter.done():
+            waiter.set_result(None)
 
 
 def get_runtime(loop: Optional[asyncio.AbstractEventLoop] = None) -> Runtime:

@@ -53,7 +53,7 @@ class Connection:
         self._native: Any = None  # native Conn, set when the engine names the connection
         self.state = State.CONNECTING
         self._messages: Deque[Data] = collections.deque()
-        self._waiter: Optional[asyncio.Future] = None
+        self._waiter: "Optional[asyncio.Future[None]]" = None
         # Reading pauses when this many messages wait unread (None: never).
         self._max_queue = max_queue if max_queue else 0
         self._paused = False
@@ -104,14 +104,13 @@ class Connection:
     def _on_message(self, message: Data) -> None:
         q = self._messages
         q.append(message)
-        w = self._waiter
-        if w is not None:
-            self._waiter = None
-            if not w.done():
-                w.set_result(None)
         if self._max_queue and not self._paused and len(q) >= self._max_queue and self._native is not None:
             self._paused = True
             self._native.pause()
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            self._runtime.wake(w)
 
     def _on_event(self, ev: tuple) -> None:
         kind = ev[0]
@@ -155,11 +154,6 @@ class Connection:
         self._close_exc = exc
         if (error or code not in (1000, 1001, 1005)) and self._opened.done():
             self.logger.info("%r: %s", self, exc)
-        w = self._waiter
-        if w is not None:
-            self._waiter = None
-            if not w.done():
-                w.set_result(None)
         for f in self._drain_waiters:
             if not f.done():
                 f.set_result(None)
@@ -172,6 +166,10 @@ class Connection:
         if not self._closed.done():
             self._closed.set_result(None)
         self._after_close()
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            self._runtime.wake(w)  # last: the reader must find the close complete
 
     def _after_close(self) -> None:
         pass
