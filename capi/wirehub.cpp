@@ -140,6 +140,13 @@ int wh_hub_poll(wh_hub* h, wh_event* out, int max) {
   return guarded([&]() -> int { return H(h)->poll(out, max); });
 }
 
+int wh_hub_set_payload_alloc(wh_hub* h, size_t min_len, wh_payload_alloc_cb alloc, void* user_data) {
+  if (!h) return WH_EINVAL;
+  if (!H(h)->hosted() || !H(h)->loop_at(0).is_host_thread()) return WH_ESTATE;
+  H(h)->queue()->set_payload_alloc(min_len, alloc, user_data);
+  return 0;
+}
+
 void* wh_hub_user_data(wh_hub* h) { return h ? H(h)->user_data() : nullptr; }
 
 // ------------------------------------------------------------------ server

@@ -229,6 +229,18 @@ WH_EXTERN int wh_hub_event_fd(wh_hub* hub, int* fd);
  * that created the hub (WH_ESTATE elsewhere), where it first runs the
  * engine's ready work without blocking. */
 WH_EXTERN int wh_hub_poll(wh_hub* hub, wh_event* out, int max);
+/* WH_EVENTS_HOST: message payloads in memory the host owns, so a binding can
+ * hand them to its runtime (a JS Buffer, say) without copying them again.
+ * For each WH_EV_MESSAGE of at least min_len bytes the engine calls
+ * alloc(len, user_data), copies the payload there and points the event's
+ * data at it; the memory is the host's from that call on, including for
+ * events a hub destroy discards. A NULL return keeps the default for that
+ * message (its payload lives in the hub until the next wh_hub_poll()).
+ * alloc runs on the host thread, inside wh_hub_poll(), and must not call
+ * into the hub. alloc = NULL turns it off. [host thread: WH_ESTATE
+ * elsewhere and in other event modes] */
+typedef void* (*wh_payload_alloc_cb)(size_t len, void* user_data);
+WH_EXTERN int wh_hub_set_payload_alloc(wh_hub* hub, size_t min_len, wh_payload_alloc_cb alloc, void* user_data);
 /* The hub's user_data. [any thread] */
 WH_EXTERN void* wh_hub_user_data(wh_hub* hub);
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 namespace wirehub {
 
@@ -29,10 +30,17 @@ static void release(wh_conn* c) {
 
 void event_queue::push(const wh_event& ev) {
   retain(ev.conn);  // the handle must outlive the event, even past WH_EV_CLOSE
+  const char* host_data = nullptr;
+  if (alloc_ && ev.type == WH_EV_MESSAGE && ev.len && ev.len >= alloc_min_) {
+    if (void* p = alloc_(ev.len, alloc_user_data_)) {
+      std::memcpy(p, ev.data, ev.len);
+      host_data = static_cast<const char*>(p);
+    }
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
-    item it{ev, back_arena_.size(), 0};
-    if (ev.len) back_arena_.append(ev.data, ev.len);
+    item it{ev, back_arena_.size(), 0, host_data};
+    if (ev.len && !host_data) back_arena_.append(ev.data, ev.len);
     it.headers_off = back_arena_.size();
     if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
     back_.push_back(it);
@@ -98,7 +106,7 @@ int event_queue::poll(wh_event* out, int max) {
   while (n < max && front_pos_ < front_.size()) {
     item& it = front_[front_pos_++];
     wh_event ev = it.ev;
-    ev.data = ev.len ? front_arena_.data() + it.data_off : nullptr;
+    ev.data = it.host_data ? it.host_data : ev.len ? front_arena_.data() + it.data_off : nullptr;
     ev.headers = ev.headers_len ? front_arena_.data() + it.headers_off : nullptr;
     out[n++] = ev;
     if (ev.conn) delivered_.push_back(ev.conn);

@@ -29,11 +29,19 @@ class event_queue {
   int poll(wh_event* out, int max);
   // Drops everything waiting (hub shutdown), releasing connection references.
   void clear();
+  // Host mode (wh_hub_set_payload_alloc): message payloads of at least
+  // min_len bytes go to memory the host allocates, not to the arena.
+  void set_payload_alloc(std::size_t min_len, wh_payload_alloc_cb alloc, void* user_data) {
+    alloc_min_ = min_len;
+    alloc_ = alloc;
+    alloc_user_data_ = user_data;
+  }
 
  private:
   struct item {
     wh_event ev;
     std::size_t data_off, headers_off;
+    const char* host_data;  // the payload in the host's memory, else in the arena
   };
   void release_delivered();
   void wake();
@@ -51,6 +59,10 @@ class event_queue {
   std::string front_arena_;
   std::size_t front_pos_ = 0;
   std::vector<wh_conn*> delivered_;
+  // Called on the only thread that pushes in host mode: the host's.
+  wh_payload_alloc_cb alloc_ = nullptr;
+  void* alloc_user_data_ = nullptr;
+  std::size_t alloc_min_ = 0;
 };
 
 }  // namespace wirehub

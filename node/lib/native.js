@@ -100,7 +100,9 @@ const servers = []; // server id -> WebSocketServer
 const FIELDS = addon.FIELDS;
 const meta = new Int32Array(addon.BATCH * FIELDS);
 
-function dispatch(n, payload, extras) {
+// payload: one Buffer with the batch's payloads; blocks: views of the slabs
+// holding its large messages (field 8 names one, 0 meaning payload).
+function dispatch(n, payload, extras, blocks) {
   let xi = 0;
   let firstError = null;
   for (let i = 0; i < n; i++) {
@@ -112,7 +114,8 @@ function dispatch(n, payload, extras) {
         const ws = conns[id];
         if (ws !== undefined) {
           const off = meta[o + 6];
-          ws._whMessage(payload.subarray(off, off + meta[o + 7]), meta[o + 2]);
+          const b = meta[o + 8];
+          ws._whMessage((b === 0 ? payload : blocks[b - 1]).subarray(off, off + meta[o + 7]), meta[o + 2]);
         }
         continue;
       }

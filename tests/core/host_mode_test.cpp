@@ -225,3 +225,64 @@ TEST(HostMode, HostThreadSendsRunAtOnceAndACorkedBurstLeavesAtTheUncork) {
     EXPECT_EQ(g->payload, m);
   }
 }
+
+namespace {
+// A host's payload allocator: it owns what it hands out.
+struct PayloadStore {
+  std::mutex mu;
+  std::vector<std::unique_ptr<char[]>> blocks;
+  std::vector<std::size_t> sizes;
+  static void* alloc(std::size_t len, void* self) {
+    auto* s = static_cast<PayloadStore*>(self);
+    std::lock_guard<std::mutex> lk(s->mu);
+    s->blocks.emplace_back(new char[len]);
+    s->sizes.push_back(len);
+    return s->blocks.back().get();
+  }
+  std::vector<std::size_t> seen() {
+    std::lock_guard<std::mutex> lk(mu);
+    return sizes;
+  }
+};
+}  // namespace
+
+TEST(HostMode, LargeMessagePayloadsArriveInMemoryTheHostAllocates) {
+  Host host;
+  PayloadStore store;
+  EXPECT_EQ(wh_hub_set_payload_alloc(host.hub(), 1000, PayloadStore::alloc, &store), WH_ESTATE)
+      << "only the host thread may set it";
+  ASSERT_EQ(host.on_host([&] { return wh_hub_set_payload_alloc(host.hub(), 1000, PayloadStore::alloc, &store); }),
+            0);
+  RawClient c;
+  ASSERT_NE(host.open(c), nullptr);
+  const std::string big(5000, 'x'), small = "tiny";
+  ASSERT_TRUE(c.send_frame(OP_BINARY, big));
+  ASSERT_TRUE(c.send_text(small));
+  // The host echoes each event's data: what it got is the message.
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, big);
+  auto g = c.read_data_frame();
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->payload, small);
+  EXPECT_EQ(store.seen(), std::vector<std::size_t>{5000}) << "below min_len, a payload stays in the hub";
+  // Off again: payloads stay in the hub.
+  ASSERT_EQ(host.on_host([&] { return wh_hub_set_payload_alloc(host.hub(), 0, nullptr, nullptr); }), 0);
+  ASSERT_TRUE(c.send_frame(OP_BINARY, big));
+  auto h = c.read_data_frame();
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->payload, big);
+  EXPECT_EQ(store.seen().size(), 1u);
+}
+
+TEST(HostMode, PayloadAllocatorIsForHostModeOnly) {
+  wh_hub_options o{};
+  o.size = sizeof o;
+  o.event_mode = WH_EVENTS_QUEUE;
+  wh_hub* h = nullptr;
+  ASSERT_EQ(wh_hub_create(&o, &h), 0);
+  PayloadStore store;
+  EXPECT_EQ(wh_hub_set_payload_alloc(h, 0, PayloadStore::alloc, &store), WH_ESTATE);
+  EXPECT_EQ(wh_hub_set_payload_alloc(nullptr, 0, PayloadStore::alloc, &store), WH_EINVAL);
+  EXPECT_EQ(wh_hub_destroy(h, 100), 0);
+}

@@ -445,3 +445,57 @@ test('a listener that throws is an ordinary uncaught exception (not an abort), a
   assert.match(r.stdout, /caught listener bug/);
   assert.match(r.stdout, /calls 2/);
 });
+
+test('large messages arrive intact in any mix of sizes, and a kept message stays intact while traffic and GC go on', async () => {
+  // Messages of 4 KiB and more reach JS as views of native slabs that are
+  // reused once V8 has collected every view of them.
+  const v8 = require('node:v8');
+  const vm = require('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  const { wss, url } = await echoServer();
+  const ws = new WebSocket(url, { maxPayload: 0 });
+  await waitFor(ws, 'open');
+  const pattern = (n, seed) => {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 255;
+    return b;
+  };
+  const sizes = [4096, 4095, 5000, 16384, 70000, 300 * 1024, 1, 16384, 4096 * 3];
+  const got = [];
+  ws.on('message', (d) => got.push(d));
+  const rounds = 40;
+  for (let r = 0; r < rounds; r++) for (let k = 0; k < sizes.length; k++) ws.send(pattern(sizes[k], r + k));
+  const kept = await new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (got.length === rounds * sizes.length) {
+        clearInterval(t);
+        resolve(got[0]);
+      }
+    }, 5);
+  });
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < sizes.length; k++) {
+      const d = got[r * sizes.length + k];
+      assert.ok(d.equals(pattern(sizes[k], r + k)), `message ${r}/${k} (${sizes[k]} bytes)`);
+    }
+  }
+  got.length = 0;
+  // Drop every view but one, collect, and reuse the slabs with new traffic.
+  for (let i = 0; i < 3; i++) gc();
+  await new Promise((r) => setImmediate(r));
+  for (let r = 0; r < 100; r++) ws.send(pattern(16384, 1000 + r));
+  await new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (got.length === 100) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 5);
+  });
+  for (let r = 0; r < 100; r++) assert.ok(got[r].equals(pattern(16384, 1000 + r)));
+  assert.ok(kept.equals(pattern(sizes[0], 0)), 'a message the application kept is never overwritten');
+  ws.close(1000);
+  await waitFor(ws, 'close');
+  await closeServer(wss);
+});

@@ -60,6 +60,7 @@ pub const WH_MORE: c_int = 0x20;
 
 pub const WH_EVENTS_CALLBACK: c_int = 0;
 pub const WH_EVENTS_QUEUE: c_int = 1;
+pub const WH_EVENTS_HOST: c_int = 2;
 
 pub const WH_SERVER_UPGRADE_HOOK: c_int = 0x1;
 pub const WH_SERVER_HTTP: c_int = 0x2;
@@ -105,6 +106,7 @@ pub struct wh_event {
     pub user_data: *mut c_void,
 }
 
+pub type wh_payload_alloc_cb = Option<unsafe extern "C" fn(len: usize, user_data: *mut c_void) -> *mut c_void>;
 pub type wh_event_cb =
     Option<unsafe extern "C" fn(hub: *mut wh_hub, event: *const wh_event, user_data: *mut c_void)>;
 
@@ -193,6 +195,14 @@ extern "C" {
     pub fn wh_hub_destroy(hub: *mut wh_hub, timeout_ms: c_int) -> c_int;
     pub fn wh_hub_event_fd(hub: *mut wh_hub, fd: *mut c_int) -> c_int;
     pub fn wh_hub_poll(hub: *mut wh_hub, out: *mut wh_event, max: c_int) -> c_int;
+    pub fn wh_hub_cork(hub: *mut wh_hub) -> c_int;
+    pub fn wh_hub_uncork(hub: *mut wh_hub) -> c_int;
+    pub fn wh_hub_set_payload_alloc(
+        hub: *mut wh_hub,
+        min_len: usize,
+        alloc: wh_payload_alloc_cb,
+        user_data: *mut c_void,
+    ) -> c_int;
     pub fn wh_hub_user_data(hub: *mut wh_hub) -> *mut c_void;
 
     pub fn wh_server_listen(
@@ -203,6 +213,7 @@ extern "C" {
     pub fn wh_server_port(server: *mut wh_server) -> c_int;
     pub fn wh_server_connections(server: *mut wh_server) -> c_int;
     pub fn wh_server_close(server: *mut wh_server, timeout_ms: c_int) -> c_int;
+    pub fn wh_server_unlisten(server: *mut wh_server) -> c_int;
     pub fn wh_server_adopt(
         server: *mut wh_server,
         fd: c_int,
