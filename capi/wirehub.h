@@ -145,6 +145,10 @@ typedef enum wh_event_type {
 #define WH_NO_COMPRESS 0x8  /* send: do not compress this message */
 #define WH_COMPRESS 0x10    /* send: compress even below the threshold */
 #define WH_MORE 0x20        /* send: a fragment; more fragments follow (like MSG_MORE) */
+#define WH_BORROW 0x40      /* send, host mode: the bytes stay valid and unchanged until this
+                               thread's wh_hub_uncork() returns, so the engine may write them
+                               from there instead of copying them. Ignored unless the calling
+                               thread is the host's and holds a cork on the hub. */
 
 typedef struct wh_event {
   int type;               /* wh_event_type */

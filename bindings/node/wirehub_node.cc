@@ -92,6 +92,8 @@ struct State {
   Slab* slab = nullptr;
   std::vector<Slab*> spare;
   std::deque<std::pair<Slab*, const uint8_t*>> pending;
+  // The slab ranges of the batch being dispatched (see InBatchSlab).
+  std::vector<std::pair<const uint8_t*, const uint8_t*>> live_views;
 };
 
 State* g = nullptr;
@@ -275,6 +277,21 @@ void* AllocPayload(size_t len, void*) {
 
 void FinalizeSlabView(Napi::Env, uint8_t*, Slab* s) { UnrefSlab(s); }
 
+// Is d the next pending allocation? Allocations come in the order of their
+// events, except one the engine made for a message it then refused (invalid
+// UTF-8, say): those are dropped here.
+bool InPending(const uint8_t* d) {
+  auto& q = g->pending;
+  size_t k = 0;
+  while (k < q.size() && q[k].second != d) ++k;
+  if (k == q.size()) return false;  // allocation failed: the payload is in the hub
+  for (size_t i = 0; i < k; ++i) {
+    UnrefSlab(q.front().first);
+    q.pop_front();
+  }
+  return true;
+}
+
 void Drain() {
   napi_env raw = g->env;
   Napi::Env env(raw);
@@ -297,7 +314,7 @@ void Drain() {
       const wh_event& ev = g->events[i];
       const auto* d = reinterpret_cast<const uint8_t*>(ev.data);
       view_of[i] = 0;
-      if (ev.type == WH_EV_MESSAGE && ev.len && !g->pending.empty() && g->pending.front().second == d) {
+      if (ev.type == WH_EV_MESSAGE && ev.len >= kLargePayload && InPending(d)) {
         Slab* s = g->pending.front().first;
         g->pending.pop_front();
         if (views.empty() || views.back().slab != s) views.push_back(View{s, d, d + ev.len, 0});
@@ -390,10 +407,14 @@ void Drain() {
     // Replies made while JS handles the batch (ws.send in 'message') leave
     // at the uncork, one write per connection.
     wh_hub_cork(g->hub);
+    g->live_views.clear();
+    for (const View& v : views) g->live_views.emplace_back(v.start, v.end);
     try {
       g->dispatch.MakeCallback(env.Global(), 4, argv, *g->async_ctx);
+      g->live_views.clear();
       wh_hub_uncork(g->hub);
     } catch (const Napi::Error& e) {
+      g->live_views.clear();
       wh_hub_uncork(g->hub);
       // A listener's exception (rethrown by the dispatcher after the batch):
       // report it as Node reports any uncaught exception from an I/O
@@ -689,11 +710,26 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, cid);
 }
 
+// A message sent back out of the batch being dispatched (an echo, a relay)
+// lies in a slab that the batch's Buffers keep alive until after the uncork:
+// the engine may then write it from there (WH_BORROW) instead of copying it.
+// As with a Buffer handed to socket.write(), changing it before the batch
+// ends changes what is sent.
+bool InBatchSlab(const void* data, size_t len) {
+  if (len < kLargePayload) return false;
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (const auto& v : g->live_views)
+    if (p >= v.first && p + len <= v.second) return true;
+  return false;
+}
+
 Napi::Value Send(const Napi::CallbackInfo& info) {
   wh_conn* c = ConnArg(info, 0);
   if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
   Bytes b = GetBytes(info[1]);
-  return Napi::Number::New(info.Env(), wh_conn_send(c, b.data, b.len, info[2].As<Napi::Number>().Int32Value()));
+  int flags = info[2].As<Napi::Number>().Int32Value() & ~WH_BORROW;
+  if (InBatchSlab(b.data, b.len)) flags |= WH_BORROW;
+  return Napi::Number::New(info.Env(), wh_conn_send(c, b.data, b.len, flags));
 }
 
 Napi::Value Ping(const Napi::CallbackInfo& info) {

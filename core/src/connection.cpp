@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -320,7 +321,20 @@ std::size_t connection::process(std::uint8_t* p, std::size_t n) {
     if (total > n - off) break;
     std::uint8_t* payload = p + off + h.header_size;
     const std::size_t len = static_cast<std::size_t>(h.length);
-    if (h.masked) frame::apply_mask(payload, len, h.mask);
+    if (h.masked) {
+      // A whole message in one plain frame, for a host that owns its
+      // payloads (wh_hub_set_payload_alloc): unmasked straight into the
+      // host's memory, one pass instead of an unmask and a copy.
+      void* dst = nullptr;
+      if (h.fin && !h.rsv1 && (h.opcode == frame::op_binary || h.opcode == frame::op_text) && !msg_opcode_)
+        dst = hub_.place_payload(len);
+      if (dst) {
+        frame::copy_mask(static_cast<std::uint8_t*>(dst), payload, len, h.mask);
+        payload = static_cast<std::uint8_t*>(dst);
+      } else {
+        frame::apply_mask(payload, len, h.mask);
+      }
+    }
     off += total;
     const bool go_on = frame::is_control(h.opcode) ? handle_control(h, payload, len) : handle_data(h, payload, len);
     if (!go_on) return n;
@@ -508,7 +522,14 @@ void connection::fail(int close_code, std::string_view reason, int error) {
 inline std::string& connection::out_buf() { return loop_.corked() == this ? loop_.cork_buf() : wbuf_; }
 
 inline std::size_t connection::pending_bytes() const {
-  return wbuf_.size() - woff_ + (loop_.corked() == this ? loop_.cork_buf().size() : 0);
+  return wbuf_.size() - woff_ + borrowed_bytes() + (loop_.corked() == this ? loop_.cork_buf().size() : 0);
+}
+
+std::size_t connection::borrowed_bytes() const {
+  std::size_t n = 0;
+  if (borrowed_)
+    for (const auto& b : *borrowed_) n += b.len;
+  return n;
 }
 
 void connection::sync_buffered(std::size_t pending) {
@@ -524,12 +545,21 @@ void connection::mark_dirty() {
   loop_.want_flush(this);
 }
 
-void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std::uint8_t* data, std::size_t len) {
+void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std::uint8_t* data, std::size_t len,
+                             bool borrow) {
   std::uint8_t hdr[frame::max_header_size];
   const bool mask = role_ == role::client;
   const std::uint32_t key = mask ? loop_.random_mask() : 0;
   const std::size_t hn = frame::write_header(hdr, opcode, fin, rsv1, len, mask, key);
   std::string& out = out_buf();
+  if (borrow && len && !mask && !ssl_ && &out == &wbuf_) {
+    out.append(reinterpret_cast<const char*>(hdr), hn);
+    if (!borrowed_) borrowed_ = std::make_unique<std::vector<borrowed>>();
+    borrowed_->push_back(borrowed{out.size(), data, len});
+    sync_buffered(pending_bytes());
+    mark_dirty();
+    return;
+  }
   if (out.empty() && &out == &wbuf_ && len >= 4096) loop_.take_send_buffer(wbuf_);
   out.append(reinterpret_cast<const char*>(hdr), hn);
   const std::size_t at = out.size();
@@ -544,7 +574,7 @@ void connection::queue_message(const std::uint8_t* data, std::size_t len, int fl
   const bool compress = pmd_server_bits_ && !(flags & WH_NO_COMPRESS) &&
                         (len >= cfg_->deflate.threshold || (flags & WH_COMPRESS));
   if (!compress) {
-    queue_frame(op, true, false, data, len);
+    queue_frame(op, true, false, data, len, (flags & WH_BORROW) != 0);
     return;
   }
   const int bits = role_ == role::server ? pmd_server_bits_ : pmd_client_bits_;
@@ -618,6 +648,8 @@ int connection::send(const void* data, std::size_t len, int flags) {
   if (loop_.on_this_thread() || loop_.is_host_thread()) {
     // On the loop's thread, or the host's in host mode: framed straight from
     // the caller's bytes, no copy to hand over.
+    // WH_BORROW holds only while this host thread keeps the hub corked.
+    if ((flags & WH_BORROW) && !loop_.host_borrow_ok()) flags &= ~WH_BORROW;
     auto direct = [&] { do_send(static_cast<const std::uint8_t*>(data), len, flags); };
     if (loop_.on_this_thread()) direct();
     else loop_.on_host(direct);
@@ -626,6 +658,7 @@ int connection::send(const void* data, std::size_t len, int flags) {
     drain_armed_.store(true, std::memory_order_relaxed);
     return WH_QUEUED;
   }
+  flags &= ~WH_BORROW;  // copied below
   const bool queued = b + len > high;
   // WH_QUEUED promises a WH_EV_DRAIN: arm it before the loop can flush.
   if (queued) drain_armed_.store(true, std::memory_order_relaxed);
@@ -757,9 +790,16 @@ long connection::write_out(const std::string& buf, std::size_t& off) {
 }
 
 void connection::flush() {
+  // Whatever happens here, no borrowed byte outlives it.
+  struct end_borrow {
+    connection* c;
+    ~end_borrow() {
+      if (c->borrowed_ && !c->borrowed_->empty()) c->own_borrowed();
+    }
+  } borrow_ends{this};
   if (state_ == state::closed || write_armed_ || tls_handshaking_ || state_ == state::connecting) return;
   for (;;) {
-    const long rc = write_out(wbuf_, woff_);
+    const long rc = borrowed_ && !borrowed_->empty() ? write_borrowed() : write_out(wbuf_, woff_);
     if (rc == -EAGAIN) {
       if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
         wbuf_.erase(0, woff_);
@@ -785,7 +825,74 @@ void connection::flush() {
   if (close_after_flush_ && !shut_wr_) after_close_flushed();
 }
 
+long connection::write_borrowed() {
+  // wbuf_ from woff_, with each borrowed run in its place.
+  constexpr int max_iov = 64;
+  iovec iov[max_iov];
+  int k = 0;
+  std::size_t pos = woff_, total = 0;
+  bool all = true;
+  for (const auto& b : *borrowed_) {
+    if (k + 2 > max_iov) {
+      all = false;
+      break;
+    }
+    if (b.at > pos) iov[k++] = iovec{&wbuf_[pos], b.at - pos};
+    iov[k++] = iovec{const_cast<std::uint8_t*>(b.p), b.len};
+    total += (b.at - pos) + b.len;
+    pos = b.at;
+  }
+  if (all && wbuf_.size() > pos && k < max_iov) {
+    iov[k++] = iovec{&wbuf_[pos], wbuf_.size() - pos};
+    total += wbuf_.size() - pos;
+    pos = wbuf_.size();
+  } else if (all && wbuf_.size() > pos) {
+    all = false;
+  }
+  msghdr mh{};
+  mh.msg_iov = iov;
+  mh.msg_iovlen = static_cast<std::size_t>(k);
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+  const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+  if (all && sent == total) {
+    borrowed_->clear();
+    woff_ = wbuf_.size();
+    return 0;
+  }
+  // Part of it (or the tail past 64 runs): copy what is left, carry on as usual.
+  own_borrowed(sent);
+  return write_out(wbuf_, woff_);
+}
+
+void connection::own_borrowed(std::size_t written) {
+  std::string rest;
+  rest.reserve(pending_bytes() - std::min(written, pending_bytes()));
+  std::size_t pos = woff_;
+  auto put = [&](const char* p, std::size_t n) {
+    if (written >= n) {
+      written -= n;
+      return;
+    }
+    rest.append(p + written, n - written);
+    written = 0;
+  };
+  for (const auto& b : *borrowed_) {
+    put(wbuf_.data() + pos, b.at - pos);
+    put(reinterpret_cast<const char*>(b.p), b.len);
+    pos = b.at;
+  }
+  put(wbuf_.data() + pos, wbuf_.size() - pos);
+  borrowed_->clear();
+  wbuf_.swap(rest);
+  woff_ = 0;
+}
+
 void connection::uncork() {
+  if (borrowed_ && !borrowed_->empty()) own_borrowed();  // keeps wbuf_'s order simple below
   loop_.set_corked(nullptr);
   std::string& ck = loop_.cork_buf();
   if (state_ == state::closed) {

@@ -113,6 +113,13 @@ class connection {
   long io_write(const std::uint8_t* p, std::size_t n);
   // Writes buf from off on: 0 when all is out, -EAGAIN, or another -errno.
   long write_out(const std::string& buf, std::size_t& off);
+  // wbuf_ with the borrowed bytes in place, in one sendmsg; what does not go
+  // out is copied in (own_borrowed). 0, -EAGAIN or another -errno.
+  long write_borrowed();
+  // The borrow ends: the borrowed bytes not yet written are copied into
+  // wbuf_ (after skipping `written` bytes of what wbuf_ holds from woff_).
+  void own_borrowed(std::size_t written = 0);
+  std::size_t borrowed_bytes() const;
   void arm_write();
   void on_readable();
   void on_writable();
@@ -135,7 +142,10 @@ class connection {
   bool handle_data(const frame::header& h, std::uint8_t* payload, std::size_t len);
   bool deliver(const std::uint8_t* data, std::size_t len, int flags);
   void fail(int close_code, std::string_view reason, int error);
-  void queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std::uint8_t* data, std::size_t len);
+  // borrow: data stays valid until the host thread's uncork (WH_BORROW), so
+  // the frame may be written from it instead of a copy.
+  void queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std::uint8_t* data, std::size_t len,
+                   bool borrow = false);
   void queue_message(const std::uint8_t* data, std::size_t len, int flags);
   void queue_close(int code, std::string_view reason);
   void mark_dirty();
@@ -174,6 +184,14 @@ class connection {
   // Send side.
   std::string wbuf_;
   std::size_t woff_ = 0;
+  // Frames whose payload is the caller's memory (WH_BORROW): each goes after
+  // byte `at` of wbuf_. Never outlives the flush at the host's uncork.
+  struct borrowed {
+    std::size_t at;
+    const std::uint8_t* p;
+    std::size_t len;
+  };
+  std::unique_ptr<std::vector<borrowed>> borrowed_;
   std::unique_ptr<deflater> deflater_;  // only with context takeover
   std::vector<std::shared_ptr<const prepared_message>>* deferred_ = nullptr;  // published mid-fragment
   // What buffered() reports: bytes queued here plus sends posted from other

@@ -31,7 +31,10 @@ static void release(wh_conn* c) {
 void event_queue::push(const wh_event& ev) {
   retain(ev.conn);  // the handle must outlive the event, even past WH_EV_CLOSE
   const char* host_data = nullptr;
-  if (alloc_ && ev.type == WH_EV_MESSAGE && ev.len && ev.len >= alloc_min_) {
+  if (placed_ && ev.type == WH_EV_MESSAGE && ev.data == placed_ && ev.len == placed_len_) {
+    host_data = ev.data;  // built in place (see place())
+    placed_ = nullptr;
+  } else if (alloc_ && ev.type == WH_EV_MESSAGE && ev.len && ev.len >= alloc_min_) {
     if (void* p = alloc_(ev.len, alloc_user_data_)) {
       std::memcpy(p, ev.data, ev.len);
       host_data = static_cast<const char*>(p);

@@ -31,6 +31,15 @@ class event_queue {
   void clear();
   // Host mode (wh_hub_set_payload_alloc): message payloads of at least
   // min_len bytes go to memory the host allocates, not to the arena.
+  // Host memory for a message payload the engine is about to build (it
+  // unmasks a frame straight into it): the push that carries it then keeps
+  // it where it is. nullptr: no allocator, a smaller payload, or none left.
+  void* place(std::size_t len) {
+    if (!alloc_ || len < alloc_min_ || !len) return nullptr;
+    placed_ = alloc_(len, alloc_user_data_);
+    placed_len_ = len;
+    return placed_;
+  }
   void set_payload_alloc(std::size_t min_len, wh_payload_alloc_cb alloc, void* user_data) {
     alloc_min_ = min_len;
     alloc_ = alloc;
@@ -63,6 +72,8 @@ class event_queue {
   wh_payload_alloc_cb alloc_ = nullptr;
   void* alloc_user_data_ = nullptr;
   std::size_t alloc_min_ = 0;
+  void* placed_ = nullptr;
+  std::size_t placed_len_ = 0;
 };
 
 }  // namespace wirehub

@@ -30,6 +30,9 @@ class hub {
 
   // Delivers an event: the callback now (on this I/O thread), or the queue.
   void emit(const wh_event& ev);
+  // Host mode with a payload allocator: where to build a message payload
+  // of len bytes so that its event needs no copy (else nullptr).
+  void* place_payload(std::size_t len) { return hosted_ && queue_ ? queue_->place(len) : nullptr; }
   void end_batch();  // WH_EV_BATCH_END, from the loop at the end of a turn
 
   loop& next_loop();

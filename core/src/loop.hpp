@@ -51,6 +51,9 @@ class loop {
     else wake_host();
   }
   void host_turn_end();
+  // WH_BORROW: the bytes are the host thread's until its uncork, whose
+  // flush writes or copies them.
+  bool host_borrow_ok() const { return hosted_ && is_host_thread() && host_corked(); }
   void wake_host();
   void run_hosted_for(int ms);    // blocks up to ms (hub destroy)
   bool on_this_thread() const { return current_ == this; }

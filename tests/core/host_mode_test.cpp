@@ -286,3 +286,66 @@ TEST(HostMode, PayloadAllocatorIsForHostModeOnly) {
   EXPECT_EQ(wh_hub_set_payload_alloc(nullptr, 0, PayloadStore::alloc, &store), WH_EINVAL);
   EXPECT_EQ(wh_hub_destroy(h, 100), 0);
 }
+
+TEST(HostMode, ALargeMessageRefusedAfterItsPayloadWasPlacedStillClosesWith1007) {
+  Host host;
+  PayloadStore store;
+  ASSERT_EQ(host.on_host([&] { return wh_hub_set_payload_alloc(host.hub(), 1000, PayloadStore::alloc, &store); }),
+            0);
+  RawClient c;
+  ASSERT_NE(host.open(c), nullptr);
+  std::string bad(3000, 'a');
+  bad[1500] = '\xff';  // not UTF-8: found once the frame sits in the host's memory
+  ASSERT_TRUE(c.send_text(bad));
+  auto f = c.read_until_close();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->close_code(), 1007);
+  EXPECT_EQ(store.seen(), std::vector<std::size_t>{3000}) << "the host owns what it allocated, delivered or not";
+}
+
+TEST(HostMode, BorrowedBytesLeaveInOrderAndWhatDidNotFitIsCopiedByTheUncork) {
+  Host host;
+  RawClient c;
+  wh_conn* conn = host.open(c);
+  ASSERT_NE(conn, nullptr);
+  // More than the socket takes at once: the uncork writes part of it from
+  // the caller's memory and must copy the rest before the caller reuses it.
+  std::string big(6 << 20, '\0'), mid(100000, 'm');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
+  const std::string big_copy = big, mid_copy = mid;
+  ASSERT_EQ(host.on_host([&] {
+              int rc = wh_hub_cork(host.hub());
+              rc |= wh_conn_send(conn, mid.data(), mid.size(), WH_BINARY | WH_BORROW) < 0;
+              rc |= wh_conn_send(conn, "small", 5, WH_TEXT) < 0;
+              rc |= wh_conn_send(conn, big.data(), big.size(), WH_BINARY | WH_BORROW) < 0;
+              rc |= wh_hub_uncork(host.hub());
+              // The borrow is over: the caller may change its bytes.
+              std::fill(big.begin(), big.end(), 'X');
+              std::fill(mid.begin(), mid.end(), 'X');
+              return rc;
+            }),
+            0);
+  // Without a cork the flag is ignored (the bytes are copied at once).
+  std::string later(5000, 'L');
+  ASSERT_GE(host.on_host([&] {
+              int rc = wh_conn_send(conn, later.data(), later.size(), WH_BINARY | WH_BORROW);
+              later.assign(later.size(), 'X');  // before the write this call ends with
+              return rc;
+            }),
+            0);
+  for (const std::string* want : {&mid_copy}) {
+    auto f = c.read_data_frame();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_TRUE(f->payload == *want);
+  }
+  auto s = c.read_data_frame();
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->payload, "small");
+  auto b = c.read_data_frame(20000);
+  ASSERT_TRUE(b.has_value());
+  ASSERT_EQ(b->payload.size(), big_copy.size());
+  EXPECT_TRUE(b->payload == big_copy);
+  auto l = c.read_data_frame();
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->payload, std::string(5000, 'L'));
+}

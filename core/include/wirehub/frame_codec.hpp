@@ -144,6 +144,21 @@ inline void apply_mask(std::uint8_t* data, std::size_t len, std::uint32_t mask, 
   for (; i < len; ++i) data[i] ^= rot[i & 3];
 }
 
+// apply_mask() while copying: unmasks src into dst in one pass.
+inline void copy_mask(std::uint8_t* dst, const std::uint8_t* src, std::size_t len, std::uint32_t mask) {
+  std::uint8_t key[4];
+  std::memcpy(key, &mask, 4);
+  const std::uint64_t k64 = (std::uint64_t(mask) << 32) | mask;
+  std::size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, src + i, 8);
+    v ^= k64;
+    std::memcpy(dst + i, &v, 8);
+  }
+  for (; i < len; ++i) dst[i] = src[i] ^ key[i & 3];
+}
+
 // Close codes a peer may send (RFC 6455 7.4.1/7.4.2 and the IANA registry).
 inline bool is_valid_close_code(unsigned code) {
   if (code >= 3000 && code <= 4999) return true;
