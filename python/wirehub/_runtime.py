@@ -132,6 +132,7 @@ class Runtime:
             # the others' until all ran: one write per connection, no wake-up.
             if woken:
                 self._woken = []
+                cork = len(woken) > 1
                 corked = False
                 try:
                     for w in woken:
@@ -139,7 +140,7 @@ class Runtime:
                             resume_now(w)
                         except Exception:
                             logger.exception("wirehub: error while resuming a reader")
-                        if not corked and not native.closed:
+                        if cork and not corked and not native.closed:
                             corked = native.cork() == 0
                 finally:
                     if corked and not native.closed:
