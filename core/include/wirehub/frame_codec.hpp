@@ -121,11 +121,14 @@ inline std::size_t write_header(std::uint8_t* out, std::uint8_t opcode, bool fin
   return pos;
 }
 
-// XORs data with the mask in place. `offset` is how many payload bytes of this
-// frame were already unmasked, so a frame can be unmasked in pieces.
-// Works 8 bytes at a time: frames arrive back to back in one read, so data is
-// not aligned; memcpy keeps the unaligned loads legal and compiles to movs.
-inline void apply_mask(std::uint8_t* data, std::size_t len, std::uint32_t mask, std::size_t offset = 0) {
+// XORs src with the mask into dst (which may be src: in place). `offset` is
+// how many payload bytes of this frame were already unmasked, so a frame can
+// be unmasked in pieces; unmasking into another buffer copies and unmasks in
+// one pass. Works 8 bytes at a time: frames arrive back to back in one read,
+// so data is not aligned; memcpy keeps the unaligned loads legal and
+// compiles to movs.
+inline void copy_mask(std::uint8_t* dst, const std::uint8_t* src, std::size_t len, std::uint32_t mask,
+                      std::size_t offset = 0) {
   if (len == 0) return;
   std::uint8_t key[4];
   std::memcpy(key, &mask, 4);
@@ -137,26 +140,15 @@ inline void apply_mask(std::uint8_t* data, std::size_t len, std::uint32_t mask, 
   std::size_t i = 0;
   for (; i + 8 <= len; i += 8) {
     std::uint64_t v;
-    std::memcpy(&v, data + i, 8);
-    v ^= k64;
-    std::memcpy(data + i, &v, 8);
-  }
-  for (; i < len; ++i) data[i] ^= rot[i & 3];
-}
-
-// apply_mask() while copying: unmasks src into dst in one pass.
-inline void copy_mask(std::uint8_t* dst, const std::uint8_t* src, std::size_t len, std::uint32_t mask) {
-  std::uint8_t key[4];
-  std::memcpy(key, &mask, 4);
-  const std::uint64_t k64 = (std::uint64_t(mask) << 32) | mask;
-  std::size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    std::uint64_t v;
     std::memcpy(&v, src + i, 8);
     v ^= k64;
     std::memcpy(dst + i, &v, 8);
   }
-  for (; i < len; ++i) dst[i] = src[i] ^ key[i & 3];
+  for (; i < len; ++i) dst[i] = src[i] ^ rot[i & 3];
+}
+
+inline void apply_mask(std::uint8_t* data, std::size_t len, std::uint32_t mask, std::size_t offset = 0) {
+  copy_mask(data, data, len, mask, offset);
 }
 
 // Close codes a peer may send (RFC 6455 7.4.1/7.4.2 and the IANA registry).
