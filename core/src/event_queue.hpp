@@ -1,7 +1,8 @@
 // event_queue.hpp — events for a host that runs its own event loop.
 //
-// I/O threads append events (payload copied into an arena); the host's
-// thread takes them in batches. An eventfd is readable while the queue is
+// I/O threads append events (payload copied into an arena, or in host mode
+// into memory the host allocates: set_payload_alloc); the host's thread
+// takes them in batches. An eventfd is readable while the queue is
 // non-empty, so the host polls it with its own loop (add_reader, uv_poll).
 // Two arenas swap on each batch: what the host holds stays valid until its
 // next poll, and producers never wait for the host.
