@@ -134,8 +134,10 @@ class Runtime:
                 self._woken = []
                 cork = len(woken) > 1
                 corked = False
+                resumed = 0
                 try:
                     for w in woken:
+                        resumed += 1
                         try:
                             resume_now(w)
                         except Exception:
@@ -145,6 +147,10 @@ class Runtime:
                 finally:
                     if corked and not native.closed:
                         native.uncork()
+                    # A KeyboardInterrupt out of a reader: the others wake as usual.
+                    for w in woken[resumed:]:
+                        if not w.done():
+                            w.set_result(None)
                 woken = self._woken
             if len(batch) < _BATCH or native.closed:
                 break
