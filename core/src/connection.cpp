@@ -171,11 +171,12 @@ void connection::on_readable() {
     }
   } cork(this);
   // Read until the socket is drained: epoll is edge-triggered. A very busy
-  // peer gets 64 reads, then the others get their turn and we come back.
+  // peer gets 64 reads, then the others (and in host mode the host) get
+  // their turn and we come back.
   for (int round = 0;; ++round) {
     if (round == 64) {
       retain();
-      loop_.post([this] {
+      loop_.post_next_turn([this] {
         on_readable();
         release();
       });

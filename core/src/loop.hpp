@@ -86,6 +86,16 @@ class loop {
     } else post_remote(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
   }
 
+  // Runs f on this loop's thread at its next turn. In host mode that is the
+  // host's next poll, so the host gets its own turn first (Asio would run f
+  // inside the same poll: a peer that never stops sending would keep the
+  // host's loop from ever running again).
+  template <class F>
+  void post_next_turn(F&& f) {
+    if (hosted_) post_remote(std::make_unique<task_of<std::decay_t<F>>>(std::forward<F>(f)));
+    else post(std::forward<F>(f));
+  }
+
   struct task {
     virtual ~task() = default;
     virtual void run() = 0;
