@@ -86,7 +86,6 @@ struct State {
   wh_event events[kBatch];
   std::string scratch;
   napi_env env = nullptr;
-  std::vector<std::pair<uint8_t*, size_t>> spare_slabs;  // see PayloadBuffer
   // Large payloads (see AllocPayload): the slab being filled, spare slabs,
   // and the allocations not yet handed to JS, in the engine's order.
   Slab* slab = nullptr;
@@ -174,44 +173,6 @@ void OnReadable(uv_poll_t*, int status, int) {
   }
 }
 
-// A batch's payloads go to JS in one Buffer. Past malloc's mmap threshold a
-// fresh Buffer per batch is mapped, faulted in page by page and unmapped
-// again (a third of the time of a 16 KiB echo went there), so large batches
-// use slabs that come back to a small pool when V8 collects their Buffer.
-// (Reporting them to V8 as external memory made it run major GCs: slower.)
-constexpr size_t kSlabMin = 128 * 1024;
-constexpr size_t kSpareSlabs = 8;
-
-void FreeSlab(Napi::Env, uint8_t* p, size_t* cap) {
-  const size_t c = *cap;
-  delete cap;
-  if (g && g->spare_slabs.size() < kSpareSlabs) g->spare_slabs.emplace_back(p, c);
-  else std::free(p);
-}
-
-Napi::Buffer<uint8_t> PayloadBuffer(Napi::Env env, size_t total) {
-  if (total < kSlabMin) return Napi::Buffer<uint8_t>::New(env, total ? total : 1);
-  uint8_t* p = nullptr;
-  size_t cap = 0;
-  auto& spare = g->spare_slabs;
-  for (size_t i = 0; i < spare.size(); ++i) {
-    if (spare[i].second >= total) {
-      p = spare[i].first;
-      cap = spare[i].second;
-      spare[i] = spare.back();
-      spare.pop_back();
-      break;
-    }
-  }
-  if (!p) {
-    cap = kSlabMin;
-    while (cap < total) cap *= 2;
-    p = static_cast<uint8_t*>(std::malloc(cap));
-    if (!p) throw std::bad_alloc();
-  }
-  return Napi::Buffer<uint8_t>::New(env, p, total, FreeSlab, new size_t(cap));
-}
-
 // Large message payloads skip the hub's queue: the engine copies each one
 // straight into a slab of ours (wh_hub_set_payload_alloc) and JS gets views
 // of it, one external Buffer per slab and batch. One copy per message instead
@@ -219,9 +180,16 @@ Napi::Buffer<uint8_t> PayloadBuffer(Napi::Env env, size_t total) {
 // a fifth of an echo's time. A slab is reused or freed once no allocation in
 // it is pending and V8 collected every Buffer over it; slabs stay small so a
 // message an application keeps pins little else.
+//
+// Slabs are also what a batch's small payloads go to when they add up past
+// malloc's mmap threshold: a fresh Buffer per batch was mapped, faulted in
+// page by page and unmapped again (a third of the time of a 16 KiB echo,
+// before large payloads had slabs of their own). Reporting slabs to V8 as
+// external memory made it run major GCs: slower.
 constexpr size_t kLargePayload = 4096;
 constexpr size_t kSlabSize = 256 * 1024;
 constexpr size_t kSpareSlabSet = 16;
+constexpr size_t kSpareSlabMax = 1 << 20;  // bigger ones are freed, not kept
 
 struct Slab {
   uint8_t* p;
@@ -232,7 +200,7 @@ struct Slab {
 
 void UnrefSlab(Slab* s) {
   if (--s->refs > 0) return;
-  if (g && s->cap == kSlabSize && g->spare.size() < kSpareSlabSet) {
+  if (g && s->cap <= kSpareSlabMax && g->spare.size() < kSpareSlabSet) {
     g->spare.push_back(s);
     return;
   }
@@ -240,14 +208,22 @@ void UnrefSlab(Slab* s) {
   delete s;
 }
 
-Slab* NewSlab(size_t cap) {
-  if (cap == kSlabSize && !g->spare.empty()) {
-    Slab* s = g->spare.back();
-    g->spare.pop_back();
-    s->used = 0;
-    s->refs = 1;
-    return s;
+// A slab of at least `need` bytes: a spare one, else kSlabSize or the next
+// power of two above it.
+Slab* NewSlab(size_t need) {
+  auto& spare = g->spare;
+  for (size_t i = spare.size(); i-- > 0;) {
+    if (spare[i]->cap >= need) {
+      Slab* s = spare[i];
+      spare[i] = spare.back();
+      spare.pop_back();
+      s->used = 0;
+      s->refs = 1;
+      return s;
+    }
   }
+  size_t cap = kSlabSize;
+  while (cap < need) cap *= 2;
   auto* p = static_cast<uint8_t*>(std::malloc(cap));
   if (!p) return nullptr;
   return new Slab{p, cap, 0, 1};
@@ -276,6 +252,16 @@ void* AllocPayload(size_t len, void*) {
 }
 
 void FinalizeSlabView(Napi::Env, uint8_t*, Slab* s) { UnrefSlab(s); }
+
+// The Buffer for a batch's small payloads, back to back.
+constexpr size_t kSlabMin = 128 * 1024;
+Napi::Buffer<uint8_t> PayloadBuffer(Napi::Env env, size_t total) {
+  if (total < kSlabMin) return Napi::Buffer<uint8_t>::New(env, total ? total : 1);
+  Slab* s = NewSlab(total);
+  if (!s) throw std::bad_alloc();
+  s->used = total;  // its one reference is the Buffer's
+  return Napi::Buffer<uint8_t>::New(env, s->p, total, FinalizeSlabView, s);
+}
 
 // Is d the next pending allocation? Allocations come in the order of their
 // events, except one the engine made for a message it then refused (invalid

@@ -213,7 +213,7 @@ class Connection:
                 raise self._closed_error()
             if self._waiter is not None:
                 raise ConcurrencyError("cannot call recv() while another coroutine is already waiting for the next message")
-            w = self._loop.create_future()
+            w = _Future(loop=self._loop)
             self._waiter = w
             try:
                 await w
