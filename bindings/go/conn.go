@@ -45,10 +45,15 @@ type Conn struct {
 	opened chan struct{} // closed at WH_EV_OPEN (client connections)
 	done   chan struct{} // closed at WH_EV_CLOSE
 	notify chan struct{} // a message was queued or the connection closed
-	drain  chan struct{} // WH_EV_DRAIN
 
-	mu       sync.Mutex
-	queue    []inbound
+	mu    sync.Mutex
+	queue []inbound
+	// WH_EV_DRAIN, for every Write waiting at once: drainGen counts drain
+	// events; drained (made by the first waiter) is closed and cleared at
+	// the next one. Without waiters a drain event costs no allocation and
+	// leaves nothing behind for a later Write to mistake for its own.
+	drainGen uint64
+	drained  chan struct{}
 	closeErr *CloseError
 	status   int // HTTP status of a client refused at handshake
 	isOpen   bool
@@ -65,7 +70,6 @@ func newConn(h *hub) *Conn {
 		opened: make(chan struct{}),
 		done:   make(chan struct{}),
 		notify: make(chan struct{}, 1),
-		drain:  make(chan struct{}, 1),
 	}
 	c.id = registerConn(c)
 	return c
@@ -92,6 +96,17 @@ func (c *Conn) push(typ MessageType, data []byte) {
 	c.queue = append(c.queue, inbound{typ, data})
 	c.mu.Unlock()
 	c.wake()
+}
+
+// drainEvent runs on the I/O thread at WH_EV_DRAIN.
+func (c *Conn) drainEvent() {
+	c.mu.Lock()
+	c.drainGen++
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
+	c.mu.Unlock()
 }
 
 func (c *Conn) wake() {
@@ -134,8 +149,17 @@ func (c *Conn) Send(typ MessageType, data []byte) (queued bool, err error) {
 		p = uintptr(unsafe.Pointer(&data[0]))
 	}
 	// As an integer: the pointer check cgo makes on unsafe.Pointer arguments
-	// costs ~1% of the echo benchmark, and the bytes are only read during
-	// the call (KeepAlive holds them until it returns).
+	// (runtime.cgoCheckPointer) costs ~1% of the echo benchmark. It could
+	// only ever pass: cmd/cgo's rule ("Passing pointers") lets Go pass C a
+	// pointer to Go memory that holds no Go pointers, which a []byte never
+	// does, provided C keeps no copy of it after the call returns. Here it
+	// keeps none: wh_conn_send copies the bytes (into the frame it queues,
+	// or into the hand-off to the I/O thread) before returning; only
+	// WH_BORROW, which this package never passes, would let the engine
+	// read them later (capi/wirehub.h). KeepAlive keeps data reachable
+	// until the call has returned, and the memory cannot move meanwhile
+	// (Go's heap does not move objects; a goroutine's stack is not moved
+	// while it is in a cgo call).
 	rc := C.wh_go_send(c.raw, C.uintptr_t(p), C.size_t(len(data)), C.int(typ))
 	runtime.KeepAlive(data)
 	runtime.KeepAlive(c)
@@ -154,7 +178,7 @@ func (c *Conn) SendFragment(typ MessageType, data []byte, last bool) (queued boo
 	if !last {
 		flags |= C.WH_MORE
 	}
-	var p uintptr
+	var p uintptr // as in Send: safe, the bytes are copied during the call
 	if len(data) > 0 {
 		p = uintptr(unsafe.Pointer(&data[0]))
 	}
@@ -180,12 +204,28 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, data []byte) error {
 	if typ != Text && typ != Binary {
 		return &OpError{Op: "write", Code: ErrInvalid}
 	}
+	// WH_QUEUED promises one WH_EV_DRAIN after it: wait for a drain event
+	// later than the ones seen before this send (an earlier one, e.g. owed
+	// to a Send nobody waited on, says nothing about these bytes).
+	c.mu.Lock()
+	gen := c.drainGen
+	c.mu.Unlock()
 	queued, err := c.Send(typ, data)
 	if err != nil || !queued {
 		return err
 	}
+	c.mu.Lock()
+	if c.drainGen != gen {
+		c.mu.Unlock()
+		return nil // drained already
+	}
+	if c.drained == nil {
+		c.drained = make(chan struct{})
+	}
+	drained := c.drained
+	c.mu.Unlock()
 	select {
-	case <-c.drain:
+	case <-drained:
 		return nil
 	case <-c.done:
 		return nil // the message was accepted; the close shows on Read/Wait

@@ -188,10 +188,7 @@ func goWirehubEvent(ev *C.wh_event, hubHandle, connID C.uintptr_t) {
 		c.finish(int(ev.code), reason, Errno(ev.error), int(ev.status))
 	case C.WH_EV_DRAIN:
 		if c := connOf(connID); c != nil {
-			select {
-			case c.drain <- struct{}{}:
-			default:
-			}
+			c.drainEvent()
 		}
 	case C.WH_EV_PONG:
 		if c := connOf(connID); c != nil && c.onPong != nil {

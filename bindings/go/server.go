@@ -220,6 +220,9 @@ func (s *Server) Broadcast(typ MessageType, data []byte, except *Conn) (int, err
 	if s.raw == nil {
 		return 0, &OpError{Op: "broadcast", Code: ErrShutdown}
 	}
+	// An integer, not an unsafe.Pointer, for the reason given in Conn.Send:
+	// wh_server_broadcast frames (copies) the bytes once before it returns
+	// and keeps no pointer to them; KeepAlive below holds them until then.
 	var p uintptr
 	if len(data) > 0 {
 		p = uintptr(unsafe.Pointer(&data[0]))

@@ -1080,6 +1080,12 @@ impl ServerOptions {
         self.upgrade_hook = on;
         self
     }
+    /// `SO_REUSEPORT`: several servers (each with this set) may listen on one
+    /// port, and the kernel spreads new connections between them.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
     pub fn deflate(mut self, on: bool) -> Self {
         self.deflate = on;
         self

@@ -1,8 +1,8 @@
 //! Raw declarations of `capi/wirehub.h` (hand-written: the header is small
 //! and append-only, and this keeps the crate free of a bindgen/libclang
-//! build dependency). Layouts must match the header exactly; the tests check
-//! the sizes the C compiler reports through `size` fields indirectly by
-//! exercising every options struct.
+//! build dependency). Layouts must match the header exactly: tests/layout.rs
+//! compiles a C program against the header and compares every struct's size
+//! and field offsets, and every constant, with these declarations.
 #![allow(non_camel_case_types, dead_code)]
 
 use std::os::raw::{c_char, c_int, c_uint, c_void};
@@ -57,6 +57,7 @@ pub const WH_COMPRESSED: c_int = 0x4;
 pub const WH_NO_COMPRESS: c_int = 0x8;
 pub const WH_COMPRESS: c_int = 0x10;
 pub const WH_MORE: c_int = 0x20;
+pub const WH_BORROW: c_int = 0x40;
 
 pub const WH_EVENTS_CALLBACK: c_int = 0;
 pub const WH_EVENTS_QUEUE: c_int = 1;

@@ -687,3 +687,372 @@ fn wss_works_with_a_server_certificate_and_refuses_an_untrusted_one() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// ------------------------------------------------------------------------
+// Options, raw handles and flow control.
+
+/// Waits (bounded) until `cond` holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {}",
+            what
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn as_raw_is_the_c_handle_and_sys_calls_through_it_act_on_the_connection() {
+    let server = echo_server();
+    let (client, rx) = Client::connect_channel(&url(server.port()), ClientOptions::new()).unwrap();
+    assert_eq!(next(&rx), OwnedEvent::Open);
+    let raw = client.as_raw();
+    assert!(!raw.is_null());
+    assert_eq!(raw as usize, client.id());
+    assert_eq!(unsafe { sys::wh_conn_remote_port(raw) }, server.port() as i32);
+    let rc = unsafe { sys::wh_conn_send(raw, b"raw".as_ptr() as *const _, 3, sys::WH_TEXT) };
+    assert_eq!(rc, sys::WH_SENT);
+    assert_eq!(
+        next_main(&rx),
+        OwnedEvent::Message(OwnedMessage::Text("raw".into()))
+    );
+}
+
+#[test]
+fn hub_listen_runs_several_servers_on_one_hub_and_events_name_their_server() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let hub = Hub::new(HubOptions::default(), move |ev: &Event| match ev {
+        Event::Open { server: Some(s), .. } => {
+            let _ = tx.lock().unwrap().send(s.port());
+        }
+        Event::Message { conn, message, .. } => {
+            let _ = conn.send(*message);
+        }
+        _ => {}
+    })
+    .unwrap();
+    let a = hub.listen(&ServerOptions::new()).unwrap();
+    let b = hub.listen(&ServerOptions::new().host("127.0.0.1")).unwrap();
+    assert_ne!(a.port(), b.port());
+    for s in [&a, &b] {
+        let (client, crx) = Client::connect_channel(&url(s.port()), ClientOptions::new()).unwrap();
+        assert_eq!(next(&crx), OwnedEvent::Open);
+        assert_eq!(rx.recv_timeout(WAIT).unwrap(), s.port());
+        client.send_text("on one hub").unwrap();
+        assert_eq!(
+            next_main(&crx),
+            OwnedEvent::Message(OwnedMessage::Text("on one hub".into()))
+        );
+    }
+    // Both servers live on the hub they were listened on.
+    assert_eq!(
+        a.hub().connect("nope", &ClientOptions::new()).unwrap_err().code(),
+        Code::Url
+    );
+    let err = hub.listen(&ServerOptions::new().port(a.port())).err().unwrap();
+    assert_eq!(err.code(), Code::AddrInUse);
+}
+
+#[test]
+fn backlog_sets_the_listen_queue_length() {
+    let server = Server::listen(ServerOptions::new().backlog(7), |ev: &Event| {
+        if let Event::Message { conn, message, .. } = ev {
+            let _ = conn.send(*message);
+        }
+    })
+    .unwrap();
+    // For a listening socket `ss` reports the backlog as Send-Q.
+    let port = format!(":{}", server.port());
+    match std::process::Command::new("ss")
+        .args(["-Hltn", "sport", "=", &port])
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            let send_q: Vec<&str> = out.split_whitespace().collect();
+            assert_eq!(send_q.get(2).copied(), Some("7"), "ss: {}", out);
+        }
+        _ => eprintln!("no `ss`: backlog checked by serving only"),
+    }
+    let (client, rx) = Client::connect_channel(&url(server.port()), ClientOptions::new()).unwrap();
+    assert_eq!(next(&rx), OwnedEvent::Open);
+    client.send_text("queued up").unwrap();
+    assert_eq!(
+        next_main(&rx),
+        OwnedEvent::Message(OwnedMessage::Text("queued up".into()))
+    );
+}
+
+#[test]
+fn the_server_picks_the_subprotocol_by_its_own_preference_without_a_hook() {
+    let server = Server::listen(
+        ServerOptions::new().subprotocols("chat, superchat"),
+        |_: &Event| {},
+    )
+    .unwrap();
+    let u = url(server.port());
+    let c = Client::connect(
+        &u,
+        ClientOptions::new().subprotocols("superchat, chat"),
+        |_: &Event| {},
+    )
+    .unwrap();
+    assert_eq!(c.subprotocol(), "chat", "the server's order wins");
+    let c = Client::connect(
+        &u,
+        ClientOptions::new().subprotocols("v2, superchat"),
+        |_: &Event| {},
+    )
+    .unwrap();
+    assert_eq!(c.subprotocol(), "superchat");
+    let c = Client::connect(&u, ClientOptions::new(), |_: &Event| {}).unwrap();
+    assert_eq!(c.subprotocol(), "", "nothing offered, nothing picked");
+    // Offered protocols the server does not speak: it answers with none,
+    // which a client that asked for one refuses.
+    let err = Client::connect(&u, ClientOptions::new().subprotocols("mqtt"), |_: &Event| {})
+        .err()
+        .expect("no common subprotocol");
+    assert_eq!(err.code(), Code::Handshake, "{}", err);
+}
+
+#[test]
+fn origin_is_sent_as_the_origin_header() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let server = Server::listen(ServerOptions::new().upgrade_hook(true), move |ev: &Event| {
+        if let Event::Upgrade { request, .. } = ev {
+            let _ = tx.lock().unwrap().send(request.header("Origin"));
+        }
+    })
+    .unwrap();
+    let u = url(server.port());
+    let _c = Client::connect(
+        &u,
+        ClientOptions::new().origin("https://app.example"),
+        |_: &Event| {},
+    )
+    .unwrap();
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap().as_deref(),
+        Some("https://app.example")
+    );
+    let _c = Client::connect(&u, ClientOptions::new(), |_: &Event| {}).unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), None, "no origin by default");
+    let err = Client::connect(&u, ClientOptions::new().origin("a\0b"), |_: &Event| {})
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[test]
+fn open_timeout_fails_a_connect_whose_server_never_answers_with_timed_out() {
+    // Accepts the TCP connection, then says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let mute = std::thread::spawn(move || {
+        let held = listener.accept();
+        let _ = done_rx.recv_timeout(WAIT);
+        drop(held);
+    });
+    let start = std::time::Instant::now();
+    let err = Client::connect(
+        &url(port),
+        ClientOptions::new().open_timeout(Duration::from_millis(200)),
+        |_: &Event| {},
+    )
+    .err()
+    .expect("a timeout");
+    let took = start.elapsed();
+    let _ = done_tx.send(());
+    mute.join().unwrap();
+    assert_eq!(err.code(), Code::TimedOut, "{}", err);
+    assert!(err.to_string().contains("WH_ETIMEDOUT"), "{}", err);
+    assert!(took >= Duration::from_millis(150), "gave up early: {:?}", took);
+    assert!(
+        took < Duration::from_secs(5),
+        "the 200 ms timeout took {:?}",
+        took
+    );
+}
+
+#[test]
+fn client_limits_fail_a_connection_whose_incoming_message_is_too_big_with_1009() {
+    let server = echo_server();
+    let limits = Limits {
+        max_message_size: 64,
+        ..Default::default()
+    };
+    let (client, rx) =
+        Client::connect_channel(&url(server.port()), ClientOptions::new().limits(limits)).unwrap();
+    assert_eq!(next(&rx), OwnedEvent::Open);
+    client.send_text(&"s".repeat(64)).unwrap();
+    assert_eq!(
+        next_main(&rx),
+        OwnedEvent::Message(OwnedMessage::Text("s".repeat(64)))
+    );
+    // The limit is on what arrives: sending 65 bytes is fine, the echo is not.
+    client.send_text(&"b".repeat(65)).unwrap();
+    match next_main(&rx) {
+        OwnedEvent::Close { code, error, .. } => {
+            assert_eq!(code, 1009);
+            assert_eq!(error, Some(Code::TooBig));
+        }
+        e => panic!("{:?}", e),
+    }
+}
+
+#[test]
+fn limits_with_max_buffered_below_high_water_are_invalid_arguments() {
+    let bad = Limits {
+        high_water: 1 << 20,
+        max_buffered: 1 << 10,
+        ..Default::default()
+    };
+    let err = Server::listen(ServerOptions::new().limits(bad.clone()), |_: &Event| {})
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err);
+    let server = echo_server();
+    let err = Client::connect(
+        &url(server.port()),
+        ClientOptions::new().limits(bad),
+        |_: &Event| {},
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err);
+}
+
+#[test]
+fn sends_past_high_water_are_queued_drain_follows_and_past_max_buffered_are_dropped() {
+    // The server stops reading, so the client's sends pile up.
+    let peer = Arc::new(Mutex::new(None::<Connection>));
+    let p2 = peer.clone();
+    let server = Server::listen(ServerOptions::new(), move |ev: &Event| {
+        if let Event::Open { conn, .. } = ev {
+            conn.pause().unwrap();
+            *p2.lock().unwrap() = Some((*conn).clone());
+        }
+    })
+    .unwrap();
+    let limits = Limits {
+        high_water: 64 << 10,
+        max_buffered: 1 << 20,
+        ..Default::default()
+    };
+    let (client, rx) =
+        Client::connect_channel(&url(server.port()), ClientOptions::new().limits(limits)).unwrap();
+    assert_eq!(next(&rx), OwnedEvent::Open);
+    wait_until("the server's open", || peer.lock().unwrap().is_some());
+
+    let chunk = vec![0x5au8; 32 << 10];
+    let (mut queued, mut dropped) = (0, None);
+    let deadline = std::time::Instant::now() + WAIT;
+    for _ in 0..100_000 {
+        match client.send_binary(&chunk) {
+            Ok(SendStatus::Sent) => {}
+            Ok(SendStatus::Queued) => queued += 1,
+            Err(e) => {
+                dropped = Some(e);
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "never dropped");
+    }
+    assert!(queued > 0, "a send above high water says Queued");
+    let e = dropped.expect("a send above max_buffered is dropped");
+    assert_eq!(e.code(), Code::Dropped, "{}", e);
+    let b = client.buffered().unwrap();
+    assert!(b <= 1 << 20, "buffered {} is above max_buffered", b);
+    // Dropped means dropped: the connection is still open and usable.
+    assert!(client.send_binary(&[]).is_ok());
+
+    // Once the peer reads again the buffer empties and Drain is reported.
+    peer.lock().unwrap().as_ref().unwrap().resume().unwrap();
+    loop {
+        match next(&rx) {
+            OwnedEvent::Drain => break,
+            OwnedEvent::Close { .. } => panic!("closed instead of draining"),
+            _ => {}
+        }
+    }
+    wait_until("the buffer to empty", || client.buffered().unwrap() <= 16 << 10);
+    assert_eq!(client.send_text("after drain").unwrap(), SendStatus::Sent);
+}
+
+#[test]
+fn ping_interval_pings_a_silent_peer_and_its_pong_keeps_the_connection_open() {
+    let pongs = Arc::new(AtomicUsize::new(0));
+    let p2 = pongs.clone();
+    let limits = Limits {
+        ping_interval: Some(Duration::from_millis(150)),
+        ..Default::default()
+    };
+    let server = Server::listen(ServerOptions::new().limits(limits), move |ev: &Event| match ev {
+        Event::Pong { .. } => {
+            p2.fetch_add(1, Ordering::SeqCst);
+        }
+        Event::Message { conn, message, .. } => {
+            let _ = conn.send(*message);
+        }
+        _ => {}
+    })
+    .unwrap();
+    let (client, rx) = Client::connect_channel(&url(server.port()), ClientOptions::new()).unwrap();
+    assert_eq!(next(&rx), OwnedEvent::Open);
+    let mut pings = 0;
+    while pings < 3 {
+        match next(&rx) {
+            OwnedEvent::Ping(_) => pings += 1,
+            e => panic!("only pings while silent, got {:?}", e),
+        }
+    }
+    wait_until("the server to see pongs", || pongs.load(Ordering::SeqCst) >= 2);
+    client.send_text("still open").unwrap();
+    assert_eq!(
+        next_main(&rx),
+        OwnedEvent::Message(OwnedMessage::Text("still open".into()))
+    );
+}
+
+#[test]
+fn reuse_port_lets_two_servers_listen_on_one_port() {
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let closed_tx = Mutex::new(closed_tx);
+    let first = Server::listen(ServerOptions::new().reuse_port(true), move |ev: &Event| {
+        if let Event::ServerClosed = ev {
+            let _ = closed_tx.lock().unwrap().send(());
+        }
+    })
+    .unwrap();
+    let port = first.port();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let o2 = opened.clone();
+    let second = Server::listen(
+        ServerOptions::new().reuse_port(true).port(port),
+        move |ev: &Event| {
+            if let Event::Open { .. } = ev {
+                o2.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(second.port(), port);
+    // Without the option the port is taken.
+    let err = Server::listen(ServerOptions::new().port(port), |_: &Event| {})
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), Code::AddrInUse);
+    // With the first one gone, the second still serves the port.
+    first.close(Duration::from_secs(1)).unwrap();
+    closed_rx.recv_timeout(WAIT).expect("the first server closed");
+    let c = connect(&url(port), |_: &Event| {}).unwrap();
+    wait_until("the second server's open", || opened.load(Ordering::SeqCst) == 1);
+    assert_eq!(second.connections(), 1);
+    drop(c);
+}

@@ -7,6 +7,11 @@
 // its five messages (printing "SENT <T|B> <length> <sha256>" for each),
 // prints "RECV ..." for each message received, closes with 1000 once it has
 // received <total>, and prints "DONE" after a clean close.
+//
+// The OnMessage handler runs on the engine's I/O thread and must not block:
+// it neither waits for main nor writes to stdout itself (a slow reader of
+// the pipe would stall it); its lines join one queue that a goroutine prints,
+// in order.
 package main
 
 import (
@@ -25,16 +30,57 @@ import (
 
 const mib = 1 << 20
 
-var (
-	outMu sync.Mutex
-	out   = bufio.NewWriter(os.Stdout)
-)
+// The output queue: emit never blocks on stdout, the printer goroutine
+// writes the lines in the order they were emitted.
+var out struct {
+	mu      sync.Mutex
+	lines   []string
+	wake    chan struct{} // one slot: lines are waiting
+	flushed chan struct{} // closed by flush: print what is left, then stop
+	printed chan struct{} // closed by the printer once it has stopped
+}
 
 func emit(format string, args ...interface{}) {
-	outMu.Lock()
-	fmt.Fprintf(out, format+"\n", args...)
-	out.Flush()
-	outMu.Unlock()
+	out.mu.Lock()
+	out.lines = append(out.lines, fmt.Sprintf(format, args...))
+	out.mu.Unlock()
+	select {
+	case out.wake <- struct{}{}:
+	default:
+	}
+}
+
+func printer() {
+	w := bufio.NewWriter(os.Stdout)
+	for {
+		select {
+		case <-out.wake:
+		case <-out.flushed:
+		}
+		out.mu.Lock()
+		lines := out.lines
+		out.lines = nil
+		out.mu.Unlock()
+		for _, l := range lines {
+			w.WriteString(l)
+			w.WriteByte('\n')
+		}
+		w.Flush()
+		if len(lines) == 0 {
+			select {
+			case <-out.flushed:
+				close(out.printed)
+				return
+			default:
+			}
+		}
+	}
+}
+
+// flush prints what is queued and stops the printer (before exiting).
+func flush() {
+	close(out.flushed)
+	<-out.printed
 }
 
 func digest(what string, typ wirehub.MessageType, data []byte) {
@@ -47,6 +93,7 @@ func digest(what string, typ wirehub.MessageType, data []byte) {
 }
 
 func fail(format string, args ...interface{}) {
+	flush()
 	fmt.Fprintf(os.Stderr, "go_client: "+format+"\n", args...)
 	os.Exit(1)
 }
@@ -57,35 +104,37 @@ func main() {
 		os.Exit(2)
 	}
 	url, name := os.Args[1], os.Args[2]
+	out.wake = make(chan struct{}, 1)
+	out.flushed = make(chan struct{})
+	out.printed = make(chan struct{})
+	go printer()
 
 	var mu sync.Mutex
 	received, total := 0, -1
-	var conn *wirehub.Conn
-	maybeFinish := func() { // mu held
+	// Closes once every message of the room has arrived; the handler passes
+	// its own connection, so it needs nothing from main (Dial may not have
+	// returned yet when the first message arrives).
+	maybeFinish := func(c *wirehub.Conn) { // mu held
 		if total >= 0 && received == total {
-			_ = conn.CloseWith(1000, "done")
+			_ = c.CloseWith(1000, "done")
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ready := make(chan struct{})
-	c, err := wirehub.Dial(ctx, url, &wirehub.DialOptions{
+	conn, err := wirehub.Dial(ctx, url, &wirehub.DialOptions{
 		Deflate:     os.Args[3] == "1",
 		MaxBuffered: 64 * mib,
-		OnMessage: func(_ *wirehub.Conn, typ wirehub.MessageType, data []byte) {
-			<-ready // conn is set before any message can be counted
+		OnMessage: func(c *wirehub.Conn, typ wirehub.MessageType, data []byte) {
 			digest("RECV", typ, data)
 			mu.Lock()
 			received++
-			maybeFinish()
+			maybeFinish(c)
 			mu.Unlock()
 		},
 	})
 	if err != nil {
 		fail("connect: %v", err)
 	}
-	conn = c
-	close(ready)
 	ext := conn.Extensions()
 	if ext == "" {
 		ext = "-"
@@ -100,7 +149,7 @@ func main() {
 	}
 	mu.Lock()
 	total = goTotal
-	maybeFinish()
+	maybeFinish(conn)
 	mu.Unlock()
 
 	send := func(typ wirehub.MessageType, data []byte) {
@@ -140,13 +189,14 @@ func main() {
 	werr := conn.Wait(wctx)
 	var ce *wirehub.CloseError
 	mu.Lock()
-	ok := received == total
+	got, ok := received, received == total
 	mu.Unlock()
 	if ce2, isClose := werr.(*wirehub.CloseError); isClose {
 		ce = ce2
 	}
 	if ce == nil || ce.Err != nil || !ok {
-		fail("closed: %v (received %d of %d)", werr, received, total)
+		fail("closed: %v (received %d of %d)", werr, got, goTotal)
 	}
 	emit("DONE")
+	flush()
 }
