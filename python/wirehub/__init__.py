@@ -20,8 +20,16 @@ Client::
         await ws.send("hello")
         print(await ws.recv())
 
-Events reach Python in batches on the event loop's thread; the WebSocket
-protocol, TLS and compression run in the engine's I/O thread.
+Callback style, without a task per connection (the fastest)::
+
+    class Echo(wirehub.Listener):
+        def on_message(self, ws, message):
+            ws.send_nowait(message)
+
+    server = await wirehub.serve(Echo(), "127.0.0.1", 8765)
+
+The engine (WebSocket protocol, TLS, compression) runs on the event loop's
+own thread, and its events reach Python there in batches.
 """
 from __future__ import annotations
 
@@ -32,7 +40,7 @@ from .connection import Connection, Data, State
 from .exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidHandshake, InvalidStatus, InvalidURI, PayloadTooBig, WebSocketException)
 from .http import Headers, Request, Response
-from .server import Server, ServerConnection, broadcast, serve
+from .server import Listener, Server, ServerConnection, broadcast, serve
 from .uri import parse_uri
 
 __version__ = "0.1.0"
@@ -40,7 +48,7 @@ engine_version: str = _wirehub.version()
 """Version of the native engine linked into the extension."""
 
 __all__ = [
-    "serve", "Server", "ServerConnection", "connect", "ClientConnection", "Connection", "State", "Data",
+    "serve", "Server", "ServerConnection", "Listener", "connect", "ClientConnection", "Connection", "State", "Data",
     "broadcast", "Headers", "Request", "Response", "SSLContext", "parse_uri",
     "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
     "InvalidURI", "InvalidHandshake", "InvalidStatus", "PayloadTooBig", "ConcurrencyError",

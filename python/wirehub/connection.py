@@ -55,6 +55,9 @@ class Connection:
         self.state = State.CONNECTING
         self._messages: Deque[Data] = collections.deque()
         self._waiter: "Optional[asyncio.Future[None]]" = None
+        # Callback style (server.Listener): messages go to its on_message,
+        # not to the queue that recv() reads.
+        self._listener: Any = None
         # Reading pauses when this many messages wait unread (None: never).
         self._max_queue = max_queue if max_queue else 0
         self._paused = False
@@ -103,6 +106,13 @@ class Connection:
 
     # -------------------------------------------------------- engine events
     def _on_message(self, message: Data) -> None:
+        listener = self._listener
+        if listener is not None:
+            try:
+                listener.on_message(self, message)
+            except Exception:
+                self._listener_failed("on_message")
+            return
         q = self._messages
         q.append(message)
         if self._max_queue and not self._paused and len(q) >= self._max_queue and self._native is not None:
@@ -211,6 +221,8 @@ class Connection:
         while not q:
             if self.state == State.CLOSED:
                 raise self._closed_error()
+            if self._listener is not None:
+                raise ConcurrencyError("this connection's messages go to its Listener's on_message")
             if self._waiter is not None:
                 raise ConcurrencyError("cannot call recv() while another coroutine is already waiting for the next message")
             w = _Future(loop=self._loop)
@@ -245,6 +257,8 @@ class Connection:
                 if isinstance(exc, ConnectionClosedOK):
                     raise StopAsyncIteration
                 raise exc
+            if self._listener is not None:
+                raise ConcurrencyError("this connection's messages go to its Listener's on_message")
             if self._waiter is not None:
                 raise ConcurrencyError("cannot iterate while another coroutine is waiting for the next message")
             w = _Future(loop=self._loop)  # what loop.create_future() makes, one call less
@@ -293,6 +307,33 @@ class Connection:
             await self._send_fragments(iter(message), text)  # type: ignore[arg-type]
         else:
             raise TypeError(f"message must be str, bytes or an iterable of them, not {tm.__name__}")
+
+    def send_nowait(self, message: Data, text: Optional[bool] = None) -> bool:
+        """Send a message without waiting, from code that cannot await (a
+        :class:`~wirehub.Listener`'s callbacks, a plain loop callback).
+
+        ``str`` goes as text, bytes-like as binary (``text`` overrides, as in
+        :meth:`send`). Returns ``True``, or ``False`` when the send buffer is
+        now above its high-water mark (``write_limit``): the message is queued,
+        not lost, and the caller should slow down. Raises
+        :class:`ConnectionClosed` once the connection is closed,
+        :class:`PayloadTooBig` past the buffer's hard cap, ``TypeError`` for
+        other types (fragmented messages need :meth:`send`).
+        """
+        native = self._native
+        if native is None:
+            raise self._not_open()
+        if text is None:
+            flags = 0
+        else:
+            flags = _TEXT if text else _BINARY
+        rc = native.send(message, flags)
+        if rc == _SENT:
+            return True
+        if rc == _QUEUED:
+            return False
+        self._raise_send(rc)
+        return False  # not reached
 
     async def _send_fragments(self, it, text: Optional[bool]) -> None:
         try:
@@ -351,6 +392,13 @@ class Connection:
             await self._wait_drain()
         elif rc < 0:
             self._raise_send(rc)
+
+    def _listener_failed(self, what: str) -> None:
+        # As a handler's exception: only this connection pays for it.
+        self.logger.error("%r: Listener.%s failed: closing with 1011", self, what, exc_info=True)
+        if self.state == State.OPEN and self._native is not None:
+            self._native.close(1011, "")
+            self.state = State.CLOSING
 
     def _raise_send(self, rc: int) -> None:
         if rc == _ECLOSED:

@@ -16,7 +16,7 @@ from .connection import Connection, Data, State
 from .exceptions import ConnectionClosed
 from .http import Headers, Request, Response
 
-__all__ = ["serve", "Server", "ServerConnection", "broadcast"]
+__all__ = ["serve", "Server", "ServerConnection", "Listener", "broadcast"]
 
 logger = logging.getLogger("wirehub.server")
 
@@ -64,6 +64,31 @@ class ServerConnection(Connection):
         self.server._on_connection_close(self)
 
 
+class Listener:
+    """Callback-style handling: pass an instance to :func:`serve` instead of a
+    handler coroutine.
+
+    No task runs per connection: the engine's dispatch calls these methods
+    directly, on the event loop's thread, as each event arrives, so a message
+    costs no task switch (picows' style; the fastest this API offers). They
+    must not block; send with :meth:`Connection.send_nowait` (or
+    :func:`broadcast`, :meth:`Server.publish`), close with
+    ``asyncio.ensure_future(ws.close())`` or :meth:`Connection.terminate`.
+    Messages do not queue, so ``recv()`` and ``async for`` raise
+    :class:`ConcurrencyError` on these connections. A method that raises closes
+    its connection with 1011 (logged); the server keeps serving.
+    """
+
+    def on_open(self, ws: "ServerConnection") -> None:
+        """The handshake completed; ``ws`` is open."""
+
+    def on_message(self, ws: "ServerConnection", message: Data) -> None:
+        """A whole message arrived: ``str`` for text, ``bytes`` for binary."""
+
+    def on_close(self, ws: "ServerConnection") -> None:
+        """``ws`` closed (``ws.close_code``, ``ws.close_reason``)."""
+
+
 class _ConnectionSet(set):
     """``Server.connections``: a set that knows its server, so that
     ``broadcast(server.connections, msg)`` frames the message once in the engine."""
@@ -79,7 +104,7 @@ class Server:
     ``wait_closed()`` waits until that is done and every handler has returned.
     """
 
-    def __init__(self, handler: Handler, host: Optional[str], port: Optional[int], *,
+    def __init__(self, handler: Union[Handler, Listener], host: Optional[str], port: Optional[int], *,
                  subprotocols: Optional[Sequence[str]] = None,
                  select_subprotocol: Optional[SelectSubprotocol] = None,
                  process_request: Optional[ProcessRequest] = None,
@@ -97,8 +122,9 @@ class Server:
                  write_limit: Optional[int] = None,
                  server_header: Optional[str] = "wirehub/" + _native.version(),
                  logger: Optional[logging.Logger] = None) -> None:
-        if not callable(handler):
-            raise TypeError("handler must be a coroutine function taking the connection")
+        self._listener = handler if isinstance(handler, Listener) else None
+        if self._listener is None and not callable(handler):
+            raise TypeError("handler must be a coroutine function taking the connection, or a Listener")
         if compression not in (None, "deflate"):
             raise ValueError(f"unsupported compression: {compression!r} (use 'deflate' or None)")
         self._handler = handler
@@ -339,6 +365,14 @@ class Server:
 
     def _on_connection_open(self, conn: ServerConnection) -> None:
         self._connections.add(conn)
+        listener = self._listener
+        if listener is not None:
+            conn._listener = listener
+            try:
+                listener.on_open(conn)
+            except Exception:
+                conn._listener_failed("on_open")
+            return
         t = self._runtime.loop.create_task(self._run_handler(conn))
         conn._task = t
         self._handler_tasks.add(t)
@@ -346,6 +380,12 @@ class Server:
 
     def _on_connection_close(self, conn: ServerConnection) -> None:
         self._connections.discard(conn)
+        listener = conn._listener
+        if listener is not None:
+            try:
+                listener.on_close(conn)
+            except Exception:
+                self.logger.error("%r: Listener.on_close failed", conn, exc_info=True)
 
     async def _run_handler(self, conn: ServerConnection) -> None:
         try:
@@ -377,8 +417,9 @@ class serve:
 
     ``handler(connection)`` is a coroutine run for each connection; when it
     returns the connection is closed with 1000, when it raises with 1011 (and
-    the error is logged). Use ``async with serve(...) as server:`` or
-    ``server = await serve(...)``.
+    the error is logged). Or ``handler`` is a :class:`Listener`, whose methods
+    the engine calls for each event, without a task per connection. Use
+    ``async with serve(...) as server:`` or ``server = await serve(...)``.
 
     Options (as in python-websockets): ``subprotocols`` (preference order),
     ``select_subprotocol``, ``process_request(connection, request)`` (return a
@@ -391,7 +432,8 @@ class serve:
     ``reuse_port``, ``write_limit`` (send buffer high-water mark, bytes).
     """
 
-    def __init__(self, handler: Handler, host: Optional[str] = None, port: Optional[int] = None, **kwargs: Any) -> None:
+    def __init__(self, handler: Union[Handler, Listener], host: Optional[str] = None, port: Optional[int] = None,
+                 **kwargs: Any) -> None:
         self._server = Server(handler, host, port, **kwargs)
 
     def __await__(self) -> Generator[Any, None, Server]:
