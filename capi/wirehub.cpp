@@ -147,6 +147,18 @@ int wh_hub_set_payload_alloc(wh_hub* h, size_t min_len, wh_payload_alloc_cb allo
   return 0;
 }
 
+int wh_hub_set_watch(wh_hub* h, int max_sockets, wh_watch_cb watch, void* user_data) {
+  if (!h || (watch && max_sockets < 1)) return WH_EINVAL;
+  if (!H(h)->hosted() || !H(h)->loop_at(0).is_host_thread()) return WH_ESTATE;
+  return H(h)->loop_at(0).set_watch(watch, user_data, static_cast<std::size_t>(max_sockets)) ? 0 : WH_ESTATE;
+}
+
+int wh_hub_poll_fd(wh_hub* h, int fd, wh_event* out, int max) {
+  if (!h || !out || max <= 0) return WH_EINVAL;
+  if (!H(h)->hosted() || !H(h)->loop_at(0).is_host_thread() || !H(h)->loop_at(0).has_watch()) return WH_ESTATE;
+  return guarded([&]() -> int { return H(h)->poll_fd(fd, out, max); });
+}
+
 void* wh_hub_user_data(wh_hub* h) { return h ? H(h)->user_data() : nullptr; }
 
 // ------------------------------------------------------------------ server

@@ -245,6 +245,35 @@ WH_EXTERN int wh_hub_poll(wh_hub* hub, wh_event* out, int max);
  * elsewhere and in other event modes] */
 typedef void* (*wh_payload_alloc_cb)(size_t len, void* user_data);
 WH_EXTERN int wh_hub_set_payload_alloc(wh_hub* hub, size_t min_len, wh_payload_alloc_cb alloc, void* user_data);
+/* WH_EVENTS_HOST: the host watches the sockets for input itself, next to
+ * its other descriptors, while there are few of them. A message then costs
+ * the host one wait (its own) instead of two (its own on wh_hub_event_fd(),
+ * then the engine's on the sockets inside it); with many sockets one wait
+ * and one wh_hub_poll() for a whole batch of them cost less than a callback
+ * per socket. So: while the hub has at most max_sockets sockets (>= 1), the
+ * engine calls watch(fd, 1, user_data) for each socket the host should
+ * watch for readability, and watch(fd, 0, user_data) when it should not any
+ * more (before the socket is closed, while its input is paused, or when the
+ * hub goes past max_sockets and takes every socket back into its own set;
+ * it hands them out again at max_sockets / 2 or fewer). The host calls
+ * wh_hub_poll_fd() whenever a watched fd is readable (level-triggered: it
+ * stays readable while input is left). wh_hub_event_fd() still needs
+ * watching: timers, accepts, writability, other threads' calls and the
+ * sockets the engine keeps arrive there. watch runs on the host thread,
+ * inside whichever wh_* call made the change (wh_hub_poll*, a send, a close,
+ * wh_hub_destroy), and must not call into the hub. Set it before the first
+ * socket exists (WH_ESTATE after); watch = NULL turns it off (same rule).
+ * [host thread: WH_ESTATE elsewhere and in other event modes] */
+typedef void (*wh_watch_cb)(int fd, int read, void* user_data);
+WH_EXTERN int wh_hub_set_watch(wh_hub* hub, int max_sockets, wh_watch_cb watch, void* user_data);
+/* With wh_hub_set_watch(): fd, which the engine asked the host to watch, is
+ * readable. Reads and handles that socket's input, then moves up to `max`
+ * waiting events into `out` as wh_hub_poll() does. An fd the engine no
+ * longer hands out is not an error (the host's wait may report a socket
+ * closed or taken back since): then it only moves events. When it returns
+ * `max`, more events may wait: take them with wh_hub_poll(). [host thread:
+ * WH_ESTATE elsewhere, in other event modes, or without a watch] */
+WH_EXTERN int wh_hub_poll_fd(wh_hub* hub, int fd, wh_event* out, int max);
 /* The hub's user_data. [any thread] */
 WH_EXTERN void* wh_hub_user_data(wh_hub* hub);
 

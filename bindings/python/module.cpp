@@ -142,6 +142,7 @@ struct Hub {
   std::unordered_map<Conn*, ConnPtr> conns;
   std::unordered_map<Server*, ServerPtr> servers;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  py::object watch;  // set_watch()
 
   Hub(int io_threads, bool hosted) : batch(1024) {
     wh_hub_options o;
@@ -153,7 +154,10 @@ struct Hub {
     if (rc < 0) throw std::runtime_error(std::string("wirehub: cannot create hub: ") + wh_strerror(rc));
     wh_hub_event_fd(h, &fd);
   }
-  ~Hub() { destroy(0); }
+  ~Hub() {
+    watch = py::object();  // being collected: the loop is not ours to touch now
+    destroy(0);
+  }
 
   int destroy(int timeout_ms) {
     if (!h) return 0;
@@ -176,6 +180,7 @@ struct Hub {
       kv.second->owner = py::none();
     }
     servers.clear();
+    watch = py::object();  // it holds the runtime that holds us
     return rc;
   }
 
@@ -271,6 +276,41 @@ struct Hub {
     if (max <= 0 || max > static_cast<int>(batch.size())) max = static_cast<int>(batch.size());
     int n = wh_hub_poll(h, batch.data(), max);
     if (n < 0) throw std::runtime_error(std::string("wirehub: poll: ") + wh_strerror(n));
+    return convert(n);
+  }
+
+  // The loop watches the sockets itself while there are at most
+  // max_sockets (wh_hub_set_watch): watch(fd, True) / watch(fd, False).
+  // None turns it off; only before the first socket.
+  void set_watch(py::object fn, int max_sockets) {
+    check();
+    int rc = wh_hub_set_watch(h, max_sockets, fn.is_none() ? nullptr : &Hub::on_watch, this);
+    if (rc < 0) throw std::runtime_error(std::string("wirehub: set_watch: ") + wh_strerror(rc));
+    watch = std::move(fn);
+  }
+
+  static void on_watch(int fd, int read, void* user_data) {
+    // Inside some call on the loop's thread, which may have released the GIL.
+    py::gil_scoped_acquire gil;
+    auto* self = static_cast<Hub*>(user_data);
+    if (!self->watch || self->watch.is_none()) return;
+    try {
+      self->watch(fd, read != 0);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("wirehub: socket watch");
+    }
+  }
+
+  // fd, handed out through set_watch(), is readable: its input, then events.
+  py::list poll_fd(int fd, int max) {
+    check();
+    if (max <= 0 || max > static_cast<int>(batch.size())) max = static_cast<int>(batch.size());
+    int n = wh_hub_poll_fd(h, fd, batch.data(), max);
+    if (n < 0) throw std::runtime_error(std::string("wirehub: poll_fd: ") + wh_strerror(n));
+    return convert(n);
+  }
+
+  py::list convert(int n) {
     py::list out(n);
     for (int i = 0; i < n; ++i) {
       const wh_event& e = batch[i];
@@ -557,6 +597,10 @@ PYBIND11_MODULE(_wirehub, m) {
       .def_readonly("fd", &Hub::fd)
       .def_property_readonly("closed", [](Hub& h) { return h.h == nullptr; })
       .def("poll", &Hub::poll, py::arg("max") = 1024)
+      .def("set_watch", &Hub::set_watch, py::arg("watch"), py::arg("max_sockets"),
+           "Host mode: watch(fd, on) while at most max_sockets sockets exist (wh_hub_set_watch)")
+      .def("poll_fd", &Hub::poll_fd, py::arg("fd"), py::arg("max") = 1024,
+           "A socket handed out by set_watch is readable: run its input, then poll()")
       .def("cork", [](Hub& h) { return h.h ? wh_hub_cork(h.h) : WH_ESTATE; },
            "Hold this thread's writes until uncork() (wh_hub_cork)")
       .def("uncork", [](Hub& h) { return h.h ? wh_hub_uncork(h.h) : WH_ESTATE; })

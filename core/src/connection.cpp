@@ -153,6 +153,12 @@ bool connection::tls_handshake_step() {
   }
 }
 
+void connection::input_interest(bool on) {
+  if (!loop_.has_watch() || fd_ < 0 || read_off_ != on) return;
+  read_off_ = !on;
+  if (loop_.host_watches()) loop_.host_watch(fd_, on);
+}
+
 void connection::on_readable() {
   if (state_ == state::closed) return;
   if (tls_handshaking_) {
@@ -175,6 +181,7 @@ void connection::on_readable() {
   // their turn and we come back.
   for (int round = 0;; ++round) {
     if (round == 64) {
+      if (loop_.host_watches()) return;  // level-triggered: the host comes back
       retain();
       loop_.post_next_turn([this] {
         on_readable();
@@ -182,8 +189,11 @@ void connection::on_readable() {
       });
       return;
     }
-    if (paused_ && state_ == state::open) return;
-    if (shs_ && shs_->pending) return;  // the application is deciding on the upgrade
+    if ((paused_ && state_ == state::open) || (shs_ && shs_->pending)) {  // pending: the application decides
+      input_interest(false);
+      return;
+    }
+    if (read_off_) input_interest(true);
     long n;
     std::size_t cap;
     // A frame left incomplete by the last read waits in rbuf_. Unless it is

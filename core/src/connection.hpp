@@ -99,6 +99,10 @@ class connection {
   connection* next_ = nullptr;
   connection* prev_ = nullptr;
   bool dirty_ = false;
+  // With a host watch (wh_hub_set_watch): the application wants no input
+  // now (paused, or an upgrade it is deciding), so a host watching this
+  // socket itself, level-triggered, must not be woken by it.
+  bool read_off_ = false;
   std::uint32_t server_index_ = 0;
   std::vector<std::string>* topics_ = nullptr;  // allocated on first subscribe
 
@@ -121,6 +125,7 @@ class connection {
   void own_borrowed(std::size_t written = 0);
   std::size_t borrowed_bytes() const;
   void arm_write();
+  void input_interest(bool on);
   void on_readable();
   void on_writable();
   bool tls_handshake_step();

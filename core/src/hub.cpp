@@ -73,6 +73,11 @@ int hub::poll(wh_event* out, int max) {
   return queue_->poll(out, max);
 }
 
+int hub::poll_fd(int fd, wh_event* out, int max) {
+  loops_[0]->run_hosted_fd(fd);
+  return queue_->poll(out, max);
+}
+
 hub::~hub() {
   for (auto& l : loops_) l->stop_and_join();
   if (queue_) queue_->clear();

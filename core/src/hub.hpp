@@ -25,6 +25,7 @@ class hub {
   bool hosted() const { return hosted_; }
   int event_fd();                     // queue or host mode
   int poll(wh_event* out, int max);   // queue or host mode
+  int poll_fd(int fd, wh_event* out, int max);  // host mode with a host watch
   event_queue* queue() { return queue_.get(); }
   bool on_io_thread() const;
 

@@ -174,11 +174,57 @@ void loop::run_hosted() {
   host_turn_end();  // the turn's writes, one per connection
 }
 
+void loop::run_hosted_fd(int fd) {
+  host_wrote_since_poll_ = false;
+  host_turn_end();
+  as_current scope(this);
+  host_direct_ = true;
+  asio_due_ = false;
+  // Unknown: closed since the host's wait reported it.
+  if (connection* c = fd >= 0 && std::size_t(fd) < by_fd_.size() ? by_fd_[fd] : nullptr) {
+    c->retain();
+    c->on_io(EPOLLIN);
+    c->release();
+  }
+  host_direct_ = false;
+  if (std::exchange(asio_due_, false)) ioc_.poll();
+  host_turn_end();
+}
+
+bool loop::set_watch(watch_fn fn, void* user_data, std::size_t max_direct) {
+  if (watched_) return false;
+  watch_fn_ = fn;
+  watch_ud_ = user_data;
+  max_direct_ = max_direct;
+  direct_ = fn != nullptr;
+  return true;
+}
+
+void loop::set_direct(bool direct) {
+  direct_ = direct;
+  for (std::size_t fd = 0; fd < by_fd_.size(); ++fd) {
+    connection* c = by_fd_[fd];
+    if (!c) continue;
+    epoll_event ev{};
+    // Edge-triggered input reported at once if some is waiting already.
+    ev.events = direct ? EPOLLOUT | EPOLLET : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    ::epoll_ctl(epfd_, EPOLL_CTL_MOD, int(fd), &ev);
+    if (!c->read_off_) host_watch(int(fd), direct);
+  }
+}
+
 void loop::run_hosted_for(int ms) {
   // Wait without taking: the sockets are edge-triggered, and run_hosted()
-  // must see the events.
-  pollfd p{epfd_, POLLIN, 0};
-  ::poll(&p, 1, ms);
+  // must see the events. Sockets the host watches are waited on here too:
+  // the host is not running its loop while it destroys the hub.
+  std::vector<pollfd> fds{{epfd_, POLLIN, 0}};
+  if (direct_)
+    for (std::size_t fd = 0; fd < by_fd_.size(); ++fd)
+      if (by_fd_[fd] && !by_fd_[fd]->read_off_) fds.push_back({int(fd), POLLIN, 0});
+  ::poll(fds.data(), fds.size(), ms);
+  for (std::size_t i = 1; i < fds.size(); ++i)
+    if (fds[i].revents) run_hosted_fd(fds[i].fd);
   run_hosted();
 }
 
@@ -303,15 +349,31 @@ void loop::flush_all() {
 }
 
 void loop::watch(int fd, connection* c) {
+  ++watched_;
+  if (watch_fn_) {
+    if (direct_ && watched_ > max_direct_) set_direct(false);
+    if (std::size_t(fd) >= by_fd_.size()) by_fd_.resize(std::size_t(fd) + 1);
+    by_fd_[fd] = c;
+    c->read_off_ = false;
+  }
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = direct_ ? EPOLLOUT | EPOLLET : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = c;
   ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+  if (direct_) host_watch(fd, true);
 }
 
 void loop::unwatch(int fd) {
+  --watched_;
+  if (watch_fn_ && std::size_t(fd) < by_fd_.size()) {
+    // Before the close: the host must drop the descriptor while it is still
+    // this socket's (its number is reused at once).
+    connection* c = std::exchange(by_fd_[fd], nullptr);
+    if (c && direct_ && !c->read_off_) host_watch(fd, false);
+  }
   epoll_event ev{};
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
+  if (watch_fn_ && !direct_ && watched_ <= max_direct_ / 2) set_direct(true);
 }
 
 void loop::arm_epoll() {

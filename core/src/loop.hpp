@@ -56,6 +56,22 @@ class loop {
   bool host_borrow_ok() const { return hosted_ && is_host_thread() && host_corked(); }
   void wake_host();
   void run_hosted_for(int ms);    // blocks up to ms (hub destroy)
+
+  // wh_hub_set_watch(): while this loop has at most max_direct sockets the
+  // host watches each for input itself and calls run_hosted_fd() when one
+  // is readable, so a message costs the host its own wait only (not also
+  // ours on the set nested in it). Past max_direct every socket comes back
+  // into our set: then one wait and one poll serve a whole batch of sockets,
+  // where per-socket callbacks would cost the host one dispatch each. They
+  // go back to the host at max_direct / 2 or fewer. Writability always
+  // stays in our set (edges after a send would have blocked: rare). False
+  // once a socket is watched: those are in our set already.
+  using watch_fn = void (*)(int fd, int read, void* user_data);
+  bool set_watch(watch_fn fn, void* user_data, std::size_t max_direct);
+  bool has_watch() const { return watch_fn_ != nullptr; }
+  bool host_watches() const { return direct_; }  // the sockets are the host's to watch now
+  void host_watch(int fd, bool on) { watch_fn_(fd, on ? 1 : 0, watch_ud_); }
+  void run_hosted_fd(int fd);
   bool on_this_thread() const { return current_ == this; }
   static loop* current() { return current_; }
 
@@ -195,6 +211,7 @@ class loop {
   void flush_all();
   void arm_epoll();
   void drain_epoll();
+  void set_direct(bool direct);
   void run_inbox();
   // Queues n tasks (none: just a wake-up) and makes wake_fd_ readable once.
   void to_inbox(std::unique_ptr<task>* ts, std::size_t n);
@@ -238,6 +255,12 @@ class loop {
   connection* head_ = nullptr;  // intrusive list of this loop's connections
   boost::asio::steady_timer sweep_timer_;
   int epfd_ = -1;
+  watch_fn watch_fn_ = nullptr;
+  void* watch_ud_ = nullptr;
+  std::size_t max_direct_ = 0;
+  bool direct_ = false;             // the host watches the sockets' input
+  std::vector<connection*> by_fd_;  // with a watch: every socket, by descriptor
+  std::size_t watched_ = 0;         // sockets in epfd_
   int wake_fd_ = -1;  // eventfd in epfd_ (data.ptr == nullptr): the inbox has work
   std::shared_ptr<remote_ref> remote_ = std::make_shared<remote_ref>(this);
   std::mutex inbox_mu_;

@@ -2,7 +2,11 @@
 
 The hub is in host mode (WH_EVENTS_HOST): it starts no I/O thread. Its
 descriptor, registered with ``loop.add_reader``, is readable when the engine
-has work; each wakeup runs that work inside ``poll()`` and drains the events
+has work. While there are few connections their sockets are registered with
+``loop.add_reader`` too (the engine asks through ``set_watch``), so a message
+costs the loop's own wait and nothing else; with more, the engine keeps them
+behind its descriptor, and one wakeup serves a whole batch of sockets. Each
+wakeup runs the work inside ``poll()`` / ``poll_fd()`` and drains the events
 in batches converted to Python objects by the native module, then dispatches
 them to their connection / server objects. The hub lives while it has users
 (servers, client connections) and is destroyed when the last one is gone, or
@@ -34,6 +38,9 @@ EV_SERVER_CLOSED = _native.EV_SERVER_CLOSED
 EV_ERROR = _native.EV_ERROR
 
 _BATCH = 1024
+# Sockets the loop watches itself, at most: past this a callback per ready
+# socket costs more than the engine's own wait for the whole batch.
+_DIRECT_SOCKETS = 2
 # Bounds one wakeup so a flood of events cannot starve the rest of the loop.
 _MAX_BATCHES_PER_WAKEUP = 32
 
@@ -56,7 +63,18 @@ class Runtime:
         self._woken: "List[asyncio.Future[None]]" = []
         self._destroy_handle: Optional[asyncio.Handle] = None
         loop.add_reader(self.native.fd, self._on_readable)
+        self.native.set_watch(self._watch, _DIRECT_SOCKETS)
         _all.add(self)
+
+    def _watch(self, fd: int, on: bool) -> None:
+        # The engine's call; an "off" comes before it closes the socket.
+        if on:
+            self.loop.add_reader(fd, self._on_readable, fd)
+            return
+        try:
+            self.loop.remove_reader(fd)
+        except Exception:  # the loop may be half torn down at exit
+            pass
 
     # -- users: the hub stays up while a server or client connection needs it
     def acquire(self) -> None:
@@ -104,13 +122,18 @@ class Runtime:
             self.native.uncork()
 
     # -- the event pump
-    def _on_readable(self) -> None:
+    def _on_readable(self, fd: int = -1) -> None:
+        """The hub's descriptor (fd -1) or a socket it handed out is readable."""
         native = self.native
         if native.closed:
             return
         woken = self._woken
         for _ in range(_MAX_BATCHES_PER_WAKEUP):
-            batch = native.poll(_BATCH)
+            if fd < 0:
+                batch = native.poll(_BATCH)
+            else:
+                batch = native.poll_fd(fd, _BATCH)
+                fd = -1  # what one batch did not hold: poll() takes it
             self._dispatching = True
             try:
                 for ev in batch:

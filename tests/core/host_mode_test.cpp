@@ -1,7 +1,11 @@
 // host_mode_test.cpp — WH_EVENTS_HOST: the thread that creates the hub runs
 // the engine through wh_hub_event_fd() + wh_hub_poll(); no I/O thread exists.
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
+
+#include <algorithm>
+#include <chrono>
 
 #include <atomic>
 #include <functional>
@@ -32,7 +36,9 @@ int thread_count() {
 // the test's calls between polls.
 class Host {
  public:
-  Host() {
+  // watch_max > 0: the host watches the sockets itself (wh_hub_set_watch)
+  // while there are at most that many, as the Python package does.
+  explicit Host(int watch_max = 0) : watch_max_(watch_max) {
     std::promise<void> ready;
     auto started = ready.get_future();
     thread_ = std::thread([this, &ready] { run(ready); });
@@ -73,13 +79,63 @@ class Host {
   int destroy_rc() const { return destroy_rc_; }
   EventRecorder& rec() { return rec_; }
 
+  // What the engine asked the host to watch, now and over time.
+  struct WatchLog {
+    std::vector<int> watched;           // fds handed out now
+    std::vector<std::pair<int, int>> calls;  // (fd, read) in order
+    int off_after_close = 0;            // "off" for an fd already closed: a bug
+    int messages_by_fd = 0;             // messages that came through wh_hub_poll_fd()
+  };
+  WatchLog watch_log() {
+    std::lock_guard<std::mutex> lk(watch_mu_);
+    return log_;
+  }
+  // Waits until the handed-out set is `n` fds (the engine acts on its next input).
+  bool wait_watched(std::size_t n, int timeout_ms = 3000) {
+    for (int waited = 0; waited < timeout_ms; waited += 5) {
+      if (watch_log().watched.size() == n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
  private:
+  static void on_watch(int fd, int read, void* self) {
+    auto* h = static_cast<Host*>(self);
+    std::lock_guard<std::mutex> lk(h->watch_mu_);
+    h->log_.calls.emplace_back(fd, read);
+    auto& w = h->log_.watched;
+    if (read) {
+      EXPECT_EQ(std::count(w.begin(), w.end(), fd), 0) << "fd " << fd << " handed out twice";
+      w.push_back(fd);
+    } else {
+      EXPECT_EQ(std::count(w.begin(), w.end(), fd), 1) << "fd " << fd << " taken back but not handed out";
+      w.erase(std::remove(w.begin(), w.end(), fd), w.end());
+      if (::fcntl(fd, F_GETFD) < 0) ++h->log_.off_after_close;
+    }
+  }
+
+  void handle(wh_event* batch, int n, bool by_fd) {
+    for (int i = 0; i < n; ++i) {
+      EventRecorder::callback(hub_, &batch[i], &rec_);
+      if (batch[i].type == WH_EV_MESSAGE && batch[i].server) {
+        if (by_fd) {
+          std::lock_guard<std::mutex> lk(watch_mu_);
+          ++log_.messages_by_fd;
+        }
+        EXPECT_GE(wh_conn_send(batch[i].conn, batch[i].data, batch[i].len,
+                               (batch[i].flags & WH_BINARY) ? WH_BINARY : WH_TEXT), 0);
+      }
+    }
+  }
+
   void run(std::promise<void>& ready) {
     threads_before_ = thread_count();
     wh_hub_options o{};
     o.size = sizeof o;
     o.event_mode = WH_EVENTS_HOST;
     create_rc_ = wh_hub_create(&o, &hub_);
+    if (create_rc_ == 0 && watch_max_ > 0) EXPECT_EQ(wh_hub_set_watch(hub_, watch_max_, &Host::on_watch, this), 0);
     wh_server_options so = server_options();
     wh_server* s = nullptr;
     if (create_rc_ == 0 && wh_server_listen(hub_, &so, &s) == 0) port_ = wh_server_port(s);
@@ -89,18 +145,18 @@ class Host {
     ready.set_value();
     if (!hub_) return;
     while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      ::poll(&p, 1, 5);
+      std::vector<pollfd> fds{{fd, POLLIN, 0}};
+      for (int w : watch_log().watched) fds.push_back({w, POLLIN, 0});
+      ::poll(fds.data(), fds.size(), 5);
       wh_event batch[64];
       int n;
-      while ((n = wh_hub_poll(hub_, batch, 64)) > 0) {
-        for (int i = 0; i < n; ++i) {
-          EventRecorder::callback(hub_, &batch[i], &rec_);
-          if (batch[i].type == WH_EV_MESSAGE && batch[i].server)
-            EXPECT_GE(wh_conn_send(batch[i].conn, batch[i].data, batch[i].len,
-                                   (batch[i].flags & WH_BINARY) ? WH_BINARY : WH_TEXT), 0);
+      for (std::size_t i = 1; i < fds.size(); ++i)
+        if (fds[i].revents) {
+          n = wh_hub_poll_fd(hub_, fds[i].fd, batch, 64);
+          EXPECT_GE(n, 0);
+          handle(batch, n, true);
         }
-      }
+      while ((n = wh_hub_poll(hub_, batch, 64)) > 0) handle(batch, n, false);
       std::vector<std::function<void()>> calls;
       {
         std::lock_guard<std::mutex> lk(mu_);
@@ -111,6 +167,9 @@ class Host {
     destroy_rc_ = wh_hub_destroy(hub_, 1000);
   }
 
+  int watch_max_ = 0;
+  std::mutex watch_mu_;
+  WatchLog log_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
@@ -348,4 +407,125 @@ TEST(HostMode, BorrowedBytesLeaveInOrderAndWhatDidNotFitIsCopiedByTheUncork) {
   auto l = c.read_data_frame();
   ASSERT_TRUE(l.has_value());
   EXPECT_EQ(l->payload, std::string(5000, 'L'));
+}
+
+// ------------------------------------------------------------ host watch
+
+TEST(HostWatch, FewSocketsAreWatchedByTheHostAndItsPollFdEchoes) {
+  Host host(4);
+  RawClient c;
+  wh_conn* conn = host.open(c);
+  ASSERT_NE(conn, nullptr);
+  ASSERT_TRUE(host.wait_watched(1));
+  for (const char* m : {"one", "two", "three"}) {
+    ASSERT_TRUE(c.send_text(m));
+    auto f = c.read_data_frame();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->payload, m);
+  }
+  EXPECT_EQ(host.watch_log().messages_by_fd, 3) << "the messages came through the host's own wait";
+  c.close();
+  ASSERT_TRUE(host.rec().wait_event(WH_EV_CLOSE).has_value());
+  ASSERT_TRUE(host.wait_watched(0));
+  EXPECT_EQ(host.watch_log().off_after_close, 0) << "taken back before the close";
+}
+
+TEST(HostWatch, PastMaxSocketsTheEngineTakesThemBackAndHandsThemOutAgainAtHalf) {
+  Host host(2);
+  RawClient a, b, c;
+  ASSERT_NE(host.open(a), nullptr);
+  ASSERT_NE(host.open(b), nullptr);
+  ASSERT_TRUE(host.wait_watched(2));
+  ASSERT_NE(host.open(c), nullptr);
+  ASSERT_TRUE(host.wait_watched(0)) << "a third socket: all back in the engine's set";
+  int before = host.watch_log().messages_by_fd;
+  for (RawClient* x : {&a, &b, &c}) {
+    ASSERT_TRUE(x->send_text("batched"));
+    auto f = x->read_data_frame();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->payload, "batched");
+  }
+  EXPECT_EQ(host.watch_log().messages_by_fd, before) << "served through wh_hub_poll()";
+  a.close();
+  ASSERT_TRUE(host.rec().wait_count(WH_EV_CLOSE, 1));
+  EXPECT_TRUE(host.watch_log().watched.empty()) << "two left: still above max / 2";
+  b.close();
+  ASSERT_TRUE(host.rec().wait_count(WH_EV_CLOSE, 2));
+  ASSERT_TRUE(host.wait_watched(1)) << "one left: handed out again";
+  ASSERT_TRUE(c.send_text("direct again"));
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, "direct again");
+  EXPECT_EQ(host.watch_log().messages_by_fd, before + 1);
+  EXPECT_EQ(host.watch_log().off_after_close, 0);
+}
+
+TEST(HostWatch, PausedInputIsTakenBackUntilResumedAndNothingIsLost) {
+  Host host(4);
+  RawClient c;
+  wh_conn* conn = host.open(c);
+  ASSERT_NE(conn, nullptr);
+  ASSERT_TRUE(host.wait_watched(1));
+  ASSERT_EQ(host.on_host([&] { return wh_conn_pause(conn); }), 0);
+  host.on_host([] { return 0; });  // the pause runs at the host's next poll, before this
+  ASSERT_TRUE(c.send_text("held"));
+  // The engine sees input it must not read and tells the host to stop
+  // watching (a level-triggered host would otherwise spin on it).
+  ASSERT_TRUE(host.wait_watched(0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(host.rec().count(WH_EV_MESSAGE), 0u);
+  ASSERT_EQ(host.on_host([&] { return wh_conn_resume(conn); }), 0);
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->payload, "held");
+  ASSERT_TRUE(host.wait_watched(1));
+}
+
+TEST(HostWatch, DestroyRunsTheCloseHandshakesOfSocketsTheHostWatches) {
+  Host host(4);
+  RawClient c;
+  ASSERT_NE(host.open(c), nullptr);
+  ASSERT_TRUE(host.wait_watched(1));
+  std::thread answer([&c] {
+    auto f = c.read_until_close();
+    EXPECT_TRUE(f.has_value());
+    if (f) EXPECT_EQ(f->close_code(), 1001);
+    c.send_close(1001);
+    c.close();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  host.stop();
+  answer.join();
+  EXPECT_EQ(host.destroy_rc(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900))
+      << "the answer was read, not waited out";
+  EXPECT_TRUE(host.watch_log().watched.empty());
+  EXPECT_EQ(host.watch_log().off_after_close, 0);
+}
+
+TEST(HostWatch, SetWatchRulesAndPollFdOfASocketNoLongerHandedOut) {
+  static auto noop = [](int, int, void*) {};
+  {
+    Host host;  // listening, no socket yet
+    EXPECT_EQ(host.on_host([&] { return wh_hub_set_watch(host.hub(), 0, noop, nullptr); }), WH_EINVAL);
+    EXPECT_EQ(wh_hub_set_watch(host.hub(), 4, noop, nullptr), WH_ESTATE) << "not the host thread";
+    wh_event ev[4];
+    EXPECT_EQ(host.on_host([&] { return wh_hub_poll_fd(host.hub(), 0, ev, 4); }), WH_ESTATE) << "no watch";
+    RawClient c;
+    ASSERT_NE(host.open(c), nullptr);
+    EXPECT_EQ(host.on_host([&] { return wh_hub_set_watch(host.hub(), 4, noop, nullptr); }), WH_ESTATE)
+        << "a socket exists already";
+  }
+  Host host(4);
+  wh_event ev[4];
+  EXPECT_EQ(host.on_host([&] { return wh_hub_poll_fd(host.hub(), 12345, ev, 4); }), 0) << "unknown: no events";
+  EXPECT_EQ(host.on_host([&] { return wh_hub_poll_fd(host.hub(), 3, ev, 0); }), WH_EINVAL);
+  EXPECT_EQ(wh_hub_poll_fd(host.hub(), 3, ev, 4), WH_ESTATE) << "not the host thread";
+  wh_hub_options o{};
+  o.size = sizeof o;
+  o.event_mode = WH_EVENTS_QUEUE;
+  wh_hub* q = nullptr;
+  ASSERT_EQ(wh_hub_create(&o, &q), 0);
+  EXPECT_EQ(wh_hub_set_watch(q, 4, noop, nullptr), WH_ESTATE) << "host mode only";
+  wh_hub_destroy(q, 100);
 }

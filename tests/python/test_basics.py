@@ -293,6 +293,48 @@ async def test_a_message_costs_a_waiting_reader_one_loop_iteration():
     assert passes <= 100 * 3, passes
 
 
+async def test_the_loop_watches_few_sockets_itself_and_the_engine_keeps_many():
+    # With at most two sockets on the hub the loop waits on each itself (one
+    # wait per message); a third moves them all behind the engine's own
+    # descriptor (one wait per batch of sockets). They are handed back once
+    # at most one is left. Messages flow the same way in both.
+    loop = asyncio.get_running_loop()
+    watched = set()
+    real_add, real_remove = loop.add_reader, loop.remove_reader
+
+    def add_reader(fd, callback, *args):
+        if args:  # a socket (the hub's own descriptor comes without args)
+            watched.add(fd)
+        return real_add(fd, callback, *args)
+
+    def remove_reader(fd):
+        watched.discard(fd)
+        return real_remove(fd)
+
+    loop.add_reader, loop.remove_reader = add_reader, remove_reader
+    try:
+        async with wirehub.serve(echo, HOST, 0) as server:
+            one = await wirehub.connect(uri(server))
+            await one.send("a")
+            assert await one.recv() == "a"
+            assert len(watched) == 2  # the client's socket and the server's
+            two = await wirehub.connect(uri(server))
+            for ws in (one, two):
+                await ws.send("b")
+                assert await ws.recv() == "b"
+            assert watched == set()
+            await one.close()
+            await two.close()
+            three = await wirehub.connect(uri(server))
+            await three.send("c")
+            assert await three.recv() == "c"
+            assert len(watched) == 2
+            await three.close()
+        assert watched == set()
+    finally:
+        del loop.add_reader, loop.remove_reader
+
+
 async def test_recv_timeout_and_cancellation_leave_the_connection_usable():
     async with wirehub.serve(echo, HOST, 0) as server:
         async with wirehub.connect(uri(server)) as ws:

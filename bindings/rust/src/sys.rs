@@ -107,7 +107,9 @@ pub struct wh_event {
     pub user_data: *mut c_void,
 }
 
-pub type wh_payload_alloc_cb = Option<unsafe extern "C" fn(len: usize, user_data: *mut c_void) -> *mut c_void>;
+pub type wh_payload_alloc_cb =
+    Option<unsafe extern "C" fn(len: usize, user_data: *mut c_void) -> *mut c_void>;
+pub type wh_watch_cb = Option<unsafe extern "C" fn(fd: c_int, read: c_int, user_data: *mut c_void)>;
 pub type wh_event_cb =
     Option<unsafe extern "C" fn(hub: *mut wh_hub, event: *const wh_event, user_data: *mut c_void)>;
 
@@ -204,6 +206,13 @@ extern "C" {
         alloc: wh_payload_alloc_cb,
         user_data: *mut c_void,
     ) -> c_int;
+    pub fn wh_hub_set_watch(
+        hub: *mut wh_hub,
+        max_sockets: c_int,
+        watch: wh_watch_cb,
+        user_data: *mut c_void,
+    ) -> c_int;
+    pub fn wh_hub_poll_fd(hub: *mut wh_hub, fd: c_int, out: *mut wh_event, max: c_int) -> c_int;
     pub fn wh_hub_user_data(hub: *mut wh_hub) -> *mut c_void;
 
     pub fn wh_server_listen(

@@ -221,6 +221,15 @@ fn expected() -> Expect {
 const SIGNATURES: &[(&str, &str)] = &[
     ("wh_event_cb", "void (*)(wh_hub*, const wh_event*, void*)"),
     ("wh_payload_alloc_cb", "void* (*)(size_t, void*)"),
+    ("wh_watch_cb", "void (*)(int, int, void*)"),
+    (
+        "__typeof__(&wh_hub_set_watch)",
+        "int (*)(wh_hub*, int, wh_watch_cb, void*)",
+    ),
+    (
+        "__typeof__(&wh_hub_poll_fd)",
+        "int (*)(wh_hub*, int, wh_event*, int)",
+    ),
     ("__typeof__(&wh_hub_poll)", "int (*)(wh_hub*, wh_event*, int)"),
     (
         "__typeof__(&wh_hub_set_payload_alloc)",
