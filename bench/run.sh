@@ -47,6 +47,10 @@ cpu="$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -
   echo "- command: \`bench/run.sh $*\` (wsbench: \`python3 ../shared/bench/wsbench.py --anchor ws --servers-file bench/servers.txt $*\`)"
   echo
   grep '^|' "$out" || echo "(no table: see the run's output)"
+  echo
+  echo "Against the anchor each issue names (from the same medians; \`bench/ratios.py\`):"
+  echo
+  tail -n 1 "$out" | python3 bench/ratios.py || echo "(no ratios: see the run's output)"
   if grep -q '^note:' "$out"; then
     echo
     grep '^note:' "$out" | sed 's/^/- /'
