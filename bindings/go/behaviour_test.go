@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -290,22 +289,8 @@ func TestDialMaxMessageSizeFailsLargerMessagesWith1009(t *testing.T) {
 	}
 }
 
-// A certificate valid for the name "localhost" only (not for 127.0.0.1).
-func certForLocalhostOnly(t *testing.T) (cert, key string) {
-	t.Helper()
-	dir := t.TempDir()
-	cert, key = dir+"/cert.pem", dir+"/key.pem"
-	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-		"-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-		"-keyout", key, "-out", cert).CombinedOutput()
-	if err != nil {
-		t.Skipf("openssl: %v %s", err, out)
-	}
-	return cert, key
-}
-
 func TestDialTLSServerNameIsTheNameVerified(t *testing.T) {
-	cert, key := certForLocalhostOnly(t)
+	cert, key := selfSignedFor(t, "DNS:localhost") // not valid for 127.0.0.1
 	s, err := Listen("127.0.0.1:0", &ServerConfig{
 		TLSCertFile: cert, TLSKeyFile: key,
 		OnMessage: func(c *Conn, typ MessageType, data []byte) { _, _ = c.Send(typ, data) },
