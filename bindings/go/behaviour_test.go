@@ -290,16 +290,7 @@ func TestDialMaxMessageSizeFailsLargerMessagesWith1009(t *testing.T) {
 }
 
 func TestDialTLSServerNameIsTheNameVerified(t *testing.T) {
-	cert, key := selfSignedFor(t, "DNS:localhost") // not valid for 127.0.0.1
-	s, err := Listen("127.0.0.1:0", &ServerConfig{
-		TLSCertFile: cert, TLSKeyFile: key,
-		OnMessage: func(c *Conn, typ MessageType, data []byte) { _, _ = c.Send(typ, data) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	u := "wss://" + s.Addr() + "/"
+	_, u, cert := tlsEchoServer(t, "DNS:localhost") // not valid for 127.0.0.1
 	// By the URL's host (127.0.0.1) the certificate does not match.
 	if _, err := Dial(ctxT(t), u, &DialOptions{TLSCAFile: cert}); !errors.Is(err, ErrTLS) {
 		t.Error("verified as 127.0.0.1:", err)

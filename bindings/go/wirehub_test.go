@@ -720,13 +720,8 @@ func TestFragmentsArriveAsOneMessage(t *testing.T) {
 	}
 }
 
-// A self-signed certificate for localhost and 127.0.0.1, made with openssl
-// (skipped without it).
-func selfSigned(t *testing.T) (cert, key string) {
-	return selfSignedFor(t, "DNS:localhost,IP:127.0.0.1")
-}
-
-// A self-signed certificate valid for the subjectAltName san only.
+// A self-signed certificate valid for the subjectAltName san only, made
+// with openssl (skipped without it).
 func selfSignedFor(t *testing.T, san string) (cert, key string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -740,8 +735,10 @@ func selfSignedFor(t *testing.T, san string) (cert, key string) {
 	return cert, key
 }
 
-func TestWSSWithAServerCertificate(t *testing.T) {
-	cert, key := selfSigned(t)
+// A wss echo server on a certificate valid for san; closed with the test.
+func tlsEchoServer(t *testing.T, san string) (s *Server, url, cert string) {
+	t.Helper()
+	cert, key := selfSignedFor(t, san)
 	s, err := Listen("127.0.0.1:0", &ServerConfig{
 		TLSCertFile: cert, TLSKeyFile: key,
 		OnMessage: func(c *Conn, typ MessageType, data []byte) { _, _ = c.Send(typ, data) },
@@ -749,8 +746,12 @@ func TestWSSWithAServerCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	u := "wss://" + s.Addr() + "/"
+	t.Cleanup(func() { s.Close() })
+	return s, "wss://" + s.Addr() + "/", cert
+}
+
+func TestWSSWithAServerCertificate(t *testing.T) {
+	_, u, cert := tlsEchoServer(t, "DNS:localhost,IP:127.0.0.1")
 	// Not trusted by default: the handshake fails with a TLS error.
 	if _, err := Dial(ctxT(t), u, nil); !errors.Is(err, ErrTLS) {
 		t.Error("untrusted certificate:", err)
