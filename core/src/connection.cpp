@@ -671,12 +671,14 @@ int connection::send(const void* data, std::size_t len, int flags) {
   }
   flags &= ~WH_BORROW;  // copied below
   const bool queued = b + len > high;
-  // WH_QUEUED promises a WH_EV_DRAIN: arm it before the loop can flush.
-  if (queued) drain_armed_.store(true, std::memory_order_relaxed);
   // Counted as the frame it becomes (compression only shrinks it), so
   // buffered() never rises when the loop turns a posted send into a frame.
   const std::size_t framed = len + frame::header_size(len, role_ == role::client);
   buffered_.fetch_add(framed, std::memory_order_relaxed);
+  // WH_QUEUED promises a WH_EV_DRAIN: armed before the loop can flush these
+  // bytes, and after they are counted, so that a flush running meanwhile
+  // (after_write_progress) sees them when it sees the arming.
+  if (queued) drain_armed_.store(true, std::memory_order_release);
   retain();
   std::string copy(static_cast<const char*>(data), len);
   loop_.dispatch([this, copy = std::move(copy), flags, framed] {
@@ -938,7 +940,14 @@ void connection::after_write_progress() {
   const std::size_t b = wbuf_.size() - woff_;
   sync_buffered(b);
   if (buffered() <= cfg_->low_water &&
-      drain_armed_.exchange(false, std::memory_order_relaxed)) {
+      drain_armed_.exchange(false, std::memory_order_acq_rel)) {
+    // Another thread's send may have counted its bytes and armed the drain
+    // since the check above: it is not drained yet, and the flush of those
+    // bytes emits it.
+    if (buffered() > cfg_->low_water) {
+      drain_armed_.store(true, std::memory_order_relaxed);
+      return;
+    }
     if (state_ == state::open) {
       wh_event ev{};
       ev.type = WH_EV_DRAIN;
