@@ -271,13 +271,7 @@ struct Hub {
     return s->owner;
   }
 
-  py::list poll(int max) {
-    check();
-    if (max <= 0 || max > static_cast<int>(batch.size())) max = static_cast<int>(batch.size());
-    int n = wh_hub_poll(h, batch.data(), max);
-    if (n < 0) throw std::runtime_error(std::string("wirehub: poll: ") + wh_strerror(n));
-    return convert(n);
-  }
+  py::list poll(int max) { return poll_fd(-1, max); }
 
   // The loop watches the sockets itself while there are at most
   // max_sockets (wh_hub_set_watch): watch(fd, True) / watch(fd, False).
@@ -301,12 +295,13 @@ struct Hub {
     }
   }
 
-  // fd, handed out through set_watch(), is readable: its input, then events.
+  // fd, handed out through set_watch(), is readable: its input, then
+  // events. fd -1: the hub's descriptor (wh_hub_poll).
   py::list poll_fd(int fd, int max) {
     check();
     if (max <= 0 || max > static_cast<int>(batch.size())) max = static_cast<int>(batch.size());
-    int n = wh_hub_poll_fd(h, fd, batch.data(), max);
-    if (n < 0) throw std::runtime_error(std::string("wirehub: poll_fd: ") + wh_strerror(n));
+    int n = fd < 0 ? wh_hub_poll(h, batch.data(), max) : wh_hub_poll_fd(h, fd, batch.data(), max);
+    if (n < 0) throw std::runtime_error(std::string("wirehub: poll: ") + wh_strerror(n));
     return convert(n);
   }
 

@@ -158,37 +158,36 @@ void loop::host_turn_end() {
 
 void loop::wake_host() { to_inbox(nullptr, 0); }
 
-void loop::run_hosted() {
+template <class F>
+void loop::hosted_turn(F&& io) {
   host_wrote_since_poll_ = false;
   host_turn_end();  // what waited for this turn (or a cork never undone) goes now
   as_current scope(this);
-  // Sockets and the inbox straight from our epoll set; what that hands to
-  // Asio (a post, an accept or connect started from the inbox), and what
-  // Asio's own descriptor reports, runs in one poll of Asio after it. Asio
-  // must see its posts at once: outside its run it does not wake for them.
+  // The sockets' input first; what that hands to Asio (a post, an accept or
+  // connect started from the inbox), and what Asio's own descriptor
+  // reports, runs in one poll of Asio after it. Asio must see its posts at
+  // once: outside its run it does not wake for them.
   host_direct_ = true;
   asio_due_ = false;
-  drain_epoll();
+  io();
   host_direct_ = false;
   if (std::exchange(asio_due_, false)) ioc_.poll();
   host_turn_end();  // the turn's writes, one per connection
 }
 
+void loop::run_hosted() {
+  hosted_turn([this] { drain_epoll(); });  // sockets and the inbox, from our set
+}
+
 void loop::run_hosted_fd(int fd) {
-  host_wrote_since_poll_ = false;
-  host_turn_end();
-  as_current scope(this);
-  host_direct_ = true;
-  asio_due_ = false;
-  // Unknown: closed since the host's wait reported it.
-  if (connection* c = fd >= 0 && std::size_t(fd) < by_fd_.size() ? by_fd_[fd] : nullptr) {
-    c->retain();
-    c->on_io(EPOLLIN);
-    c->release();
-  }
-  host_direct_ = false;
-  if (std::exchange(asio_due_, false)) ioc_.poll();
-  host_turn_end();
+  hosted_turn([this, fd] {
+    // Unknown: closed or taken back since the host's wait reported it.
+    if (connection* c = fd >= 0 && std::size_t(fd) < by_fd_.size() ? by_fd_[fd] : nullptr) {
+      c->retain();
+      c->on_io(EPOLLIN);
+      c->release();
+    }
+  });
 }
 
 bool loop::set_watch(watch_fn fn, void* user_data, std::size_t max_direct) {

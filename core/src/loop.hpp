@@ -212,6 +212,10 @@ class loop {
   void arm_epoll();
   void drain_epoll();
   void set_direct(bool direct);
+  // One host turn: io() reads the ready input, then Asio runs if it has
+  // work, then the turn's writes leave.
+  template <class F>
+  void hosted_turn(F&& io);
   void run_inbox();
   // Queues n tasks (none: just a wake-up) and makes wake_fd_ readable once.
   void to_inbox(std::unique_ptr<task>* ts, std::size_t n);

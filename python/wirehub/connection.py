@@ -288,17 +288,9 @@ class Connection:
         """
         tm = type(message)
         if tm is str or tm is bytes or isinstance(message, (bytearray, memoryview)):
-            flags = 0 if text is None else (_TEXT if text else _BINARY)
-            native = self._native
-            if native is None:
-                raise self._not_open()
-            rc = native.send(message, flags)
-            if rc == _SENT:
-                return
-            if rc == _QUEUED:
+            if not self.send_nowait(message, text):
                 await self._wait_drain()
-                return
-            self._raise_send(rc)
+            return
         if isinstance(message, dict):
             raise TypeError("data is a dict-like object")
         if hasattr(message, "__aiter__"):
@@ -323,11 +315,7 @@ class Connection:
         native = self._native
         if native is None:
             raise self._not_open()
-        if text is None:
-            flags = 0
-        else:
-            flags = _TEXT if text else _BINARY
-        rc = native.send(message, flags)
+        rc = native.send(message, 0 if text is None else (_TEXT if text else _BINARY))
         if rc == _SENT:
             return True
         if rc == _QUEUED:
@@ -393,12 +381,16 @@ class Connection:
         elif rc < 0:
             self._raise_send(rc)
 
+    def _close_now(self, code: int) -> None:
+        # Start our close without waiting for it (a handler's end, a failure).
+        if self.state == State.OPEN and self._native is not None:
+            self._native.close(code, "")
+            self.state = State.CLOSING
+
     def _listener_failed(self, what: str) -> None:
         # As a handler's exception: only this connection pays for it.
         self.logger.error("%r: Listener.%s failed: closing with 1011", self, what, exc_info=True)
-        if self.state == State.OPEN and self._native is not None:
-            self._native.close(1011, "")
-            self.state = State.CLOSING
+        self._close_now(1011)
 
     def _raise_send(self, rc: int) -> None:
         if rc == _ECLOSED:

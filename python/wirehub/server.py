@@ -396,17 +396,10 @@ class Server:
         except Exception:
             # Only this connection pays for its handler's bug.
             self.logger.error("connection handler failed (%s): closing with 1011", conn.request.path, exc_info=True)
-            if conn.state == State.OPEN:
-                conn._native.close(1011, "")
-                conn.state = State.CLOSING
+            conn._close_now(1011)
         else:
-            if conn.state == State.OPEN:
-                conn._native.close(1000, "")
-                conn.state = State.CLOSING
-        try:
-            await conn.wait_closed()
-        except asyncio.CancelledError:
-            raise
+            conn._close_now(1000)
+        await conn.wait_closed()
 
     def __repr__(self) -> str:
         return f"<wirehub.Server {self.host}:{self.port} {len(self._connections)} connections>"
