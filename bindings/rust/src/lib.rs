@@ -70,6 +70,12 @@ pub enum Code {
     Access,
     Reset,
     Internal,
+    /// Nothing arrived from the peer within the idle timeout.
+    Idle,
+    /// The server's memory budget (`max_memory`) was exceeded.
+    Budget,
+    /// Too many open files (EMFILE).
+    TooManyFiles,
     /// A code this version of the crate does not know (the ABI only appends).
     Other(i32),
 }
@@ -105,6 +111,9 @@ impl Code {
             -25 => Access,
             -26 => Reset,
             -27 => Internal,
+            -28 => Idle,
+            -29 => Budget,
+            -30 => TooManyFiles,
             n => Other(n),
         }
     }
@@ -140,6 +149,9 @@ impl Code {
             Access => -25,
             Reset => -26,
             Internal => -27,
+            Idle => -28,
+            Budget => -29,
+            TooManyFiles => -30,
             Other(n) => n,
         }
     }
@@ -563,8 +575,9 @@ pub enum Event<'a> {
     Drain {
         conn: &'a Connection,
     },
-    /// With [`ServerOptions::upgrade_hook`]: accept or reject the handshake.
-    /// Left unanswered, it is accepted when the handler returns.
+    /// With [`ServerOptions::upgrade_hook`]: accept or reject the handshake
+    /// before the handler returns. Left unanswered, or if the handler panics,
+    /// it is refused with HTTP 500 and an [`Event::Error`] follows.
     Upgrade {
         request: &'a UpgradeRequest,
         server: Option<&'a ServerRef>,
@@ -823,19 +836,33 @@ unsafe fn dispatch(handler: &Handler, ev: &sys::wh_event) {
                 raw: ev.request,
                 answered: Cell::new(false),
             };
-            // Make sure the answer happens even if the handler panics.
-            struct Guard<'r>(&'r UpgradeRequest);
-            impl<'r> Drop for Guard<'r> {
-                fn drop(&mut self) {
-                    if !self.0.answered.get() {
-                        let _ = self.0.accept(None);
-                    }
-                }
+            // Fail closed: a handler that panics or returns without an
+            // answer must not let the client in. It is refused with 500 and
+            // the handler hears why through an Error event.
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                handler(&Event::Upgrade {
+                    request: &request,
+                    server,
+                })
+            }));
+            if request.answered.get() && r.is_ok() {
+                return;
             }
-            let _g = Guard(&request);
-            handler(&Event::Upgrade {
-                request: &request,
-                server,
+            let why = if r.is_err() {
+                "the handler panicked on the upgrade request"
+            } else {
+                "the handler returned without answering the upgrade request"
+            };
+            if !request.answered.get() {
+                let _ = request.reject(500, "Internal Server Error\n");
+            }
+            eprintln!("wirehub: {}; refused with 500", why);
+            handler(&Event::Error {
+                error: Error {
+                    code: Code::Internal,
+                    message: format!("{}: refused with HTTP 500", why),
+                    status: Some(500),
+                },
             });
         }
         sys::WH_EV_SERVER_CLOSED => handler(&Event::ServerClosed),
@@ -908,6 +935,7 @@ impl Hub {
         let subprotocols = opt_cstring(&options.subprotocols, "subprotocols")?;
         let cert = opt_cstring(&options.tls_cert_file, "tls cert file")?;
         let key = opt_cstring(&options.tls_key_file, "tls key file")?;
+        let (max_handshakes, idle_timeout_ms, message_timeout_ms, max_memory) = options.hardening()?;
         let mut flags = 0;
         if options.upgrade_hook {
             flags |= sys::WH_SERVER_UPGRADE_HOOK;
@@ -940,6 +968,10 @@ impl Hub {
                 server_name: ptr::null(),
             },
             user_data: ptr::null_mut(),
+            max_handshakes,
+            idle_timeout_ms,
+            message_timeout_ms,
+            max_memory,
         };
         let mut raw = ptr::null_mut();
         let rc = unsafe { sys::wh_server_listen(self.inner.raw, &so, &mut raw) };
@@ -966,6 +998,8 @@ impl Hub {
         let headers = opt_cstring(&options.headers, "headers")?;
         let origin = opt_cstring(&options.origin, "origin")?;
         let ca = opt_cstring(&options.tls_ca_file, "tls ca file")?;
+        let idle_timeout_ms = idle_ms(options.idle_timeout)?;
+        let message_timeout_ms = timeout_ms(options.message_timeout, -1, "message_timeout")?;
         let co = sys::wh_client_options {
             size: std::mem::size_of::<sys::wh_client_options>(),
             subprotocols: opt_ptr(&subprotocols),
@@ -984,6 +1018,8 @@ impl Hub {
                 server_name: ptr::null(),
             },
             user_data: ptr::null_mut(),
+            idle_timeout_ms,
+            message_timeout_ms,
         };
         let mut raw = ptr::null_mut();
         let shared = unsafe { &*self.inner.handler };
@@ -1029,6 +1065,43 @@ impl Limits {
     }
 }
 
+/// A limit the engine defaults, that is set, or that is turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting<T> {
+    /// The engine's default (see each option).
+    Default,
+    Set(T),
+    /// No limit.
+    Off,
+}
+
+impl<T> Default for Setting<T> {
+    fn default() -> Self {
+        Setting::Default
+    }
+}
+
+fn invalid(what: &str) -> Error {
+    Error::invalid(what.to_string())
+}
+
+/// A timeout in the C ABI's int milliseconds: `Default` is 0, `Off` is -1.
+/// A set timeout must be at least 1 ms and fit an int.
+fn timeout_ms(t: Setting<Duration>, off: c_int, what: &str) -> Result<c_int> {
+    match t {
+        Setting::Default => Ok(0),
+        Setting::Off => Ok(off),
+        Setting::Set(d) => {
+            let m = d.as_millis();
+            if m == 0 || m > i32::MAX as u128 {
+                Err(invalid(&format!("{} must be between 1 ms and {} ms", what, i32::MAX)))
+            } else {
+                Ok(m as c_int)
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------------ server
 
 /// Options of a server (builder style).
@@ -1050,6 +1123,21 @@ pub struct ServerOptions {
     pub tls_key_file: Option<String>,
     /// I/O threads of the hub [`Server::listen`] creates (default 1).
     pub io_threads: usize,
+    /// Sockets accepted but not yet open (TLS and HTTP upgrade, including
+    /// handshakes the upgrade hook is deciding); a socket past it is closed
+    /// at once. Default 1024.
+    pub max_handshakes: Setting<u32>,
+    /// Close an open connection with 1001 ([`Code::Idle`]) when nothing
+    /// arrived from the peer for this long. Default off.
+    pub idle_timeout: Setting<Duration>,
+    /// A frame or fragmented message that has begun must be complete within
+    /// this, else the connection closes with 1008. Default 60 s.
+    pub message_timeout: Setting<Duration>,
+    /// Server-wide budget in bytes for what is held for peers (partial
+    /// frames, messages being assembled, send buffers): input past it closes
+    /// that connection with 1008, a send past it fails with
+    /// [`Code::Dropped`]. Default 1 GiB.
+    pub max_memory: Setting<usize>,
 }
 
 impl ServerOptions {
@@ -1103,6 +1191,54 @@ impl ServerOptions {
         self.io_threads = n;
         self
     }
+    /// See [`ServerOptions::max_handshakes`]; `Setting::Off` for no cap.
+    pub fn max_handshakes(mut self, n: Setting<u32>) -> Self {
+        self.max_handshakes = n;
+        self
+    }
+    /// See [`ServerOptions::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Setting::Set(timeout);
+        self
+    }
+    /// See [`ServerOptions::message_timeout`]; `Setting::Off` turns it off.
+    pub fn message_timeout(mut self, timeout: Setting<Duration>) -> Self {
+        self.message_timeout = timeout;
+        self
+    }
+    /// See [`ServerOptions::max_memory`]; `Setting::Off` for no budget.
+    pub fn max_memory(mut self, bytes: Setting<usize>) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    fn hardening(&self) -> Result<(c_int, c_int, c_int, usize)> {
+        let handshakes = match self.max_handshakes {
+            Setting::Default => 0,
+            Setting::Off => -1,
+            Setting::Set(n) if n >= 1 && n <= i32::MAX as u32 => n as c_int,
+            Setting::Set(_) => {
+                return Err(invalid(&format!("max_handshakes must be between 1 and {}", i32::MAX)))
+            }
+        };
+        let memory = match self.max_memory {
+            Setting::Default => 0,
+            Setting::Off => usize::MAX,
+            Setting::Set(n) if n >= 1 && n < usize::MAX => n,
+            Setting::Set(_) => return Err(invalid("max_memory must be at least 1 byte")),
+        };
+        Ok((
+            handshakes,
+            idle_ms(self.idle_timeout)?,
+            timeout_ms(self.message_timeout, -1, "message_timeout")?,
+            memory,
+        ))
+    }
+}
+
+/// The idle timeout: off by default, so `Default` and `Off` are both 0.
+fn idle_ms(t: Setting<Duration>) -> Result<c_int> {
+    timeout_ms(t, 0, "idle_timeout")
 }
 
 /// A server handle valid for the duration of an event (or borrowed from a
@@ -1244,6 +1380,10 @@ pub struct ClientOptions {
     pub limits: Limits,
     pub tls_ca_file: Option<String>,
     pub tls_insecure: bool,
+    /// As [`ServerOptions::idle_timeout`]. Default off.
+    pub idle_timeout: Setting<Duration>,
+    /// As [`ServerOptions::message_timeout`]. Default 60 s.
+    pub message_timeout: Setting<Duration>,
 }
 
 impl ClientOptions {
@@ -1283,6 +1423,16 @@ impl ClientOptions {
     /// wss://: do not verify the server certificate.
     pub fn tls_insecure(mut self, on: bool) -> Self {
         self.tls_insecure = on;
+        self
+    }
+    /// See [`ClientOptions::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Setting::Set(timeout);
+        self
+    }
+    /// See [`ClientOptions::message_timeout`]; `Setting::Off` turns it off.
+    pub fn message_timeout(mut self, timeout: Setting<Duration>) -> Self {
+        self.message_timeout = timeout;
         self
     }
 }

@@ -173,6 +173,11 @@ pub struct wh_server_options {
     pub deflate: wh_deflate_options,
     pub tls: wh_tls_options,
     pub user_data: *mut c_void,
+    // Appended hardening limits (see the header).
+    pub max_handshakes: c_int,
+    pub idle_timeout_ms: c_int,
+    pub message_timeout_ms: c_int,
+    pub max_memory: usize,
 }
 
 #[repr(C)]
@@ -185,6 +190,8 @@ pub struct wh_client_options {
     pub deflate: wh_deflate_options,
     pub tls: wh_tls_options,
     pub user_data: *mut c_void,
+    pub idle_timeout_ms: c_int,
+    pub message_timeout_ms: c_int,
 }
 
 extern "C" {

@@ -161,6 +161,8 @@ fn an_upgrade_hook_can_refuse_the_handshake_with_403() {
             if request.header("x-token").as_deref() != Some("secret") {
                 request.reject(403, "no token").unwrap();
                 assert!(request.reject(403, "twice").is_err());
+            } else {
+                request.accept(None).unwrap();
             }
         }
     })
@@ -826,6 +828,7 @@ fn origin_is_sent_as_the_origin_header() {
     let server = Server::listen(ServerOptions::new().upgrade_hook(true), move |ev: &Event| {
         if let Event::Upgrade { request, .. } = ev {
             let _ = tx.lock().unwrap().send(request.header("Origin"));
+            request.accept(None).unwrap();
         }
     })
     .unwrap();

@@ -136,6 +136,10 @@ fn expected() -> Expect {
             deflate,
             tls,
             user_data,
+            max_handshakes,
+            idle_timeout_ms,
+            message_timeout_ms,
+            max_memory,
         }
     );
     layout!(
@@ -149,6 +153,8 @@ fn expected() -> Expect {
             deflate,
             tls,
             user_data,
+            idle_timeout_ms,
+            message_timeout_ms,
         }
     );
     constants!(
