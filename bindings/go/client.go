@@ -27,6 +27,11 @@ type DialOptions struct {
 	TLSCAFile      string // wss://: trust these CAs (else the system's)
 	TLSInsecure    bool   // wss://: do not verify the server certificate
 	TLSServerName  string // wss://: SNI and verification name (default: the URL's host)
+	// As in ServerConfig: IdleTimeout closes with 1001 when the server sent
+	// nothing for this long (0: off); MessageTimeout bounds a message that
+	// has begun (0: 60 s, NoLimit: off). Negative values fail with ErrInvalid.
+	IdleTimeout    time.Duration
+	MessageTimeout time.Duration
 	// Without a deadline on the context, the open timeout is the engine's
 	// (10 s); with one, it is the time left.
 	OnMessage func(c *Conn, typ MessageType, data []byte) // else Conn.Read
@@ -65,6 +70,13 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 		o = *opts
 	}
 	var co C.wh_client_options
+	if co.idle_timeout_ms, err = limitMs("IdleTimeout", o.IdleTimeout, false); err == nil {
+		co.message_timeout_ms, err = limitMs("MessageTimeout", o.MessageTimeout, true)
+	}
+	if err != nil {
+		err.(*OpError).Op = op + ": " + err.(*OpError).Op
+		return nil, err
+	}
 	var frees []unsafe.Pointer
 	defer func() {
 		for _, p := range frees {

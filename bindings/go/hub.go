@@ -200,16 +200,11 @@ func goWirehubEvent(ev *C.wh_event, hubHandle, connID C.uintptr_t) {
 		}
 	case C.WH_EV_UPGRADE:
 		h := cgo.Handle(hubHandle).Value().(*hub)
-		r := &Request{raw: ev.request}
-		defer func() {
-			// Unanswered (or the hook panicked): accept, as without a hook.
-			if !r.answered {
-				_ = r.Accept("")
-			}
-		}()
-		if h.server != nil && h.server.cfg.OnUpgrade != nil {
-			h.server.cfg.OnUpgrade(r)
+		if h.server == nil || h.server.cfg.OnUpgrade == nil {
+			_ = (&Request{raw: ev.request}).Accept("")
+			return
 		}
+		h.server.upgrade(&Request{raw: ev.request})
 	case C.WH_EV_SERVER_CLOSED:
 	case C.WH_EV_ERROR:
 		h := cgo.Handle(hubHandle).Value().(*hub)

@@ -7,7 +7,9 @@ import "C"
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -29,8 +31,30 @@ type ServerConfig struct {
 	TLSCertFile    string // PEM certificate chain: serve wss://
 	TLSKeyFile     string // PEM private key
 
-	// OnUpgrade decides each handshake: call r.Accept or r.Reject. Left
-	// unanswered, the handshake is accepted when it returns.
+	// Hardening limits (issue 11). Zero values are the engine's defaults;
+	// NoLimit turns a limit off where it says so; other negative values make
+	// Listen fail with ErrInvalid.
+	//
+	// MaxHandshakes caps sockets accepted but not yet open (TLS, the HTTP
+	// upgrade, OnUpgrade deciding); a socket past it is closed at once.
+	// Default 1024; NoLimit for none.
+	MaxHandshakes int
+	// IdleTimeout closes an open connection with 1001 when nothing arrived
+	// from the peer for this long. Default 0: off.
+	IdleTimeout time.Duration
+	// MessageTimeout: a frame or fragmented message that has begun must be
+	// complete within it, else the connection closes with 1008. Default
+	// 60 s; NoLimit turns it off.
+	MessageTimeout time.Duration
+	// MaxMemory is the server-wide budget in bytes for what is held for
+	// peers (partial frames, messages being assembled, send buffers): input
+	// past it closes that connection with 1008, a send past it fails with
+	// ErrDropped. Default 1 GiB; NoLimit for none.
+	MaxMemory int64
+
+	// OnUpgrade decides each handshake: call r.Accept or r.Reject before it
+	// returns. Left unanswered, or if OnUpgrade panics, the handshake is
+	// refused with HTTP 500 and OnError is told (stderr without OnError).
 	OnUpgrade func(r *Request)
 	// OnOpen receives each new connection. Without OnOpen and OnMessage,
 	// connections wait for Accept (call it, or they pile up).
@@ -45,6 +69,51 @@ type ServerConfig struct {
 	OnPong func(c *Conn, data []byte)
 	// OnError receives non-fatal server errors (e.g. accept failing).
 	OnError func(err error)
+}
+
+// NoLimit turns off the ServerConfig and DialOptions limits that allow it.
+const NoLimit = -1
+
+// limitMs converts a timeout for the C ABI: 0 stays 0 (the default), off
+// (allowed for NoLimit) becomes -1, other negative values are an error.
+func limitMs(name string, d time.Duration, offAllowed bool) (C.int, error) {
+	switch {
+	case d == NoLimit && offAllowed:
+		return -1, nil
+	case d < 0:
+		return 0, &OpError{Op: name + " must not be negative", Code: ErrInvalid}
+	case d > 0 && d < time.Millisecond:
+		return 0, &OpError{Op: name + " must be 0 or at least 1 ms", Code: ErrInvalid}
+	case d.Milliseconds() > 1<<31-1:
+		return 0, &OpError{Op: name + " is too long", Code: ErrInvalid}
+	}
+	return C.int(d.Milliseconds()), nil
+}
+
+// hardening fills the appended wh_server_options fields from cfg.
+func (cfg *ServerConfig) hardening(o *C.wh_server_options) error {
+	switch {
+	case cfg.MaxHandshakes == NoLimit:
+		o.max_handshakes = -1
+	case cfg.MaxHandshakes < 0 || cfg.MaxHandshakes > 1<<31-1:
+		return &OpError{Op: "MaxHandshakes must be positive, 0 (default) or NoLimit", Code: ErrInvalid}
+	default:
+		o.max_handshakes = C.int(cfg.MaxHandshakes)
+	}
+	switch {
+	case cfg.MaxMemory == NoLimit:
+		o.max_memory = ^C.size_t(0)
+	case cfg.MaxMemory < 0:
+		return &OpError{Op: "MaxMemory must be positive, 0 (default) or NoLimit", Code: ErrInvalid}
+	default:
+		o.max_memory = C.size_t(cfg.MaxMemory)
+	}
+	var err error
+	if o.idle_timeout_ms, err = limitMs("IdleTimeout", cfg.IdleTimeout, false); err != nil {
+		return err
+	}
+	o.message_timeout_ms, err = limitMs("MessageTimeout", cfg.MessageTimeout, true)
+	return err
 }
 
 // Server is a listening WebSocket server with its own I/O threads.
@@ -84,6 +153,11 @@ func Listen(addr string, cfg *ServerConfig) (*Server, error) {
 	if cfg != nil {
 		s.cfg = *cfg
 	}
+	var o C.wh_server_options
+	if err := s.cfg.hardening(&o); err != nil {
+		err.(*OpError).Op = op + ": " + err.(*OpError).Op
+		return nil, err
+	}
 	h, err := newHub(s.cfg.IOThreads)
 	if err != nil {
 		return nil, err
@@ -91,7 +165,6 @@ func Listen(addr string, cfg *ServerConfig) (*Server, error) {
 	h.server = s
 	s.hub = h
 
-	var o C.wh_server_options
 	if host == "" {
 		host = "0.0.0.0"
 	}
@@ -127,6 +200,37 @@ func Listen(addr string, cfg *ServerConfig) (*Server, error) {
 	s.port = int(C.wh_server_port(s.raw))
 	s.host = host
 	return s, nil
+}
+
+// upgrade runs OnUpgrade on the I/O thread. It fails closed: a hook that
+// panics or returns without answering refuses the client with 500, and the
+// application hears of it through OnError (stderr without one).
+func (s *Server) upgrade(r *Request) {
+	var why string
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				why = fmt.Sprintf("OnUpgrade panicked: %v", p)
+			}
+		}()
+		s.cfg.OnUpgrade(r)
+		if !r.answered {
+			why = "OnUpgrade returned without answering"
+		}
+	}()
+	if why == "" {
+		return
+	}
+	target := r.Target()
+	if !r.answered {
+		_ = r.Reject(500, "Internal Server Error\n")
+	}
+	err := &OpError{Op: "upgrade " + target + ": " + why + "; refused with HTTP 500", Code: ErrInternal, Status: 500}
+	if s.cfg.OnError != nil {
+		s.cfg.OnError(err)
+		return
+	}
+	fmt.Fprintln(os.Stderr, err)
 }
 
 // opened runs on the I/O thread at a server connection's WH_EV_OPEN.

@@ -207,6 +207,8 @@ func TestUpgradeHookRefusesWith403(t *testing.T) {
 				if err := r.Reject(403, "twice"); !errors.Is(err, ErrState) {
 					t.Error("second answer:", err)
 				}
+			} else {
+				_ = r.Accept("")
 			}
 		},
 	})

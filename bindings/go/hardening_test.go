@@ -1,0 +1,196 @@
+package wirehub
+
+// Issue 11 in the Go binding: an OnUpgrade that fails refuses the client
+// (fail closed), and the engine's hardening limits are reachable from
+// ServerConfig and DialOptions, invalid values refused before anything
+// starts. Loopback only; every wait is bounded.
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hookedServer listens with hook as OnUpgrade; OnError reports go to errs.
+func hookedServer(t *testing.T, hook func(r *Request)) (*Server, chan error) {
+	t.Helper()
+	errs := make(chan error, 8)
+	s, err := Listen("127.0.0.1:0", &ServerConfig{
+		OnUpgrade: hook,
+		OnError:   func(err error) { errs <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, errs
+}
+
+// rawUpgrade sends an upgrade request by hand and returns the response.
+func rawUpgrade(t *testing.T, s *Server) *http.Response {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", s.Addr(), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(wait))
+	_, err = nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func assertRefusedWith500(t *testing.T, s *Server, errs chan error, why string) {
+	t.Helper()
+	c, err := Dial(ctxT(t), wsURL(s, "/"), nil)
+	if err == nil {
+		c.Close()
+		t.Fatal("the client was admitted")
+	}
+	var oe *OpError
+	if !errors.As(err, &oe) || oe.Code != ErrStatus || oe.Status != 500 {
+		t.Fatal("want a refusal with HTTP 500, got", err)
+	}
+	select {
+	case e := <-errs:
+		if !strings.Contains(e.Error(), why) || !errors.Is(e, ErrInternal) {
+			t.Error("OnError got", e)
+		}
+	case <-time.After(wait):
+		t.Fatal("OnError was not told")
+	}
+	resp := rawUpgrade(t, s)
+	if resp.StatusCode != 500 {
+		t.Error("raw upgrade answered", resp.Status)
+	}
+	if s.Connections() != 0 {
+		t.Error("open connections:", s.Connections())
+	}
+}
+
+func TestUpgradeHookThatPanicsRefusesWith500(t *testing.T) {
+	s, errs := hookedServer(t, func(r *Request) { panic("hook bug") })
+	assertRefusedWith500(t, s, errs, "panicked: hook bug")
+}
+
+func TestUpgradeHookThatReturnsWithoutAnsweringRefusesWith500(t *testing.T) {
+	s, errs := hookedServer(t, func(r *Request) { _ = r.Path() })
+	assertRefusedWith500(t, s, errs, "without answering")
+}
+
+func TestUpgradeHookThatPanicsAfterAcceptingKeepsItsAnswer(t *testing.T) {
+	s, errs := hookedServer(t, func(r *Request) {
+		_ = r.Accept("")
+		panic("after the answer")
+	})
+	dial(t, wsURL(s, "/"), nil)
+	select {
+	case e := <-errs:
+		if !strings.Contains(e.Error(), "panicked") {
+			t.Error(e)
+		}
+	case <-time.After(wait):
+		t.Fatal("OnError was not told")
+	}
+}
+
+// Needs the engine's idle timeout (issue 11).
+func TestIdleTimeoutClosesASilentConnectionWith1001(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", &ServerConfig{IdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := dial(t, wsURL(s, "/"), nil)
+	t0 := time.Now()
+	_, _, err = c.Read(ctxT(t))
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 1001 {
+		t.Fatal("want a close with 1001, got", err)
+	}
+	if d := time.Since(t0); d < 250*time.Millisecond || d > 5*time.Second {
+		t.Error("closed after", d)
+	}
+}
+
+// Needs the engine's idle timeout (issue 11).
+func TestDialIdleTimeoutClosesWith1001(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", &ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := dial(t, wsURL(s, "/"), &DialOptions{IdleTimeout: 300 * time.Millisecond})
+	_, _, err = c.Read(ctxT(t))
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 1001 {
+		t.Fatal("want a close with 1001, got", err)
+	}
+}
+
+func TestHardeningLimitsWithValidValuesServe(t *testing.T) {
+	for _, cfg := range []ServerConfig{
+		{MaxHandshakes: 8, IdleTimeout: 30 * time.Second, MessageTimeout: 5 * time.Second, MaxMemory: 64 << 20},
+		{MaxHandshakes: NoLimit, MessageTimeout: NoLimit, MaxMemory: NoLimit},
+	} {
+		cfg.OnMessage = func(c *Conn, typ MessageType, data []byte) { _, _ = c.Send(typ, data) }
+		s, err := Listen("127.0.0.1:0", &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, wsURL(s, "/"), &DialOptions{IdleTimeout: 30 * time.Second, MessageTimeout: NoLimit})
+		if _, err := c.Send(Text, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if _, got := read(t, c); got != "hi" {
+			t.Error(got)
+		}
+		_ = s.Close()
+	}
+}
+
+func TestInvalidHardeningLimitsFailWithErrInvalid(t *testing.T) {
+	for name, cfg := range map[string]ServerConfig{
+		"MaxHandshakes":  {MaxHandshakes: -2},
+		"IdleTimeout":    {IdleTimeout: -time.Second},
+		"MessageTimeout": {MessageTimeout: -time.Second},
+		"MaxMemory":      {MaxMemory: -5},
+	} {
+		s, err := Listen("127.0.0.1:0", &cfg)
+		if err == nil {
+			_ = s.Close()
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	s := echoServer(t)
+	for name, o := range map[string]DialOptions{
+		"IdleTimeout":    {IdleTimeout: -time.Millisecond},
+		"MessageTimeout": {MessageTimeout: -time.Minute},
+	} {
+		o := o
+		c, err := Dial(ctxT(t), wsURL(s, "/"), &o)
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
