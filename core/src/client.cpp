@@ -75,6 +75,9 @@ int prepare_client(const char* url, const wh_client_options& o, endpoint_config&
     }
     hs.protocols = o.subprotocols;
   }
+  // Both are copied into the request as they are: no CR/LF smuggled in.
+  if (o.headers && !handshake::valid_header_block(o.headers)) return WH_EINVAL;
+  if (o.origin && !handshake::valid_header_value(o.origin)) return WH_EINVAL;
   if (o.headers) hs.headers = o.headers;
   if (!hs.headers.empty() && hs.headers.size() >= 2 && hs.headers.compare(hs.headers.size() - 2, 2, "\r\n") != 0)
     hs.headers += "\r\n";

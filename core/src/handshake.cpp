@@ -190,7 +190,50 @@ std::string client_request(std::string_view host_header, std::string_view target
   return r;
 }
 
+// A control character or DEL in a URL or header value. CR and LF above all:
+// copied into the request they would end the line, and what follows would
+// become headers (or a second request) the caller never wrote.
+static bool is_ctl(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
+// RFC 9110 5.6.2 tchar.
+static bool is_tchar(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool valid_header_value(std::string_view v) {
+  // As Node's http (and so ws) checks a header value: HTAB, SP, VCHAR and
+  // obs-text only.
+  for (char c : v)
+    if (is_ctl(c) && c != '\t') return false;
+  return true;
+}
+
+bool valid_header_block(std::string_view block) {
+  while (!block.empty()) {
+    const auto eol = block.find("\r\n");
+    const std::string_view line = block.substr(0, eol);
+    const auto colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return false;  // also an empty line: the head's end
+    for (char c : line.substr(0, colon))
+      if (!is_tchar(c)) return false;
+    if (!valid_header_value(line.substr(colon + 1))) return false;  // a bare CR or LF is a CTL
+    if (eol == std::string_view::npos) break;
+    block.remove_prefix(eol + 2);
+  }
+  return true;
+}
+
 bool parse_url(std::string_view url, parsed_url& out, std::string& error) {
+  for (char c : url)
+    if (is_ctl(c)) {
+      error = "Invalid URL: control character";
+      return false;
+    }
   std::string_view rest;
   if (url.size() >= 10 && iequals(url.substr(0, 10), "ws+unix://")) {
     rest = url.substr(10);
@@ -211,6 +254,10 @@ bool parse_url(std::string_view url, parsed_url& out, std::string& error) {
     out.tls = false;
     out.unix_path = std::string(path);
     std::string_view target = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    if (target.find(' ') != std::string_view::npos) {
+      error = "Invalid URL: space in the path";
+      return false;
+    }
     out.target = target.empty() || target[0] != '/' ? "/" + std::string(target) : std::string(target);
     out.host = "localhost";  // what ws (through Node's http) sends as Host
     out.port = "80";
@@ -235,6 +282,10 @@ bool parse_url(std::string_view url, parsed_url& out, std::string& error) {
   auto slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
   out.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (out.target.find(' ') != std::string::npos) {
+    error = "Invalid URL: space in the path";  // it would end the request line's target
+    return false;
+  }
   if (!out.target.empty() && out.target[0] == '?') out.target = "/" + out.target;
   auto at = authority.rfind('@');
   if (at != std::string_view::npos) authority.remove_prefix(at + 1);

@@ -74,8 +74,18 @@ struct parsed_url {
 };
 // Parses ws://, wss:// and ws+unix:///socket/path:/request/path URLs (the
 // last as ws does: the socket's path, then after a ':' the request target);
-// false with a reason otherwise.
+// false with a reason otherwise. A control character anywhere, or a space in
+// the request target, is refused: the target is copied into the request line.
 bool parse_url(std::string_view url, parsed_url& out, std::string& error);
+
+// A client's extra request headers, "Name: value" lines each ended by CRLF
+// (the last CRLF may be missing): false for an empty line, a name that is not
+// a token, or a control character other than HTAB in a value (a bare CR or
+// LF included), anything that would let the block end the head or forge a
+// line.
+bool valid_header_block(std::string_view block);
+// A header value (the Origin): HTAB, SP, VCHAR and obs-text only.
+bool valid_header_value(std::string_view value);
 
 // Trims optional whitespace.
 std::string_view trim(std::string_view s);

@@ -357,6 +357,81 @@ TEST_F(Client, BadUrlsFailSynchronouslyWithEURL) {
   EXPECT_FALSE(hub_.rec().wait_count(WH_EV_CLOSE, 1, nullptr, 200)) << hub_.rec().dump();
 }
 
+TEST_F(Client, ControlCharactersOrSpacesInTheUrlFailWithEURLAndSendNothing) {
+  // The path and query are copied into the request line: a CR/LF there would
+  // let a URL forge headers or a second request (request-line injection).
+  RawListener listener;
+  const std::string base = "ws://127.0.0.1:" + std::to_string(listener.port());
+  const std::string urls[] = {
+      base + "/a\r\nX-Injected: 1\r\n\r\nGET /b",
+      base + "/a\nb",
+      base + "/a\rb",
+      base + "/?q=1\r\nX-Injected: 1",
+      base + "/a b",
+      base + "/a HTTP/1.1\r\nHost: elsewhere",
+      base + "/a\tb",
+      base + "/a\x7f",
+      base + "/a\x01",
+      "ws://127.0.0.1\r\n:" + std::to_string(listener.port()) + "/",
+      "ws+unix:///tmp/x.sock:/a\r\nX-Injected: 1",
+      "ws+unix:///tmp/x.sock:/a b",
+      "ws+unix:///tmp/x\n.sock:/",
+  };
+  for (auto& u : urls) {
+    wh_conn* c = nullptr;
+    wh_client_options o = client_options();
+    EXPECT_EQ(wh_connect(hub_.get(), u.c_str(), &o, &c), WH_EURL) << "'" << u << "'";
+    EXPECT_EQ(c, nullptr);
+  }
+  EXPECT_FALSE(listener.accept(200).has_value()) << "nothing may be sent for a refused URL";
+  EXPECT_FALSE(hub_.rec().wait_count(WH_EV_CLOSE, 1, nullptr, 50)) << hub_.rec().dump();
+}
+
+TEST_F(Client, CrLfOrNulInHeadersOrOriginFailWithEINVAL) {
+  // Header injection through the options: each value is copied into the
+  // request, so anything that could end a line or the head is refused.
+  const std::string url = ws_url(port_);
+  const char* bad_headers[] = {
+      "X-A: 1\r\n\r\nGET /smuggled HTTP/1.1\r\n",  // an empty line ends the head
+      "X-A: 1\nX-B: 2\r\n",                          // bare LF
+      "X-A: 1\rX-B: 2\r\n",                          // bare CR
+      "X-A: 1\r\nno colon here\r\n",
+      "X-A: \x01\r\n",
+      "X A: 1\r\n",                                   // a name must be a token
+      ": 1\r\n",
+      "\r\n",
+  };
+  for (const char* h : bad_headers) {
+    wh_client_options o = client_options();
+    o.headers = h;
+    wh_conn* c = nullptr;
+    EXPECT_EQ(wh_connect(hub_.get(), url.c_str(), &o, &c), WH_EINVAL) << "headers '" << h << "'";
+  }
+  const char* bad_origins[] = {"http://a.test\r\nX-Injected: 1", "http://a.test\n", "http://a\x7f.test"};
+  for (const char* origin : bad_origins) {
+    wh_client_options o = client_options();
+    o.origin = origin;
+    wh_conn* c = nullptr;
+    EXPECT_EQ(wh_connect(hub_.get(), url.c_str(), &o, &c), WH_EINVAL) << "origin '" << origin << "'";
+  }
+  const char* bad_protocols[] = {"v1\r\nX-Injected: 1", "v1, v2\n", "v1\r"};
+  for (const char* p : bad_protocols) {
+    wh_client_options o = client_options();
+    o.subprotocols = p;
+    wh_conn* c = nullptr;
+    EXPECT_EQ(wh_connect(hub_.get(), url.c_str(), &o, &c), WH_EINVAL) << "subprotocols '" << p << "'";
+  }
+  EXPECT_FALSE(hub_.rec().wait_count(WH_EV_CLOSE, 1, nullptr, 100)) << hub_.rec().dump();
+  // Well-formed blocks still pass: several lines, a last line without CRLF,
+  // an empty value, HTAB and obs-text in a value.
+  wh_client_options o = client_options();
+  o.headers = "X-A: 1\r\nX-Empty:\r\nX-Tab: a\tb\r\nX-Latin: \xe9t\xe9";
+  o.origin = "http://example.test";
+  wh_conn* c = connect(url, &o);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(wait_open(c));
+}
+
 TEST_F(Client, MissingUnixSocketGivesECONNREFUSED) {
   const std::string path = "/tmp/wirehub-test-missing-" + std::to_string(::getpid()) + ".sock";
   ::unlink(path.c_str());
