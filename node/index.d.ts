@@ -126,6 +126,10 @@ declare namespace WebSocket {
     autoPong?: boolean;
     maxPayload?: number;
     skipUTF8Validation?: boolean;
+    /** wirehub (not in ws): close with 1001 when nothing arrived from the server for this many ms. Default 0: off. */
+    idleTimeout?: number;
+    /** wirehub (not in ws): a message that has begun must be complete within this many ms, else close with 1008. Default 60000; 0: off. */
+    messageTimeout?: number;
   }
 
   interface PerMessageDeflateOptions {
@@ -189,6 +193,14 @@ declare namespace WebSocket {
     /** wirehub: the engine's handshake timeout in ms (default 10000). */
     handshakeTimeout?: number;
     WebSocket?: U;
+    /** wirehub (not in ws): sockets still in their handshake (TLS, upgrade, verifyClient deciding); one past it is closed at once. Default 1024; 0: no cap. */
+    maxHandshakes?: number;
+    /** wirehub (not in ws): close a connection with 1001 when nothing arrived from the peer for this many ms. Default 0: off. */
+    idleTimeout?: number;
+    /** wirehub (not in ws): a message that has begun must be complete within this many ms, else close with 1008. Default 60000; 0: off. */
+    messageTimeout?: number;
+    /** wirehub (not in ws): server-wide budget in bytes for data held for peers; input past it closes that connection with 1008. Default 1 GiB; 0: no budget. */
+    maxMemory?: number;
   }
 
   interface AddressInfo {

@@ -499,7 +499,10 @@ void FillLimits(const Napi::Object& o, wh_limits* l) {
 }
 
 // listen({host, port, backlog, flags, subprotocols, maxPayload, deflate,
-//         cert, key, maxConnections}) -> [serverId, port] or a negative code
+//         cert, key, maxConnections, maxHandshakes, idleTimeout,
+//         messageTimeout, maxMemory}) -> [serverId, port] or a negative code.
+// The hardening limits come in the engine's terms (lib/native.js checked
+// them): 0 = default, -1 = off; maxMemory -1 = SIZE_MAX.
 Napi::Value Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Check(env);
@@ -515,6 +518,11 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   so.flags = static_cast<int>(OptInt(o, "flags"));
   so.subprotocols = protos.empty() ? nullptr : protos.c_str();
   so.max_connections = static_cast<int>(OptInt(o, "maxConnections"));
+  so.max_handshakes = static_cast<int>(OptInt(o, "maxHandshakes"));
+  so.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
+  so.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
+  const int64_t mem = OptInt(o, "maxMemory");
+  so.max_memory = mem < 0 ? SIZE_MAX : static_cast<size_t>(mem);
   FillLimits(o, &so.limits);
   FillDeflate(o, &so.deflate);
   if (!cert.empty()) {
@@ -664,7 +672,8 @@ Napi::Value Respond(const Napi::CallbackInfo& info) {
 }
 
 // connect(url, {protocols, headers, origin, maxPayload, handshakeTimeout,
-//               deflate, caFile, insecure, servername}) -> connId or negative code
+//               deflate, caFile, insecure, servername, idleTimeout,
+//               messageTimeout}) -> connId or negative code
 Napi::Value Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Check(env);
@@ -679,6 +688,8 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   co.subprotocols = protos.empty() ? nullptr : protos.c_str();
   co.headers = hdrs.empty() ? nullptr : hdrs.c_str();
   co.origin = HasString(o, "origin") ? origin.c_str() : nullptr;
+  co.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
+  co.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
   FillLimits(o, &co.limits);
   FillDeflate(o, &co.deflate);
   co.tls.ca_file = ca.empty() ? nullptr : ca.c_str();

@@ -192,4 +192,32 @@ function errName(code) {
   return addon.errName(code);
 }
 
-module.exports = { addon, conns, servers, EV, F, SERVER, E, errName, root };
+// The hardening limits (wirehub extras, not ws options), in the engine's
+// terms: undefined keeps the engine's default (0), 0 turns the limit off
+// (-1 to the engine, except idleTimeout, which is off by default and by 0),
+// a positive value sets it. Anything else is a RangeError now, not a
+// surprise later.
+const LIMITS = {
+  maxHandshakes: { max: 2 ** 31 - 1, off: -1 },
+  idleTimeout: { max: 2 ** 31 - 1, off: 0 },
+  messageTimeout: { max: 2 ** 31 - 1, off: -1 },
+  maxMemory: { max: Number.MAX_SAFE_INTEGER, off: -1 }
+};
+
+function limitOptions(options, names) {
+  const out = {};
+  for (const name of names) {
+    const v = options[name];
+    if (v === undefined || v === null) continue;
+    const { max, off } = LIMITS[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+      throw new RangeError(
+        `The "${name}" option must be an integer between 0 (off) and ${max}, or undefined (the default); got ${v}`
+      );
+    }
+    out[name] = v === 0 ? off : v;
+  }
+  return out;
+}
+
+module.exports = { addon, conns, servers, EV, F, SERVER, E, errName, root, limitOptions };

@@ -18,7 +18,7 @@ const crypto = require('crypto');
 const http = require('http');
 const net = require('net');
 
-const { addon, conns, servers, SERVER, F, E } = require('./native');
+const { addon, conns, servers, SERVER, F, E, limitOptions } = require('./native');
 const WebSocket = require('./websocket');
 const { engineError } = require('./errors');
 
@@ -140,6 +140,7 @@ class WebSocketServer extends EventEmitter {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
     }
     if (options.perMessageDeflate === true) options.perMessageDeflate = {};
+    this._limits = limitOptions(options, ['maxHandshakes', 'idleTimeout', 'messageTimeout', 'maxMemory']);
     if (options.clientTracking) {
       this.clients = new Set();
       this._shouldEmitClose = false;
@@ -182,7 +183,8 @@ class WebSocketServer extends EventEmitter {
       maxPayload: o.maxPayload > 0 ? o.maxPayload : Number.MAX_SAFE_INTEGER,
       deflate: WebSocket.deflateOptions(o.perMessageDeflate, true),
       backlog: o.backlog || 0,
-      handshakeTimeout: o.handshakeTimeout || 0
+      handshakeTimeout: o.handshakeTimeout || 0,
+      ...this._limits
     };
   }
 
@@ -305,7 +307,15 @@ class WebSocketServer extends EventEmitter {
     if (version !== 13 && version !== 8) {
       return fail(400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' });
     }
-    if (!this.shouldHandle(req)) return abortHandshake(socket, 400);
+    let handled;
+    try {
+      handled = this.shouldHandle(req);
+    } catch (err) {
+      abortHandshake(socket, 500);
+      this.emit('error', err);
+      return;
+    }
+    if (!handled) return abortHandshake(socket, 400);
     let protocols = new Set();
     const sp = req.headers['sec-websocket-protocol'];
     if (sp !== undefined) {
@@ -336,15 +346,39 @@ class WebSocketServer extends EventEmitter {
       secure: !!(req.socket && (req.socket.authorized || req.socket.encrypted)),
       req
     };
-    if (verifyClient.length === 2) {
-      verifyClient(info, (verified, code, message, headers) => {
-        if (!verified) return ctx.reject(code || 401, message, headers);
-        next();
-      });
-      return;
+    let answered = false;
+    try {
+      if (verifyClient.length === 2) {
+        verifyClient(info, (verified, code, message, headers) => {
+          if (answered) return;
+          answered = true;
+          if (!verified) return ctx.reject(code || 401, message, headers);
+          next();
+        });
+        return;
+      }
+      const verified = verifyClient(info);
+      answered = true;
+      if (!verified) return ctx.reject(401);
+    } catch (err) {
+      // Fail closed: verifyClient threw before it decided.
+      if (!answered) {
+        answered = true;
+        this._hookFailed(ctx, err);
+        return;
+      }
+      throw err;
     }
-    if (!verifyClient(info)) return ctx.reject(401);
     next();
+  }
+
+  // A hook (verifyClient, handleProtocols, a 'headers' listener,
+  // shouldHandle) threw while deciding a handshake: the client is refused
+  // with 500, never admitted, and the error goes to the server's 'error'
+  // listeners (without one it is thrown, as ws would).
+  _hookFailed(ctx, err) {
+    ctx.reject(500);
+    this.emit('error', err);
   }
 
   _adopt(ctx, socket, head) {
@@ -464,7 +498,14 @@ class WebSocketServer extends EventEmitter {
       key: req.headers['sec-websocket-key'],
       reject: (code, message, headers) => this._respond(rid, code, message, headers)
     };
-    if (!this.shouldHandle(req)) return this._respond(rid, 400);
+    let handled;
+    try {
+      handled = this.shouldHandle(req);
+    } catch (err) {
+      this._hookFailed(ctx, err);
+      return;
+    }
+    if (!handled) return this._respond(rid, 400);
     const sp = req.headers['sec-websocket-protocol'];
     if (sp !== undefined) {
       try {
@@ -498,15 +539,21 @@ class WebSocketServer extends EventEmitter {
       `Sec-WebSocket-Accept: ${crypto.createHash('sha1').update(ctx.key + GUID).digest('base64')}`
     ];
     let protocol = null;
-    if (ctx.protocols.size) {
-      protocol = this.options.handleProtocols
-        ? this.options.handleProtocols(ctx.protocols, req)
-        : ctx.protocols.values().next().value;
-      if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
-      else protocol = null;
+    let base;
+    try {
+      if (ctx.protocols.size) {
+        protocol = this.options.handleProtocols
+          ? this.options.handleProtocols(ctx.protocols, req)
+          : ctx.protocols.values().next().value;
+        if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
+        else protocol = null;
+      }
+      base = headers.length;
+      this.emit('headers', headers, req);
+    } catch (err) {
+      this._hookFailed(ctx, err);
+      return;
     }
-    const base = headers.length;
-    this.emit('headers', headers, req);
     let extra = '';
     for (let i = base; i < headers.length; i++) {
       const line = String(headers[i]);

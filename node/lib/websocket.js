@@ -10,7 +10,7 @@ const http = require('http');
 const { Readable } = require('stream');
 const { URL } = require('url');
 
-const { addon, conns, F, E } = require('./native');
+const { addon, conns, F, E, limitOptions } = require('./native');
 const { EventTarget, kListener, kForOnEventAttribute } = require('./event-target');
 const { wsError, engineError, isValidStatusCode, toBuffer } = require('./errors');
 
@@ -736,7 +736,8 @@ function initAsClient(ws, address, protocols, options) {
     headers: headersToString(headers),
     maxPayload: opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
-    deflate: deflateOptions(opts.perMessageDeflate, false)
+    deflate: deflateOptions(opts.perMessageDeflate, false),
+    ...limitOptions(opts, ['idleTimeout', 'messageTimeout'])
   };
   if (opts.origin) nopts.origin = String(opts.origin);
   if (isSecure) {
