@@ -8,10 +8,14 @@
 #include "loop.hpp"
 #include "server.hpp"
 
+#include <boost/system/system_error.hpp>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
+#include <system_error>
 
 #include <unistd.h>
 
@@ -24,12 +28,20 @@ server* S(wh_server* s) { return reinterpret_cast<server*>(s); }
 connection* C(wh_conn* c) { return reinterpret_cast<connection*>(c); }
 request* R(wh_request* r) { return reinterpret_cast<request*>(r); }
 
+// Out of descriptors is the application's to handle (raise the limit, shed
+// load), not an internal error.
+int errno_code(int e) { return e == EMFILE || e == ENFILE ? WH_EMFILE : WH_EINTERNAL; }
+
 template <class F>
 int guarded(F&& f) noexcept {
   try {
     return f();
   } catch (const std::bad_alloc&) {
     return WH_ENOMEM;
+  } catch (const std::system_error& e) {  // the engine's own descriptors (epoll, eventfd)
+    return errno_code(e.code().value());
+  } catch (const boost::system::system_error& e) {  // Asio's (its reactor's epoll, eventfd)
+    return errno_code(e.code().value());
   } catch (...) {
     return WH_EINTERNAL;
   }

@@ -94,6 +94,18 @@ int prepare_client(const char* url, const wh_client_options& o, endpoint_config&
   return 0;
 }
 
+// Asio's range connect reports a socket it could not open as
+// operation_aborted, without the reason; a process out of descriptors is
+// told so (WH_EMFILE), anything else stays WH_EIO.
+static int socket_failure_code() {
+  const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe >= 0) {
+    ::close(probe);
+    return WH_EIO;
+  }
+  return errno == EMFILE || errno == ENFILE ? WH_EMFILE : WH_EIO;
+}
+
 void connection::start_client(std::unique_ptr<client_handshake> hs) {
   chs_ = std::move(hs);
   cfg_ = own_cfg_.get();
@@ -126,7 +138,8 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
                                if (ec2) {
                                  const int code = ec2 == net::error::connection_refused ? WH_ECONNREFUSED
                                                   : ec2 == net::error::timed_out        ? WH_ETIMEDOUT
-                                                                                        : WH_EIO;
+                                                  : ec2 == net::error::operation_aborted ? socket_failure_code()
+                                                                                         : WH_EIO;
                                  client_fail(code, "connect " + ec2.message() + " " + ep.address().to_string());
                                } else {
                                  (void)ep;
@@ -171,7 +184,8 @@ void connection::connect_unix() {
   std::memcpy(sa.sun_path, path.data(), path.size());  // parse_url bounds its length
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    client_fail(WH_EIO, std::string("socket ") + std::strerror(errno));
+    const int e = errno;
+    client_fail(e == EMFILE || e == ENFILE ? WH_EMFILE : WH_EIO, std::string("socket ") + std::strerror(e));
     return;
   }
   // A local connect completes (or fails) at once; EAGAIN is a full backlog.

@@ -9,11 +9,15 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <system_error>
 
 namespace wirehub {
 
 event_queue::event_queue(bool signals) : signals_(signals) {
-  if (signals_) fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (signals_) {
+    fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");  // wh_hub_create maps it
+  }
 }
 
 event_queue::~event_queue() {

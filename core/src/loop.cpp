@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <stdexcept>
+#include <system_error>
 #include <random>
 #include <utility>
 
@@ -34,10 +35,10 @@ loop::loop(hub& h, int index)
       sweep_timer_(ioc_),
       epfd_(::epoll_create1(EPOLL_CLOEXEC)),
       epoll_desc_(ioc_) {
-  if (epfd_ < 0) throw std::runtime_error("epoll_create1 failed");
+  if (epfd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   epoll_desc_.assign(epfd_);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
   ev.data.ptr = nullptr;

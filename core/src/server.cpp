@@ -37,6 +37,7 @@ static int map_bind_error(const boost::system::error_code& ec) {
   if (ec == net::error::address_in_use) return WH_EADDRINUSE;
   if (ec == net::error::access_denied) return WH_EACCES;
   if (ec == boost::system::errc::address_not_available) return WH_EADDR;
+  if (ec == net::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system) return WH_EMFILE;
   return WH_EIO;
 }
 
