@@ -167,6 +167,53 @@ impl Code {
     }
 }
 
+/// RFC 6455 close codes (the C ABI's `WH_CLOSE_*`), for
+/// [`Connection::close`] and the `code` of a close event. The names follow
+/// the RFC's registry; `NO_STATUS` and `ABNORMAL` are only ever reported,
+/// never sent.
+///
+/// ```no_run
+/// # fn f(conn: &wirehub::Connection) -> wirehub::Result<()> {
+/// use wirehub::CloseCode;
+/// conn.close(CloseCode::POLICY, "too slow")?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CloseCode;
+
+impl CloseCode {
+    /// Purpose fulfilled.
+    pub const NORMAL: u16 = sys::WH_CLOSE_NORMAL as u16;
+    /// Going away: a server shutting down, an idle timeout.
+    pub const GOING_AWAY: u16 = sys::WH_CLOSE_GOING_AWAY as u16;
+    /// A frame broke RFC 6455.
+    pub const PROTOCOL_ERROR: u16 = sys::WH_CLOSE_PROTOCOL_ERROR as u16;
+    /// A type of data the endpoint cannot take.
+    pub const UNSUPPORTED_DATA: u16 = sys::WH_CLOSE_UNSUPPORTED_DATA as u16;
+    /// Reported only: the close frame carried no code.
+    pub const NO_STATUS: u16 = sys::WH_CLOSE_NO_STATUS as u16;
+    /// Reported only: the connection ended without a close frame.
+    pub const ABNORMAL: u16 = sys::WH_CLOSE_ABNORMAL as u16;
+    /// Invalid UTF-8 in a text message, corrupt compressed data.
+    pub const INVALID_DATA: u16 = sys::WH_CLOSE_INVALID_DATA as u16;
+    /// A limit other than size: a message too slow, a peer that does not
+    /// read, the memory budget.
+    pub const POLICY: u16 = sys::WH_CLOSE_POLICY as u16;
+    /// A message above the maximum message size.
+    pub const TOO_BIG: u16 = sys::WH_CLOSE_TOO_BIG as u16;
+    /// Client: an extension the server did not accept.
+    pub const MANDATORY_EXTENSION: u16 = sys::WH_CLOSE_MANDATORY_EXTENSION as u16;
+    /// The endpoint failed (an exception, out of memory).
+    pub const INTERNAL_ERROR: u16 = sys::WH_CLOSE_INTERNAL_ERROR as u16;
+    /// The server is restarting.
+    pub const SERVICE_RESTART: u16 = sys::WH_CLOSE_SERVICE_RESTART as u16;
+    /// Overloaded: try again later.
+    pub const TRY_AGAIN_LATER: u16 = sys::WH_CLOSE_TRY_AGAIN_LATER as u16;
+    /// A gateway got an invalid answer upstream.
+    pub const BAD_GATEWAY: u16 = sys::WH_CLOSE_BAD_GATEWAY as u16;
+}
+
 /// An error: the C ABI's code, its message, and what was being done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -1394,9 +1441,17 @@ impl ClientOptions {
         self.subprotocols = Some(list.to_string());
         self
     }
+    /// Adds a request header. A name or value with a CR or LF (which would
+    /// forge further header lines) makes the connect fail with
+    /// [`Code::InvalidArgument`], as one with a NUL does.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         let h = self.headers.get_or_insert_with(String::new);
-        h.push_str(&format!("{}: {}\r\n", name, value));
+        if [name, value].iter().any(|s| s.contains(|c| c == '\r' || c == '\n')) {
+            // An empty line, which the engine refuses as the end of the head.
+            h.push_str("\r\n");
+        } else {
+            h.push_str(&format!("{}: {}\r\n", name, value));
+        }
         self
     }
     pub fn origin(mut self, origin: &str) -> Self {

@@ -37,6 +37,24 @@ pub const WH_EADDR: c_int = -24;
 pub const WH_EACCES: c_int = -25;
 pub const WH_ERESET: c_int = -26;
 pub const WH_EINTERNAL: c_int = -27;
+pub const WH_EIDLE: c_int = -28;
+pub const WH_EBUDGET: c_int = -29;
+pub const WH_EMFILE: c_int = -30;
+
+pub const WH_CLOSE_NORMAL: c_int = 1000;
+pub const WH_CLOSE_GOING_AWAY: c_int = 1001;
+pub const WH_CLOSE_PROTOCOL_ERROR: c_int = 1002;
+pub const WH_CLOSE_UNSUPPORTED_DATA: c_int = 1003;
+pub const WH_CLOSE_NO_STATUS: c_int = 1005;
+pub const WH_CLOSE_ABNORMAL: c_int = 1006;
+pub const WH_CLOSE_INVALID_DATA: c_int = 1007;
+pub const WH_CLOSE_POLICY: c_int = 1008;
+pub const WH_CLOSE_TOO_BIG: c_int = 1009;
+pub const WH_CLOSE_MANDATORY_EXTENSION: c_int = 1010;
+pub const WH_CLOSE_INTERNAL_ERROR: c_int = 1011;
+pub const WH_CLOSE_SERVICE_RESTART: c_int = 1012;
+pub const WH_CLOSE_TRY_AGAIN_LATER: c_int = 1013;
+pub const WH_CLOSE_BAD_GATEWAY: c_int = 1014;
 
 pub const WH_EV_OPEN: c_int = 1;
 pub const WH_EV_MESSAGE: c_int = 2;
