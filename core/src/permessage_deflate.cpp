@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -402,29 +403,117 @@ bool pmd_client_accept(std::string_view response, const deflate_config& cfg, def
   return true;
 }
 
+// ------------------------------------------------------------ zlib memory
+
+namespace {
+
+// zlib allocates through these so held_bytes() is exact: each block carries
+// its size in front, and `opaque` points at the owner's running total.
+constexpr std::size_t kAllocHeader = alignof(std::max_align_t);
+
+voidpf counted_alloc(voidpf opaque, uInt items, uInt size) {
+  if (size != 0 && items > (SIZE_MAX - kAllocHeader) / size) return Z_NULL;
+  const std::size_t n = static_cast<std::size_t>(items) * size;
+  auto* p = static_cast<unsigned char*>(std::malloc(n + kAllocHeader));
+  if (p == nullptr) return Z_NULL;
+  std::memcpy(p, &n, sizeof n);
+  *static_cast<std::size_t*>(opaque) += n;
+  return p + kAllocHeader;
+}
+
+void counted_free(voidpf opaque, voidpf address) {
+  if (address == Z_NULL) return;
+  auto* p = static_cast<unsigned char*>(address) - kAllocHeader;
+  std::size_t n;
+  std::memcpy(&n, p, sizeof n);
+  *static_cast<std::size_t*>(opaque) -= n;
+  std::free(p);
+}
+
+// The history kept while parked: exactly as large as what it holds.
+struct history {
+  std::unique_ptr<unsigned char[]> bytes;
+  uInt size = 0;
+  void assign_from(uInt n) {
+    bytes.reset(n != 0 ? new unsigned char[n] : nullptr);
+    size = n;
+  }
+  void clear() {
+    bytes.reset();
+    size = 0;
+  }
+};
+
+}  // namespace
+
 // ---------------------------------------------------------------- deflater
 
 struct deflater::impl {
   z_stream zs{};
-  bool ok = false;
+  bool active = false;  // zs holds a zlib state
   bool no_context_takeover = false;
+  int bits = 15, level = 1, mem_level = 8;
+  std::size_t zlib_bytes = 0;
+  history hist;
+
+  bool activate() {
+    if (active) return true;
+    zs = z_stream{};
+    zs.zalloc = counted_alloc;
+    zs.zfree = counted_free;
+    zs.opaque = &zlib_bytes;
+    if (deflateInit2(&zs, level, Z_DEFLATED, -bits, mem_level, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+    active = true;
+    if (hist.size != 0) {
+      // Raw deflate takes a dictionary right after init: the next message may
+      // refer back into it exactly as it could into the window it came from.
+      if (deflateSetDictionary(&zs, hist.bytes.get(), hist.size) != Z_OK) {
+        deflateEnd(&zs);
+        active = false;
+        return false;
+      }
+      hist.clear();
+    }
+    return true;
+  }
+
+  void park() {
+    if (!active) return;
+    if (!no_context_takeover) {
+      uInt n = 0;
+      deflateGetDictionary(&zs, Z_NULL, &n);
+      hist.assign_from(n);
+      if (n != 0) deflateGetDictionary(&zs, hist.bytes.get(), &n);
+    }
+    deflateEnd(&zs);
+    active = false;
+  }
+
+  // After a failure the stream (and any context) is gone.
+  void drop() {
+    if (active) deflateEnd(&zs);
+    active = false;
+    hist.clear();
+  }
 };
 
 deflater::deflater(int window_bits, int level, int mem_level, bool no_context_takeover)
     : impl_(std::make_unique<impl>()) {
   impl_->no_context_takeover = no_context_takeover;
-  const int bits = std::max(cfg_bits(window_bits), 9);  // see the note at the top
-  if (level < 0 || level > 9) level = Z_DEFAULT_COMPRESSION;
-  if (mem_level < 1 || mem_level > 9) mem_level = 8;
-  impl_->ok = deflateInit2(&impl_->zs, level, Z_DEFLATED, -bits, mem_level, Z_DEFAULT_STRATEGY) == Z_OK;
+  impl_->bits = std::max(cfg_bits(window_bits), 9);  // see the note at the top
+  impl_->level = level < 0 || level > 9 ? Z_DEFAULT_COMPRESSION : level;
+  impl_->mem_level = mem_level < 1 || mem_level > 9 ? 8 : mem_level;
 }
 
 deflater::~deflater() {
-  if (impl_->ok) deflateEnd(&impl_->zs);
+  if (impl_->active) deflateEnd(&impl_->zs);
 }
 
+void deflater::park() { impl_->park(); }
+bool deflater::parked() const { return !impl_->active; }
+std::size_t deflater::held_bytes() const { return impl_->zlib_bytes + impl_->hist.size; }
+
 bool deflater::compress(const std::uint8_t* data, std::size_t len, std::string& out) {
-  if (!impl_->ok) return false;
   // 7.2.3.6: one empty stored block minus its tail. Done by hand because zlib
   // answers a second consecutive sync flush without input with Z_BUF_ERROR
   // and no output; our stream is byte-aligned after every message anyway.
@@ -432,6 +521,7 @@ bool deflater::compress(const std::uint8_t* data, std::size_t len, std::string& 
     out.push_back('\0');
     return true;
   }
+  if (!impl_->activate()) return false;
   z_stream& zs = impl_->zs;
   const std::size_t start = out.size();
   std::size_t pos = start;
@@ -458,7 +548,7 @@ bool deflater::compress(const std::uint8_t* data, std::size_t len, std::string& 
       pos += room - zs.avail_out;
       if (rc != Z_OK && rc != Z_BUF_ERROR) {
         out.resize(start);
-        deflateReset(&zs);
+        impl_->drop();
         return false;
       }
       // With room left over, zlib has consumed all input and finished the flush.
@@ -470,7 +560,7 @@ bool deflater::compress(const std::uint8_t* data, std::size_t len, std::string& 
   }
   if (pos - start < 4 || std::memcmp(&out[pos - 4], kTail, 4) != 0) {
     out.resize(start);
-    deflateReset(&zs);
+    impl_->drop();
     return false;
   }
   out.resize(pos - 4);
@@ -478,33 +568,105 @@ bool deflater::compress(const std::uint8_t* data, std::size_t len, std::string& 
   return true;
 }
 
+struct deflater_pool::entry {
+  int bits, level, mem_level;
+  std::unique_ptr<deflater> d;
+};
+
+deflater_pool::deflater_pool() = default;
+deflater_pool::~deflater_pool() = default;
+
+deflater& deflater_pool::get(int window_bits, int level, int mem_level) {
+  // Normalised as the deflater does, so equivalent settings share a stream.
+  const int bits = std::max(cfg_bits(window_bits), 9);
+  if (level < 0 || level > 9) level = Z_DEFAULT_COMPRESSION;
+  if (mem_level < 1 || mem_level > 9) mem_level = 8;
+  for (auto& e : all_)
+    if (e.bits == bits && e.level == level && e.mem_level == mem_level) return *e.d;
+  all_.push_back({bits, level, mem_level, std::make_unique<deflater>(bits, level, mem_level, true)});
+  return *all_.back().d;
+}
+
+std::size_t deflater_pool::size() const { return all_.size(); }
+
+std::size_t deflater_pool::held_bytes() const {
+  std::size_t n = 0;
+  for (const auto& e : all_) n += e.d->held_bytes();
+  return n;
+}
+
+deflater_pool& thread_deflaters() {
+  thread_local deflater_pool pool;
+  return pool;
+}
+
 // ---------------------------------------------------------------- inflater
 
 struct inflater::impl {
   z_stream zs{};
-  bool ok = false;
+  bool active = false;  // zs holds a zlib state
   bool no_context_takeover = false;
+  bool in_message = false;  // fed since the last finish()
   // The peer ended the message with a BFINAL block (7.2.3.4): the rest of the
   // message, including our 00 00 ff ff, is ignored.
   bool stream_ended = false;
-  std::vector<unsigned char> dict;  // reused when restoring context after BFINAL
+  int bits = 15;
+  std::size_t zlib_bytes = 0;
+  history hist;
+
+  bool activate() {
+    if (active) return true;
+    zs = z_stream{};
+    zs.zalloc = counted_alloc;
+    zs.zfree = counted_free;
+    zs.opaque = &zlib_bytes;
+    if (inflateInit2(&zs, -bits) != Z_OK) return false;
+    active = true;
+    if (hist.size != 0) {
+      if (inflateSetDictionary(&zs, hist.bytes.get(), hist.size) != Z_OK) {
+        inflateEnd(&zs);
+        active = false;
+        return false;
+      }
+      hist.clear();
+    }
+    return true;
+  }
+
+  void park() {
+    if (!active || in_message) return;
+    if (!no_context_takeover) {
+      // Only what was produced so far (whave), never a whole empty window.
+      uInt n = 0;
+      inflateGetDictionary(&zs, Z_NULL, &n);
+      hist.assign_from(n);
+      if (n != 0) inflateGetDictionary(&zs, hist.bytes.get(), &n);
+    }
+    inflateEnd(&zs);
+    active = false;
+  }
+
+  // After a failed message: the context is no longer trustworthy.
+  void drop() {
+    if (active) inflateEnd(&zs);
+    active = false;
+    hist.clear();
+    in_message = false;
+    stream_ended = false;
+  }
 
   // Called at the end of every message.
   void restart() {
+    in_message = false;
+    const bool ended = stream_ended;
+    stream_ended = false;
     if (no_context_takeover) {
       inflateReset(&zs);
-      stream_ended = false;
       return;
     }
-    if (!stream_ended) return;
-    // Context takeover across a final block: zlib forgets the window on reset,
-    // so carry it over as a dictionary.
-    dict.resize(32768);
-    uInt n = 0;
-    inflateGetDictionary(&zs, dict.data(), &n);
-    inflateReset(&zs);
-    if (n != 0) inflateSetDictionary(&zs, dict.data(), n);
-    stream_ended = false;
+    // Context takeover across a final block: zlib forgets the window on
+    // reset, and parking carries it over as the dictionary anyway.
+    if (ended) park();
   }
 
   inflater::result run(const std::uint8_t* data, std::size_t len, std::string& out, std::size_t max_size);
@@ -512,19 +674,26 @@ struct inflater::impl {
 
 inflater::inflater(int window_bits, bool no_context_takeover) : impl_(std::make_unique<impl>()) {
   impl_->no_context_takeover = no_context_takeover;
-  // A window at least as large as the peer's is always safe to inflate with;
-  // the agreed one is just the smallest that works.
-  impl_->ok = inflateInit2(&impl_->zs, -cfg_bits(window_bits)) == Z_OK;
+  impl_->bits = cfg_bits(window_bits);
 }
 
 inflater::~inflater() {
-  if (impl_->ok) inflateEnd(&impl_->zs);
+  if (impl_->active) inflateEnd(&impl_->zs);
 }
+
+void inflater::park() { impl_->park(); }
+bool inflater::parked() const { return !impl_->active; }
+bool inflater::mid_message() const { return impl_->in_message; }
+std::size_t inflater::held_bytes() const { return impl_->zlib_bytes + impl_->hist.size; }
 
 inflater::result inflater::impl::run(const std::uint8_t* data, std::size_t len, std::string& out,
                                      std::size_t max_size) {
-  if (!ok) return result::error;
   if (stream_ended) return result::ok;
+  if (!activate()) {
+    drop();
+    return result::error;
+  }
+  in_message = true;
   std::size_t pos = out.size();
   if (pos > max_size) return result::too_big;
   // Never hold more than max_size + 1 bytes: the extra byte tells "exactly
@@ -582,11 +751,8 @@ inflater::result inflater::impl::run(const std::uint8_t* data, std::size_t len, 
     if (remaining == 0) break;
   }
   out.resize(std::min(pos, out.size()));
-  if (res != result::ok) {
-    // The connection is going away; leave the object in a usable state anyway.
-    inflateReset(&zs);
-    stream_ended = false;
-  }
+  // The connection is going away; leave the object usable for a new stream anyway.
+  if (res != result::ok) drop();
   return res;
 }
 
@@ -602,7 +768,7 @@ inflater::result inflater::finish(std::string& out, std::size_t max_size) {
   // (data_type bit 128); otherwise the message was cut inside a block and the
   // tail was eaten as data, which would poison the next message.
   if (!impl_->stream_ended && (impl_->zs.data_type & 128) == 0) {
-    inflateReset(&impl_->zs);
+    impl_->drop();
     return result::error;
   }
   impl_->restart();

@@ -3,8 +3,14 @@
 #include "wirehub/permessage_deflate.hpp"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
+#include <zlib.h>
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -695,6 +701,351 @@ TEST(PermessageDeflate, InflaterIsUsableForTheNextMessageAfterOneThatWasTooBig) 
   out.clear();
   EXPECT_EQ(inflate_message(inf, wire_small, out, 1000, rng), result::ok);
   EXPECT_EQ(out, small);
+}
+
+
+// ------------------------------------------------------- parked streams
+
+// A whole raw-deflate stream as zlib alone builds it: one z_stream over all
+// messages, each ended by a sync flush (RFC 7692 7.2.1, context takeover).
+class zlib_sender {
+ public:
+  explicit zlib_sender(int bits) {
+    // zlib refuses a raw 8-bit window (see permessage_deflate.cpp).
+    EXPECT_EQ(deflateInit2(&zs_, 6, Z_DEFLATED, -std::max(bits, 9), 8, Z_DEFAULT_STRATEGY), Z_OK);
+  }
+  ~zlib_sender() { deflateEnd(&zs_); }
+  std::string message(const std::string& m) {
+    // zlib answers a sync flush with nothing to flush with Z_BUF_ERROR;
+    // an empty message is one empty stored block (7.2.3.6) for everyone.
+    if (m.empty()) return std::string(1, '\0');
+    std::string out(deflateBound(&zs_, m.size()) + 64, '\0');
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(m.data()));
+    zs_.avail_in = static_cast<uInt>(m.size());
+    zs_.next_out = reinterpret_cast<Bytef*>(&out[0]);
+    zs_.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(deflate(&zs_, Z_SYNC_FLUSH), Z_OK);
+    out.resize(out.size() - zs_.avail_out);
+    EXPECT_GE(out.size(), 4u);
+    out.resize(out.size() - 4);  // the 00 00 ff ff tail
+    return out;
+  }
+
+ private:
+  z_stream zs_{};
+};
+
+// The matching reference receiver: one zlib inflate stream, never parked.
+class zlib_receiver {
+ public:
+  explicit zlib_receiver(int bits) { EXPECT_EQ(inflateInit2(&zs_, -bits), Z_OK); }
+  ~zlib_receiver() { inflateEnd(&zs_); }
+  std::optional<std::string> message(std::string wire) {
+    wire.append("\x00\x00\xff\xff", 4);
+    std::string out;
+    zs_.next_in = reinterpret_cast<Bytef*>(&wire[0]);
+    zs_.avail_in = static_cast<uInt>(wire.size());
+    char buf[16384];
+    while (zs_.avail_in != 0) {
+      zs_.next_out = reinterpret_cast<Bytef*>(buf);
+      zs_.avail_out = sizeof buf;
+      const int rc = inflate(&zs_, Z_SYNC_FLUSH);
+      if (rc != Z_OK && rc != Z_BUF_ERROR) return std::nullopt;
+      out.append(buf, sizeof buf - zs_.avail_out);
+      if (rc == Z_BUF_ERROR && zs_.avail_out != 0) break;
+    }
+    return out;
+  }
+
+ private:
+  z_stream zs_{};
+};
+
+// Sizes that exercise the window: tiny, around the window, far above it.
+std::size_t random_size(std::mt19937& rng, int bits) {
+  switch (rng() % 6) {
+    case 0: return rng() % 8;
+    case 1: return rng() % 300;
+    case 2: return (std::size_t{1} << bits) - 50 + rng() % 100;
+    case 3: return rng() % (std::size_t{3} << bits);
+    case 4: return rng() % 5000;
+    default: return 40000 + rng() % 40000;
+  }
+}
+
+// Messages that repeat earlier ones (at every distance up to past the
+// window), so context takeover really refers back across messages.
+std::string next_message(std::mt19937& rng, std::vector<std::string>& sent, int bits) {
+  const std::size_t n = random_size(rng, bits);
+  std::string m;
+  if (!sent.empty() && rng() % 2 == 0) {
+    const std::string& old = sent[sent.size() - 1 - rng() % std::min<std::size_t>(sent.size(), 4)];
+    while (m.size() < n && !old.empty()) m += old.substr(0, std::min(old.size(), n - m.size()));
+  }
+  if (m.size() < n) m += make_data(n - m.size(), rng(), rng() % 4 == 0);
+  sent.push_back(m);
+  if (sent.size() > 8) sent.erase(sent.begin());
+  return m;
+}
+
+TEST(PermessageDeflate, ParkedInflaterDecodesLongContextTakeoverStreamsFromZlibAtEveryWindow) {
+  // A parked inflater must see exactly the sliding window a never-parked one
+  // sees: a zlib-built stream of many messages decodes identically when the
+  // inflater is parked after random messages.
+  std::mt19937 rng(2024);
+  for (int bits = 8; bits <= 15; ++bits) {
+    SCOPED_TRACE("bits=" + std::to_string(bits));
+    zlib_sender z(bits);
+    inflater inf(bits, false);
+    std::vector<std::string> sent;
+    for (int i = 0; i < 120; ++i) {
+      const std::string msg = next_message(rng, sent, bits);
+      std::string back;
+      ASSERT_EQ(inflate_message(inf, z.message(msg), back, 1u << 20, rng), result::ok) << "message " << i;
+      ASSERT_TRUE(back == msg) << "message " << i;
+      if (rng() % 2) {
+        inf.park();
+        ASSERT_TRUE(inf.parked());
+        EXPECT_LE(inf.held_bytes(), std::size_t{1} << bits);
+      }
+    }
+  }
+}
+
+TEST(PermessageDeflate, ParkedDeflaterProducesWhatAnUnparkedZlibInflaterDecodesAtEveryWindow) {
+  // And the other way: our deflater parked between random messages, its
+  // output checked by a plain zlib stream that keeps its whole window.
+  std::mt19937 rng(7);
+  for (int bits = 8; bits <= 15; ++bits) {
+    for (int level : {1, 6, 9}) {
+      SCOPED_TRACE("bits=" + std::to_string(bits) + " level=" + std::to_string(level));
+      deflater def(bits, level, 8, false);
+      zlib_receiver ref(bits);
+      inflater ours(bits, false);
+      std::vector<std::string> sent;
+      std::size_t wire_total = 0, plain_total = 0;
+      for (int i = 0; i < 60; ++i) {
+        const std::string msg = next_message(rng, sent, bits);
+        std::string wire;
+        ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+        wire_total += wire.size();
+        plain_total += msg.size();
+        auto back = ref.message(wire);
+        ASSERT_TRUE(back.has_value()) << "message " << i;
+        ASSERT_TRUE(*back == msg) << "message " << i;
+        std::string back2;
+        ASSERT_EQ(inflate_message(ours, wire, back2, 1u << 20, rng), result::ok);
+        ASSERT_TRUE(back2 == msg);
+        if (rng() % 2) def.park();
+        if (rng() % 2) ours.park();
+      }
+      EXPECT_LT(wire_total, plain_total);
+    }
+  }
+}
+
+TEST(PermessageDeflate, ParkingKeepsTheContextSoARepeatedMessageStaysSmall) {
+  const std::string msg = make_data(2000, 99);
+  deflater def(15, 1, 8, false);
+  inflater inf(15, false);
+  std::mt19937 rng(5);
+  std::string first, second;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), first));
+  def.park();
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), second));
+  EXPECT_LT(second.size() * 4, first.size()) << "the second message refers back across the park";
+  std::string a, b;
+  ASSERT_EQ(inflate_message(inf, first, a, 1 << 20, rng), result::ok);
+  inf.park();
+  ASSERT_EQ(inflate_message(inf, second, b, 1 << 20, rng), result::ok);
+  EXPECT_EQ(a, msg);
+  EXPECT_EQ(b, msg);
+}
+
+TEST(PermessageDeflate, AfterOneSmallMessageAParkedInflaterHoldsOnlyThatMessage) {
+  const std::string msg = make_data(200, 3);
+  deflater def(15, 1, 8, true);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+  std::mt19937 rng(1);
+
+  inflater inf(15, false);
+  EXPECT_EQ(inf.held_bytes(), 0u) << "no zlib state before the first message";
+  std::string out;
+  ASSERT_EQ(inflate_message(inf, wire, out, 1 << 20, rng), result::ok);
+  // Live: zlib's state plus a whole 32 KiB window.
+  EXPECT_GT(inf.held_bytes(), 32768u);
+  inf.park();
+  EXPECT_EQ(inf.held_bytes(), msg.size()) << "exactly the history produced";
+
+  // A narrower agreed window is what the inflater allocates.
+  inflater narrow(10, false);
+  out.clear();
+  deflater def10(10, 1, 8, true);
+  std::string wire10;
+  ASSERT_TRUE(def10.compress(bytes(msg), msg.size(), wire10));
+  ASSERT_EQ(inflate_message(narrow, wire10, out, 1 << 20, rng), result::ok);
+  EXPECT_LT(narrow.held_bytes(), 1024u + 8192u);
+
+  // Without context takeover nothing is kept.
+  inflater no_ctx(15, true);
+  out.clear();
+  ASSERT_EQ(inflate_message(no_ctx, wire, out, 1 << 20, rng), result::ok);
+  no_ctx.park();
+  EXPECT_EQ(no_ctx.held_bytes(), 0u);
+
+  // After many messages the history is capped at the window.
+  for (int i = 0; i < 300; ++i) {
+    out.clear();
+    ASSERT_EQ(inflate_message(inf, wire, out, 1 << 20, rng), result::ok);
+  }
+  inf.park();
+  EXPECT_EQ(inf.held_bytes(), 32768u);
+}
+
+TEST(PermessageDeflate, AfterOneSmallMessageAParkedDeflaterHoldsOnlyThatMessage) {
+  const std::string msg = make_data(200, 4);
+  deflater def(15, 6, 8, false);
+  EXPECT_EQ(def.held_bytes(), 0u);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+  EXPECT_GT(def.held_bytes(), 200000u) << "zlib's window, hash chains and pending buffer";
+  def.park();
+  EXPECT_EQ(def.held_bytes(), msg.size());
+  deflater no_ctx(15, 6, 8, true);
+  ASSERT_TRUE(no_ctx.compress(bytes(msg), msg.size(), wire));
+  no_ctx.park();
+  EXPECT_EQ(no_ctx.held_bytes(), 0u);
+}
+
+TEST(PermessageDeflate, ParkInTheMiddleOfAMessageWaitsForItsEnd) {
+  const std::string msg = make_data(5000, 8);
+  deflater def(15, 1, 8, false);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+  inflater inf(15, false);
+  std::string out;
+  ASSERT_EQ(inf.feed(bytes(wire), wire.size() / 2, out, 1 << 20), result::ok);
+  EXPECT_TRUE(inf.mid_message());
+  inf.park();
+  EXPECT_FALSE(inf.parked());
+  ASSERT_EQ(inf.feed(bytes(wire) + wire.size() / 2, wire.size() - wire.size() / 2, out, 1 << 20), result::ok);
+  ASSERT_EQ(inf.finish(out, 1 << 20), result::ok);
+  EXPECT_FALSE(inf.mid_message());
+  EXPECT_EQ(out, msg);
+  inf.park();
+  EXPECT_TRUE(inf.parked());
+}
+
+TEST(PermessageDeflate, AFinalBlockWithContextTakeoverParksTheWindowInsteadOfCopyingIt) {
+  // 7.2.3.4: "Hello" in a BFINAL block; zlib must restart its stream, and the
+  // window survives as the parked history (5 bytes, not a 32 KiB copy).
+  const std::string final_hello = from_hex({0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00});
+  const std::string shared_hello = from_hex({0xf2, 0x00, 0x11, 0x00, 0x00});
+  inflater inf(15, false);
+  std::string out;
+  ASSERT_EQ(inf.feed(bytes(final_hello), final_hello.size(), out, 1000), result::ok);
+  ASSERT_EQ(inf.finish(out, 1000), result::ok);
+  EXPECT_TRUE(inf.parked());
+  EXPECT_EQ(inf.held_bytes(), 5u);
+  out.clear();
+  ASSERT_EQ(inf.feed(bytes(shared_hello), shared_hello.size(), out, 1000), result::ok);
+  ASSERT_EQ(inf.finish(out, 1000), result::ok);
+  EXPECT_EQ(out, "Hello");
+}
+
+TEST(PermessageDeflate, PoolKeepsOneCompressorPerWindowLevelAndMemLevel) {
+  wirehub::deflater_pool pool;
+  deflater& a = pool.get(15, 1, 8);
+  deflater& b = pool.get(15, 9, 8);
+  deflater& c = pool.get(15, 1, 9);
+  deflater& d = pool.get(12, 1, 8);
+  EXPECT_NE(&a, &b);
+  EXPECT_NE(&a, &c);
+  EXPECT_NE(&a, &d);
+  EXPECT_EQ(&a, &pool.get(15, 1, 8));
+  EXPECT_EQ(&pool.get(8, 1, 8), &pool.get(9, 1, 8)) << "8 compresses as 9";
+  EXPECT_EQ(&pool.get(0, 1, 8), &a) << "out of range means 15";
+  EXPECT_EQ(pool.size(), 5u);
+  // Each really compresses at its own level.
+  const std::string msg = make_data(50000, 21);
+  std::string fast, best;
+  ASSERT_TRUE(a.compress(bytes(msg), msg.size(), fast));
+  ASSERT_TRUE(b.compress(bytes(msg), msg.size(), best));
+  EXPECT_LT(best.size(), fast.size());
+  // The thread's own pool is one per thread.
+  EXPECT_EQ(&wirehub::thread_deflaters(), &wirehub::thread_deflaters());
+}
+
+// What 1000 connections cost after one small compressed message each, with
+// and without parking; prints the figures (see the report in issue 11).
+TEST(PermessageDeflate, ThousandIdleInflatersAfterOneSmallMessageHoldUnderAKilobyteEachWhenParked) {
+  const std::string msg = make_data(200, 5);
+  deflater def(15, 1, 8, true);
+  std::string wire;
+  ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
+  std::mt19937 rng(9);
+  constexpr int kConns = 1000;
+  malloc_trim(0);
+  const std::size_t heap0 = mallinfo2().uordblks;
+  std::vector<std::unique_ptr<inflater>> all;
+  std::size_t held_live = 0;
+  for (int i = 0; i < kConns; ++i) {
+    all.push_back(std::make_unique<inflater>(15, false));
+    std::string out;
+    ASSERT_EQ(inflate_message(*all.back(), wire, out, 1 << 20, rng), result::ok);
+    held_live += all.back()->held_bytes();
+  }
+  const std::size_t heap_live = mallinfo2().uordblks - heap0;
+  std::size_t held_parked = 0;
+  for (auto& i : all) {
+    i->park();
+    held_parked += i->held_bytes();
+  }
+  const std::size_t heap_parked = mallinfo2().uordblks - heap0;
+  std::printf("[ figures  ] per inflater after one 200-byte message: live %zu B held (%zu B heap), "
+              "parked %zu B held (%zu B heap)\n",
+              held_live / kConns, heap_live / kConns, held_parked / kConns, heap_parked / kConns);
+  EXPECT_GT(held_live / kConns, 32768u);
+  EXPECT_EQ(held_parked / kConns, msg.size());
+  EXPECT_LT(heap_parked / kConns, 1024u);
+}
+
+// Parking costs an init plus a dictionary copy per message when it is done
+// after every message; this measures it against not parking.
+TEST(PermessageDeflate, ParkingAfterEveryMessageCostsMicrosecondsNotMilliseconds) {
+  const std::string msg = make_data(200, 6);
+  deflater def(15, 1, 8, false);
+  std::vector<std::string> wires;
+  for (int i = 0; i < 2000; ++i) {
+    wires.emplace_back();
+    ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wires.back()));
+  }
+  auto run = [&](bool park_inflater, bool park_deflater) {
+    inflater inf(15, false);
+    deflater d(15, 1, 8, false);
+    std::string out, z;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& w : wires) {
+      out.clear();
+      z.clear();
+      EXPECT_EQ(inf.feed(bytes(w), w.size(), out, 1 << 20), result::ok);
+      EXPECT_EQ(inf.finish(out, 1 << 20), result::ok);
+      EXPECT_TRUE(d.compress(bytes(msg), msg.size(), z));
+      if (park_inflater) inf.park();
+      if (park_deflater) d.park();
+    }
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / wires.size();
+  };
+  run(false, false);  // warm up
+  const double plain = run(false, false);
+  const double inf_parked = run(true, false);
+  const double both_parked = run(true, true);
+  std::printf("[ figures  ] per 200-byte message (inflate + deflate, 32 KiB history): %.2f us, "
+              "inflater parked each time %.2f us, both parked %.2f us\n",
+              plain, inf_parked, both_parked);
+  EXPECT_LT(inf_parked - plain, 100.0);
+  EXPECT_LT(both_parked - plain, 1000.0);
 }
 
 }  // namespace

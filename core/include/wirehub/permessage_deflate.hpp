@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wirehub {
 
@@ -51,6 +52,17 @@ std::string pmd_client_offer(const deflate_config& cfg);
 bool pmd_client_accept(std::string_view response, const deflate_config& cfg, deflate_params& out,
                        std::string& error);
 
+// Memory. A zlib stream is costly to keep (a 15-bit inflater holds about
+// 40 KB, a deflater about 260 KB at mem_level 8), and most connections are
+// idle most of the time. Both classes therefore create their zlib state on
+// the first message and can be parked between messages: park() keeps only
+// the history the next message may refer to (what was actually produced, at
+// most the window, in a buffer of exactly that size) and frees the rest; the
+// next message restores it (inflateInit2/deflateInit2 plus SetDictionary).
+// Parking preserves RFC 7692 context takeover exactly: the history is the
+// last bytes of the uncompressed stream, which is all the LZ77 window is.
+// Without context takeover park() frees everything.
+
 // Compresses whole messages. `window_bits` is our sending window (for a server
 // the agreed server_max_window_bits, for a client client_max_window_bits).
 // With no_context_takeover the stream is reset after each message.
@@ -63,14 +75,47 @@ class deflater {
   // Appends the compressed message (without the trailing 00 00 ff ff) to out.
   // Returns false only on a zlib failure.
   bool compress(const std::uint8_t* data, std::size_t len, std::string& out);
+  // Between messages: frees the zlib state, keeping only the history (see above).
+  // Costs a deflateInit2 plus re-hashing the history on the next message
+  // (about 70 us with 32 KiB of history), so call it when the connection
+  // goes idle, never after every message.
+  void park();
+  bool parked() const;
+  // Heap bytes held now: zlib's allocations plus the parked history.
+  std::size_t held_bytes() const;
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
 
+// Compressors without context takeover shared by everything that compresses
+// whole messages on one thread, one per distinct (window_bits, level,
+// mem_level) after normalising them as deflater does: two servers with
+// different levels never share one.
+class deflater_pool {
+ public:
+  deflater_pool();
+  ~deflater_pool();
+  deflater_pool(const deflater_pool&) = delete;
+  deflater_pool& operator=(const deflater_pool&) = delete;
+  deflater& get(int window_bits, int level, int mem_level);
+  std::size_t size() const;  // compressors built so far
+  std::size_t held_bytes() const;
+
+ private:
+  struct entry;
+  std::vector<entry> all_;
+};
+
+// This thread's pool, for a thread that is not running a loop (a host thread
+// publishing); a loop uses its own (loop::shared_deflater).
+deflater_pool& thread_deflaters();
+
 // Decompresses whole messages (the payload of every frame of one message is
-// fed in order, then finish()).
+// fed in order, then finish()). `window_bits` is the peer's sending window
+// (for a server the agreed client_max_window_bits, for a client
+// server_max_window_bits): back-references beyond it fail the message.
 class inflater {
  public:
   enum class result { ok, too_big, error };
@@ -83,6 +128,18 @@ class inflater {
   result feed(const std::uint8_t* data, std::size_t len, std::string& out, std::size_t max_size);
   // Ends the message (feeds 00 00 ff ff); resets the stream if no context takeover.
   result finish(std::string& out, std::size_t max_size);
+  // Frees the zlib state, keeping only the history actually produced (at most
+  // the window). Does nothing in the middle of a message (after feed() and
+  // before finish()). The next feed() restores the state: an inflateInit2
+  // plus a copy of the history, a few microseconds with 32 KiB of it
+  // (PermessageDeflate.ParkingAfterEveryMessage... prints the figures), so
+  // park when the connection goes idle rather than after every message.
+  void park();
+  bool parked() const;
+  // A message has been fed and not finished yet.
+  bool mid_message() const;
+  // Heap bytes held now: zlib's allocations plus the parked history.
+  std::size_t held_bytes() const;
 
  private:
   struct impl;
