@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -61,6 +63,11 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("wirehub: %s: %w", op, err)
 	}
+	// C strings end at a NUL: the engine would see (and connect to) a
+	// shorter URL than the one given.
+	if strings.IndexByte(url, 0) >= 0 {
+		return nil, &OpError{Op: op, Code: ErrURL}
+	}
 	h, err := defaultHub()
 	if err != nil {
 		return nil, err
@@ -99,9 +106,16 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 		sort.Strings(names)
 		hs := ""
 		for _, k := range names {
+			// A CR or LF would forge further header lines, a NUL cut the block short.
+			if strings.ContainsAny(k, "\r\n\x00") || strings.ContainsAny(o.Header[k], "\r\n\x00") {
+				return nil, &OpError{Op: op + ": header " + strconv.Quote(k), Code: ErrInvalid}
+			}
 			hs += k + ": " + o.Header[k] + "\r\n"
 		}
 		co.headers = cstr(hs)
+	}
+	if strings.ContainsRune(o.Origin, 0) || strings.ContainsRune(o.Subprotocols, 0) {
+		return nil, &OpError{Op: op + ": origin or subprotocols", Code: ErrInvalid}
 	}
 	if o.Origin != "" {
 		co.origin = cstr(o.Origin)

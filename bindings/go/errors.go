@@ -40,6 +40,29 @@ const (
 	ErrAccess       Errno = -25
 	ErrReset        Errno = -26
 	ErrInternal     Errno = -27
+	ErrIdle         Errno = -28 // nothing arrived from the peer within the idle timeout
+	ErrBudget       Errno = -29 // the server's memory budget (MaxMemory) was exceeded
+	ErrTooManyFiles Errno = -30 // the process is out of file descriptors (EMFILE, ENFILE)
+)
+
+// RFC 6455 close codes, the C header's WH_CLOSE_*: for CloseWith and
+// CloseError.Code. CloseNoStatus and CloseAbnormal are only ever reported,
+// never sent.
+const (
+	CloseNormal             = C.WH_CLOSE_NORMAL              // purpose fulfilled
+	CloseGoingAway          = C.WH_CLOSE_GOING_AWAY          // server shutting down, idle timeout
+	CloseProtocolError      = C.WH_CLOSE_PROTOCOL_ERROR      // a frame broke RFC 6455
+	CloseUnsupportedData    = C.WH_CLOSE_UNSUPPORTED_DATA    // a type of data the endpoint cannot take
+	CloseNoStatus           = C.WH_CLOSE_NO_STATUS           // the close frame had no code
+	CloseAbnormal           = C.WH_CLOSE_ABNORMAL            // no close frame at all
+	CloseInvalidData        = C.WH_CLOSE_INVALID_DATA        // invalid UTF-8, corrupt compressed data
+	ClosePolicy             = C.WH_CLOSE_POLICY              // a limit other than size (too slow, not reading, budget)
+	CloseTooBig             = C.WH_CLOSE_TOO_BIG             // a message above the maximum size
+	CloseMandatoryExtension = C.WH_CLOSE_MANDATORY_EXTENSION // client: an extension the server did not accept
+	CloseInternalError      = C.WH_CLOSE_INTERNAL_ERROR      // the endpoint failed
+	CloseServiceRestart     = C.WH_CLOSE_SERVICE_RESTART
+	CloseTryAgainLater      = C.WH_CLOSE_TRY_AGAIN_LATER
+	CloseBadGateway         = C.WH_CLOSE_BAD_GATEWAY
 )
 
 // Error returns the library's description (wh_strerror).
