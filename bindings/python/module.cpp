@@ -1,10 +1,14 @@
 // wirehub._wirehub: the Python extension over the C ABI (capi/wirehub.h).
 //
-// The hub runs in WH_EVENTS_QUEUE mode: the engine's I/O thread never touches
-// Python. The asyncio loop watches wh_hub_event_fd() with add_reader and calls
-// Hub.poll(), which drains a whole batch of events and turns it into Python
-// tuples in one go (the GIL is held only while objects are created). Sends go
-// straight to wh_conn_send from the calling thread.
+// The asyncio package's hub runs in WH_EVENTS_HOST mode: the loop's thread
+// runs the engine inside Hub.poll(), which drains a whole batch of events and
+// turns it into Python tuples in one go. The blocking client's hub has an I/O
+// thread (WH_EVENTS_CALLBACK) that never touches Python: its callback copies
+// each event into this module's own queue, signals an eventfd the caller
+// waits on, and pauses the connection's reading once queue_high messages are
+// unread (python-websockets' max_queue), so a peer cannot grow that queue
+// while the application is not reading. Sends go straight to wh_conn_send
+// from the calling thread.
 //
 // Identity: every connection's wh user_data is the address of its native
 // Conn, so an event finds the Python connection object (Conn.owner) without
@@ -14,8 +18,16 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -111,6 +123,13 @@ void fill_limits(wh_limits& l, const py::dict& o) {
   l.ping_timeout_ms = static_cast<int>(get("ping_timeout_ms", 0));
 }
 
+// The hardening limits (appended option fields), already validated and
+// converted to the engine's units by wirehub._runtime.limit_options().
+template <class T>
+T dget(const py::dict& o, const char* k) {
+  return o.contains(k) && !o[k].is_none() ? o[k].cast<T>() : T{};
+}
+
 void fill_deflate(wh_deflate_options& d, const py::dict& o) {
   if (o.contains("deflate") && py::bool_(o["deflate"])) {
     d.enabled = 1;
@@ -134,25 +153,101 @@ py::object to_bytes(const char* data, size_t len) {
   return py::reinterpret_steal<py::object>(PyBytes_FromStringAndSize(data ? data : "", static_cast<Py_ssize_t>(len)));
 }
 
+// An event the I/O thread copied for the blocking client: its pointers are
+// set to the copies when it is converted. A conn it names is retained, as a
+// callback's conn is only valid during the callback.
+struct OwnedEvent {
+  wh_event e;
+  std::string data, headers;
+};
+
 struct Hub {
   wh_hub* h = nullptr;
   int fd = -1;
   std::vector<wh_event> batch;
+  // Threaded hubs (the blocking client): the callback's queue, guarded by mu.
+  bool threaded = false;
+  std::mutex mu;
+  std::deque<OwnedEvent> queue;
+  std::vector<OwnedEvent> taken;  // the batch being converted
+  size_t unread = 0;              // messages queued or handed out and not yet consumed()
+  size_t queue_high = 0, queue_low = 0;
+  bool paused = false;
   // Alive until their WH_EV_CLOSE / WH_EV_SERVER_CLOSED has been converted.
   std::unordered_map<Conn*, ConnPtr> conns;
   std::unordered_map<Server*, ServerPtr> servers;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   py::object watch;  // set_watch()
 
-  Hub(int io_threads, bool hosted) : batch(1024) {
+  Hub(int io_threads, bool hosted, size_t high, size_t low)
+      : batch(1024), threaded(!hosted), queue_high(high), queue_low(low) {
+    if (threaded) {
+      fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (fd < 0) throw std::runtime_error("wirehub: cannot create hub: eventfd failed");
+    }
     wh_hub_options o;
     std::memset(&o, 0, sizeof o);
     o.size = sizeof o;
     o.io_threads = hosted ? 0 : io_threads;
-    o.event_mode = hosted ? WH_EVENTS_HOST : WH_EVENTS_QUEUE;
+    o.event_mode = hosted ? WH_EVENTS_HOST : WH_EVENTS_CALLBACK;
+    o.on_event = hosted ? nullptr : &Hub::on_io_event;
+    o.user_data = this;
     int rc = wh_hub_create(&o, &h);
-    if (rc < 0) throw std::runtime_error(std::string("wirehub: cannot create hub: ") + wh_strerror(rc));
-    wh_hub_event_fd(h, &fd);
+    if (rc < 0) {
+      if (threaded) ::close(fd);
+      if (rc == WH_EMFILE) {  // OSError(EMFILE), as socket() would raise
+        errno = EMFILE;
+        PyErr_SetFromErrno(PyExc_OSError);
+        throw py::error_already_set();
+      }
+      throw std::runtime_error(std::string("wirehub: cannot create hub: ") + wh_strerror(rc));
+    }
+    if (!threaded) wh_hub_event_fd(h, &fd);
+  }
+
+  // The I/O thread, without the GIL.
+  static void on_io_event(wh_hub*, const wh_event* ev, void* user_data) {
+    auto* self = static_cast<Hub*>(user_data);
+    OwnedEvent o;
+    o.e = *ev;
+    if (ev->data && ev->len) o.data.assign(ev->data, ev->len);
+    if (ev->headers && ev->headers_len) o.headers.assign(ev->headers, ev->headers_len);
+    if (ev->conn) wh_conn_retain(ev->conn);
+    std::lock_guard<std::mutex> lock(self->mu);
+    if (ev->type == WH_EV_MESSAGE) {
+      ++self->unread;
+      // Stop reading at the high-water mark: what is queued then is bounded
+      // by what the engine already read, not by what the peer sends.
+      if (self->queue_high && !self->paused && self->unread >= self->queue_high && ev->conn) {
+        self->paused = true;
+        wh_conn_pause(ev->conn);
+      }
+    }
+    const bool was_empty = self->queue.empty();
+    self->queue.push_back(std::move(o));
+    if (was_empty) {
+      uint64_t one = 1;
+      ssize_t w = ::write(self->fd, &one, sizeof one);
+      (void)w;
+    }
+  }
+
+  // The blocking client consumed one message; True when reading should
+  // resume (it fell to the low-water mark while paused).
+  bool consumed() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (unread) --unread;
+    if (paused && unread <= queue_low) {
+      paused = false;
+      return true;
+    }
+    return false;
+  }
+
+  void release_owned(std::deque<OwnedEvent>& q) {
+    for (auto& o : q)
+      if (o.e.conn) wh_conn_release(o.e.conn);
+    q.clear();
   }
   ~Hub() {
     watch = py::object();  // being collected: the loop is not ours to touch now
@@ -168,6 +263,15 @@ struct Hub {
     {
       py::gil_scoped_release nogil;
       rc = wh_hub_destroy(hh, timeout_ms);
+    }
+    if (threaded) {
+      // The I/O thread is gone: nothing adds to the queue any more.
+      release_owned(queue);
+      for (auto& o : taken)
+        if (o.e.conn) wh_conn_release(o.e.conn);
+      taken.clear();
+      ::close(fd);
+      fd = -1;
     }
     // Break the Conn <-> owner cycles of connections that never saw CLOSE.
     for (auto& kv : conns) {
@@ -215,6 +319,10 @@ struct Hub {
     so.tls.cert_file = opt_cstr(cert);
     so.tls.key_file = opt_cstr(key);
     so.user_data = srv.get();
+    so.max_handshakes = dget<int>(o, "max_handshakes");
+    so.idle_timeout_ms = dget<int>(o, "idle_timeout_ms");
+    so.message_timeout_ms = dget<int>(o, "message_timeout_ms");
+    so.max_memory = dget<size_t>(o, "max_memory");
     wh_server* s = nullptr;
     int rc;
     {
@@ -244,6 +352,8 @@ struct Hub {
     co.tls.ca_file = opt_cstr(ca);
     co.tls.insecure = (o.contains("insecure") && py::bool_(o["insecure"])) ? 1 : 0;
     co.tls.server_name = opt_cstr(sni);
+    co.idle_timeout_ms = dget<int>(o, "idle_timeout_ms");
+    co.message_timeout_ms = dget<int>(o, "message_timeout_ms");
     ConnPtr c = adopt_shell(std::move(owner));
     co.user_data = c.get();
     wh_conn* wc = nullptr;
@@ -300,8 +410,44 @@ struct Hub {
   py::list poll_fd(int fd, int max) {
     check();
     if (max <= 0 || max > static_cast<int>(batch.size())) max = static_cast<int>(batch.size());
+    if (threaded) return poll_owned(max);
     int n = fd < 0 ? wh_hub_poll(h, batch.data(), max) : wh_hub_poll_fd(h, fd, batch.data(), max);
     if (n < 0) throw std::runtime_error(std::string("wirehub: poll: ") + wh_strerror(n));
+    return convert(n);
+  }
+
+  py::list poll_owned(int max) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      const size_t n = std::min(queue.size(), static_cast<size_t>(max));
+      for (size_t i = 0; i < n; ++i) {
+        taken.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      if (queue.empty()) {  // readable again at the next event
+        uint64_t v;
+        ssize_t r = ::read(fd, &v, sizeof v);
+        (void)r;
+      }
+    }
+    const int n = static_cast<int>(taken.size());
+    for (int i = 0; i < n; ++i) {
+      OwnedEvent& o = taken[i];
+      batch[i] = o.e;
+      // A pointer the engine gave (even to nothing) stays non-null.
+      batch[i].data = o.e.data ? o.data.data() : nullptr;
+      batch[i].len = o.data.size();
+      batch[i].headers = o.e.headers ? o.headers.data() : nullptr;
+      batch[i].headers_len = o.headers.size();
+    }
+    struct Release {
+      std::vector<OwnedEvent>& t;
+      ~Release() {
+        for (auto& o : t)
+          if (o.e.conn) wh_conn_release(o.e.conn);
+        t.clear();
+      }
+    } release{taken};
     return convert(n);
   }
 
@@ -474,6 +620,11 @@ PYBIND11_MODULE(_wirehub, m) {
   WH_CONST(TEXT); WH_CONST(BINARY); WH_CONST(COMPRESSED); WH_CONST(NO_COMPRESS); WH_CONST(COMPRESS); WH_CONST(MORE);
   WH_CONST(SERVER_UPGRADE_HOOK); WH_CONST(SERVER_HTTP); WH_CONST(SERVER_IPV6_ONLY); WH_CONST(SERVER_REUSE_PORT);
   WH_CONST(SENT); WH_CONST(QUEUED);
+  WH_CONST(CLOSE_NORMAL); WH_CONST(CLOSE_GOING_AWAY); WH_CONST(CLOSE_PROTOCOL_ERROR);
+  WH_CONST(CLOSE_UNSUPPORTED_DATA); WH_CONST(CLOSE_NO_STATUS); WH_CONST(CLOSE_ABNORMAL);
+  WH_CONST(CLOSE_INVALID_DATA); WH_CONST(CLOSE_POLICY); WH_CONST(CLOSE_TOO_BIG);
+  WH_CONST(CLOSE_MANDATORY_EXTENSION); WH_CONST(CLOSE_INTERNAL_ERROR); WH_CONST(CLOSE_SERVICE_RESTART);
+  WH_CONST(CLOSE_TRY_AGAIN_LATER); WH_CONST(CLOSE_BAD_GATEWAY);
 #define WH_ERR_CONST(name, value, msg) m.attr(#name) = static_cast<int>(value);
   WH_ERRNO_MAP(WH_ERR_CONST)
 #undef WH_ERR_CONST
@@ -587,8 +738,17 @@ PYBIND11_MODULE(_wirehub, m) {
       });
 
   py::class_<Hub>(m, "Hub", "One engine hub in queue or host mode; poll() it when fd is readable.")
-      .def(py::init<int, bool>(), py::arg("io_threads") = 1, py::arg("hosted") = false,
-           "hosted=True: no I/O thread; the creating thread runs the engine in poll()")
+      .def(py::init<int, bool, size_t, size_t>(), py::arg("io_threads") = 1, py::arg("hosted") = false,
+           py::arg("queue_high") = 0, py::arg("queue_low") = 0,
+           "hosted=True: no I/O thread; the creating thread runs the engine in poll(). Otherwise "
+           "I/O threads queue the events for poll() and pause a connection's reading at queue_high "
+           "unread messages (0: never) until consumed() brings them down to queue_low")
+      .def("consumed", &Hub::consumed,
+           "A threaded hub's message was consumed; True when the connection should resume reading")
+      .def_property_readonly("unread", [](Hub& h) {
+        std::lock_guard<std::mutex> lock(h.mu);
+        return h.unread;
+      }, "A threaded hub's messages queued or handed out and not yet consumed()")
       .def_readonly("fd", &Hub::fd)
       .def_property_readonly("closed", [](Hub& h) { return h.h == nullptr; })
       .def("poll", &Hub::poll, py::arg("max") = 1024)

@@ -214,3 +214,73 @@ def error_name(rc: int) -> str:
 
 def strerror(rc: int) -> str:
     return _native.strerror(rc)
+
+
+# ------------------------------------------------- options shared by every API
+# The engine's hardening limits (capi/wirehub.h, issue 11). In every option,
+# None keeps the engine's default and 0 turns the limit off.
+_INT_MAX = 2 ** 31 - 1
+_SIZE_MAX = 2 ** 64 - 1
+
+
+def _timeout_ms(name: str, seconds: Optional[float], off: int) -> int:
+    if seconds is None:
+        return 0
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(seconds).__name__}")
+    if seconds != seconds or seconds < 0:
+        raise ValueError(f"{name} must be a positive number of seconds, 0 (off) or None (default), not {seconds!r}")
+    if seconds == 0:
+        return off
+    ms = max(1, round(seconds * 1000))
+    if ms > _INT_MAX:
+        raise ValueError(f"{name} must be at most {_INT_MAX // 1000} seconds, not {seconds!r}")
+    return ms
+
+
+def _count(name: str, value: Optional[int], off: int, top: int) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
+    if value < 0 or value > top:
+        raise ValueError(f"{name} must be between 1 and {top}, 0 (no limit) or None (default), not {value!r}")
+    return off if value == 0 else value
+
+
+def limit_options(*, idle_timeout: Optional[float] = None, message_timeout: Optional[float] = None,
+                  max_handshakes: Optional[int] = None, max_memory: Optional[int] = None) -> dict:
+    """The engine option fields of the hardening limits, validated.
+
+    ``idle_timeout``: seconds without input before closing with 1001 (default
+    off). ``message_timeout``: seconds a begun message may take (default 60).
+    ``max_handshakes``: sockets in their handshake (default 1024).
+    ``max_memory``: the server's budget in bytes (default 1 GiB).
+    """
+    return {
+        "idle_timeout_ms": _timeout_ms("idle_timeout", idle_timeout, 0),
+        "message_timeout_ms": _timeout_ms("message_timeout", message_timeout, -1),
+        "max_handshakes": _count("max_handshakes", max_handshakes, -1, _INT_MAX),
+        "max_memory": _count("max_memory", max_memory, _SIZE_MAX, _SIZE_MAX - 1),
+    }
+
+
+def queue_marks(max_queue: "Optional[int | tuple]") -> "tuple[int, int]":
+    """``max_queue`` as python-websockets takes it: the high-water mark in
+    messages (low = high // 4), a ``(high, low)`` tuple, or None for no flow
+    control. Returns (high, low); high 0 means never pause."""
+    if max_queue is None:
+        return 0, 0
+    if isinstance(max_queue, tuple):
+        if len(max_queue) != 2:
+            raise ValueError("max_queue must be an int, a (high, low) tuple or None")
+        high, low = max_queue
+    else:
+        high, low = max_queue, None
+    if isinstance(high, bool) or not isinstance(high, int) or high < 1:
+        raise ValueError(f"max_queue must be a positive number of messages or None, not {max_queue!r}")
+    if low is None:
+        low = high // 4
+    if isinstance(low, bool) or not isinstance(low, int) or not 0 <= low <= high:
+        raise ValueError(f"max_queue's low-water mark must be between 0 and the high-water mark, not {max_queue!r}")
+    return high, low

@@ -9,7 +9,7 @@ import ssl as _ssl
 from typing import Any, AsyncIterator, Generator, Optional, Sequence
 
 from . import _wirehub as _native
-from ._runtime import Runtime, get_runtime, strerror
+from ._runtime import Runtime, get_runtime, limit_options, queue_marks, strerror
 from ._tls import client_tls_options
 from .connection import Connection, State
 from .exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -32,7 +32,7 @@ def _ms(seconds: Optional[float]) -> int:
 class ClientConnection(Connection):
     """The client side of a WebSocket connection (returned by :func:`connect`)."""
 
-    def __init__(self, runtime: Runtime, uri: WebSocketURI, max_queue: Optional[int]) -> None:
+    def __init__(self, runtime: Runtime, uri: WebSocketURI, max_queue: "Optional[int | tuple[int, int]]") -> None:
         super().__init__(runtime, max_queue=max_queue, logger=logger)
         self.uri = uri
         """The parsed URI this connection was opened to."""
@@ -67,6 +67,8 @@ def handshake_error(uri: str, err: int, status: int, headers: str, body: bytes, 
         return ConnectionResetError(errno.ECONNRESET, f"{where}: {strerror(err)}")
     if err == _native.EADDR:
         return OSError(errno.EADDRNOTAVAIL, f"{where}: {strerror(err)}")
+    if err == _native.EMFILE:
+        return OSError(errno.EMFILE, f"{where}: {strerror(err)}")
     what = strerror(err) if err else "connection closed during the handshake"
     if reason and reason != what:
         what += f": {reason}"
@@ -85,7 +87,10 @@ class connect:
     ``max_queue``, ``open_timeout``, ``ping_interval`` / ``ping_timeout``,
     ``close_timeout``, ``ssl`` (``ssl.SSLContext``: CERT_NONE disables
     verification; a :class:`wirehub.SSLContext` with ``load_verify_locations``
-    trusts that CA), ``server_hostname``, ``user_agent_header``.
+    trusts that CA), ``server_hostname``, ``user_agent_header``. And
+    wirehub's ``idle_timeout`` (seconds with nothing from the server before
+    closing with 1001; None = off) and ``message_timeout`` (seconds a begun
+    message may take, else 1008; None = 60, 0 = off).
 
     Errors: :class:`InvalidURI` (bad URI), ``OSError`` subclasses
     (``ConnectionRefusedError``, ...) when the host cannot be reached,
@@ -99,7 +104,7 @@ class connect:
                  subprotocols: Optional[Sequence[str]] = None,
                  compression: Optional[str] = "deflate",
                  max_size: Optional[int] = 2 ** 20,
-                 max_queue: Optional[int] = 16,
+                 max_queue: "Optional[int | tuple[int, int]]" = 16,
                  open_timeout: Optional[float] = 10,
                  ping_interval: Optional[float] = 20,
                  ping_timeout: Optional[float] = 20,
@@ -112,11 +117,14 @@ class connect:
                  backoff_min: float = 0.5,
                  backoff_factor: float = 1.618,
                  backoff_max: float = 30.0,
-                 logger: Optional[logging.Logger] = None) -> None:
+                 logger: Optional[logging.Logger] = None,
+                 idle_timeout: Optional[float] = None,
+                 message_timeout: Optional[float] = None) -> None:
         if compression not in (None, "deflate"):
             raise ValueError(f"unsupported compression: {compression!r} (use 'deflate' or None)")
         self.uri = uri
         self._open_timeout = open_timeout
+        queue_marks(max_queue)  # refuse a bad value now, not at the connection
         self._max_queue = max_queue
         self._ssl = ssl
         self.logger = logger or globals()["logger"]
@@ -134,6 +142,7 @@ class connect:
             "close_timeout_ms": _ms(close_timeout),
             "high_water": int(write_limit) if write_limit else 0,
             "deflate": compression == "deflate",
+            **limit_options(idle_timeout=idle_timeout, message_timeout=message_timeout),
         }
         self._server_hostname = server_hostname
         self._backoff = (backoff_initial, backoff_min, backoff_factor, backoff_max)

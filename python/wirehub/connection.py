@@ -9,7 +9,8 @@ from typing import (Any, AsyncIterable, AsyncIterator, Deque, Dict, Iterable, Li
                     Tuple, Union)
 
 from . import _wirehub as _native
-from ._runtime import (EV_CLOSE, EV_DRAIN, EV_OPEN, EV_PING, EV_PONG, Runtime, error_name, strerror)
+from ._runtime import (EV_CLOSE, EV_DRAIN, EV_OPEN, EV_PING, EV_PONG, Runtime, error_name, queue_marks,
+                       strerror)
 from .exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          PayloadTooBig, WebSocketException, _ClosedTooBig)
 
@@ -48,7 +49,8 @@ class Connection:
     messages arrive as ``str``, binary ones as ``bytes``.
     """
 
-    def __init__(self, runtime: Runtime, *, max_queue: Optional[int] = 16, logger: Optional[logging.Logger] = None) -> None:
+    def __init__(self, runtime: Runtime, *, max_queue: "Optional[int | Tuple[int, int]]" = 16,
+                 logger: Optional[logging.Logger] = None) -> None:
         self._runtime = runtime
         self._loop = runtime.loop
         self._native: Any = None  # native Conn, set when the engine names the connection
@@ -58,8 +60,9 @@ class Connection:
         # Callback style (server.Listener): messages go to its on_message,
         # not to the queue that recv() reads.
         self._listener: Any = None
-        # Reading pauses when this many messages wait unread (None: never).
-        self._max_queue = max_queue if max_queue else 0
+        # Reading pauses when this many messages wait unread and resumes at
+        # the low-water mark (python-websockets' max_queue; 0: never pauses).
+        self._max_queue, self._low_queue = queue_marks(max_queue)
         self._paused = False
         self._drain_waiters: List[asyncio.Future] = []
         self._pong_waiters: Dict[bytes, asyncio.Future] = {}
@@ -233,7 +236,7 @@ class Connection:
                 if self._waiter is w:
                     self._waiter = None
         msg = q.popleft()
-        if self._paused and len(q) <= self._max_queue // 4:
+        if self._paused and len(q) <= self._low_queue:
             self._paused = False
             if self.state == State.OPEN:
                 self._native.resume()
@@ -269,7 +272,7 @@ class Connection:
                 if self._waiter is w:
                     self._waiter = None
         msg = q.popleft()
-        if self._paused and len(q) <= self._max_queue // 4:
+        if self._paused and len(q) <= self._low_queue:
             self._paused = False
             if self.state == State.OPEN:
                 self._native.resume()

@@ -10,7 +10,8 @@ import ssl as _ssl
 from typing import Any, Awaitable, Callable, Generator, Iterable, Optional, Sequence, Set, Union
 
 from . import _wirehub as _native
-from ._runtime import EV_ERROR, EV_HTTP, EV_SERVER_CLOSED, EV_UPGRADE, get_runtime, strerror
+from ._runtime import (EV_ERROR, EV_HTTP, EV_SERVER_CLOSED, EV_UPGRADE, get_runtime, limit_options, queue_marks,
+                       strerror)
 from ._tls import server_tls_files
 from .connection import Connection, Data, State
 from .exceptions import ConnectionClosed
@@ -110,7 +111,7 @@ class Server:
                  process_request: Optional[ProcessRequest] = None,
                  compression: Optional[str] = "deflate",
                  max_size: Optional[int] = 2 ** 20,
-                 max_queue: Optional[int] = 16,
+                 max_queue: "Optional[int | tuple[int, int]]" = 16,
                  ping_interval: Optional[float] = 20,
                  ping_timeout: Optional[float] = 20,
                  open_timeout: Optional[float] = 10,
@@ -121,7 +122,11 @@ class Server:
                  reuse_port: bool = False,
                  write_limit: Optional[int] = None,
                  server_header: Optional[str] = "wirehub/" + _native.version(),
-                 logger: Optional[logging.Logger] = None) -> None:
+                 logger: Optional[logging.Logger] = None,
+                 max_handshakes: Optional[int] = None,
+                 idle_timeout: Optional[float] = None,
+                 message_timeout: Optional[float] = None,
+                 max_memory: Optional[int] = None) -> None:
         self._listener = handler if isinstance(handler, Listener) else None
         if self._listener is None and not callable(handler):
             raise TypeError("handler must be a coroutine function taking the connection, or a Listener")
@@ -133,6 +138,7 @@ class Server:
         self.subprotocols = list(subprotocols) if subprotocols else []
         self._select_subprotocol = select_subprotocol
         self._process_request = process_request
+        queue_marks(max_queue)  # refuse a bad value now, not at the first connection
         self._max_queue = max_queue
         self._server_header = server_header
         self.logger = logger or globals()["logger"]
@@ -154,6 +160,8 @@ class Server:
             "deflate": compression == "deflate",
             "cert_file": cert,
             "key_file": key,
+            **limit_options(idle_timeout=idle_timeout, message_timeout=message_timeout,
+                            max_handshakes=max_handshakes, max_memory=max_memory),
         }
         self._runtime: Any = None
         self._native: Any = None
@@ -179,6 +187,8 @@ class Server:
                 raise OSError(errno.EADDRINUSE, f"cannot listen on {where}: {strerror(rc)}")
             if rc == _native.EACCES:
                 raise PermissionError(errno.EACCES, f"cannot listen on {where}: {strerror(rc)}")
+            if rc == _native.EMFILE:
+                raise OSError(errno.EMFILE, f"cannot listen on {where}: {strerror(rc)}")
             if rc in (_native.EADDR, _native.ERESOLVE):
                 raise OSError(errno.EADDRNOTAVAIL, f"cannot listen on {where}: {strerror(rc)}")
             if rc == _native.ETLS:
@@ -418,11 +428,21 @@ class serve:
     ``select_subprotocol``, ``process_request(connection, request)`` (return a
     :class:`Response` to refuse the upgrade or answer a plain HTTP request,
     ``None`` to go on; may be async), ``compression`` ("deflate" or None),
-    ``max_size`` (bytes, None = no limit), ``max_queue``, ``ping_interval`` /
+    ``max_size`` (bytes, None = no limit), ``max_queue`` (unread messages
+    before reading pauses, resuming at a quarter of it; a ``(high, low)``
+    tuple; None = never pause), ``ping_interval`` /
     ``ping_timeout`` (seconds, None = off), ``open_timeout``, ``close_timeout``,
     ``ssl`` (a :class:`wirehub.SSLContext` with ``load_cert_chain`` done, or a
     ``(certfile, keyfile)`` tuple), ``max_connections``, ``backlog``,
     ``reuse_port``, ``write_limit`` (send buffer high-water mark, bytes).
+
+    Hardening limits (wirehub's own; None = the engine's default, 0 = off):
+    ``max_handshakes`` (sockets still in their handshake, default 1024),
+    ``idle_timeout`` (seconds with nothing from the peer before closing
+    with 1001, default off), ``message_timeout`` (seconds a begun message
+    may take before closing with 1008, default 60), ``max_memory`` (bytes
+    held for all peers before refusing more with 1008, default 1 GiB).
+    Negative values raise ``ValueError``.
     """
 
     def __init__(self, handler: Union[Handler, Listener], host: Optional[str] = None, port: Optional[int] = None,

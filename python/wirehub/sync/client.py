@@ -10,7 +10,10 @@
 
 Each connection owns a small engine hub (one I/O thread); the calling thread
 waits on the hub's event descriptor, so no Python thread is started. Use one
-connection from one thread at a time.
+connection from one thread at a time. The I/O thread keeps reading while the
+application does not call ``recv()``, until ``max_queue`` messages wait
+unread (16 by default, as in python-websockets); it resumes once they are
+down to the low-water mark (a quarter of it).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import time
 from typing import Any, Deque, Iterator, Optional, Sequence, Union
 
 from .. import _wirehub as _native
-from .._runtime import strerror
+from .._runtime import limit_options, queue_marks, strerror
 from .._tls import client_tls_options
 from ..client import handshake_error
 from ..exceptions import (ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
@@ -139,6 +142,9 @@ class ClientConnection:
             self._wait(lambda: bool(self._messages) or self._closed, timeout)
             if self._messages:
                 msg = self._messages.popleft()
+                hub = self._hub
+                if hub is not None and hub.consumed() and not self._closed:
+                    self._native.resume()
                 if decode is True and isinstance(msg, bytes):
                     return msg.decode()
                 if decode is False and isinstance(msg, str):
@@ -241,10 +247,13 @@ def connect(uri: str, *, additional_headers: Optional[HeadersLike] = None, origi
             max_size: Optional[int] = 2 ** 20, open_timeout: Optional[float] = 10,
             ping_interval: Optional[float] = 20, ping_timeout: Optional[float] = 20,
             close_timeout: Optional[float] = 10, ssl: Any = None, server_hostname: Optional[str] = None,
-            user_agent_header: Optional[str] = "wirehub/" + _native.version()) -> ClientConnection:
+            user_agent_header: Optional[str] = "wirehub/" + _native.version(),
+            max_queue: "Optional[int | tuple[int, int]]" = 16, idle_timeout: Optional[float] = None,
+            message_timeout: Optional[float] = None) -> ClientConnection:
     """Open a blocking WebSocket connection; same options and errors as :func:`wirehub.connect`."""
     if compression not in (None, "deflate"):
         raise ValueError(f"unsupported compression: {compression!r}")
+    high, low = queue_marks(max_queue)
     parsed = parse_uri(uri)
     headers = Headers(additional_headers or ())
     if user_agent_header and "User-Agent" not in headers:
@@ -261,11 +270,12 @@ def connect(uri: str, *, additional_headers: Optional[HeadersLike] = None, origi
         "ping_timeout_ms": _ms(ping_timeout) if ping_interval else 0,
         "close_timeout_ms": _ms(close_timeout),
         "deflate": compression == "deflate",
+        **limit_options(idle_timeout=idle_timeout, message_timeout=message_timeout),
     }
     if parsed.secure:
         opts.update(client_tls_options(ssl, server_hostname))
     conn = ClientConnection()
-    conn._hub = _native.Hub(1)
+    conn._hub = _native.Hub(1, queue_high=high, queue_low=low)
     rc, native = conn._hub.connect(conn, parsed.url(), opts)
     if rc < 0:
         conn._hub.destroy(0)

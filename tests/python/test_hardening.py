@@ -1,0 +1,272 @@
+"""Issue 11 in the Python package: a failing process_request refuses the
+client (fail closed), the engine's hardening limits are options of serve()
+and connect() (asyncio and sync) with invalid values refused at once, and
+unread messages are bounded by max_queue on the server and in both clients.
+Loopback only; every wait is bounded."""
+import asyncio
+import logging
+import socket
+import threading
+import time
+
+import pytest
+
+import wirehub
+import wirehub.server
+import wirehub.sync.client
+from conftest import HOST, echo, uri
+
+
+def raw_upgrade(port: int) -> bytes:
+    """The server's whole answer to an upgrade request, up to its close."""
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+# --------------------------------------------------------- fail closed (5)
+def _raises(connection, request):
+    raise RuntimeError("hook bug")
+
+
+async def _raises_async(connection, request):
+    await asyncio.sleep(0)
+    raise RuntimeError("hook bug")
+
+
+def _returns_garbage(connection, request):
+    return "not a Response"
+
+
+@pytest.mark.parametrize("hook", [_raises, _raises_async, _returns_garbage])
+async def test_a_failing_process_request_refuses_the_client_with_500_and_logs(hook, caplog):
+    opened = []
+
+    async def handler(ws):
+        opened.append(ws)
+
+    caplog.set_level(logging.ERROR, logger="wirehub.server")
+    async with wirehub.serve(handler, HOST, 0, process_request=hook) as server:
+        with pytest.raises(wirehub.InvalidStatus) as info:
+            async with wirehub.connect(uri(server)):
+                pass
+        assert info.value.response.status_code == 500
+        answer = await asyncio.get_running_loop().run_in_executor(None, raw_upgrade, server.port)
+        assert answer.startswith(b"HTTP/1.1 500 ")
+        assert b" 101 " not in answer
+        assert not server.connections and not opened
+    assert any("process_request" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failing_select_subprotocol_refuses_the_client_with_500():
+    def select(connection, offered):
+        raise RuntimeError("hook bug")
+
+    async with wirehub.serve(echo, HOST, 0, select_subprotocol=select) as server:
+        with pytest.raises(wirehub.InvalidStatus) as info:
+            async with wirehub.connect(uri(server), subprotocols=["chat"]):
+                pass
+        assert info.value.response.status_code == 500
+        assert not server.connections
+
+
+# -------------------------------------------------------- limits (options)
+# Needs the engine's idle timeout (issue 11).
+async def test_idle_timeout_closes_a_silent_connection_with_1001():
+    async with wirehub.serve(echo, HOST, 0, idle_timeout=0.3) as server:
+        async with wirehub.connect(uri(server)) as ws:
+            t0 = time.monotonic()
+            with pytest.raises(wirehub.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 1001
+            assert 0.25 <= time.monotonic() - t0 < 5
+
+
+# Needs the engine's idle timeout (issue 11).
+async def test_a_client_idle_timeout_closes_with_1001():
+    async def silent(ws):
+        await ws.wait_closed()
+
+    async with wirehub.serve(silent, HOST, 0) as server:
+        async with wirehub.connect(uri(server), idle_timeout=0.3) as ws:
+            with pytest.raises(wirehub.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 1001
+
+
+# Needs the engine's idle timeout (issue 11).
+async def test_the_sync_client_idle_timeout_closes_with_1001():
+    async def silent(ws):
+        await ws.wait_closed()
+
+    async with wirehub.serve(silent, HOST, 0) as server:
+        def run():
+            with wirehub.sync.client.connect(uri(server), idle_timeout=0.3) as ws:
+                with pytest.raises(wirehub.ConnectionClosed):
+                    ws.recv(timeout=5)
+                return ws.close_code
+
+        assert await asyncio.get_running_loop().run_in_executor(None, run) == 1001
+
+
+async def test_valid_limits_are_accepted_and_0_turns_them_off():
+    for limits in ({"max_handshakes": 8, "idle_timeout": 30, "message_timeout": 5.5, "max_memory": 64 << 20},
+                   {"max_handshakes": 0, "idle_timeout": 0, "message_timeout": 0, "max_memory": 0}):
+        async with wirehub.serve(echo, HOST, 0, **limits) as server:
+            async with wirehub.connect(uri(server), idle_timeout=limits["idle_timeout"],
+                                       message_timeout=limits["message_timeout"]) as ws:
+                await ws.send("hi")
+                assert await asyncio.wait_for(ws.recv(), 5) == "hi"
+
+
+@pytest.mark.parametrize("option,value,error", [
+    ("max_handshakes", -1, ValueError),
+    ("max_handshakes", 2 ** 31, ValueError),
+    ("max_handshakes", 1.5, TypeError),
+    ("idle_timeout", -0.3, ValueError),
+    ("idle_timeout", float("nan"), ValueError),
+    ("idle_timeout", "1", TypeError),
+    ("message_timeout", -1, ValueError),
+    ("message_timeout", 1e12, ValueError),
+    ("max_memory", -1, ValueError),
+    ("max_queue", 0, ValueError),
+    ("max_queue", -4, ValueError),
+    ("max_queue", (4, 8), ValueError),
+])
+def test_invalid_server_limits_raise_at_once_naming_the_option(option, value, error):
+    with pytest.raises(error, match=option):
+        wirehub.serve(echo, HOST, 0, **{option: value})
+
+
+@pytest.mark.parametrize("option,value", [("idle_timeout", -1), ("message_timeout", -0.5), ("max_queue", (1, 2))])
+def test_invalid_client_limits_raise_at_once_naming_the_option(option, value):
+    with pytest.raises(ValueError, match=option):
+        wirehub.connect("ws://127.0.0.1:9/", **{option: value})
+    with pytest.raises(ValueError, match=option):
+        wirehub.sync.client.connect("ws://127.0.0.1:9/", **{option: value})
+
+
+# ---------------------------------------------------- bounded readers (6)
+N = 1000
+
+
+async def test_a_server_handler_that_does_not_read_holds_at_most_max_queue_messages(monkeypatch):
+    # A test hook: the deepest each connection's unread queue ever got.
+    peak = {}
+    real = wirehub.server.ServerConnection._on_message
+
+    def recording(self, message):
+        real(self, message)
+        peak[id(self)] = max(peak.get(id(self), 0), len(self._messages))
+
+    monkeypatch.setattr(wirehub.server.ServerConnection, "_on_message", recording)
+    start_reading = asyncio.Event()
+    got = []
+
+    async def handler(ws):
+        await start_reading.wait()
+        async for m in ws:
+            got.append(m)
+            if len(got) == N:
+                return
+
+    async with wirehub.serve(handler, HOST, 0, max_queue=16) as server:
+        def flood():
+            with wirehub.sync.client.connect(uri(server)) as ws:
+                for i in range(N):
+                    ws.send(f"{i:04d}" + "x" * 1000)
+                ws.recv(timeout=15)  # until the server closes when it has all
+
+        sender = asyncio.get_running_loop().run_in_executor(None, flood)
+        # The whole megabyte is sent (or stuck in the sockets) in well under
+        # this; a server that did not pause would have queued all of it.
+        deadline = time.monotonic() + 5
+        while not peak and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        held = max(peak.values(), default=0)
+        start_reading.set()
+        with pytest.raises(wirehub.ConnectionClosedOK):
+            await asyncio.wait_for(sender, 20)
+    assert [m[:4] for m in got] == [f"{i:04d}" for i in range(N)]
+    assert 1 <= held <= 16, f"{held} messages queued unread (max_queue=16)"
+    assert max(peak.values()) <= 16
+
+
+async def test_max_queue_high_and_low_marks_pause_and_resume_reading():
+    calls = []
+
+    async def handler(ws):
+        await ws.recv()
+        for i in range(200):
+            await ws.send(str(i))
+        await ws.wait_closed()
+
+    async with wirehub.serve(handler, HOST, 0) as server:
+        async with wirehub.connect(uri(server), max_queue=(8, 2)) as ws:
+            native = ws._native
+
+            class Spy:
+                def __getattr__(self, name):
+                    attr = getattr(native, name)
+                    if name in ("pause", "resume"):
+                        def call(*a):
+                            calls.append((name, len(ws._messages)))
+                            return attr(*a)
+                        return call
+                    return attr
+
+            ws._native = Spy()
+            await ws.send("go")
+            await asyncio.sleep(0.3)
+            got = [await asyncio.wait_for(ws.recv(), 5) for _ in range(200)]
+            ws._native = native
+    assert got == [str(i) for i in range(200)]
+    assert calls[0] == ("pause", 8)
+    assert ("resume", 2) in calls
+
+
+def test_the_sync_client_pauses_reading_when_max_queue_messages_wait_unread():
+    # The server writes as fast as it can; a client that does not read must
+    # stop taking its data (it stays in the sockets and the server's send
+    # buffer) instead of queueing all of it, then deliver every message, in
+    # order, once it reads.
+    total = 2000
+    payload = "y" * 4000
+    ready, done, stop = threading.Event(), threading.Event(), threading.Event()
+    port = []
+
+    async def handler(ws):
+        for i in range(total):
+            ws.send_nowait(f"{i:05d}{payload}")  # no waiting for a drain: all 8 MB at once
+        done.set()
+        await ws.wait_closed()
+
+    async def serve_until_stopped():
+        async with wirehub.serve(handler, HOST, 0, compression=None) as server:
+            port.append(server.port)
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+
+    t = threading.Thread(target=lambda: asyncio.run(serve_until_stopped()))
+    t.start()
+    try:
+        assert ready.wait(10)
+        with wirehub.sync.client.connect(f"ws://{HOST}:{port[0]}/", max_queue=16) as ws:
+            assert done.wait(20)
+            time.sleep(0.5)  # the client's I/O thread had every chance to read it all
+            unread = ws._hub.unread
+            got = [ws.recv(timeout=10) for _ in range(total)]
+            assert ws._hub.unread == 0
+    finally:
+        stop.set()
+        t.join(10)
+    assert [m[:5] for m in got] == [f"{i:05d}" for i in range(total)]
+    assert 1 <= unread <= 16, f"{unread} messages queued unread (max_queue=16)"
