@@ -55,6 +55,12 @@ constexpr std::size_t oldest_size() { return sizeof(T); }
 // wh_hub_options gained `flags` after `user_data`.
 template <>
 constexpr std::size_t oldest_size<wh_hub_options>() { return offsetof(wh_hub_options, flags); }
+// wh_server_options and wh_client_options gained their hardening limits
+// after `user_data`.
+template <>
+constexpr std::size_t oldest_size<wh_server_options>() { return offsetof(wh_server_options, max_handshakes); }
+template <>
+constexpr std::size_t oldest_size<wh_client_options>() { return offsetof(wh_client_options, idle_timeout_ms); }
 
 template <class T>
 bool read_options(const T* in, T& out) {

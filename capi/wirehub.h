@@ -103,18 +103,39 @@ WH_EXTERN int wh_abi_version(void);             /* WH_ABI_VERSION of the loaded 
   X(EADDR, -24, "invalid address")                                                   \
   X(EACCES, -25, "permission denied")                                                \
   X(ERESET, -26, "connection reset by peer")                                         \
-  X(EINTERNAL, -27, "internal error")
+  X(EINTERNAL, -27, "internal error")                                                \
+  X(EIDLE, -28, "nothing received from the peer within the idle timeout")           \
+  X(EBUDGET, -29, "server memory budget exceeded")                                   \
+  X(EMFILE, -30, "too many open files")
 
 typedef enum wh_errno {
   WH_OK = 0,
 #define WH_ERRNO_ENUM_(name, value, msg) WH_##name = value,
   WH_ERRNO_MAP(WH_ERRNO_ENUM_)
 #undef WH_ERRNO_ENUM_
-  WH_ERRNO_LAST_ = -28
+  WH_ERRNO_LAST_ = -31
 } wh_errno;
 
 WH_EXTERN const char* wh_strerror(int err);  /* [any thread] static string */
 WH_EXTERN const char* wh_err_name(int err);  /* [any thread] "WH_ECLOSED" */
+
+/* -------------------------------------------------------------- close codes */
+/* RFC 6455 7.4.1. The engine closes with these; every binding exports them. */
+#define WH_CLOSE_NORMAL 1000              /* purpose fulfilled */
+#define WH_CLOSE_GOING_AWAY 1001          /* server shutting down, idle timeout */
+#define WH_CLOSE_PROTOCOL_ERROR 1002      /* a frame broke RFC 6455 */
+#define WH_CLOSE_UNSUPPORTED_DATA 1003    /* a type of data the endpoint cannot take */
+#define WH_CLOSE_NO_STATUS 1005           /* reported only: the close frame had no code */
+#define WH_CLOSE_ABNORMAL 1006            /* reported only: no close frame at all */
+#define WH_CLOSE_INVALID_DATA 1007        /* invalid UTF-8, corrupt compressed data */
+#define WH_CLOSE_POLICY 1008              /* a limit other than size: a message too slow,
+                                             a peer that does not read, the memory budget */
+#define WH_CLOSE_TOO_BIG 1009             /* a message above max_message_size */
+#define WH_CLOSE_MANDATORY_EXTENSION 1010 /* client: an extension the server did not accept */
+#define WH_CLOSE_INTERNAL_ERROR 1011      /* the endpoint failed (an exception, out of memory) */
+#define WH_CLOSE_SERVICE_RESTART 1012
+#define WH_CLOSE_TRY_AGAIN_LATER 1013
+#define WH_CLOSE_BAD_GATEWAY 1014
 
 /* ------------------------------------------------------------------ handles */
 typedef struct wh_hub wh_hub;
@@ -332,6 +353,21 @@ typedef struct wh_server_options {
   wh_deflate_options deflate;
   wh_tls_options tls;
   void* user_data;             /* the event's user_data for server-level events */
+  /* Hardening limits, appended: the layout without them (up to user_data) is
+   * still accepted, with every one of them at its default. */
+  int max_handshakes;          /* sockets accepted but not yet open (TLS and HTTP upgrade,
+                                  including requests the upgrade hook is deciding); a new
+                                  socket past it is closed at once. 0 = 1024, -1 = unlimited */
+  int idle_timeout_ms;         /* close an open connection with 1001 (error WH_EIDLE) when
+                                  nothing arrived from the peer for this long; 0 = off */
+  int message_timeout_ms;      /* a frame or fragmented message that has begun must be
+                                  complete within this, else close 1008 (WH_ETIMEDOUT);
+                                  0 = 60000, -1 = off */
+  size_t max_memory;           /* server-wide budget for bytes held for peers (partial frames,
+                                  messages being assembled or inflated, send buffers); a
+                                  connection whose input would pass it is closed with 1008
+                                  (WH_EBUDGET), a send past it returns WH_EDROPPED.
+                                  0 = 1 GiB, SIZE_MAX = unlimited */
 } wh_server_options;
 
 /* Bind, listen and start accepting. Binding errors are returned here. [any thread] */
@@ -456,6 +492,9 @@ typedef struct wh_client_options {
   wh_deflate_options deflate;   /* enabled = offer permessage-deflate */
   wh_tls_options tls;           /* for wss:// */
   void* user_data;              /* the conn's initial user data */
+  /* Appended: the layout without them (up to user_data) is still accepted. */
+  int idle_timeout_ms;          /* as in wh_server_options; 0 = off */
+  int message_timeout_ms;       /* as in wh_server_options; 0 = 60000, -1 = off */
 } wh_client_options;
 
 /* Connect to ws://host[:port]/path?query or wss://. Returns the conn at once

@@ -56,6 +56,8 @@ int prepare_client(const char* url, const wh_client_options& o, endpoint_config&
   if (!handshake::parse_url(url, hs.url, why)) return WH_EURL;
   int rc = resolve_config(o.limits, o.deflate, cfg);
   if (rc) return rc;
+  rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
+  if (rc) return rc;
   if (o.subprotocols) {
     // Validate: tokens, no duplicates (ws: 'An invalid or duplicated subprotocol was specified').
     std::string_view list = o.subprotocols;
@@ -109,6 +111,7 @@ static int socket_failure_code() {
 void connection::start_client(std::unique_ptr<client_handshake> hs) {
   chs_ = std::move(hs);
   cfg_ = own_cfg_.get();
+  rx_.configure(protocol::role::client, *cfg_);
   loop_.attach(this);
   state_ = state::connecting;
   deadline_ = now_ms() + cfg_->handshake_timeout_ms;
@@ -339,8 +342,7 @@ void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
   become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr, response_headers);
   if (state_ != state::open) return;
   if (!leftover.empty()) {
-    rbuf_ = std::move(leftover);
-    process_own();
+    rx_leftover(std::move(leftover));
   }
 }
 

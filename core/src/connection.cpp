@@ -23,7 +23,19 @@ namespace wirehub {
 namespace bwd = boost::beast::websocket::detail;
 using frame::header;
 
-connection::connection(hub& h, loop& l, role r, int fd) : hub_(h), loop_(l), fd_(fd), role_(r) {}
+namespace {
+const endpoint_config& default_config() {
+  static const endpoint_config c;
+  return c;
+}
+}  // namespace
+
+connection::connection(hub& h, loop& l, role r, int fd)
+    : hub_(h),
+      loop_(l),
+      fd_(fd),
+      rx_(r == role::server ? protocol::role::server : protocol::role::client, default_config()),
+      role_(r) {}
 
 connection::~connection() {
   if (ssl_) SSL_free(ssl_);
@@ -102,15 +114,36 @@ void connection::arm_write() {
 
 void connection::on_io(std::uint32_t events) {
   if (state_ == state::closed) return;
-  if ((events & EPOLLOUT) && write_armed_) {
-    write_armed_ = false;
-    on_writable();
-    if (state_ == state::closed) return;
+  try {
+    if ((events & EPOLLOUT) && write_armed_) {
+      write_armed_ = false;
+      on_writable();
+      if (state_ == state::closed) return;
+    }
+    // A short read usually means drained, but a FIN that arrived with the
+    // data raises no further edge: when the peer hung up, read on until EOF.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_hup_ = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable();
+  } catch (const std::bad_alloc&) {
+    fail_internal(WH_ENOMEM);
+  } catch (...) {
+    fail_internal(WH_EINTERNAL);
   }
-  // A short read usually means drained, but a FIN that arrived with the data
-  // raises no further edge: when the peer hung up, read on until EOF.
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_hup_ = true;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable();
+}
+
+void connection::fail_internal(int error) {
+  // Serving this connection failed (out of memory, an exception): it ends,
+  // with 1011 if it was open, and nothing else does.
+  if (state_ == state::closed) return;
+  if (opened_ && !failed_) {
+    fail(WH_CLOSE_INTERNAL_ERROR, "internal error", error);
+    // Its buffers may be what ran out: do not wait on the peer.
+    try {
+      flush();
+    } catch (...) {
+    }
+  }
+  if (state_ != state::closed) finish(error);
 }
 
 void connection::on_writable() {
@@ -193,54 +226,46 @@ void connection::on_readable() {
       input_interest(false);
       return;
     }
+    // A peer that does not read what we send is not read from either, until
+    // it has taken most of it (after_write_progress resumes us).
+    if (!input_held_ && state_ == state::open && buffered() > cfg_->high_water) input_held_ = true;
+    if (input_held_) {
+      input_interest(false);
+      return;
+    }
+    // Input a stopped feed kept (the output backed up mid-read) goes first.
+    if (rx_.stopped() && rx_reading()) {
+      rx_input(nullptr, 0);
+      if (state_ == state::closed) return;
+      if (rx_.stopped()) continue;  // stopped again: the hold above applies
+    }
     if (read_off_) input_interest(true);
     long n;
     std::size_t cap;
-    // A frame left incomplete by the last read waits in rbuf_. Unless it is
-    // big, read into the loop's buffer right behind where it will go, then
-    // put it in front: one contiguous run, parsed in place, no allocation.
-    std::size_t big = 0;
-    if (!rbuf_.empty()) {
-      header h;
-      if (frame::parse_header(reinterpret_cast<const std::uint8_t*>(rbuf_.data()), rbuf_.size(), h) ==
-          frame::parse_result::ok &&
-          h.header_size + h.length > loop::rbuf_size / 2)
-        big = h.header_size + h.length;
-    }
-    if (!big) {
-      const std::size_t have = rbuf_.size();
-      std::uint8_t* p = loop_.rbuf();
-      cap = loop::rbuf_size - have;
-      n = io_read(p + have, cap);
+    // A large frame in progress is read straight into the protocol's own
+    // buffer (one copy per large message); everything else into the loop's
+    // shared buffer, parsed in place.
+    const auto win = rx_reading() ? rx_.window(loop::rbuf_size) : std::pair<std::uint8_t*, std::size_t>{};
+    if (win.first) {
+      cap = win.second;
+      n = io_read(win.first, cap);
       if (n > 0) {
-        if (cfg_ && cfg_->ping_interval_ms) last_rx_ = now_ms();
-        if (have) {
-          std::memcpy(p, rbuf_.data(), have);
-          std::string().swap(rbuf_);
-        }
-        const std::size_t total = have + static_cast<std::size_t>(n);
-        if (state_ == state::handshaking) {
-          if (role_ == role::server) server_handshake_input(p, total);
-          else client_handshake_input(p, total);
-        } else if (shut_wr_ || close_received_ || failed_) {
-          // Closing: the rest of the input is discarded until the peer's EOF.
-        } else {
-          std::size_t used = process(p, total);
-          if (used < total && state_ != state::closed && !failed_ && !close_received_)
-            rbuf_.assign(reinterpret_cast<char*>(p) + used, total - used);
-        }
+        if (cfg_->ping_interval_ms || cfg_->idle_timeout_ms) last_rx_ = now_ms();
+        rx_input(nullptr, static_cast<std::size_t>(n), true);
       }
     } else {
-      // A big frame: read straight into its own buffer, sized for the whole
-      // frame, so a large message is copied once.
-      const std::size_t have = rbuf_.size();
-      rbuf_.resize(big);
-      cap = big - have;
-      n = io_read(reinterpret_cast<std::uint8_t*>(&rbuf_[have]), cap);
-      rbuf_.resize(have + (n > 0 ? n : 0));
+      std::uint8_t* p = loop_.rbuf();
+      cap = loop::rbuf_size;
+      n = io_read(p, cap);
       if (n > 0) {
-        if (cfg_ && cfg_->ping_interval_ms) last_rx_ = now_ms();
-        process_own();
+        if (cfg_ && (cfg_->ping_interval_ms || cfg_->idle_timeout_ms)) last_rx_ = now_ms();
+        if (state_ == state::handshaking) {
+          if (role_ == role::server) server_handshake_input(p, static_cast<std::size_t>(n));
+          else client_handshake_input(p, static_cast<std::size_t>(n));
+        } else if (rx_reading()) {
+          rx_input(p, static_cast<std::size_t>(n));
+        }
+        // Else closing: the rest of the input is discarded until the peer's EOF.
       }
     }
     if (state_ == state::closed) return;
@@ -258,22 +283,6 @@ void connection::on_readable() {
   }
   // TLS: a write may have waited for this read.
   if (ssl_ && woff_ < wbuf_.size() && !write_armed_) flush();
-}
-
-void connection::process_own() {
-  if (state_ == state::handshaking || shut_wr_ || close_received_ || failed_) {
-    if (state_ != state::handshaking) std::string().swap(rbuf_);
-    return;
-  }
-  // process() may hand out views into rbuf_ and the application may close
-  // the connection meanwhile: take the buffer so nothing frees it under us.
-  std::string buf;
-  buf.swap(rbuf_);
-  std::size_t used = process(reinterpret_cast<std::uint8_t*>(buf.data()), buf.size());
-  if (used < buf.size() && state_ != state::closed && !failed_ && !close_received_) {
-    if (used) buf.erase(0, used);
-    rbuf_.swap(buf);
-  }
 }
 
 void connection::on_eof() {
@@ -296,114 +305,100 @@ void connection::on_eof() {
 
 // ------------------------------------------------------------------- frames
 
-std::size_t connection::process(std::uint8_t* p, std::size_t n) {
-  std::size_t off = 0;
-  const bool server_role = role_ == role::server;
-  const std::size_t max = cfg_->max_message_size;
-  while (off < n) {
-    header h;
-    auto r = frame::parse_header(p + off, n - off, h);
-    if (r == frame::parse_result::need_more) break;
-    if (r != frame::parse_result::ok) {
-      fail(1002, frame::reason::protocol, WH_EPROTO);
-      return n;
-    }
-    // RFC 6455 5.1: clients mask, servers never do.
-    if (h.masked != server_role || (h.rsv1 && (!pmd_server_bits_ || frame::is_control(h.opcode) ||
-                                               h.opcode == frame::op_continuation))) {
-      fail(1002, frame::reason::protocol, WH_EPROTO);
-      return n;
-    }
-    if (!frame::is_control(h.opcode)) {
-      if ((h.opcode == frame::op_continuation) != (msg_opcode_ != 0)) {
-        fail(1002, frame::reason::protocol, WH_EPROTO);
-        return n;
-      }
-      // Refuse an oversized message from its header, before buffering it.
-      // Compressed input is bounded loosely here and exactly when inflated.
-      const std::uint64_t so_far = h.opcode == frame::op_continuation ? msgbuf_.size() : 0;
-      const bool compressed = h.opcode == frame::op_continuation ? msg_compressed_ : h.rsv1;
-      if (so_far + h.length > (compressed ? max + 1024 + max / 8 : max)) {
-        fail(1009, frame::reason::too_big, WH_ETOOBIG);
-        return n;
-      }
-    }
-    const std::uint64_t total = h.header_size + h.length;
-    if (total > n - off) break;
-    std::uint8_t* payload = p + off + h.header_size;
-    const std::size_t len = static_cast<std::size_t>(h.length);
-    if (h.masked) {
-      // A whole message in one plain frame, for a host that owns its
-      // payloads (wh_hub_set_payload_alloc): unmasked straight into the
-      // host's memory, one pass instead of an unmask and a copy.
-      void* dst = nullptr;
-      if (h.fin && !h.rsv1 && (h.opcode == frame::op_binary || h.opcode == frame::op_text) && !msg_opcode_)
-        dst = hub_.place_payload(len);
-      if (dst) {
-        frame::copy_mask(static_cast<std::uint8_t*>(dst), payload, len, h.mask);
-        payload = static_cast<std::uint8_t*>(dst);
-      } else {
-        frame::apply_mask(payload, len, h.mask);
-      }
-    }
-    off += total;
-    const bool go_on = frame::is_control(h.opcode) ? handle_control(h, payload, len) : handle_data(h, payload, len);
-    if (!go_on) return n;
+// What the protocol core reports, acted on by the connection. Built on the
+// stack for each feed: a connection keeps no handler object.
+struct rx_events final : protocol::handler {
+  connection& c;
+  explicit rx_events(connection& cc) : c(cc) {}
+  bool on_message(const std::uint8_t* data, std::size_t len, int flags) override {
+    return c.deliver(data, len, flags);
   }
-  return off;
+  bool on_ping(const std::uint8_t* data, std::size_t len) override {
+    c.on_peer_ping(data, len);
+    return c.state_ != connection::state::closed && !c.failed_;
+  }
+  bool on_pong(const std::uint8_t* data, std::size_t len) override {
+    if (c.ping_pending_) {
+      c.ping_pending_ = false;
+      if (c.state_ == connection::state::open) c.next_deadline(now_ms());
+    }
+    c.emit_simple(WH_EV_PONG, data, len);
+    return c.state_ != connection::state::closed && !c.failed_;
+  }
+  void on_close(unsigned code, std::string_view reason) override { c.on_peer_close(code, reason); }
+  void on_fail(int close_code, std::string_view reason, int error) override { c.fail(close_code, reason, error); }
+  void* place_payload(std::size_t len) override { return c.hub_.place_payload(len); }
+  bool reserve(std::size_t more) override { return !c.server_ || c.server_->reserve(more); }
+  void unreserve(std::size_t less) override {
+    if (c.server_) c.server_->unreserve(less);
+  }
+};
+
+bool connection::rx_reading() const {
+  return state_ != state::handshaking && state_ != state::connecting && state_ != state::closed && !shut_wr_ &&
+         !close_received_ && !failed_ && !terminating_ && !rx_.done();
 }
 
-bool connection::handle_control(const header& h, std::uint8_t* payload, std::size_t len) {
+void connection::rx_input(std::uint8_t* p, std::size_t n, bool window) {
+  rx_events ev(*this);
+  const bool was_mid = rx_.mid_message();
+  if (window) rx_.feed_window(n, ev);
+  else rx_.feed(p, n, ev);
+  if (state_ == state::closed) return;
+  // The message timeout runs from the first byte of a message to its last.
+  const bool mid = rx_.mid_message();
+  if (mid != was_mid && cfg_->message_timeout_ms) {
+    msg_started_ = mid ? now_ms() : 0;
+    if (state_ == state::open) next_deadline(now_ms());
+  }
+  if (!mid) rx_.trim();
+}
+
+void connection::rx_leftover(std::string bytes) {
+  if (bytes.empty() || !rx_reading()) return;
+  rx_input(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size());
+}
+
+void connection::rx_close() {
+  rx_events ev(*this);
+  rx_.close(ev);
+}
+
+void connection::emit_simple(int type, const std::uint8_t* data, std::size_t len) {
   wh_event ev{};
+  ev.type = type;
   ev.conn = reinterpret_cast<wh_conn*>(this);
   ev.server = reinterpret_cast<wh_server*>(server_);
-  ev.data = reinterpret_cast<const char*>(payload);
+  ev.data = reinterpret_cast<const char*>(data);
   ev.len = len;
-  switch (h.opcode) {
-    case frame::op_ping:
-      if (state_ == state::open) queue_frame(frame::op_pong, true, false, payload, len);
-      ev.type = WH_EV_PING;
-      ev.user_data = user_data();
-      hub_.emit(ev);
-      return state_ != state::closed && !failed_;
-    case frame::op_pong:
-      if (ping_pending_) {
-        ping_pending_ = false;
-        if (state_ == state::open) deadline_ = now_ms() + cfg_->ping_interval_ms;
-      }
-      ev.type = WH_EV_PONG;
-      ev.user_data = user_data();
-      hub_.emit(ev);
-      return state_ != state::closed && !failed_;
-    default:
-      break;
+  ev.user_data = user_data();
+  hub_.emit(ev);
+}
+
+void connection::on_peer_ping(const std::uint8_t* data, std::size_t len) {
+  if (state_ == state::open && !close_sent_) {
+    // A peer that pings and never reads must not grow our send buffer: past
+    // high water only the latest ping is answered, once it reads again.
+    if (pending_bytes() > cfg_->high_water) {
+      pong_owed_.set(std::string(reinterpret_cast<const char*>(data), len));
+      pong_pending_ = true;
+    } else {
+      queue_frame(frame::op_pong, true, false, data, len);
+    }
   }
-  // Close (RFC 6455 5.5.1, 7.1.5, 7.4).
+  emit_simple(WH_EV_PING, data, len);
+}
+
+void connection::on_peer_close(unsigned code, std::string_view reason) {
   // A batching host answers the messages before this close at the batch's
   // end: end it now, while those answers can still be sent.
   loop_.batch_point();
-  if (len == 1) {
-    fail(1002, frame::reason::protocol, WH_EPROTO);
-    return false;
-  }
-  unsigned code = 1005;
-  if (len >= 2) {
-    code = (unsigned(payload[0]) << 8) | payload[1];
-    if (!frame::is_valid_close_code(code)) {
-      fail(1002, frame::reason::protocol, WH_EPROTO);
-      return false;
-    }
-    if (!bwd::check_utf8(reinterpret_cast<const char*>(payload + 2), len - 2)) {
-      fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
-      return false;
-    }
-  }
   close_received_ = true;
   close_code_ = static_cast<std::uint16_t>(code);
-  close_reason_.set(std::string(reinterpret_cast<const char*>(payload) + (len >= 2 ? 2 : 0), len >= 2 ? len - 2 : 0));
+  close_reason_.set(std::string(reason));
   if (!close_sent_) {
     // Echo code and reason, as ws does: the initiator learns both back.
-    queue_close(code == 1005 ? 0 : static_cast<int>(code), close_reason_.get());
+    queue_close(code == WH_CLOSE_NO_STATUS ? 0 : static_cast<int>(code), close_reason_.get());
     close_sent_ = true;
   }
   state_ = state::closing;
@@ -412,85 +407,6 @@ bool connection::handle_control(const header& h, std::uint8_t* payload, std::siz
   // The server closes TCP first (RFC 6455 7.1.1); a client waits for it.
   if (role_ == role::server) close_after_flush_ = true;
   mark_dirty();
-  return false;
-}
-
-bool connection::handle_data(const header& h, std::uint8_t* payload, std::size_t len) {
-  const bool first = h.opcode != frame::op_continuation;
-  if (first) {
-    msg_opcode_ = h.opcode;
-    msg_compressed_ = h.rsv1;
-    utf8_.reset();
-  }
-  const bool text = msg_opcode_ == frame::op_text;
-  const bool check = text && cfg_->validate_utf8;
-  const int flags = (text ? WH_TEXT : WH_BINARY) | (msg_compressed_ ? WH_COMPRESSED : 0);
-  const std::size_t max = cfg_->max_message_size;
-
-  if (first && h.fin) {
-    msg_opcode_ = 0;
-    if (!msg_compressed_) {
-      // The common case: a whole message in one frame, handed out in place.
-      if (check && !bwd::check_utf8(reinterpret_cast<const char*>(payload), len)) {
-        fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
-        return false;
-      }
-      return deliver(payload, len, flags);
-    }
-    const bool shared = !peer_keeps_context();
-    if (!shared && !inflater_) inflater_ = std::make_unique<inflater>(15, false);
-    inflater& inf = shared ? loop_.shared_inflater() : *inflater_;
-    std::string& out = loop_.inflate_scratch();
-    out.clear();
-    auto r = inf.feed(payload, len, out, max);
-    if (r == inflater::result::ok) r = inf.finish(out, max);
-    if (r != inflater::result::ok) {
-      if (shared) loop_.reset_shared_inflater();
-      if (r == inflater::result::too_big) fail(1009, frame::reason::too_big, WH_ETOOBIG);
-      else fail(1007, "invalid compressed data", WH_EPROTO);
-      return false;
-    }
-    if (check && !bwd::check_utf8(out.data(), out.size())) {
-      fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
-      return false;
-    }
-    return deliver(reinterpret_cast<const std::uint8_t*>(out.data()), out.size(), flags);
-  }
-
-  // A fragment: build the message in msgbuf_, checking UTF-8 as it grows so
-  // an invalid text fails before its last fragment arrives.
-  const std::size_t before = msgbuf_.size();
-  if (msg_compressed_) {
-    // Fragments of one message must go through one stream, so a message in
-    // fragments never uses the loop's shared inflater.
-    if (!inflater_) inflater_ = std::make_unique<inflater>(15, !peer_keeps_context());
-    auto r = inflater_->feed(payload, len, msgbuf_, max);
-    if (r == inflater::result::ok && h.fin) r = inflater_->finish(msgbuf_, max);
-    if (r != inflater::result::ok) {
-      if (r == inflater::result::too_big) fail(1009, frame::reason::too_big, WH_ETOOBIG);
-      else fail(1007, "invalid compressed data", WH_EPROTO);
-      return false;
-    }
-  } else {
-    if (before + len > max) {
-      fail(1009, frame::reason::too_big, WH_ETOOBIG);
-      return false;
-    }
-    msgbuf_.append(reinterpret_cast<const char*>(payload), len);
-  }
-  if (check && !utf8_.write(reinterpret_cast<const std::uint8_t*>(msgbuf_.data()) + before, msgbuf_.size() - before)) {
-    fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
-    return false;
-  }
-  if (!h.fin) return true;
-  msg_opcode_ = 0;
-  if (check && !utf8_.finish()) {
-    fail(1007, frame::reason::invalid_utf8, WH_EUTF8);
-    return false;
-  }
-  std::string msg;
-  msg.swap(msgbuf_);
-  return deliver(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size(), flags);
 }
 
 bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
@@ -503,7 +419,15 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
   ev.len = len;
   ev.user_data = user_data();
   hub_.emit(ev);
-  return state_ != state::closed && !failed_ && !close_received_;
+  if (state_ == state::closed || failed_ || close_received_ || terminating_) return false;
+  // What the application answered is not going out: stop reading here, the
+  // rest of this input waits in the protocol (python-websockets' model: the
+  // handler's send waits for the drain, and so does its next receive).
+  if (buffered() > cfg_->high_water && state_ == state::open) {
+    input_held_ = true;
+    return false;
+  }
+  return true;
 }
 
 void connection::fail(int close_code, std::string_view reason, int error) {
@@ -532,7 +456,7 @@ void connection::fail(int close_code, std::string_view reason, int error) {
 // handled, else its own send buffer.
 inline std::string& connection::out_buf() { return loop_.corked() == this ? loop_.cork_buf() : wbuf_; }
 
-inline std::size_t connection::pending_bytes() const {
+std::size_t connection::pending_bytes() const {
   return wbuf_.size() - woff_ + borrowed_bytes() + (loop_.corked() == this ? loop_.cork_buf().size() : 0);
 }
 
@@ -546,6 +470,7 @@ std::size_t connection::borrowed_bytes() const {
 void connection::sync_buffered(std::size_t pending) {
   // Unsigned wrap-around makes a negative delta subtract.
   buffered_.fetch_add(pending - counted_ - credit_, std::memory_order_relaxed);
+  if (server_ && pending != counted_) server_->account(pending - counted_);
   counted_ = pending;
   credit_ = 0;
 }
@@ -652,6 +577,7 @@ int connection::send(const void* data, std::size_t len, int flags) {
   if (st != 1) return WH_ECLOSED;
   const std::size_t b = buffered();
   if (b + len > cfg_->max_buffered) return WH_EDROPPED;
+  if (server_ && !server_->has_room(len)) return WH_EDROPPED;
   api_fragmenting_.store((flags & WH_MORE) != 0, std::memory_order_relaxed);
   // Decide the answer before handing the bytes over: once posted, the
   // connection may finish and be freed before this thread runs again.
@@ -699,20 +625,32 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
     deferred_->push_back(m);
     return;
   }
+  // [deflate helper, issue 11 finding 9] prepared_message compresses once per
+  // agreed window size, on demand; only context takeover compresses here.
   if (role_ == role::client) {  // client frames are masked per connection
-    queue_message(reinterpret_cast<const std::uint8_t*>(m->payload.data()), m->payload.size(), m->flags);
+    queue_message(m->payload(), m->payload_size(), m->flags);
+    return;
+  }
+  // A subscriber that does not read cannot make us hold more than its cap:
+  // it is closed (told as 1008, error WH_EDROPPED), never silently skipped.
+  if (pending_bytes() + m->frame.size() > cfg_->max_buffered) {
+    fail(WH_CLOSE_POLICY, "slow consumer", WH_EDROPPED);
+    return;
+  }
+  if (server_ && !server_->has_room(m->frame.size())) {
+    fail(WH_CLOSE_POLICY, "server memory budget exceeded", WH_EBUDGET);
     return;
   }
   const std::string* bytes = &m->frame;
-  if (pmd_server_bits_ && !(m->flags & WH_NO_COMPRESS) && !m->deflated.empty()) {
-    if (!we_keep_context() && pmd_server_bits_ == 15) {
-      bytes = &m->deflated;
-    } else {
+  if (pmd_server_bits_ && m->compressible) {
+    if (we_keep_context()) {
       // Our compressor's window must see what the peer's inflater sees.
-      queue_message(reinterpret_cast<const std::uint8_t*>(m->payload.data()), m->payload.size(), m->flags);
+      queue_message(m->payload(), m->payload_size(), m->flags);
       return;
     }
+    if (const std::string* z = m->deflated(pmd_server_bits_)) bytes = z;
   }
+  // [end deflate helper]
   out_buf().append(*bytes);
   const std::size_t b = pending_bytes();
   sync_buffered(b);
@@ -768,13 +706,21 @@ int connection::terminate() {
   if (closed_flag_.load(std::memory_order_acquire)) return WH_ECLOSED;
   api_state_.store(2, std::memory_order_release);
   retain();
-  loop_.dispatch([this] {
+  auto drop = [this] {
     if (state_ != state::closed) {
       if (role_ == role::client && !opened_) client_fail(WH_ECLOSED, "Connection closed before it was established");
       else finish(WH_ECLOSED);
     }
     release();
-  });
+  };
+  if (loop_.on_this_thread()) {
+    // From inside an event callback: its WH_EV_CLOSE must not arrive nested
+    // in that callback, and no further event of this connection comes first.
+    terminating_ = true;
+    loop_.post(std::move(drop));
+  } else {
+    loop_.dispatch(std::move(drop));
+  }
   return 0;
 }
 
@@ -939,6 +885,16 @@ void connection::uncork() {
 void connection::after_write_progress() {
   const std::size_t b = wbuf_.size() - woff_;
   sync_buffered(b);
+  if (pong_pending_ && b <= cfg_->high_water && state_ == state::open && !close_sent_) {
+    pong_pending_ = false;
+    std::string payload = pong_owed_.get();
+    pong_owed_.set({});
+    queue_frame(frame::op_pong, true, false, reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+  }
+  if (input_held_ && b <= cfg_->low_water) {
+    input_held_ = false;
+    resume_reading();  // edge-triggered: what arrived meanwhile raises no new edge
+  }
   if (buffered() <= cfg_->low_water &&
       drain_armed_.exchange(false, std::memory_order_acq_rel)) {
     // Another thread's send may have counted its bytes and armed the drain
@@ -981,29 +937,47 @@ void connection::on_deadline(std::uint64_t now) {
     case state::closing:
       finish(error_ ? int(error_) : int(WH_ETIMEDOUT));
       return;
-    case state::open:
-      if (ping_pending_) {
-        fail(1011, frame::reason::ping_timeout, WH_EPINGTIMEOUT);
-        // An unresponsive peer will not answer our close either.
+    case state::open: {
+      auto give_up = [&](int code, std::string_view why, int error) {
+        fail(code, why, error);
+        // A peer that went quiet will not answer our close either.
         deadline_ = now + std::min(cfg_->close_timeout_ms, std::max(cfg_->ping_timeout_ms, 100));
+      };
+      if (cfg_->idle_timeout_ms && now >= last_rx_ + cfg_->idle_timeout_ms) {
+        give_up(WH_CLOSE_GOING_AWAY, "idle timeout", WH_EIDLE);
         return;
       }
-      if (cfg_->ping_interval_ms) {
-        const std::uint64_t due = last_rx_ + cfg_->ping_interval_ms;
-        if (now >= due) {
-          queue_frame(frame::op_ping, true, false, nullptr, 0);
-          ping_pending_ = true;
-          deadline_ = now + (cfg_->ping_timeout_ms ? cfg_->ping_timeout_ms : cfg_->ping_interval_ms);
-        } else {
-          deadline_ = due;
-        }
-      } else {
-        deadline_ = 0;
+      if (msg_started_ && cfg_->message_timeout_ms && now >= msg_started_ + cfg_->message_timeout_ms) {
+        give_up(WH_CLOSE_POLICY, "message timeout", WH_ETIMEDOUT);
+        return;
       }
+      if (ping_pending_ && now >= ping_due_) {
+        give_up(WH_CLOSE_INTERNAL_ERROR, frame::reason::ping_timeout, WH_EPINGTIMEOUT);
+        return;
+      }
+      if (cfg_->ping_interval_ms && !ping_pending_ && now >= last_rx_ + cfg_->ping_interval_ms) {
+        queue_frame(frame::op_ping, true, false, nullptr, 0);
+        ping_pending_ = true;
+        ping_due_ = now + (cfg_->ping_timeout_ms ? cfg_->ping_timeout_ms : cfg_->ping_interval_ms);
+      }
+      next_deadline(now);
       return;
+    }
     default:
       return;
   }
+}
+
+void connection::next_deadline(std::uint64_t now) {
+  std::uint64_t d = 0;
+  auto earliest = [&](std::uint64_t t) {
+    if (t && (!d || t < d)) d = t;
+  };
+  if (cfg_->idle_timeout_ms) earliest(last_rx_ + cfg_->idle_timeout_ms);
+  if (msg_started_ && cfg_->message_timeout_ms) earliest(msg_started_ + cfg_->message_timeout_ms);
+  if (ping_pending_) earliest(ping_due_);
+  else if (cfg_->ping_interval_ms) earliest(last_rx_ + cfg_->ping_interval_ms);
+  deadline_ = d ? std::max(d, now) : 0;
 }
 
 // ------------------------------------------------------------------- finish
@@ -1026,17 +1000,19 @@ void connection::finish(int error) {
     chs_->sock.close(ec);
   }
   loop_.detach(this);
-  if (server_) server_->remove(this, opened_);
+  rx_close();  // what the protocol held goes back to the server's budget
+  if (server_) {
+    sync_buffered(0);  // and so do the bytes never sent
+    end_handshake();
+    server_->remove(this, opened_);
+  }
   if (!server_) hub_.untrack(this);  // the hub tracks clients; servers track theirs
   if (shs_ && shs_->pending) shs_->pending = nullptr;  // the request still holds a reference
   if (opened_ || role_ == role::client) emit_close();
   // Its resolver and socket belong to this loop's io_context, which a
   // retained handle may outlive: free them here, on the loop thread.
   chs_.reset();
-  if (inflater_ || deflater_) {
-    inflater_.reset();
-    deflater_.reset();
-  }
+  deflater_.reset();
   release();  // the engine's reference
 }
 
@@ -1071,16 +1047,16 @@ void connection::become_open(std::string subprotocol, std::string extensions, co
     pmd_server_no_ctx_ = pmd->server_no_context_takeover;
     pmd_client_no_ctx_ = pmd->client_no_context_takeover;
   }
+  if (pmd) rx_.set_deflate(*pmd);
   state_ = state::open;
   opened_ = true;
-  if (server_) server_->opened();
-  api_state_.store(1, std::memory_order_release);
-  if (cfg_->ping_interval_ms) {
-    last_rx_ = now_ms();
-    deadline_ = last_rx_ + cfg_->ping_interval_ms;
-  } else {
-    deadline_ = 0;
+  if (server_) {
+    server_->opened();
+    end_handshake();
   }
+  api_state_.store(1, std::memory_order_release);
+  last_rx_ = now_ms();
+  next_deadline(last_rx_);
   wh_event ev{};
   ev.type = WH_EV_OPEN;
   ev.conn = reinterpret_cast<wh_conn*>(this);
@@ -1091,7 +1067,25 @@ void connection::become_open(std::string subprotocol, std::string extensions, co
   hub_.emit(ev);
 }
 
+void connection::resume_reading() {
+  retain();
+  loop_.post([this] {
+    on_readable();
+    release();
+  });
+}
+
+void connection::end_handshake() {
+  if (handshake_counted_) {
+    handshake_counted_ = false;
+    server_->handshake_done();
+  }
+}
+
 void connection::write_raw_and_close(std::string bytes) {
+  // An answer that is not 101: the connection never opens, and whatever the
+  // client sent behind its request (frames) is never read.
+  failed_ = true;
   wbuf_.append(bytes);
   state_ = state::closing;
   api_state_.store(2, std::memory_order_release);

@@ -1,20 +1,22 @@
 // connection.hpp — one WebSocket connection, either role, plain or TLS.
 //
 // I/O is reactor-style: we wait for readiness, then read with a non-blocking
-// recv into the loop's shared buffer and parse every frame in it before
-// reading again. Only a partial frame left at the end of a read is copied into
-// the connection's own buffer, so an idle connection owns no buffer at all.
+// recv into the loop's shared buffer and hand it to the protocol core
+// (protocol.hpp), which parses every frame in it before we read again. Only a
+// partial frame left at the end of a read is kept (by the protocol, growing
+// with the bytes that arrive), so an idle connection owns no buffer at all.
 // Messages are handed to the application as a view into that buffer.
 #pragma once
 
 #include "engine.hpp"
+#include "protocol.hpp"
 #include "wirehub/frame_codec.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/websocket/detail/utf8_checker.hpp>
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -141,11 +143,24 @@ class connection {
                    std::string_view response_headers = {});
   void write_raw_and_close(std::string bytes);
 
-  // Frames.
-  std::size_t process(std::uint8_t* p, std::size_t n);
-  bool handle_control(const frame::header& h, std::uint8_t* payload, std::size_t len);
-  bool handle_data(const frame::header& h, std::uint8_t* payload, std::size_t len);
+  // Frames: the protocol core's input and its events (rx_events in
+  // connection.cpp). window: the bytes were read into rx_.window().
+  void rx_input(std::uint8_t* p, std::size_t n, bool window = false);
+  void rx_leftover(std::string bytes);  // frames that came behind the handshake
+  bool rx_reading() const;              // input still goes to the protocol
+  void rx_close();                      // the protocol hands back what it held
+  friend struct rx_events;
   bool deliver(const std::uint8_t* data, std::size_t len, int flags);
+  void on_peer_ping(const std::uint8_t* data, std::size_t len);
+  void emit_simple(int type, const std::uint8_t* data, std::size_t len);
+  void fail_internal(int error);
+  void end_handshake();  // no longer counts toward max_handshakes
+  // An upgrade answered from the application: read on from the loop, never
+  // inline (the caller may be inside another connection's callback, whose
+  // event still points into the loop's shared receive buffer).
+  void resume_reading();
+  void on_peer_close(unsigned code, std::string_view reason);
+  void next_deadline(std::uint64_t now);  // the earliest of ping, idle, message timeouts
   void fail(int close_code, std::string_view reason, int error);
   // borrow: data stays valid until the host thread's uncork (WH_BORROW), so
   // the frame may be written from it instead of a copy.
@@ -164,7 +179,6 @@ class connection {
   void on_eof();
   void start_close(int code, std::string reason);
   void do_send(const std::uint8_t* data, std::size_t len, int flags);
-  void process_own();
   void after_close_flushed();
   void client_send_request();
   void client_fail(int error, std::string message);
@@ -179,12 +193,12 @@ class connection {
   SSL* ssl_ = nullptr;
 
   // Receive side.
-  std::string rbuf_;        // a partial frame carried over between reads
-  std::string msgbuf_;      // a fragmented or inflated message being built
+  protocol rx_;
   std::unique_ptr<server_handshake> shs_;
   std::unique_ptr<client_handshake> chs_;
-  std::unique_ptr<inflater> inflater_;  // only with context takeover or fragments
-  boost::beast::websocket::detail::utf8_checker utf8_;
+  // A pong owed while the send buffer was above high water: only the latest
+  // ping is answered (RFC 6455 5.5.3), when the peer reads again.
+  rare_string pong_owed_;
 
   // Send side.
   std::string wbuf_;
@@ -220,19 +234,25 @@ class connection {
   // Timers: one deadline checked by the loop's sweep.
   std::uint64_t deadline_ = 0;
   std::uint64_t last_rx_ = 0;
+  std::uint64_t msg_started_ = 0;  // when the message in progress began (message timeout)
+  std::uint64_t ping_due_ = 0;     // when the pong to our keepalive ping is late
 
   std::uint16_t remote_port_ = 0;
   std::uint8_t pmd_server_bits_ = 0, pmd_client_bits_ = 0;  // 0 = no deflate
   role role_;
   state state_ = state::connecting;
-  std::uint8_t msg_opcode_ = 0;  // opcode of the message being received, 0 = none
   std::uint8_t send_opcode_ = 0; // opcode of a fragmented message being sent
-  bool msg_compressed_ = false;
   bool pmd_server_no_ctx_ = false, pmd_client_no_ctx_ = false;
   bool write_armed_ = false, paused_ = false, peer_hup_ = false;
   bool close_sent_ = false, close_received_ = false, failed_ = false;
   bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
   bool opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
+  // Input stops while the peer does not read what we send (the send buffer
+  // above max_buffered) and resumes below low water.
+  bool input_held_ = false;
+  bool pong_pending_ = false;   // pong_owed_ holds a ping's payload (maybe empty)
+  bool handshake_counted_ = false;  // counts toward the server's max_handshakes
+  bool terminating_ = false;  // wh_conn_terminate() from this loop's thread: no more events
   std::atomic<bool> closed_flag_{false};
   // What the C ABI may do, readable from any thread: 0 connecting, 1 open,
   // 2 closing or closed (no more sends).
@@ -242,12 +262,35 @@ class connection {
   char remote_address_[46] = {0};
 };
 
-// A message published to many connections: framed once, shared by all.
+// A message published to many connections: framed once, shared by all, and
+// compressed at most once per window size that its receivers agreed on.
 struct prepared_message {
-  std::string payload;     // for connections that must compress it themselves
-  std::string frame;       // uncompressed frame, unmasked (server to client)
-  std::string deflated;    // compressed frame (window 15, no context), or empty
+  std::string frame;            // uncompressed frame, unmasked (server to client)
+  std::size_t header_size = 0;  // frame = header + payload
   int flags = 0;
+  bool compressible = false;  // deflate on, not WH_NO_COMPRESS, over the threshold or WH_COMPRESS
+  int level = 1, mem_level = 8;
+
+  // Frames `data` once; compresses nothing yet.
+  static std::shared_ptr<prepared_message> make(const void* data, std::size_t len, int flags,
+                                                const deflate_config& cfg);
+  const std::uint8_t* payload() const { return reinterpret_cast<const std::uint8_t*>(frame.data()) + header_size; }
+  std::size_t payload_size() const { return frame.size() - header_size; }
+  // The compressed frame (no context takeover) for a receiver whose agreed
+  // server_max_window_bits is `window_bits`: built by the first receiver that
+  // asks, on its own thread, then shared. nullptr when not compressible or
+  // compression failed (send `frame` then).
+  const std::string* deflated(int window_bits) const;
+  // Test hook: compressed frames built by all prepared messages so far.
+  static std::atomic<std::uint64_t> compressions;
+
+ private:
+  struct slot {
+    std::once_flag once;
+    std::string frame;
+    bool ok = false;
+  };
+  mutable slot slots_[7];  // window bits 9..15 (8 compresses as 9, see permessage_deflate.cpp)
 };
 
 }  // namespace wirehub

@@ -38,12 +38,17 @@ struct endpoint_config {
   int close_timeout_ms = 5000;
   int ping_interval_ms = 0;
   int ping_timeout_ms = 0;
+  int idle_timeout_ms = 0;          // 0 = off
+  int message_timeout_ms = 60000;   // 0 = off
   bool validate_utf8 = true;  // WH_SERVER_SKIP_UTF8 turns it off
   deflate_config deflate;
 };
 
 // Fills `out` from the C structs; returns WH_EINVAL for out-of-range values.
 int resolve_config(const wh_limits& limits, const wh_deflate_options& deflate, endpoint_config& out);
+// The timeouts of wh_server_options/wh_client_options (0 = default, -1 = off
+// where allowed); WH_EINVAL out of range.
+int resolve_timeouts(int idle_ms, int message_ms, endpoint_config& out);
 
 std::uint64_t now_ms();
 

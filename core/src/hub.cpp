@@ -49,6 +49,13 @@ int resolve_config(const wh_limits& l, const wh_deflate_options& d, endpoint_con
   return 0;
 }
 
+int resolve_timeouts(int idle_ms, int message_ms, endpoint_config& c) {
+  if (idle_ms < 0 || message_ms < -1) return WH_EINVAL;
+  c.idle_timeout_ms = idle_ms;
+  c.message_timeout_ms = message_ms < 0 ? 0 : message_ms ? message_ms : 60000;
+  return 0;
+}
+
 hub::hub(const wh_hub_options& o)
     : on_event_(o.on_event), batch_end_((o.flags & WH_HUB_BATCH_END) != 0), user_data_(o.user_data) {
   hosted_ = o.event_mode == WH_EVENTS_HOST;
@@ -112,7 +119,9 @@ int hub::listen(const wh_server_options& o, server** out) {
   endpoint_config cfg;
   int rc = resolve_config(o.limits, o.deflate, cfg);
   if (rc) return rc;
-  if (o.max_connections < 0 || o.backlog < 0) return WH_EINVAL;
+  if (o.max_connections < 0 || o.backlog < 0 || o.max_handshakes < -1) return WH_EINVAL;
+  rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
+  if (rc) return rc;
   cfg.validate_utf8 = !(o.flags & WH_SERVER_SKIP_UTF8);
   auto s = std::make_unique<server>(*this, o, std::move(cfg));
   rc = s->listen(o);

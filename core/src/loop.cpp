@@ -456,15 +456,11 @@ void loop::sweep() {
   }
 }
 
-deflater& loop::shared_deflater(int window_bits, int level, int mem_level) {
-  auto& d = deflaters_[window_bits & 15];
-  if (!d) d = std::make_unique<deflater>(window_bits, level, mem_level, true);
-  return *d;
-}
-
-inflater& loop::shared_inflater() {
-  if (!inflater_) inflater_ = std::make_unique<inflater>(15, true);
-  return *inflater_;
+inflater& loop::shared_inflater(int window_bits) {
+  const int bits = window_bits >= 8 && window_bits <= 15 ? window_bits : 15;
+  auto& i = inflaters_[bits - 8];
+  if (!i) i = std::make_unique<inflater>(bits, true);
+  return *i;
 }
 
 std::uint32_t loop::random_mask() {

@@ -197,11 +197,15 @@ class loop {
   // hence two buffers.
   std::string& inflate_scratch() { return inflate_scratch_; }
   std::string& deflate_scratch() { return deflate_scratch_; }
-  // Shared zlib streams for connections that agreed on no context takeover.
-  deflater& shared_deflater(int window_bits, int level, int mem_level);
-  inflater& shared_inflater();
-  // After a failed message the shared stream is in an unknown state.
-  void reset_shared_inflater() { inflater_.reset(); }
+  // Shared zlib streams for connections that agreed on no context takeover
+  // (and for publish on this thread): one per (window_bits, level,
+  // mem_level), and one inflater per peer window size.
+  deflater& shared_deflater(int window_bits, int level, int mem_level) { return deflaters_.get(window_bits, level, mem_level); }
+  inflater& shared_inflater(int window_bits = 15);
+  // Frees the shared inflaters (a failed message already leaves them clean).
+  void reset_shared_inflater() {
+    for (auto& i : inflaters_) i.reset();
+  }
 
   std::uint32_t random_mask();
 
@@ -272,8 +276,8 @@ class loop {
   bool inbox_woken_ = false;  // a wake-up is on its way (inbox_mu_)
   std::vector<std::unique_ptr<task>> inbox_running_;
   boost::asio::posix::stream_descriptor epoll_desc_;
-  std::unique_ptr<deflater> deflaters_[16];
-  std::unique_ptr<inflater> inflater_;
+  deflater_pool deflaters_;
+  std::unique_ptr<inflater> inflaters_[8];  // by window bits 8..15
   std::uint64_t prng_;
   static thread_local loop* current_;
 

@@ -1,5 +1,7 @@
 #include "server.hpp"
 
+#include <climits>
+
 #include "connection.hpp"
 #include "hub.hpp"
 #include "loop.hpp"
@@ -25,6 +27,8 @@ server::server(hub& h, const wh_server_options& o, endpoint_config cfg)
       cfg_(std::move(cfg)),
       flags_(o.flags),
       max_connections_(o.max_connections),
+      max_handshakes_(o.max_handshakes > 0 ? o.max_handshakes : o.max_handshakes < 0 ? INT_MAX : 1024),
+      max_memory_(o.max_memory ? o.max_memory : std::size_t(1) << 30),
       subprotocols_(o.subprotocols ? o.subprotocols : ""),
       user_data_(o.user_data),
       acceptor_(h.loop_at(0).ioc()) {}
@@ -112,8 +116,16 @@ void server::accept_next() {
       accept_next();
       return;
     }
+    // Sockets still in their handshake cost us and nothing to the peer:
+    // past the cap a new one is closed at once, before any byte is read.
+    if (!handshake_begin()) {
+      ::close(fd);
+      accept_next();
+      return;
+    }
     auto* c = new connection(hub_, target, connection::role::server, fd);
     c->server_ = this;
+    c->handshake_counted_ = true;
     add(c);
     target.dispatch([this, c] { c->start_server(*this); });
     accept_next();
@@ -130,9 +142,14 @@ int server::adopt(int fd, std::string head, const char* remote_address, int remo
     ::close(fd);
     return WH_ENOTSUP;
   }
+  if (!handshake_begin()) {
+    ::close(fd);
+    return WH_ELIMIT;
+  }
   loop& target = hub_.next_loop();
   auto* c = new connection(hub_, target, connection::role::server, fd);
   c->server_ = this;
+  c->handshake_counted_ = true;
   add(c);
   std::string addr = remote_address ? remote_address : "";
   target.dispatch([this, c, head = std::move(head), addr = std::move(addr), remote_port] {
@@ -197,33 +214,61 @@ int server::subscribe(connection* c, const std::string& topic, bool on) {
   return 0;
 }
 
-int server::publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except) {
-  if ((flags & WH_TEXT) && (flags & WH_BINARY)) return WH_EINVAL;
-  if (flags & WH_MORE) return WH_EINVAL;
-  // Frame once; every subscriber shares these bytes.
+// ------------------------------------------------------- prepared_message
+
+std::atomic<std::uint64_t> prepared_message::compressions{0};
+
+std::shared_ptr<prepared_message> prepared_message::make(const void* data, std::size_t len, int flags,
+                                                         const deflate_config& cfg) {
   auto m = std::make_shared<prepared_message>();
   m->flags = flags & (WH_TEXT | WH_BINARY | WH_NO_COMPRESS | WH_COMPRESS);
   if (!(m->flags & WH_TEXT)) m->flags |= WH_BINARY;
   const std::uint8_t op = (m->flags & WH_TEXT) ? frame::op_text : frame::op_binary;
-  const auto* bytes = static_cast<const std::uint8_t*>(data);
   std::uint8_t hdr[frame::max_header_size];
-  std::size_t hn = frame::write_header(hdr, op, true, false, len, false, 0);
-  m->frame.reserve(hn + len);
-  m->frame.append(reinterpret_cast<const char*>(hdr), hn);
+  m->header_size = frame::write_header(hdr, op, true, false, len, false, 0);
+  m->frame.reserve(m->header_size + len);
+  m->frame.append(reinterpret_cast<const char*>(hdr), m->header_size);
   m->frame.append(static_cast<const char*>(data), len);
-  if (cfg_.deflate.enabled && !(flags & WH_NO_COMPRESS) && (len >= cfg_.deflate.threshold || (flags & WH_COMPRESS))) {
-    m->payload.assign(static_cast<const char*>(data), len);
-    thread_local std::unique_ptr<deflater> d;
-    if (!d) d = std::make_unique<deflater>(15, cfg_.deflate.level, cfg_.deflate.mem_level, true);
+  // Compression waits for a subscriber that agreed on deflate: a publish to
+  // none costs nothing, and each window size present is compressed once.
+  m->compressible = cfg.enabled && !(flags & WH_NO_COMPRESS) && (len >= cfg.threshold || (flags & WH_COMPRESS));
+  m->level = cfg.level;
+  m->mem_level = cfg.mem_level;
+  return m;
+}
+
+const std::string* prepared_message::deflated(int window_bits) const {
+  if (!compressible) return nullptr;
+  // 8 compresses exactly as 9 (see permessage_deflate.cpp), so they share one.
+  const int bits = std::clamp(window_bits, 9, 15);
+  slot& s = slots_[bits - 9];
+  std::call_once(s.once, [&] {
+    // Keyed by all three settings: servers with different levels on one
+    // thread each get their own stream. A loop thread shares its loop's.
+    loop* l = loop::current();
+    deflater& d = l ? l->shared_deflater(bits, level, mem_level) : thread_deflaters().get(bits, level, mem_level);
     std::string z;
-    if (d->compress(bytes, len, z)) {
-      hn = frame::write_header(hdr, op, true, true, z.size(), false, 0);
-      m->deflated.reserve(hn + z.size());
-      m->deflated.append(reinterpret_cast<const char*>(hdr), hn);
-      m->deflated.append(z);
-    }
-  }
-  std::shared_ptr<const prepared_message> shared = std::move(m);
+    if (!d.compress(payload(), payload_size(), z)) return;
+    compressions.fetch_add(1, std::memory_order_relaxed);
+    const std::uint8_t op = (flags & WH_TEXT) ? frame::op_text : frame::op_binary;
+    std::uint8_t hdr[frame::max_header_size];
+    const std::size_t hn = frame::write_header(hdr, op, true, true, z.size(), false, 0);
+    s.frame.reserve(hn + z.size());
+    s.frame.append(reinterpret_cast<const char*>(hdr), hn);
+    s.frame.append(z);
+    s.ok = true;
+  });
+  return s.ok ? &s.frame : nullptr;
+}
+
+// ------------------------------------------------------------------ publish
+
+int server::publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except) {
+  if ((flags & WH_TEXT) && (flags & WH_BINARY)) return WH_EINVAL;
+  if (flags & WH_MORE) return WH_EINVAL;
+  // Frame once; every subscriber shares these bytes (and the compressed
+  // frames the first subscriber of each window size builds).
+  std::shared_ptr<const prepared_message> shared = prepared_message::make(data, len, flags, cfg_.deflate);
 
   // Connections on this thread get the bytes now; those of other loops in
   // one posted batch per loop.

@@ -56,6 +56,32 @@ class server {
   void opened() { count_.fetch_add(1, std::memory_order_relaxed); }
   bool at_limit() const { return max_connections_ > 0 && count_.load() >= max_connections_; }
 
+  // max_handshakes: a socket counts from accept (or adopt) until it opens or
+  // goes. begin refuses one more past the cap.
+  bool handshake_begin() {
+    if (handshakes_.fetch_add(1, std::memory_order_relaxed) >= max_handshakes_) {
+      handshakes_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void handshake_done() { handshakes_.fetch_sub(1, std::memory_order_relaxed); }
+  int handshakes() const { return handshakes_.load(std::memory_order_relaxed); }
+
+  // max_memory: bytes held for peers by every connection (receive side
+  // through reserve/unreserve, send buffers through account).
+  bool reserve(std::size_t more) {
+    if (held_.fetch_add(more, std::memory_order_relaxed) + more > max_memory_) {
+      held_.fetch_sub(more, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  void unreserve(std::size_t less) { held_.fetch_sub(less, std::memory_order_relaxed); }
+  void account(std::size_t delta) { held_.fetch_add(delta, std::memory_order_relaxed); }  // wraps to subtract
+  bool has_room(std::size_t more) const { return held_.load(std::memory_order_relaxed) + more <= max_memory_; }
+  std::size_t held() const { return held_.load(std::memory_order_relaxed); }
+
   hub& owner() { return hub_; }
   const endpoint_config& config() const { return cfg_; }
   int flags() const { return flags_; }
@@ -79,6 +105,10 @@ class server {
   int port_ = 0;
   unsigned next_loop_ = 0;
   std::atomic<int> count_{0};
+  int max_handshakes_;
+  std::size_t max_memory_;
+  std::atomic<int> handshakes_{0};
+  std::atomic<std::size_t> held_{0};
   std::atomic<bool> closing_{false};
   std::atomic<bool> unlistened_{false};
   bool close_ran_ = false;  // the posted close task has started (acceptor's thread)

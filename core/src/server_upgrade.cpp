@@ -51,6 +51,7 @@ void prepare_socket(int fd) {
 void connection::start_server(server& s, const std::string* head, const char* remote_address, int remote_port) {
   server_ = &s;
   cfg_ = &s.config();
+  rx_.configure(protocol::role::server, *cfg_);
   if (remote_address) {
     std::snprintf(remote_address_, sizeof remote_address_, "%s", remote_address);
     remote_port_ = static_cast<std::uint16_t>(remote_port);
@@ -169,12 +170,12 @@ void connection::answer_upgrade(request& req, const std::string* subprotocol, st
   hs.pending = nullptr;
   if (status != 101 || !req.upgrade) {
     write_raw_and_close(handshake::response_status(status, headers, body));
-    if (resume) on_readable();
+    if (resume) resume_reading();
     return;
   }
   if (server_->closing() || server_->at_limit()) {
     write_raw_and_close(handshake::response_status(503, {}, "Server unavailable\n"));
-    if (resume) on_readable();
+    if (resume) resume_reading();
     return;
   }
   std::string proto = subprotocol ? *subprotocol : handshake::select_subprotocol(server_->subprotocols(), req.info.protocols);
@@ -188,12 +189,9 @@ void connection::answer_upgrade(request& req, const std::string* subprotocol, st
   if (user_data) set_user_data(user_data);
   become_open(std::move(proto), pmd ? std::move(ext) : std::string(), pmd ? &params : nullptr);
   if (state_ != state::open) return;
-  if (!leftover.empty()) {
-    // Frames the client sent right behind its request.
-    rbuf_ = std::move(leftover);
-    process_own();
-  }
-  if (resume && state_ != state::closed) on_readable();
+  // Frames the client sent right behind its request.
+  rx_leftover(std::move(leftover));
+  if (resume && state_ != state::closed) resume_reading();
 }
 
 }  // namespace wirehub

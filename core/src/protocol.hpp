@@ -1,0 +1,158 @@
+// protocol.hpp — the receive side of RFC 6455 and RFC 7692, free of I/O.
+//
+// Bytes in, events out: the frame loop, fragment assembly, control frames,
+// close payloads, UTF-8 checks, inflate and every size limit live here, with
+// no socket, hub or loop (as uWebSockets' WebSocketProtocol and
+// python-websockets' Protocol). The connection feeds it what it reads and
+// acts on what it reports; unit tests and fuzzers feed it bytes directly.
+//
+// Memory: the protocol holds only what arrived. A frame that does not fit
+// in one feed is kept in a buffer that grows with the bytes received (never
+// to the length a header announces, never zero-filled); a fragmented or
+// compressed message grows as its data arrives and is inflated. held()
+// counts both, and every growth is first asked of the handler (reserve), so
+// a server can keep one budget over all its connections.
+#pragma once
+
+#include "engine.hpp"
+#include "wirehub/frame_codec.hpp"
+#include "wirehub/permessage_deflate.hpp"
+
+#include <boost/beast/websocket/detail/utf8_checker.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace wirehub {
+
+// A byte buffer that grows as bytes are appended (geometrically, capped at
+// what a caller says it will need), without zero-filling.
+class grow_buffer {
+ public:
+  grow_buffer() = default;
+  ~grow_buffer();
+  grow_buffer(const grow_buffer&) = delete;
+  grow_buffer& operator=(const grow_buffer&) = delete;
+  std::uint8_t* data() { return p_; }
+  std::size_t size() const { return n_; }
+  std::size_t capacity() const { return cap_; }
+  bool empty() const { return n_ == 0; }
+  // Room for at least `more` bytes after size(), growing to at most
+  // max(need_total, size()+more) and otherwise doubling. Returns the free
+  // space's start; commit() what was written there.
+  std::uint8_t* prepare(std::size_t more, std::size_t need_total);
+  void commit(std::size_t n) { n_ += n; }
+  void append(const std::uint8_t* p, std::size_t n, std::size_t need_total);
+  void consume_front(std::size_t n);
+  void clear() { n_ = 0; }
+  void release();  // frees the memory
+
+ private:
+  std::uint8_t* p_ = nullptr;
+  std::size_t n_ = 0, cap_ = 0;
+};
+
+class protocol {
+ public:
+  enum class role : std::uint8_t { server, client };
+
+  // What the protocol reports. The message/ping/pong handlers return false
+  // to stop this feed (the connection closed, paused or was terminated
+  // meanwhile): the protocol then returns at once, keeping the rest.
+  struct handler {
+    virtual ~handler() = default;
+    // A whole message. flags: WH_TEXT or WH_BINARY, |WH_COMPRESSED if it
+    // arrived compressed. data is valid only during the call.
+    virtual bool on_message(const std::uint8_t* data, std::size_t len, int flags) = 0;
+    virtual bool on_ping(const std::uint8_t* data, std::size_t len) = 0;
+    virtual bool on_pong(const std::uint8_t* data, std::size_t len) = 0;
+    // The peer's close frame, already checked: code 1005 when it had none.
+    virtual void on_close(unsigned code, std::string_view reason) = 0;
+    // The peer broke the protocol or a limit: close with close_code
+    // (WH_CLOSE_*) and reason, error is the WH_E* code to report.
+    virtual void on_fail(int close_code, std::string_view reason, int error) = 0;
+    // Host-owned memory for a whole plain message of len bytes about to be
+    // unmasked (wh_hub_set_payload_alloc), or nullptr.
+    virtual void* place_payload(std::size_t) { return nullptr; }
+    // The protocol is about to hold `more` bytes beyond held(); false
+    // refuses (the protocol then fails with 1008, WH_EBUDGET).
+    virtual bool reserve(std::size_t) { return true; }
+    // It holds `less` bytes fewer than it reserved.
+    virtual void unreserve(std::size_t) {}
+  };
+
+  protocol(role r, const endpoint_config& cfg);
+  // Set (again) which limits apply: a connection learns them after it is
+  // built (its server's, or a client's own).
+  void configure(role r, const endpoint_config& cfg) {
+    role_ = r;
+    cfg_ = &cfg;
+  }
+  ~protocol();
+  protocol(const protocol&) = delete;
+  protocol& operator=(const protocol&) = delete;
+
+  // After the handshake: permessage-deflate as agreed.
+  void set_deflate(const deflate_params& p);
+  bool deflate_on() const { return pmd_; }
+
+  // Feeds received bytes; they may be modified (unmasked in place). Bytes
+  // that do not complete a frame are kept. Returns false once the protocol
+  // is done: a close frame arrived or it failed (the handler was told), and
+  // later input is to be discarded. A handler returning false also ends the
+  // call early, with `stopped()` true and the unread rest kept: the caller
+  // resumes with feed(nullptr, 0).
+  bool feed(std::uint8_t* p, std::size_t n, handler& h);
+  bool done() const { return done_; }
+  // The connection ends: nothing more is read, and what was held goes back
+  // to the budget (unreserve).
+  void close(handler& h) {
+    done_ = true;
+    finished(h);
+  }
+  bool stopped() const { return stopped_; }
+
+  // A large frame in progress: where to read its next bytes straight into
+  // the protocol's own buffer (one copy per large message), and how many.
+  // {nullptr, 0} when there is no such frame. After reading, feed_window(n).
+  std::pair<std::uint8_t*, std::size_t> window(std::size_t max_read);
+  bool feed_window(std::size_t n, handler& h);
+
+  // Bytes held for the peer: a partial frame plus a message being built.
+  std::size_t held() const { return reserved_; }
+  // Memory its buffers took (capacity, not size): what an attacker costs.
+  std::size_t footprint() const { return partial_.capacity() + msgbuf_.capacity(); }
+  // A frame or a fragmented message has begun and is not complete.
+  bool mid_message() const { return !partial_.empty() || msg_opcode_ != 0; }
+  // Frees what an idle connection does not need (buffers, inflate state).
+  void trim();
+
+ private:
+  // Runs every whole frame in [p, p+n); `used` is what it got through.
+  void run(std::uint8_t* p, std::size_t n, std::size_t& used, handler& h);
+  bool control(const frame::header& fh, std::uint8_t* payload, std::size_t len, handler& h);
+  bool data(const frame::header& fh, std::uint8_t* payload, std::size_t len, handler& h);
+  bool fail(handler& h, int close_code, std::string_view reason, int error);
+  bool track(handler& h);  // reserves/unreserves to match what is held
+  bool finished(handler& h);  // done: frees what it held
+  bool peer_keeps_context() const;
+
+  const endpoint_config* cfg_;
+  role role_;
+  bool pmd_ = false, peer_no_ctx_ = false;
+  int peer_bits_ = 15;
+  bool done_ = false, stopped_ = false;
+  std::uint8_t msg_opcode_ = 0;
+  bool msg_compressed_ = false;
+  grow_buffer partial_;   // a frame that did not fit in the bytes fed so far
+  std::size_t partial_need_ = 0;  // its whole size once its header is known
+  std::string msgbuf_;    // a fragmented or inflated message being built
+  std::unique_ptr<inflater> inflater_;
+  boost::beast::websocket::detail::utf8_checker utf8_;
+  std::size_t reserved_ = 0;
+};
+
+}  // namespace wirehub

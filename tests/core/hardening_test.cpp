@@ -1,0 +1,330 @@
+// hardening_test.cpp — what one peer can make a server hold or do, through the
+// C ABI, each test one finding of issue 11: memory bounded by bytes that
+// arrived, every send queue capped, refused upgrades read nothing more,
+// aggregate limits (handshakes, idle, unfinished messages, memory budget),
+// and callbacks that never nest.
+#include <malloc.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+using namespace wht;
+
+namespace {
+
+std::size_t heap_in_use() { return mallinfo2().uordblks; }
+
+TEST(Hardening, AnnouncedLengthsCostOnlyTheBytesThatArrived) {
+  // Finding 1: 16 connections, each a header announcing ~16 MiB and one byte.
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  wh_server* s = hub.listen(server_options());
+  ASSERT_NE(s, nullptr);
+  std::vector<RawClient> peers(16);
+  for (auto& c : peers) ASSERT_TRUE(c.open(wh_server_port(s)));
+  ASSERT_TRUE(hub.rec().wait_count(WH_EV_OPEN, peers.size()));
+  const std::size_t before = heap_in_use();
+  for (auto& c : peers) {
+    std::string f = encode_frame(OP_BINARY, "x", FrameOpts().announce((16 << 20) - 100));
+    ASSERT_TRUE(c.send_raw(f.substr(0, 14)));
+    ASSERT_TRUE(c.send_raw(f.substr(14, 1)));
+  }
+  // Both segments are read (a ping behind them on another connection is
+  // answered, so the loop has gone past them).
+  RawClient probe;
+  ASSERT_TRUE(probe.open(wh_server_port(s)));
+  ASSERT_TRUE(probe.send_frame(OP_PING, "probe"));
+  auto pong = probe.read_frame();
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->opcode, OP_PONG);
+  const std::size_t grew = heap_in_use() > before ? heap_in_use() - before : 0;
+  EXPECT_LT(grew, 256u << 10) << "16 x 15 bytes received must not cost " << grew << " bytes";
+}
+
+class TinyReader : public ::testing::Test {
+ protected:
+  // A peer whose receive buffer is tiny and never read: what we send it
+  // stays with us.
+  void start(wh_server_options o) {
+    hub_.set_handler(echo_handler);
+    s_ = hub_.listen(o);
+    ASSERT_NE(s_, nullptr);
+    ASSERT_TRUE(c_.connect(wh_server_port(s_), "127.0.0.1", kTimeoutMs, 4096));
+    ASSERT_TRUE(c_.upgrade().status == 101);
+    conn_ = hub_.rec().wait_server_conn(c_.local_port());
+    ASSERT_NE(conn_, nullptr);
+  }
+  std::size_t buffered() {
+    std::size_t b = 0;
+    wh_conn_buffered(conn_, &b);
+    return b;
+  }
+  TestHub hub_;
+  wh_server* s_ = nullptr;
+  RawClient c_;
+  wh_conn* conn_ = nullptr;
+};
+
+TEST_F(TinyReader, PongsStopAtHighWaterForAPeerThatNeverReads) {
+  // Finding 2: pings from a peer that never reads.
+  start(server_options());
+  const std::string ping = encode_frame(OP_PING, std::string(125, 'p'));
+  std::string batch;
+  for (int i = 0; i < 100; ++i) batch += ping;
+  std::size_t peak = 0;
+  for (int i = 0; i < 400; ++i) {  // 40,000 pings, 5.3 MB
+    ASSERT_TRUE(c_.send_raw(batch));
+    peak = std::max(peak, buffered());
+  }
+  ASSERT_TRUE(eventually([&] { return hub_.rec().count(WH_EV_PING, conn_) == 40000; }, 10000))
+      << hub_.rec().count(WH_EV_PING, conn_);
+  peak = std::max(peak, buffered());
+  EXPECT_LE(peak, (64u << 10) + 200) << "pongs past the 64 KiB high-water mark";
+}
+
+TEST_F(TinyReader, PublishClosesASubscriberThatReachesItsCap) {
+  // Finding 3: a subscriber that never reads cannot make us hold more than
+  // max_buffered; it is closed with 1008 and WH_EDROPPED, and told.
+  auto o = server_options();
+  o.limits.max_buffered = 1 << 20;
+  o.limits.high_water = 64 << 10;
+  start(o);
+  ASSERT_EQ(wh_conn_subscribe(conn_, "room"), 0);
+  const std::string msg(64 << 10, 'm');
+  std::size_t peak = 0;
+  for (int i = 0; i < 200 && !hub_.rec().count(WH_EV_CLOSE, conn_); ++i) {
+    wh_server_publish(s_, "room", msg.data(), msg.size(), WH_BINARY, nullptr);
+    std::this_thread::sleep_for(Ms(1));
+    peak = std::max(peak, buffered());
+  }
+  auto e = hub_.rec().wait_event(WH_EV_CLOSE, conn_, 8000);
+  ASSERT_TRUE(e.has_value()) << "the slow subscriber was never closed";
+  EXPECT_EQ(e->error, WH_EDROPPED);
+  EXPECT_LE(peak, (1u << 20) + msg.size() + 64);
+}
+
+TEST_F(TinyReader, InputStopsWhileThePeerDoesNotReadAndResumesWhenItDoes) {
+  auto o = server_options();
+  o.limits.max_buffered = 256 << 10;
+  start(o);
+  // The echo handler answers every message; the peer does not read until
+  // all of its 12.8 MB are out, which takes the server reading again.
+  const int n = 200;
+  const std::string frame = encode_frame(OP_BINARY, std::string(64 << 10, 'e'));
+  std::atomic<bool> all_sent{false};
+  std::thread sender([&] {
+    std::string all;
+    for (int i = 0; i < n; ++i) all += frame;
+    std::size_t off = 0;
+    const auto deadline = Clock::now() + Ms(20000);
+    while (off < all.size() && Clock::now() < deadline) {
+      ssize_t k = ::send(c_.fd(), all.data() + off, all.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (k > 0) off += static_cast<std::size_t>(k);
+      else std::this_thread::sleep_for(Ms(1));
+    }
+    all_sent = off == all.size();
+  });
+  std::this_thread::sleep_for(Ms(500));
+  EXPECT_LE(buffered(), (256u << 10) + frame.size()) << "the send buffer passed max_buffered";
+  EXPECT_LT(hub_.rec().count(WH_EV_MESSAGE, conn_), static_cast<std::size_t>(n))
+      << "input went on while the peer did not read";
+  // Reading drains it and input resumes: every message comes back.
+  int got = 0;
+  while (got < n) {
+    auto f = c_.read_data_frame(5000);
+    if (!f) break;
+    ++got;
+  }
+  sender.join();
+  EXPECT_TRUE(all_sent.load());
+  EXPECT_EQ(got, n);
+}
+
+TEST(Hardening, ARefusedUpgradeReadsNoFramesBehindItsRequest) {
+  // Finding 4: frames pipelined behind a request the hook refuses.
+  TestHub hub;
+  hub.set_handler([](wh_hub*, const wh_event& ev) {
+    if (ev.type == WH_EV_UPGRADE) wh_request_respond(ev.request, 403, nullptr, "no", 2);
+  });
+  auto o = server_options();
+  o.flags = WH_SERVER_UPGRADE_HOOK;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(wh_server_port(s)));
+  ASSERT_TRUE(c.send_raw(upgrade_request() + encode_frame(OP_TEXT, "smuggled") + encode_frame(OP_PING, "x")));
+  EXPECT_EQ(c.read_http_response().status, 403);
+  EXPECT_TRUE(c.wait_eof());
+  std::this_thread::sleep_for(Ms(50));
+  EXPECT_EQ(hub.rec().count(WH_EV_MESSAGE), 0u) << hub.rec().dump();
+  EXPECT_EQ(hub.rec().count(WH_EV_PING), 0u) << hub.rec().dump();
+}
+
+TEST(Hardening, HandshakesPastTheCapAreClosedAtOnce) {
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  auto o = server_options();
+  o.max_handshakes = 4;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  std::vector<RawClient> idle(4);
+  for (auto& c : idle) ASSERT_TRUE(c.connect(wh_server_port(s)));  // silent: never send a request
+  std::this_thread::sleep_for(Ms(100));
+  RawClient fifth;
+  ASSERT_TRUE(fifth.connect(wh_server_port(s)));
+  EXPECT_TRUE(fifth.wait_eof(2000)) << "a fifth half-open handshake is closed";
+  // Once one finishes its handshake, a new one is served again.
+  ASSERT_EQ(idle[0].upgrade().status, 101);
+  RawClient next;
+  EXPECT_TRUE(next.open(wh_server_port(s)));
+}
+
+TEST(Hardening, IdleConnectionsCloseWith1001AndEIDLE) {
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  auto o = server_options();
+  o.idle_timeout_ms = 200;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.open(wh_server_port(s)));
+  wh_conn* conn = hub.rec().wait_server_conn(c.local_port());
+  // Traffic keeps it open past the timeout...
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(Ms(100));
+    ASSERT_TRUE(c.send_text("alive"));
+  }
+  EXPECT_EQ(hub.rec().count(WH_EV_CLOSE, conn), 0u);
+  // ...silence closes it.
+  auto f = c.read_until_close(2000);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->close_code(), WH_CLOSE_GOING_AWAY);
+  c.send_close(1000);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, conn);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->error, WH_EIDLE);
+}
+
+TEST(Hardening, AnUnfinishedMessageClosesWith1008AtTheMessageTimeout) {
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  auto o = server_options();
+  o.message_timeout_ms = 300;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.open(wh_server_port(s)));
+  wh_conn* conn = hub.rec().wait_server_conn(c.local_port());
+  // A fragmented message that never ends, trickled slower than its timeout.
+  ASSERT_TRUE(c.send_frame(OP_TEXT, "begin", more()));
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(Ms(120));
+    c.send_frame(OP_CONT, "more", more());
+  }
+  auto f = c.read_until_close(2000);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->close_code(), WH_CLOSE_POLICY);
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, conn);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->error, WH_ETIMEDOUT);
+  EXPECT_EQ(hub.rec().count(WH_EV_MESSAGE, conn), 0u);
+}
+
+TEST(Hardening, TheMemoryBudgetClosesTheConnectionThatWouldPassIt) {
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  auto o = server_options();
+  o.max_memory = 256 << 10;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  RawClient small, big;
+  ASSERT_TRUE(small.open(wh_server_port(s)));
+  ASSERT_TRUE(big.open(wh_server_port(s)));
+  wh_conn* big_conn = hub.rec().wait_server_conn(big.local_port());
+  // A frame of 1 MiB, of which 400 KiB arrive: more than the whole budget.
+  std::string f = encode_frame(OP_BINARY, std::string(1 << 20, 'b'));
+  ASSERT_TRUE(big.send_raw(f.substr(0, 400 << 10)));
+  auto closing = big.read_until_close(3000);
+  ASSERT_TRUE(closing.has_value());
+  EXPECT_EQ(closing->close_code(), WH_CLOSE_POLICY);
+  big.close();  // a failed connection waits for the peer's EOF, not its close frame
+  auto e = hub.rec().wait_event(WH_EV_CLOSE, big_conn);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->error, WH_EBUDGET);
+  // The other connection is still served.
+  ASSERT_TRUE(small.send_text("still here"));
+  auto echo = small.read_data_frame();
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(echo->payload, "still here");
+}
+
+TEST(Hardening, AnUpgradeAcceptedInsideAnotherCallbackDoesNotReadIntoItsEvent) {
+  // Finding 7: B's deferred upgrade is accepted from A's message callback;
+  // B's pipelined frames must not be read into the buffer A's event points at.
+  TestHub hub;
+  std::atomic<wh_request*> pending{nullptr};
+  std::atomic<bool> intact{false}, checked{false};
+  hub.set_handler([&](wh_hub*, const wh_event& ev) {
+    if (ev.type == WH_EV_UPGRADE) {
+      if (std::string(wh_request_path(ev.request) ? wh_request_path(ev.request) : "") == "/later") pending = ev.request;
+      else wh_request_accept(ev.request, nullptr, nullptr, nullptr);
+    } else if (ev.type == WH_EV_MESSAGE && ev.server && pending.load()) {
+      const std::string before(ev.data, ev.len);
+      wh_request_accept(pending.exchange(nullptr), nullptr, nullptr, nullptr);
+      intact = std::string(ev.data, ev.len) == before;
+      checked = true;
+    }
+  });
+  auto o = server_options();
+  o.flags = WH_SERVER_UPGRADE_HOOK;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  RawClient a, b;
+  ASSERT_TRUE(a.open(wh_server_port(s)));
+  ASSERT_TRUE(b.connect(wh_server_port(s)));
+  ASSERT_TRUE(b.send_raw(upgrade_request("/later") + encode_frame(OP_TEXT, std::string(1000, 'B'))));
+  ASSERT_TRUE(eventually([&] { return pending.load() != nullptr; }));
+  // B's frame arrives while its upgrade waits.
+  std::this_thread::sleep_for(Ms(50));
+  ASSERT_TRUE(a.send_text(std::string(1000, 'A')));
+  ASSERT_TRUE(eventually([&] { return checked.load(); }));
+  EXPECT_TRUE(intact.load()) << "A's message changed under its callback";
+  EXPECT_TRUE(hub.rec().wait_count(WH_EV_MESSAGE, 2));
+}
+
+TEST(Hardening, TerminateInsideACallbackDeliversCloseAfterItReturns) {
+  // Finding 11: no WH_EV_CLOSE nested in the callback that terminated.
+  TestHub hub;
+  std::atomic<int> depth{0};
+  std::atomic<bool> nested{false};
+  std::atomic<int> after_terminate{0};
+  std::atomic<bool> terminated{false};
+  hub.set_handler([&](wh_hub*, const wh_event& ev) {
+    if (!ev.server) return;
+    if (depth.fetch_add(1) > 0) nested = true;
+    if (ev.type == WH_EV_MESSAGE) {
+      if (terminated) ++after_terminate;
+      else {
+        terminated = true;
+        wh_conn_terminate(ev.conn);
+      }
+    }
+    depth.fetch_sub(1);
+  });
+  wh_server* s = hub.listen(server_options());
+  ASSERT_NE(s, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.open(wh_server_port(s)));
+  wh_conn* conn = hub.rec().wait_server_conn(c.local_port());
+  // Three messages in one segment: the first terminates.
+  ASSERT_TRUE(c.send_raw(encode_frame(OP_TEXT, "1") + encode_frame(OP_TEXT, "2") + encode_frame(OP_TEXT, "3")));
+  ASSERT_TRUE(hub.rec().wait_event(WH_EV_CLOSE, conn).has_value());
+  EXPECT_FALSE(nested.load()) << "an event arrived inside another's callback";
+  EXPECT_EQ(after_terminate.load(), 0) << "messages delivered after wh_conn_terminate";
+}
+
+}  // namespace
