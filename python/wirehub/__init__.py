@@ -39,6 +39,7 @@ from .client import ClientConnection, connect
 from .connection import Connection, Data, State
 from .exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidHandshake, InvalidStatus, InvalidURI, PayloadTooBig, WebSocketException)
+from .frames import CloseCode
 from .http import Headers, Request, Response
 from .server import Listener, Server, ServerConnection, broadcast, serve
 from .uri import parse_uri
@@ -49,7 +50,7 @@ engine_version: str = _wirehub.version()
 
 __all__ = [
     "serve", "Server", "ServerConnection", "Listener", "connect", "ClientConnection", "Connection", "State", "Data",
-    "broadcast", "Headers", "Request", "Response", "SSLContext", "parse_uri",
+    "broadcast", "Headers", "Request", "Response", "SSLContext", "parse_uri", "CloseCode",
     "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
     "InvalidURI", "InvalidHandshake", "InvalidStatus", "PayloadTooBig", "ConcurrencyError",
 ]

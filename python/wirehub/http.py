@@ -87,7 +87,7 @@ class Headers(MutableMapping[str, str]):
     def serialize(self) -> str:
         """As a raw header block ``"Name: value\\r\\n..."``."""
         for n, v in self._items:
-            if any(c in n + v for c in "\r\n") or ":" in n:
+            if any(c in n + v for c in "\r\n\x00") or ":" in n:  # a forged line, or a block cut short
                 raise ValueError(f"invalid header {n!r}: {v!r}")
         return "".join(f"{n}: {v}\r\n" for n, v in self._items)
 

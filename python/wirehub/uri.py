@@ -45,8 +45,10 @@ def parse_uri(uri: str) -> WebSocketURI:
         raise InvalidURI(uri, "hostname isn't provided")
     if parsed.fragment:
         raise InvalidURI(uri, "fragment identifier is meaningless")
-    if any(c in uri for c in " \r\n\t"):
-        raise InvalidURI(uri, "URI contains whitespace")
+    # Copied into the request line: a CR/LF would forge headers, a NUL cut
+    # the URI short in the engine.
+    if any(c <= " " or c == "\x7f" for c in uri):
+        raise InvalidURI(uri, "URI contains whitespace or a control character")
     try:
         port = parsed.port
     except ValueError as exc:
