@@ -265,6 +265,27 @@ declare namespace WebSocket {
 
   /** wirehub: the native engine's version ("0.1.0"). */
   const engineVersion: string;
+
+  /**
+   * wirehub extra (ws has none): RFC 6455 close codes, the engine's
+   * `WH_CLOSE_*`. `NO_STATUS` and `ABNORMAL` are only ever reported.
+   */
+  const CloseCode: {
+    readonly NORMAL: 1000;
+    readonly GOING_AWAY: 1001;
+    readonly PROTOCOL_ERROR: 1002;
+    readonly UNSUPPORTED_DATA: 1003;
+    readonly NO_STATUS: 1005;
+    readonly ABNORMAL: 1006;
+    readonly INVALID_DATA: 1007;
+    readonly POLICY: 1008;
+    readonly TOO_BIG: 1009;
+    readonly MANDATORY_EXTENSION: 1010;
+    readonly INTERNAL_ERROR: 1011;
+    readonly SERVICE_RESTART: 1012;
+    readonly TRY_AGAIN_LATER: 1013;
+    readonly BAD_GATEWAY: 1014;
+  };
 }
 
 export = WebSocket;

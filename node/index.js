@@ -6,6 +6,7 @@ const WebSocket = require('./lib/websocket');
 const WebSocketServer = require('./lib/websocket-server');
 const createWebSocketStream = require('./lib/stream');
 const { addon } = require('./lib/native');
+const { CloseCode } = require('./lib/errors');
 
 WebSocket.createWebSocketStream = createWebSocketStream;
 WebSocket.Server = WebSocketServer;
@@ -13,5 +14,7 @@ WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.WebSocket = WebSocket;
 // ws exports its Receiver/Sender; wirehub frames in the engine and has none.
 WebSocket.engineVersion = addon.version;
+// wirehub extra (ws has none): named close codes, e.g. ws.close(CloseCode.POLICY).
+WebSocket.CloseCode = CloseCode;
 
 module.exports = WebSocket;

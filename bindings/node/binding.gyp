@@ -24,6 +24,7 @@
         "<(wh_build)/libwirehub.a",
         "-lssl", "-lcrypto", "-lz", "-lpthread",
         "-Wl,--exclude-libs,ALL",
+        "-Wl,--version-script=<(wh_root)/cmake/node_addon.map",
         "-static-libstdc++"
       ]
     }

@@ -91,7 +91,10 @@ const E = {
   EADDR: -24,
   EACCES: -25,
   ERESET: -26,
-  EINTERNAL: -27
+  EINTERNAL: -27,
+  EIDLE: -28,
+  EBUDGET: -29,
+  EMFILE: -30
 };
 
 const conns = []; // conn id -> WebSocket

@@ -207,7 +207,7 @@ class WebSocketServer extends EventEmitter {
     }
     if (typeof r === 'number') {
       const [name, text] = addon.errName(r);
-      const code = r === E.EADDRINUSE ? 'EADDRINUSE' : r === E.EACCES ? 'EACCES' : name;
+      const code = r === E.EADDRINUSE ? 'EADDRINUSE' : r === E.EACCES ? 'EACCES' : r === E.EMFILE ? 'EMFILE' : name;
       const err = new Error(`listen ${code}: ${text} ${host}:${o.port}`);
       err.code = code;
       err.errno = r;

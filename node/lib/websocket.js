@@ -32,7 +32,7 @@ function headersToString(headers) {
   for (const name of Object.keys(headers)) {
     const v = headers[name];
     if (v === undefined) continue;
-    if (/[\r\n]/.test(name) || /[\r\n]/.test(String(v))) {
+    if (/[\r\n\0]/.test(name) || /[\r\n\0]/.test(String(v))) {
       throw new TypeError(`Invalid character in header content ["${name}"]`);
     }
     if (Array.isArray(v)) for (const one of v) out += `${name}: ${one}\r\n`;
