@@ -1,7 +1,14 @@
 // backpressure_test.cpp — send() results against a peer that does not read:
 // WH_SENT, then WH_QUEUED above high_water, then WH_EDROPPED above
-// max_buffered; wh_conn_buffered(); WH_EV_DRAIN once the peer catches up.
+// max_buffered; wh_conn_buffered(); WH_EV_DRAIN once the peer catches up,
+// never before the bytes of a concurrent send are counted, and never lost.
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -181,4 +188,107 @@ TEST_F(Backpressure, PausedConnectionStillSends) {
   std::string m = numbered(0);
   ASSERT_EQ(wh_conn_send(conn_, m.data(), m.size(), WH_BINARY), WH_SENT);
   read_all(1);
+}
+
+// Regression test of the drain race fixed in 48b0b90: a send from another
+// thread armed the drain before counting its bytes, so a flush running in
+// between emitted WH_EV_DRAIN while those bytes were still queued, and no
+// drain ever followed them. Every message here is larger than high_water, so
+// every send returns WH_QUEUED and owes a drain, and bursts of sends race the
+// I/O thread's flushes while the peer reads as fast as it can. Each round
+// then requires a drain that the I/O thread handled after the round's last
+// send had started and that saw buffered() <= low_water: a drain emitted
+// early for that send (before its bytes were counted) and none after it fails
+// the round. The pre-fix window is a few instructions wide: this stress run
+// guards the invariant, it does not reproduce the old interleaving on demand
+// (100,000 rounds against 48b0b90^ passed on a 2-core machine).
+TEST_F(Backpressure, ConcurrentSendsNeverLoseOrAdvanceTheDrain) {
+  constexpr size_t kHigh = 1024, kLow = 512, kLen = 2048;
+  constexpr int kRounds = 20000;
+  const auto deadline = Clock::now() + std::chrono::seconds(3);
+
+  std::atomic<wh_conn*> watched{nullptr};
+  std::atomic<uint64_t> clock{0};            // orders send starts and drains
+  std::atomic<uint64_t> good_drain_at{0};    // clock of the last drain that saw <= low_water
+  std::atomic<uint64_t> drains{0}, drains_above_low{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  hub_.set_handler([&](wh_hub*, const wh_event& ev) {
+    if (ev.type != WH_EV_DRAIN || ev.conn != watched.load()) return;
+    const uint64_t at = clock.fetch_add(1) + 1;
+    size_t b = 0;
+    wh_conn_buffered(ev.conn, &b);
+    drains.fetch_add(1);
+    if (b > kLow) {
+      drains_above_low.fetch_add(1);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      good_drain_at.store(at);
+    }
+    cv.notify_all();
+  });
+
+  wh_server_options o = server_options();
+  o.limits.high_water = kHigh;
+  o.limits.low_water = kLow;
+  server_ = hub_.listen(o);
+  ASSERT_NE(server_, nullptr);
+  ASSERT_TRUE(c_.connect(wh_server_port(server_)));
+  ASSERT_EQ(c_.upgrade("/").status, 101);
+  conn_ = hub_.rec().wait_server_conn(c_.local_port());
+  ASSERT_NE(conn_, nullptr);
+  watched.store(conn_);
+
+  // The peer reads and discards everything, as fast as it can.
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> received{0};
+  std::thread reader([&] {
+    char buf[65536];
+    while (!stop.load()) {
+      pollfd p{c_.fd(), POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      ssize_t n = ::read(c_.fd(), buf, sizeof buf);
+      if (n <= 0) break;
+      received.fetch_add(static_cast<uint64_t>(n));
+    }
+  });
+
+  const std::string m(kLen, 'x');
+  int rounds = 0, sends = 0;
+  std::string failure;
+  for (; rounds < kRounds && Clock::now() < deadline && failure.empty(); ++rounds) {
+    const int burst = 1 + rounds % 6;
+    uint64_t last_start = 0;
+    for (int i = 0; i < burst; ++i) {
+      last_start = clock.fetch_add(1) + 1;
+      int rc = wh_conn_send(conn_, m.data(), m.size(), WH_BINARY);
+      ++sends;
+      if (rc != WH_QUEUED) {
+        failure = "send " + std::to_string(sends) + " of a message above high_water returned " +
+                  std::to_string(rc) + ", not WH_QUEUED";
+        break;
+      }
+    }
+    if (!failure.empty()) break;
+    std::unique_lock<std::mutex> lk(mu);
+    if (!cv.wait_for(lk, Ms(2000), [&] { return good_drain_at.load() > last_start; })) {
+      size_t b = 0;
+      wh_conn_buffered(conn_, &b);
+      failure = "round " + std::to_string(rounds) + ": no WH_EV_DRAIN at or under low_water after " +
+                "the round's last WH_QUEUED send (buffered now " + std::to_string(b) + ")";
+    }
+  }
+  stop.store(true);
+  reader.join();
+
+  EXPECT_EQ(failure, "");
+  EXPECT_GE(rounds, 100) << "too few rounds ran to exercise the race";
+  EXPECT_GE(drains.load(), static_cast<uint64_t>(rounds)) << "at least one drain per round";
+  // A drain that saw more than low_water is legitimate only when a later send
+  // of the same burst counted its bytes between the flush and the handler; it
+  // is never the round's last drain (checked above). Reported for the record.
+  RecordProperty("rounds", rounds);
+  RecordProperty("drains_above_low_water", static_cast<int>(drains_above_low.load()));
 }
