@@ -176,3 +176,48 @@ test('invalid limits throw a RangeError naming the option', () => {
     assert.throws(() => new WebSocket('ws://127.0.0.1:9/', { [name]: value }), { name: 'RangeError' });
   }
 });
+
+// ws has no reader queue: 'message' is emitted at once. The one queue a peer
+// could grow while the application waits is a paused socket's events that
+// were already on their way; pause() stops the engine reading, so it holds
+// at most one engine turn, and the rest stays with the sender.
+test('a paused client holds a bounded number of events and the sender backs up', async () => {
+  const total = 10000; // 40 MB: far more than loopback's socket buffers hold
+  const payload = 'z'.repeat(4000);
+  const { wss, url } = await listen(WebSocketServer, { perMessageDeflate: false });
+  let sent = 0;
+  wss.on('connection', (s) => {
+    const pump = () => {
+      while (sent < total && s.readyState === WebSocket.OPEN) {
+        if (s.bufferedAmount > 1 << 20) return setTimeout(pump, 5);
+        s.send(`${String(sent).padStart(5, '0')}${payload}`);
+        sent++;
+      }
+    };
+    pump();
+  });
+  const ws = new WebSocket(url);
+  const got = [];
+  ws.on('message', (d) => got.push(d.toString('latin1', 0, 5)));
+  // Paused from inside the first message's listener: the rest of that
+  // batch is already on its way and is held, not emitted.
+  ws.once('message', () => ws.pause());
+  await waitFor(ws, 'open');
+  await new Promise((r) => setTimeout(r, 1000));
+  const held = ws._pausedEvents ? ws._pausedEvents.length : 0;
+  const sentWhilePaused = sent;
+  assert.ok(held < total / 4, `${held} events held by a paused socket`);
+  assert.ok(sentWhilePaused < total, 'the sender was not held back');
+  ws.resume();
+  await withTimeout(
+    new Promise((resolve) => {
+      const t = setInterval(() => got.length === total && (clearInterval(t), resolve()), 10);
+    }),
+    20000,
+    'every message after resume()'
+  );
+  assert.deepStrictEqual(got, Array.from({ length: total }, (_, i) => String(i).padStart(5, '0')));
+  ws.close();
+  await waitFor(ws, 'close');
+  await closeServer(wss);
+});
