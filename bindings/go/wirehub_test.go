@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -607,10 +608,32 @@ func TestDeflateAndLimits(t *testing.T) {
 	if !strings.Contains(c.Extensions(), "permessage-deflate") {
 		t.Error(c.Extensions())
 	}
+	// MaxConnections: 4 open, the fifth upgrade is refused with HTTP 503.
+	for i := 0; i < 3; i++ {
+		dial(t, wsURL(s, "/"), nil) // closed by its cleanup
+	}
+	_, err = Dial(ctxT(t), wsURL(s, "/"), nil)
+	var oe *OpError
+	if !errors.As(err, &oe) || oe.Code != ErrStatus || oe.Status != 503 {
+		t.Fatal("a fifth connection over MaxConnections 4:", err)
+	}
 	_, _ = c.SendText(strings.Repeat("x", 100))
 	var ce *CloseError
 	if err := c.Wait(ctxT(t)); !errors.As(err, &ce) || ce.Code != 1009 {
 		t.Error(err)
+	}
+	// The slot of the connection failed with 1009 is free again.
+	deadline := time.Now().Add(wait)
+	for {
+		c5, err := Dial(ctxT(t), wsURL(s, "/"), nil)
+		if err == nil {
+			_ = c5.Close()
+			break
+		}
+		if !errors.As(err, &oe) || oe.Status != 503 || time.Now().After(deadline) {
+			t.Fatal("no room after a connection closed:", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -645,12 +668,33 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	}
 }
 
+// ipv6Loopback reports whether this machine has an IPv6 loopback: binding
+// [::1] fails with EADDRNOTAVAIL (no ::1 configured) or EAFNOSUPPORT (no IPv6
+// at all) only when it has none. Any other error is not a missing feature.
+func ipv6Loopback(t *testing.T) bool {
+	t.Helper()
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err == nil {
+		_ = l.Close()
+		return true
+	}
+	if errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT) {
+		return false
+	}
+	t.Fatal("probing the IPv6 loopback:", err)
+	return false
+}
+
 func TestListenOnIPv6Loopback(t *testing.T) {
+	if !ipv6Loopback(t) {
+		t.Skip("this machine has no IPv6 loopback")
+	}
+	// With a loopback present, a failure to listen on it is the engine's.
 	s, err := Listen("[::1]:0", &ServerConfig{
 		OnMessage: func(c *Conn, typ MessageType, data []byte) { _, _ = c.Send(typ, data) },
 	})
 	if err != nil {
-		t.Skip("no IPv6 loopback here:", err)
+		t.Fatal("listen on [::1]:", err)
 	}
 	defer s.Close()
 	if !strings.HasPrefix(s.Addr(), "[::1]:") {
