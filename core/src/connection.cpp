@@ -229,7 +229,7 @@ void connection::on_readable() {
     // A peer that does not read what we send is not read from either, until
     // it has taken most of it (after_write_progress resumes us).
     if (!input_held_ && state_ == state::open && buffered() > cfg_->high_water) input_held_ = true;
-    if (input_held_) {
+    if (input_held_ || queue_held_) {
       input_interest(false);
       return;
     }
@@ -315,7 +315,7 @@ struct rx_events final : protocol::handler {
   }
   bool on_ping(const std::uint8_t* data, std::size_t len) override {
     c.on_peer_ping(data, len);
-    return c.state_ != connection::state::closed && !c.failed_;
+    return c.state_ != connection::state::closed && !c.failed_ && !c.hold_for_host();
   }
   bool on_pong(const std::uint8_t* data, std::size_t len) override {
     if (c.ping_pending_) {
@@ -323,7 +323,7 @@ struct rx_events final : protocol::handler {
       if (c.state_ == connection::state::open) c.next_deadline(now_ms());
     }
     c.emit_simple(WH_EV_PONG, data, len);
-    return c.state_ != connection::state::closed && !c.failed_;
+    return c.state_ != connection::state::closed && !c.failed_ && !c.hold_for_host();
   }
   void on_close(unsigned code, std::string_view reason) override { c.on_peer_close(code, reason); }
   void on_fail(int close_code, std::string_view reason, int error) override { c.fail(close_code, reason, error); }
@@ -427,7 +427,25 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
     input_held_ = true;
     return false;
   }
+  return !hold_for_host();
+}
+
+bool connection::hold_for_host() {
+  if (!hub_.backlogged()) return false;
+  queue_held_ = true;
+  hub_.queue()->hold(this);
   return true;
+}
+
+void connection::resume_after_backlog() {
+  retain();
+  loop_.post([this] {
+    if (queue_held_ && state_ != state::closed) {
+      queue_held_ = false;
+      on_readable();
+    }
+    release();
+  });
 }
 
 void connection::fail(int close_code, std::string_view reason, int error) {

@@ -154,11 +154,18 @@ class connection {
   void on_peer_ping(const std::uint8_t* data, std::size_t len);
   void emit_simple(int type, const std::uint8_t* data, std::size_t len);
   void fail_internal(int error);
+  bool hold_for_host();  // true: the host is behind, input stops until it polls
   void end_handshake();  // no longer counts toward max_handshakes
   // An upgrade answered from the application: read on from the loop, never
   // inline (the caller may be inside another connection's callback, whose
   // event still points into the loop's shared receive buffer).
   void resume_reading();
+
+ public:
+  // The host polled the events it was behind on (event_queue::hold). Any thread.
+  void resume_after_backlog();
+
+ private:
   void on_peer_close(unsigned code, std::string_view reason);
   void next_deadline(std::uint64_t now);  // the earliest of ping, idle, message timeouts
   void fail(int close_code, std::string_view reason, int error);
@@ -250,6 +257,7 @@ class connection {
   // Input stops while the peer does not read what we send (the send buffer
   // above max_buffered) and resumes below low water.
   bool input_held_ = false;
+  bool queue_held_ = false;  // the host is behind on its events (event_queue::hold)
   bool pong_pending_ = false;   // pong_owed_ holds a ping's payload (maybe empty)
   bool handshake_counted_ = false;  // counts toward the server's max_handshakes
   bool terminating_ = false;  // wh_conn_terminate() from this loop's thread: no more events

@@ -51,6 +51,7 @@ void event_queue::push(const wh_event& ev) {
     it.headers_off = back_arena_.size();
     if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
     back_.push_back(it);
+    backlog_.fetch_add(sizeof(item) + ev.len + ev.headers_len, std::memory_order_relaxed);
     if (!signals_ || signaled_ || deferred_) return;
     if (loop* l = loop::current()) {
       deferred_ = true;
@@ -104,10 +105,17 @@ int event_queue::poll(wh_event* out, int max) {
     // events; this read then clears it (one spurious wake-up, never a
     // descriptor left readable).
     unwake();
-    std::lock_guard<std::mutex> lk(mu_);
-    signaled_ = false;
-    front_.swap(back_);
-    front_arena_.swap(back_arena_);
+    std::vector<connection*> resume;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      signaled_ = false;
+      front_.swap(back_);
+      front_arena_.swap(back_arena_);
+      backlog_.store(0, std::memory_order_relaxed);
+      resume.swap(held_);
+    }
+    // The host took the backlog: connections held for it read again.
+    for (connection* c : resume) c->resume_after_backlog();
   }
   int n = 0;
   while (n < max && front_pos_ < front_.size()) {
@@ -125,8 +133,20 @@ int event_queue::poll(wh_event* out, int max) {
   return n;
 }
 
+void event_queue::hold(connection* c) {
+  c->retain();
+  std::lock_guard<std::mutex> lk(mu_);
+  held_.push_back(c);
+}
+
 void event_queue::clear() {
   release_delivered();
+  std::vector<connection*> held;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    held.swap(held_);
+  }
+  for (connection* c : held) c->release();
   std::vector<item> a, b;
   {
     std::lock_guard<std::mutex> lk(mu_);

@@ -10,12 +10,15 @@
 
 #include "wirehub.h"
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <string>
 #include <vector>
 
 namespace wirehub {
+
+class connection;
 
 class event_queue {
  public:
@@ -30,6 +33,15 @@ class event_queue {
   int poll(wh_event* out, int max);
   // Drops everything waiting (hub shutdown), releasing connection references.
   void clear();
+
+  // The queue is a bounded buffer between the engine and a host that may
+  // fall behind: past max_backlog bytes of events not yet taken by poll(),
+  // connections stop reading (a flood of empty frames is read no faster than
+  // the host takes its events). backlogged() is the engine's test; hold()
+  // parks a connection until the host's next poll takes the backlog.
+  static constexpr std::size_t max_backlog = 64u << 20;
+  bool backlogged() const { return backlog_.load(std::memory_order_relaxed) > max_backlog; }
+  void hold(connection* c);
   // Host mode (wh_hub_set_payload_alloc): message payloads of at least
   // min_len bytes go to memory the host allocates, not to the arena.
   // Host memory for a message payload the engine is about to build (it
@@ -69,6 +81,8 @@ class event_queue {
   std::string front_arena_;
   std::size_t front_pos_ = 0;
   std::vector<wh_conn*> delivered_;
+  std::atomic<std::size_t> backlog_{0};  // bytes of back_: items and payloads
+  std::vector<connection*> held_;         // retained, resumed by the next poll
   // Called on the only thread that pushes in host mode: the host's.
   wh_payload_alloc_cb alloc_ = nullptr;
   void* alloc_user_data_ = nullptr;

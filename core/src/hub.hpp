@@ -35,6 +35,9 @@ class hub {
   // of len bytes so that its event needs no copy (else nullptr).
   void* place_payload(std::size_t len) { return hosted_ && queue_ ? queue_->place(len) : nullptr; }
   void end_batch();  // WH_EV_BATCH_END, from the loop at the end of a turn
+  // Queue and host modes: the host is behind on its events; a connection
+  // that just emitted one stops reading until the next poll (event_queue).
+  bool backlogged() const { return queue_ && queue_->backlogged(); }
 
   loop& next_loop();
   loop& loop_at(std::size_t i) { return *loops_[i]; }

@@ -328,3 +328,52 @@ TEST(Hardening, TerminateInsideACallbackDeliversCloseAfterItReturns) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(HardeningQueue, AHostThatFallsBehindStopsReadingNotMemory) {
+  // Finding 6: every 6-byte empty frame is an event; a host that does not
+  // poll must not make the engine queue them without bound. Reading stops
+  // at the backlog cap and resumes with the next poll; none is lost.
+  wh_hub_options ho{};
+  ho.size = sizeof ho;
+  ho.event_mode = WH_EVENTS_QUEUE;
+  wh_hub* hub = nullptr;
+  ASSERT_EQ(wh_hub_create(&ho, &hub), 0);
+  wh_server_options so = server_options();
+  wh_server* s = nullptr;
+  ASSERT_EQ(wh_server_listen(hub, &so, &s), 0);
+  RawClient c;
+  ASSERT_TRUE(c.open(wh_server_port(s)));
+  const int n = 1500000;  // 9 MB of empty masked frames, ~200 MB as events
+  std::atomic<bool> sent{false};
+  std::thread sender([&] {
+    const std::string one = encode_frame(OP_BINARY, "");
+    std::string chunk;
+    for (int i = 0; i < 10000; ++i) chunk += one;
+    bool ok = true;
+    for (int i = 0; i < n / 10000 && ok; ++i) ok = c.send_raw(chunk);
+    sent = ok;
+  });
+  std::this_thread::sleep_for(Ms(1500));  // the host is busy elsewhere
+  std::vector<wh_event> batch(1 << 20);
+  int first = wh_hub_poll(hub, batch.data(), static_cast<int>(batch.size()));
+  // Each queued event is well over 64 bytes: the cap (64 MiB) holds at most
+  // about a million of them, far fewer than were sent.
+  EXPECT_LT(first, 1000000) << "the queue grew past its cap";
+  long total = 0;
+  for (int i = 0; i < first; ++i) total += batch[i].type == WH_EV_MESSAGE;
+  const auto deadline = Clock::now() + Ms(30000);
+  while (total < n && Clock::now() < deadline) {
+    int k = wh_hub_poll(hub, batch.data(), 4096);
+    for (int i = 0; i < k; ++i) total += batch[i].type == WH_EV_MESSAGE;
+    if (k == 0) std::this_thread::sleep_for(Ms(1));
+  }
+  sender.join();
+  EXPECT_TRUE(sent.load());
+  EXPECT_EQ(total, n) << "messages lost or stuck after the backlog";
+  c.close();
+  EXPECT_EQ(wh_hub_destroy(hub, 2000), 0);
+}
+
+}  // namespace
