@@ -113,6 +113,51 @@ async def test_async_for_connect_reconnects_with_backoff():
     assert got == ["try 1", "try 2"]
 
 
+async def test_async_for_connect_backs_off_exponentially_up_to_backoff_max():
+    # A server that answers every upgrade with 503 (a retryable refusal) and
+    # notes when each attempt arrives: the gaps between attempts are the
+    # delays. As documented (python-websockets' formula): the first delay is
+    # random in [0, backoff_initial), then each is the previous times
+    # backoff_factor, at least backoff_min and at most backoff_max.
+    arrivals = []
+
+    async def refuse(reader, writer):
+        arrivals.append(asyncio.get_running_loop().time())
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    initial, low, factor, high = 0.1, 0.1, 2.0, 0.4
+
+    async def keep_trying():
+        async for _ in wirehub.connect(f"ws://{HOST}:{port}/", backoff_initial=initial, backoff_min=low,
+                                       backoff_factor=factor, backoff_max=high):
+            pytest.fail("a 503 must not open")
+
+    task = asyncio.ensure_future(keep_trying())
+    try:
+        for _ in range(500):  # at most 5 s
+            if len(arrivals) >= 7 or task.done():
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        server.close()
+        await server.wait_closed()
+    assert len(arrivals) >= 7, f"only {len(arrivals)} attempts in 5 s"
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    # Lower bounds are exact (a sleep never ends early); upper ones allow for
+    # a loaded machine. d0 < 0.1; d1 in [0.1, 0.2); d2 in [0.2, 0.4); then 0.4.
+    slack = 0.15
+    bounds = [(0.0, initial), (low, 2 * initial), (2 * low, high), (high, high), (high, high), (high, high)]
+    for k, (gap, (lo, hi)) in enumerate(zip(gaps, bounds)):
+        assert lo <= gap <= hi + slack, f"delay {k} was {gap:.3f} s, documented [{lo}, {hi}]: {gaps}"
+
+
 async def test_async_for_connect_does_not_retry_a_4xx():
     def process_request(connection, request):
         return connection.respond(401, "who are you")
