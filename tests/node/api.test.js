@@ -2,6 +2,9 @@
 // The ws 8 API, wirehub on both ends.
 const test = require('node:test');
 const assert = require('node:assert');
+const crypto = require('crypto');
+const net = require('net');
+const wsPackage = require('ws'); // the original, run side by side where behaviour is compared
 const WebSocket = require('../..');
 const { WebSocketServer, createWebSocketStream } = WebSocket;
 const { waitFor, withTimeout, listen, closeServer } = require('./helpers');
@@ -297,6 +300,62 @@ test('clients tracking, address(), close(cb) waits for connections and then repo
   assert.strictEqual(err.message, 'The server is not running');
 });
 
+// What a client gets for an upgrade that reaches a server after close(): its
+// status (503) or its connection error code. Cases: a handshake whose async
+// verifyClient answers after close(); a noServer server's handleUpgrade()
+// called after close(); a port of its own, which close() releases.
+async function upgradesAfterClose(wsModule) {
+  const outcome = (client) =>
+    withTimeout(
+      new Promise((resolve) => {
+        client.on('open', () => resolve('open'));
+        client.on('unexpected-response', (req, res) => {
+          res.resume();
+          resolve(res.statusCode);
+          client.terminate();
+        });
+        client.on('error', (err) => resolve(err.code || err.message));
+      }),
+      5000,
+      'the upgrade answer'
+    );
+  const got = {};
+
+  let release = null;
+  const verifying = new wsModule.WebSocketServer({
+    port: 0, host: '127.0.0.1', verifyClient: (info, cb) => (release = cb)
+  });
+  await waitFor(verifying, 'listening');
+  const pending = outcome(new wsModule.WebSocket(`ws://127.0.0.1:${verifying.address().port}/`));
+  await withTimeout((async () => { while (!release) await new Promise((r) => setTimeout(r, 5)); })());
+  const closedCb = new Promise((resolve) => verifying.close(resolve));
+  release(true);
+  got.verifyAnsweredAfterClose = await pending;
+  await withTimeout(closedCb, 5000, 'close callback');
+
+  const noServer = new wsModule.WebSocketServer({ noServer: true });
+  const http = require('http');
+  const hs = http.createServer();
+  hs.on('upgrade', (req, sock, head) => noServer.handleUpgrade(req, sock, head, (c) => noServer.emit('connection', c)));
+  await new Promise((r) => hs.listen(0, '127.0.0.1', r));
+  await new Promise((resolve) => noServer.close(resolve));
+  got.handleUpgradeAfterClose = await outcome(new wsModule.WebSocket(`ws://127.0.0.1:${hs.address().port}/`));
+  await new Promise((r) => hs.close(r));
+
+  const own = new wsModule.WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await waitFor(own, 'listening');
+  const port = own.address().port;
+  await new Promise((resolve) => own.close(resolve));
+  got.ownPortAfterClose = await outcome(new wsModule.WebSocket(`ws://127.0.0.1:${port}/`));
+  return got;
+}
+
+test('an upgrade that reaches a closed server gets 503, and a closed port refuses, as with ws', async () => {
+  const expected = { verifyAnsweredAfterClose: 503, handleUpgradeAfterClose: 503, ownPortAfterClose: 'ECONNREFUSED' };
+  assert.deepStrictEqual(await upgradesAfterClose(wsPackage), expected, 'ws itself');
+  assert.deepStrictEqual(await upgradesAfterClose(WebSocket), expected, 'wirehub');
+});
+
 test('clientTracking:false leaves clients undefined', async () => {
   const { wss } = await listen(WebSocketServer, { clientTracking: false });
   assert.strictEqual(wss.clients, undefined);
@@ -353,12 +412,85 @@ test('browser-style API: addEventListener and on* attributes', async () => {
   await closeServer(wss);
 });
 
-test('bufferedAmount, extensions with perMessageDeflate, compress option', async () => {
+// A WebSocket peer that answers the handshake and then reads nothing until
+// resume() is called, so the client's sends pile up behind a full socket.
+async function stalledPeer() {
+  const sockets = [];
+  const server = net.createServer((sock) => {
+    let head = '';
+    const onData = (chunk) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      sock.removeListener('data', onData);
+      sock.pause();
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(head)[1];
+      const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    };
+    sock.on('data', onData);
+    sock.on('error', () => {});
+    sockets.push(sock);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `ws://127.0.0.1:${server.address().port}`,
+    resume: () => sockets.forEach((s) => s.on('data', () => {}).resume()),
+    close: () => {
+      sockets.forEach((s) => s.destroy());
+      return new Promise((r) => server.close(r));
+    }
+  };
+}
+
+// Sends 64 KiB messages to a peer that does not read until bufferedAmount
+// passes 1 MiB (at most 64 MiB sent), then lets the peer read and waits for
+// bufferedAmount to fall back to 0. Returns what it saw, for either client.
+async function bufferedAmountCourse(WS) {
+  const peer = await stalledPeer();
+  const ws = new WS(peer.url);
+  await waitFor(ws, 'open');
+  const seen = { initial: ws.bufferedAmount, afterOne: 0, peak: 0, monotonic: true };
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  let last = 0;
+  for (let i = 0; i < 1024 && seen.peak <= 1024 * 1024; i++) {
+    ws.send(chunk);
+    const b = ws.bufferedAmount;
+    if (i === 0) seen.afterOne = b;
+    if (b < last) seen.monotonic = false;
+    last = b;
+    seen.peak = Math.max(seen.peak, b);
+    // let the event loop write what the socket takes
+    if (i % 16 === 15) await new Promise((r) => setImmediate(r));
+  }
+  peer.resume();
+  await withTimeout(
+    (async () => {
+      while (ws.bufferedAmount !== 0) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    10000,
+    'bufferedAmount back to 0'
+  );
+  seen.drained = ws.bufferedAmount;
+  ws.terminate();
+  await peer.close();
+  return seen;
+}
+
+test('bufferedAmount counts the bytes a non-reading peer has not taken, and falls to 0 once it reads (as ws)', async () => {
+  for (const [name, WS] of [['wirehub', WebSocket], ['ws', wsPackage.WebSocket]]) {
+    const seen = await bufferedAmountCourse(WS);
+    assert.strictEqual(seen.initial, 0, `${name}: nothing buffered on open`);
+    assert.ok(seen.peak > 1024 * 1024, `${name}: bufferedAmount must grow past 1 MiB while the peer does not read (peak ${seen.peak})`);
+    assert.ok(seen.monotonic, `${name}: bufferedAmount only grows while the peer does not read`);
+    assert.strictEqual(seen.drained, 0, `${name}: drained`);
+  }
+});
+
+test('extensions with perMessageDeflate, compress option', async () => {
   const { wss, url } = await echoServer({ perMessageDeflate: true });
   const ws = new WebSocket(url, { perMessageDeflate: true });
   await waitFor(ws, 'open');
   assert.match(ws.extensions, /permessage-deflate/);
-  assert.strictEqual(typeof ws.bufferedAmount, 'number');
   const text = 'compress me '.repeat(500);
   ws.send(text, { compress: true });
   const [d] = await waitFor(ws, 'message');
