@@ -11,8 +11,8 @@
 // a connection fails mid-message).
 // Properties, after every feed() and finish():
 //   ok       -> out.size() <= limit
-//   too_big  -> out.size() <= limit + 1, and the string never grew past
-//               limit + 1 bytes of capacity (the bomb never expands)
+//   too_big  -> out.size() <= limit + 1, and the string's capacity never
+//               grew past twice that (the bomb never expands)
 //   a known message inflates to exactly its text when it fits the limit and
 //   is too_big when it does not.
 #include "fuzz_util.hpp"
@@ -49,9 +49,10 @@ result run_message(wirehub::inflater& inf, std::string_view blob, std::size_t li
   auto check = [&](std::size_t cap_before) {
     if (r == result::ok) FUZZ_CHECK(out.size() <= limit);
     if (r == result::too_big) FUZZ_CHECK(out.size() <= limit + 1);
-    // A fresh string reserves exactly what is asked; growth never passes
-    // limit + 1 (or what the string already had).
-    FUZZ_CHECK(out.capacity() <= std::max<std::size_t>(cap_before, limit + 1));
+    // Growth stays within twice limit + 1 (or what the string already had):
+    // libstdc++'s reserve() rounds a small request up to twice the old
+    // capacity (an SSO string's 15 becomes 30), never more.
+    FUZZ_CHECK(out.capacity() <= std::max<std::size_t>({cap_before, 2 * (limit + 1), 30}));
   };
   while (fed < blob.size()) {
     const std::size_t n = split.next(blob.size() - fed);
