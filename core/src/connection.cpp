@@ -228,7 +228,7 @@ void connection::on_readable() {
     }
     // A peer that does not read what we send is not read from either, until
     // it has taken most of it (after_write_progress resumes us).
-    if (!input_held_ && state_ == state::open && buffered() > cfg_->high_water) input_held_ = true;
+    if (!input_held_ && backed_up()) input_held_ = true;
     if (input_held_ || queue_held_) {
       input_interest(false);
       return;
@@ -423,11 +423,24 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
   // What the application answered is not going out: stop reading here, the
   // rest of this input waits in the protocol (python-websockets' model: the
   // handler's send waits for the drain, and so does its next receive).
-  if (buffered() > cfg_->high_water && state_ == state::open) {
+  if (backed_up()) {
     input_held_ = true;
     return false;
   }
   return !hold_for_host();
+}
+
+bool connection::backed_up() {
+  if (state_ != state::open || buffered() <= cfg_->high_water) return false;
+  // Bytes only waiting for this turn's write are not backed up: write them
+  // now and see what the socket refuses (a large echo goes out at once).
+  if (loop_.corked() == this) {
+    uncork();
+    if (state_ != state::closed) loop_.set_corked(this);
+  } else if (!write_armed_) {
+    flush();
+  }
+  return state_ == state::open && buffered() > cfg_->high_water;
 }
 
 bool connection::hold_for_host() {

@@ -154,7 +154,10 @@ class connection {
   void on_peer_ping(const std::uint8_t* data, std::size_t len);
   void emit_simple(int type, const std::uint8_t* data, std::size_t len);
   void fail_internal(int error);
-  bool hold_for_host();  // true: the host is behind, input stops until it polls
+  bool hold_for_host();
+  // Our output to the peer stays above high water once what only waited
+  // for this turn's write went to the socket: the peer is not reading.
+  bool backed_up();  // true: the host is behind, input stops until it polls
   void end_handshake();  // no longer counts toward max_handshakes
   // An upgrade answered from the application: read on from the loop, never
   // inline (the caller may be inside another connection's callback, whose
