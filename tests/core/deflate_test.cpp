@@ -2,8 +2,11 @@
 // seen through the C ABI, the WH_COMPRESSED flag, send flags, limits on the
 // inflated size, and exact RSV1 rules checked with a raw client.
 #include <string>
+#include <vector>
 
+#include "connection.hpp"  // prepared_message::compressions, the publish test hook
 #include "test_util.hpp"
+#include "wirehub/permessage_deflate.hpp"
 
 using namespace wht;
 
@@ -292,4 +295,124 @@ TEST_F(DeflateRaw, CompressedBombAboveMaxFailsWith1009) {
   auto e = hub_.rec().wait_event(WH_EV_CLOSE, conn_);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->error, WH_ETOOBIG) << wh_err_name(e->error);
+}
+
+// ------------------------------------------------------------- publish
+// A published message is framed once and compressed at most once per window
+// size its subscribers agreed on (server_max_window_bits), with each server's
+// own level, whatever thread compresses it.
+namespace {
+
+// Inflates one message byte by byte with an inflater of exactly `bits`, so
+// every back-reference crosses a call and is checked against that window.
+std::optional<std::string> inflate_within(int bits, const std::string& z) {
+  wirehub::inflater inf(bits, true);
+  std::string out;
+  for (size_t i = 0; i < z.size(); ++i)
+    if (inf.feed(reinterpret_cast<const uint8_t*>(z.data()) + i, 1, out, 1 << 24) != wirehub::inflater::result::ok)
+      return std::nullopt;
+  if (inf.finish(out, 1 << 24) != wirehub::inflater::result::ok) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+TEST_F(Deflate, PublishCompressesOncePerSubscriberWindowSize) {
+  struct sub {
+    RawClient c;
+    int bits;  // 0: no deflate
+  };
+  std::vector<sub> subs;
+  for (int bits : {9, 15, 9, 0, 15, 9, 15, 0, 8}) {
+    sub s;
+    s.bits = bits;
+    ASSERT_TRUE(s.c.connect(port_));
+    std::string ext;
+    if (bits == 15) ext = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    if (bits != 0 && bits != 15)
+      ext = "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=" + std::to_string(bits) + "\r\n";
+    HttpResponse r = s.c.upgrade("/", ext);
+    ASSERT_EQ(r.status, 101) << r.head;
+    if (bits != 0 && bits != 15)
+      EXPECT_NE(r.header("Sec-WebSocket-Extensions").value_or("").find("server_max_window_bits=" + std::to_string(bits)),
+                std::string::npos)
+          << r.head;
+    ASSERT_NE(hub_.rec().wait_server_conn(s.c.local_port()), nullptr);
+    subs.push_back(std::move(s));
+  }
+  for (int round = 0; round < 3; ++round) {
+    // Repeats at distances past 512 bytes: a 9-bit receiver fails on a frame
+    // compressed with the 15-bit window.
+    std::string text = compressible_text(3000 + 1000 * round);
+    text += text;
+    const auto before = wirehub::prepared_message::compressions.load();
+    ASSERT_EQ(wh_server_broadcast(server_, text.data(), text.size(), WH_TEXT, nullptr), int(subs.size()));
+    for (auto& s : subs) {
+      SCOPED_TRACE("round " + std::to_string(round) + " bits " + std::to_string(s.bits));
+      auto f = s.c.read_data_frame();
+      ASSERT_TRUE(f.has_value());
+      if (s.bits == 0) {
+        EXPECT_EQ(f->rsv, 0);
+        EXPECT_TRUE(f->payload == text);
+        continue;
+      }
+      EXPECT_EQ(f->rsv, RSV1);
+      EXPECT_LT(f->payload.size(), text.size() / 4);
+      auto back = inflate_within(s.bits, f->payload);
+      ASSERT_TRUE(back.has_value()) << "the frame refers past the agreed window";
+      EXPECT_TRUE(*back == text);
+    }
+    // Windows 8 and 9 compress alike (zlib has no 8-bit compressor), so two
+    // distinct frames: one 9-bit, one 15-bit, whatever the subscriber count.
+    EXPECT_EQ(wirehub::prepared_message::compressions.load() - before, 2u);
+  }
+  // No deflate subscriber: nothing is compressed at all.
+  std::vector<sub> plain;
+  const auto before = wirehub::prepared_message::compressions.load();
+  const std::string text = compressible_text(5000);
+  ASSERT_EQ(wh_server_publish(server_, "nobody", text.data(), text.size(), WH_TEXT, nullptr), 0);
+  EXPECT_EQ(wirehub::prepared_message::compressions.load() - before, 0u);
+}
+
+TEST(DeflatePublishLevels, TwoServersOnOneThreadCompressAtTheirOwnLevels) {
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "{\"id\":" + std::to_string(i * 7919 % 1000) + ",\"name\":\"item" +
+                                        std::to_string(i % 37) + "\",\"on\":" + (i % 3 ? "true" : "false") + "} ";
+  struct one {
+    wh_server* server;
+    RawClient c;
+    int level;
+  };
+  std::vector<one> servers;
+  for (int level : {1, 9}) {
+    wh_server_options o = server_options();
+    o.deflate.enabled = 1;
+    o.deflate.level = level;
+    one s{hub.listen(o), RawClient(), level};
+    ASSERT_NE(s.server, nullptr);
+    ASSERT_TRUE(s.c.connect(wh_server_port(s.server)));
+    HttpResponse r = s.c.upgrade("/", "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    ASSERT_EQ(r.status, 101) << r.head;
+    ASSERT_NE(hub.rec().wait_server_conn(s.c.local_port()), nullptr);
+    servers.push_back(std::move(s));
+  }
+  std::vector<size_t> sizes;
+  for (auto& s : servers) {
+    SCOPED_TRACE("level " + std::to_string(s.level));
+    ASSERT_EQ(wh_server_broadcast(s.server, text.data(), text.size(), WH_TEXT, nullptr), 1);
+    auto f = s.c.read_data_frame();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->rsv, RSV1);
+    // Exactly what a fresh compressor at this level produces.
+    wirehub::deflater ref(15, s.level, 8, true);
+    std::string z;
+    ASSERT_TRUE(ref.compress(reinterpret_cast<const uint8_t*>(text.data()), text.size(), z));
+    EXPECT_TRUE(f->payload == z) << f->payload.size() << " bytes, level " << s.level << " gives " << z.size();
+    sizes.push_back(f->payload.size());
+  }
+  ASSERT_EQ(sizes.size(), 2u);
+  EXPECT_LT(sizes[1], sizes[0]) << "level 9 compresses tighter than level 1";
+  hub.destroy();
 }
