@@ -134,8 +134,8 @@ func TestDialIdleTimeoutClosesWith1001(t *testing.T) {
 	c := dial(t, wsURL(s, "/"), &DialOptions{IdleTimeout: 300 * time.Millisecond})
 	_, _, err = c.Read(ctxT(t))
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != 1001 {
-		t.Fatal("want a close with 1001, got", err)
+	if !errors.As(err, &ce) || ce.Code != 1001 || !errors.Is(err, ErrIdle) {
+		t.Fatal("want a close with 1001 and ErrIdle, got", err)
 	}
 }
 
