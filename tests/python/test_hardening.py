@@ -115,6 +115,65 @@ async def test_the_sync_client_idle_timeout_closes_with_1001():
         assert await asyncio.get_running_loop().run_in_executor(None, run) == 1001
 
 
+UPGRADE = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def _handshakes_left_open(port: int, n: int) -> list:
+    """Opens n sockets that never send a request: which are still open."""
+    socks = [socket.create_connection((HOST, port), timeout=5) for _ in range(n)]
+    try:
+        time.sleep(0.3)
+        states = []
+        for s in socks:
+            s.settimeout(0.3)
+            try:
+                states.append("closed" if s.recv(1) == b"" else "data")
+            except socket.timeout:
+                states.append("open")
+            except ConnectionResetError:
+                states.append("closed")
+        return states
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def test_max_handshakes_closes_sockets_past_the_cap_at_once():
+    async with wirehub.serve(echo, HOST, 0, max_handshakes=2) as server:
+        states = await asyncio.get_running_loop().run_in_executor(None, _handshakes_left_open, server.port, 3)
+        assert states == ["open", "open", "closed"]
+        # Handshakes that finish free their slots.
+        async with wirehub.connect(uri(server)) as ws:
+            await ws.send("x")
+            assert await asyncio.wait_for(ws.recv(), 5) == "x"
+
+
+def _unfinished_frame(port: int):
+    """Opens a connection, sends 3 of a frame's 10 payload bytes and
+    returns (seconds until the server answered, what it sent)."""
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(UPGRADE)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101")
+        t0 = time.monotonic()
+        s.sendall(bytes([0x81, 0x80 | 10, 1, 2, 3, 4]) + b"abc")
+        answer = s.recv(256)
+        return time.monotonic() - t0, answer
+
+
+async def test_message_timeout_closes_an_unfinished_message_with_1008():
+    async def handler(ws):
+        await ws.wait_closed()
+
+    async with wirehub.serve(handler, HOST, 0, message_timeout=0.3, compression=None) as server:
+        took, answer = await asyncio.get_running_loop().run_in_executor(None, _unfinished_frame, server.port)
+    assert answer[:1] == b"\x88" and int.from_bytes(answer[2:4], "big") == 1008, answer
+    assert 0.25 <= took < 5, took
+
+
 async def test_valid_limits_are_accepted_and_0_turns_them_off():
     for limits in ({"max_handshakes": 8, "idle_timeout": 30, "message_timeout": 5.5, "max_memory": 64 << 20},
                    {"max_handshakes": 0, "idle_timeout": 0, "message_timeout": 0, "max_memory": 0}):
