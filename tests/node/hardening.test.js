@@ -221,3 +221,66 @@ test('a paused client holds a bounded number of events and the sender backs up',
   await waitFor(ws, 'close');
   await closeServer(wss);
 });
+
+// Sockets that never send a request: which are still open after 300 ms.
+async function handshakesLeftOpen(port, n) {
+  const socks = await Promise.all(
+    Array.from({ length: n }, () =>
+      withTimeout(new Promise((resolve) => { const s = net.connect(port, '127.0.0.1', () => resolve(s)); }), 5000, 'connect')
+    )
+  );
+  const closed = socks.map((s) => {
+    let ended = false;
+    s.on('end', () => (ended = true));
+    s.on('close', () => (ended = true));
+    s.on('error', () => (ended = true));
+    s.resume();
+    return () => ended;
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const states = closed.map((isClosed) => (isClosed() ? 'closed' : 'open'));
+  for (const s of socks) s.destroy();
+  return states;
+}
+
+test('maxHandshakes closes sockets past the cap at once', async () => {
+  const { wss, url } = await listen(WebSocketServer, { maxHandshakes: 2 });
+  assert.deepStrictEqual(await handshakesLeftOpen(wss.address().port, 3), ['open', 'open', 'closed']);
+  const ws = new WebSocket(url); // finished handshakes free their slots
+  await waitFor(ws, 'open');
+  ws.close();
+  await waitFor(ws, 'close');
+  await closeServer(wss);
+});
+
+test('messageTimeout closes an unfinished message with 1008', async () => {
+  const { wss } = await listen(WebSocketServer, { messageTimeout: 300 });
+  const closed = new Promise((resolve) => wss.on('connection', (s) => s.on('close', (code) => resolve(code))));
+  const sock = net.connect(wss.address().port, '127.0.0.1');
+  sock.write(
+    'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+  );
+  let buf = Buffer.alloc(0);
+  const answer = withTimeout(
+    new Promise((resolve) =>
+      sock.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end >= 0 && buf.length > end + 4) resolve(buf.subarray(end + 4));
+      })
+    ),
+    5000,
+    'a close frame'
+  );
+  await withTimeout(new Promise((resolve) => sock.once('data', resolve)), 5000, 'the 101');
+  const t0 = Date.now();
+  sock.write(Buffer.from([0x81, 0x80 | 10, 1, 2, 3, 4, 0x61, 0x62, 0x63])); // 3 of 10 payload bytes
+  const frame = await answer;
+  assert.strictEqual(frame[0], 0x88);
+  assert.strictEqual(frame.readUInt16BE(2), 1008);
+  assert.ok(Date.now() - t0 >= 250, `closed after ${Date.now() - t0} ms`);
+  assert.strictEqual(await withTimeout(closed), 1008);
+  sock.destroy();
+  await closeServer(wss);
+});
