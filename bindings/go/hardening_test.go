@@ -8,6 +8,7 @@ package wirehub
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -192,5 +193,91 @@ func TestInvalidHardeningLimitsFailWithErrInvalid(t *testing.T) {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// handshakesLeftOpen opens n sockets that never send a request and says
+// which are still open after 300 ms.
+func handshakesLeftOpen(t *testing.T, addr string, n int) []string {
+	t.Helper()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", addr, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	time.Sleep(300 * time.Millisecond)
+	states := make([]string, n)
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			states[i] = "open"
+		} else {
+			states[i] = "closed"
+		}
+	}
+	return states
+}
+
+func TestMaxHandshakesClosesSocketsPastTheCapAtOnce(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", &ServerConfig{MaxHandshakes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := strings.Join(handshakesLeftOpen(t, s.Addr(), 3), " "); got != "open open closed" {
+		t.Error(got)
+	}
+	dial(t, wsURL(s, "/"), nil) // finished handshakes free their slots
+}
+
+func TestMessageTimeoutClosesAnUnfinishedMessageWith1008(t *testing.T) {
+	closed := make(chan *CloseError, 1)
+	s, err := Listen("127.0.0.1:0", &ServerConfig{
+		MessageTimeout: 300 * time.Millisecond,
+		OnOpen:         func(c *Conn) {},
+		OnClose:        func(c *Conn, info *CloseError) { closed <- info },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc, err := net.DialTimeout("tcp", s.Addr(), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(wait))
+	_, _ = nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatal(resp, err)
+	}
+	t0 := time.Now()
+	_, _ = nc.Write([]byte{0x81, 0x80 | 10, 1, 2, 3, 4, 'a', 'b', 'c'}) // 3 of 10 payload bytes
+	frame := make([]byte, 4)
+	if _, err := io.ReadFull(br, frame); err != nil {
+		t.Fatal(err)
+	}
+	if frame[0] != 0x88 || int(frame[2])<<8|int(frame[3]) != 1008 {
+		t.Errorf("got % x, want a close frame with 1008", frame)
+	}
+	if d := time.Since(t0); d < 250*time.Millisecond {
+		t.Error("closed after", d)
+	}
+	select {
+	case info := <-closed:
+		if info.Code != 1008 {
+			t.Error(info)
+		}
+	case <-time.After(wait):
+		t.Error("no OnClose")
 	}
 }
