@@ -1141,7 +1141,11 @@ fn timeout_ms(t: Setting<Duration>, off: c_int, what: &str) -> Result<c_int> {
         Setting::Set(d) => {
             let m = d.as_millis();
             if m == 0 || m > i32::MAX as u128 {
-                Err(invalid(&format!("{} must be between 1 ms and {} ms", what, i32::MAX)))
+                Err(invalid(&format!(
+                    "{} must be between 1 ms and {} ms",
+                    what,
+                    i32::MAX
+                )))
             } else {
                 Ok(m as c_int)
             }
@@ -1265,7 +1269,10 @@ impl ServerOptions {
             Setting::Off => -1,
             Setting::Set(n) if n >= 1 && n <= i32::MAX as u32 => n as c_int,
             Setting::Set(_) => {
-                return Err(invalid(&format!("max_handshakes must be between 1 and {}", i32::MAX)))
+                return Err(invalid(&format!(
+                    "max_handshakes must be between 1 and {}",
+                    i32::MAX
+                )))
             }
         };
         let memory = match self.max_memory {
