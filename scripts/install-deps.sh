@@ -7,8 +7,10 @@ export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
+# openssl: the tests make their self-signed certificates with it (a TLS test
+# without one fails; it does not skip).
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev
-              zlib1g-dev googletest libgtest-dev)
+              zlib1g-dev googletest libgtest-dev openssl)
 KOSOKU_VERSION=0.1.0
 
 missing=()
@@ -22,6 +24,10 @@ if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-pip)
 elif ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=(python3-pip)
+fi
+# test-python.sh --asan installs the sanitizer build into a venv of its own.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  missing+=(python3-venv)
 fi
 
 SUDO=()
@@ -73,7 +79,8 @@ fi
 
 # Each language part brings its own installer (scripts/deps-LANG.sh): PyPI,
 # npm, crates and Go modules it needs, again only what is missing.
-for lang in python node rust go interop; do
+# (fuzz: clang and libFuzzer for the fuzzers that scripts/test-fuzz.sh runs)
+for lang in python node rust go interop fuzz; do
   if [ -x "$here/deps-$lang.sh" ]; then
     echo "install-deps: $lang"
     "$here/deps-$lang.sh"
