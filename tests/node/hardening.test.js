@@ -87,7 +87,11 @@ test("a 'headers' listener that throws refuses the client with 500", async () =>
 });
 
 test('a throwing verifyClient without an error listener still refuses, and the error is thrown as in ws', async () => {
-  const { wss, url } = await listen(WebSocketServer, { verifyClient: () => { throw new Error('unhandled hook bug'); } });
+  const { wss, url } = await listen(WebSocketServer, {
+    verifyClient: () => {
+      throw new Error('unhandled hook bug');
+    }
+  });
   // ws lets it escape as an uncaught exception; catch it here for the test.
   const listeners = process.listeners('uncaughtException');
   process.removeAllListeners('uncaughtException');
@@ -226,7 +230,9 @@ test('a paused client holds a bounded number of events and the sender backs up',
 async function handshakesLeftOpen(port, n) {
   const socks = await Promise.all(
     Array.from({ length: n }, () =>
-      withTimeout(new Promise((resolve) => { const s = net.connect(port, '127.0.0.1', () => resolve(s)); }), 5000, 'connect')
+      withTimeout(new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => resolve(s));
+      }), 5000, 'connect')
     )
   );
   const closed = socks.map((s) => {
