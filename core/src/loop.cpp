@@ -87,7 +87,7 @@ void loop::run_inbox() {
     inbox_running_.swap(inbox_);
     inbox_woken_ = false;
   }
-  for (auto& t : inbox_running_) t->run();
+  for (auto& t : inbox_running_) run_guarded([&] { t->run(); });
   inbox_running_.clear();
 }
 
@@ -97,7 +97,15 @@ void loop::start() {
   thread_ = std::thread([this] {
     current_ = this;
     auto guard = boost::asio::make_work_guard(ioc_);
-    ioc_.run();
+    // A handler that throws has failed its own work only: the thread, and
+    // every other connection on it, carry on (run() resumes where it was).
+    for (;;) {
+      try {
+        ioc_.run();
+        break;
+      } catch (...) {
+      }
+    }
     current_ = nullptr;
   });
 }
@@ -172,7 +180,7 @@ void loop::hosted_turn(F&& io) {
   asio_due_ = false;
   io();
   host_direct_ = false;
-  if (std::exchange(asio_due_, false)) ioc_.poll();
+  if (std::exchange(asio_due_, false)) run_guarded([&] { ioc_.poll(); });
   host_turn_end();  // the turn's writes, one per connection
 }
 

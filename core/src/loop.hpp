@@ -221,6 +221,15 @@ class loop {
   template <class F>
   void hosted_turn(F&& io);
   void run_inbox();
+  // Runs f; an exception from it (a task for one connection that ran out of
+  // memory, say) ends that task, not the turn, the thread or the process.
+  template <class F>
+  static void run_guarded(F&& f) {
+    try {
+      f();
+    } catch (...) {
+    }
+  }
   // Queues n tasks (none: just a wake-up) and makes wake_fd_ readable once.
   void to_inbox(std::unique_ptr<task>* ts, std::size_t n);
   // This loop is loop::current() for a scope on the host's thread.
