@@ -352,6 +352,19 @@ void connection::rx_input(std::uint8_t* p, std::size_t n, bool window) {
     if (state_ == state::open) next_deadline(now_ms());
   }
   if (!mid) rx_.trim();
+  if (rx_.inflating()) deflate_used();
+}
+
+void connection::deflate_used() {
+  // zlib's state (~40 KB inflating, ~200 KB deflating) is parked once the
+  // connection has had no compressed traffic for a second: restoring it
+  // costs a few microseconds, too much per message, nothing per second.
+  deflate_active_ = true;
+  if (!park_due_ && state_ == state::open) {
+    const std::uint64_t now = now_ms();
+    park_due_ = now + 1000;
+    next_deadline(now);
+  }
 }
 
 void connection::rx_leftover(std::string bytes) {
@@ -549,13 +562,14 @@ void connection::queue_message(const std::uint8_t* data, std::size_t len, int fl
   if (we_keep_context()) {
     if (!deflater_) deflater_ = std::make_unique<deflater>(bits, cfg_->deflate.level, cfg_->deflate.mem_level, false);
     d = deflater_.get();
+    deflate_used();
   } else {
     d = &loop_.shared_deflater(bits, cfg_->deflate.level, cfg_->deflate.mem_level);
   }
   std::string& out = loop_.deflate_scratch();
   out.clear();
   if (!d->compress(data, len, out)) {
-    fail(1011, "compression failed", WH_EINTERNAL);
+    fail(WH_CLOSE_INTERNAL_ERROR, "compression failed", WH_EINTERNAL);
     return;
   }
   queue_frame(op, true, true, reinterpret_cast<const std::uint8_t*>(out.data()), out.size());
@@ -727,7 +741,7 @@ void connection::start_close(int code, std::string reason) {
   if (state_ != state::open || close_sent_) return;
   queue_close(code, reason);
   close_sent_ = true;
-  close_code_ = static_cast<std::uint16_t>(code ? code : 1005);
+  close_code_ = static_cast<std::uint16_t>(code ? code : WH_CLOSE_NO_STATUS);
   close_reason_.set(std::move(reason));
   state_ = state::closing;
   deadline_ = now_ms() + cfg_->close_timeout_ms;
@@ -969,6 +983,16 @@ void connection::on_deadline(std::uint64_t now) {
       finish(error_ ? int(error_) : int(WH_ETIMEDOUT));
       return;
     case state::open: {
+      if (park_due_ && now >= park_due_) {
+        if (deflate_active_) {
+          deflate_active_ = false;
+          park_due_ = now + 1000;
+        } else {
+          rx_.park();
+          if (deflater_) deflater_->park();
+          park_due_ = 0;
+        }
+      }
       auto give_up = [&](int code, std::string_view why, int error) {
         fail(code, why, error);
         // A peer that went quiet will not answer our close either.
@@ -1006,6 +1030,7 @@ void connection::next_deadline(std::uint64_t now) {
   };
   if (cfg_->idle_timeout_ms) earliest(last_rx_ + cfg_->idle_timeout_ms);
   if (msg_started_ && cfg_->message_timeout_ms) earliest(msg_started_ + cfg_->message_timeout_ms);
+  earliest(park_due_);
   if (ping_pending_) earliest(ping_due_);
   else if (cfg_->ping_interval_ms) earliest(last_rx_ + cfg_->ping_interval_ms);
   deadline_ = d ? std::max(d, now) : 0;
@@ -1054,8 +1079,8 @@ void connection::emit_close() {
   ev.server = reinterpret_cast<wh_server*>(server_);
   ev.user_data = user_data();
   ev.error = error_;
-  ev.code = (close_received_ || failed_ || (close_sent_ && !error_)) ? close_code_ : 1006;
-  if (!opened_) ev.code = 1006;
+  ev.code = (close_received_ || failed_ || (close_sent_ && !error_)) ? close_code_ : WH_CLOSE_ABNORMAL;
+  if (!opened_) ev.code = WH_CLOSE_ABNORMAL;
   ev.data = close_reason_.get().data();
   ev.len = close_reason_.get().size();
   if (chs_ && chs_->status && chs_->status != 101) {

@@ -170,7 +170,8 @@ class connection {
 
  private:
   void on_peer_close(unsigned code, std::string_view reason);
-  void next_deadline(std::uint64_t now);  // the earliest of ping, idle, message timeouts
+  void next_deadline(std::uint64_t now);
+  void deflate_used();  // a message was inflated or deflated with a kept context  // the earliest of ping, idle, message timeouts
   void fail(int close_code, std::string_view reason, int error);
   // borrow: data stays valid until the host thread's uncork (WH_BORROW), so
   // the frame may be written from it instead of a copy.
@@ -238,7 +239,7 @@ class connection {
 
   // Close bookkeeping.
   rare_string close_reason_;
-  std::uint16_t close_code_ = 1006;
+  std::uint16_t close_code_ = WH_CLOSE_ABNORMAL;
   std::int16_t error_ = 0;
 
   // Timers: one deadline checked by the loop's sweep.
@@ -246,6 +247,7 @@ class connection {
   std::uint64_t last_rx_ = 0;
   std::uint64_t msg_started_ = 0;  // when the message in progress began (message timeout)
   std::uint64_t ping_due_ = 0;     // when the pong to our keepalive ping is late
+  std::uint64_t park_due_ = 0;     // when to look whether deflate went quiet
 
   std::uint16_t remote_port_ = 0;
   std::uint8_t pmd_server_bits_ = 0, pmd_client_bits_ = 0;  // 0 = no deflate
@@ -263,7 +265,8 @@ class connection {
   bool queue_held_ = false;  // the host is behind on its events (event_queue::hold)
   bool pong_pending_ = false;   // pong_owed_ holds a ping's payload (maybe empty)
   bool handshake_counted_ = false;  // counts toward the server's max_handshakes
-  bool terminating_ = false;  // wh_conn_terminate() from this loop's thread: no more events
+  bool terminating_ = false;
+  bool deflate_active_ = false;  // compressed traffic since the last look (park_due_)  // wh_conn_terminate() from this loop's thread: no more events
   std::atomic<bool> closed_flag_{false};
   // What the C ABI may do, readable from any thread: 0 connecting, 1 open,
   // 2 closing or closed (no more sends).

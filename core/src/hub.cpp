@@ -212,7 +212,7 @@ int hub::destroy(int timeout_ms) {
     for (server* s : servers_) s->close(t);
   }
   for (connection* c : clients()) {
-    c->close(1001, "going away", 10);
+    c->close(WH_CLOSE_GOING_AWAY, "going away", 10);
     c->release();
   }
   wait_idle(t + 200);

@@ -97,7 +97,7 @@ bool protocol::fail(handler& h, int close_code, std::string_view reason, int err
 }
 
 bool protocol::track(handler& h) {
-  const std::size_t now = partial_.size() + msgbuf_.size();
+  const std::size_t now = partial_.size() + msgbuf_.size() + (inflater_ ? inflater_->held_bytes() : 0);
   if (now > reserved_) {
     if (!h.reserve(now - reserved_)) {
       if (!done_) fail(h, WH_CLOSE_POLICY, reason_budget, WH_EBUDGET);

@@ -346,7 +346,7 @@ int server::close(int timeout_ms) {
       for (connection* c : all) c->retain();
     }
     for (connection* c : all) {
-      c->close(1001, frame::reason::going_away.data(), frame::reason::going_away.size());
+      c->close(WH_CLOSE_GOING_AWAY, frame::reason::going_away.data(), frame::reason::going_away.size());
       c->release();
     }
     close_timer_ = std::make_unique<net::steady_timer>(acceptor_.get_executor(), std::chrono::milliseconds(t));

@@ -377,3 +377,32 @@ TEST(HardeningQueue, AHostThatFallsBehindStopsReadingNotMemory) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(HardeningDeflate, AQuietConnectionKeepsNoZlibState) {
+  // Finding 9: a peer that keeps its compression context made us keep a
+  // 32 KiB window (40-75 KB a connection) after one small message. After a
+  // second with no compressed traffic only the history it produced is kept.
+  TestHub hub;
+  hub.set_handler([](wh_hub*, const wh_event&) {});
+  auto o = server_options();
+  o.deflate.enabled = 1;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  std::vector<RawClient> peers(200);
+  for (auto& c : peers) {
+    ASSERT_TRUE(c.connect(wh_server_port(s)));
+    ASSERT_EQ(c.upgrade("/", "Sec-WebSocket-Extensions: permessage-deflate\r\n").status, 101);
+  }
+  ASSERT_TRUE(hub.rec().wait_count(WH_EV_OPEN, peers.size()));
+  const std::size_t before = heap_in_use();
+  for (auto& c : peers) ASSERT_TRUE(c.send_frame(OP_TEXT, pmd_compress("hello, compressed world"), FrameOpts().with_rsv(RSV1)));
+  ASSERT_TRUE(hub.rec().wait_count(WH_EV_MESSAGE, peers.size()));
+  const std::size_t busy = heap_in_use();
+  EXPECT_GT(busy, before + peers.size() * (20u << 10)) << "inflating holds zlib state (the premise)";
+  ASSERT_TRUE(eventually([&] { return heap_in_use() < before + peers.size() * 1024; }, 4000))
+      << "still " << (heap_in_use() - before) / peers.size() << " bytes a connection after going quiet";
+}
+
+}  // namespace
