@@ -244,6 +244,16 @@ struct Hub {
     return false;
   }
 
+  // The blocking client is closing: the peer's close frame must be read, so
+  // no more pausing. True when reading was paused (resume it).
+  bool stop_pausing() {
+    std::lock_guard<std::mutex> lock(mu);
+    queue_high = 0;
+    const bool was = paused;
+    paused = false;
+    return was;
+  }
+
   void release_owned(std::deque<OwnedEvent>& q) {
     for (auto& o : q)
       if (o.e.conn) wh_conn_release(o.e.conn);
@@ -745,6 +755,8 @@ PYBIND11_MODULE(_wirehub, m) {
            "unread messages (0: never) until consumed() brings them down to queue_low")
       .def("consumed", &Hub::consumed,
            "A threaded hub's message was consumed; True when the connection should resume reading")
+      .def("stop_pausing", &Hub::stop_pausing,
+           "A threaded hub's connection is closing: never pause again; True if it was paused")
       .def_property_readonly("unread", [](Hub& h) {
         std::lock_guard<std::mutex> lock(h.mu);
         return h.unread;

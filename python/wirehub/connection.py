@@ -118,7 +118,8 @@ class Connection:
             return
         q = self._messages
         q.append(message)
-        if self._max_queue and not self._paused and len(q) >= self._max_queue and self._native is not None:
+        if (self._max_queue and not self._paused and len(q) >= self._max_queue and self._native is not None
+                and self.state == State.OPEN):
             self._paused = True
             self._native.pause()
         w = self._waiter
@@ -389,6 +390,15 @@ class Connection:
         if self.state == State.OPEN and self._native is not None:
             self._native.close(code, "")
             self.state = State.CLOSING
+            self._read_to_close()
+
+    def _read_to_close(self) -> None:
+        # Closing: the peer's close frame must be read even with the queue
+        # full, else the handshake waits for close_timeout and ends as 1006.
+        # No more pausing (the peer stops sending once it has our close).
+        if self._paused:
+            self._paused = False
+            self._native.resume()
 
     def _listener_failed(self, what: str) -> None:
         # As a handler's exception: only this connection pays for it.
@@ -476,6 +486,7 @@ class Connection:
             if rc == _ECLOSECODE or rc == _EINVAL:
                 raise ValueError(f"invalid close code {code}")
             self.state = State.CLOSING
+            self._read_to_close()
         await asyncio.shield(self._closed)
 
     async def wait_closed(self) -> None:

@@ -360,3 +360,57 @@ def test_the_sync_client_pauses_reading_when_max_queue_messages_wait_unread():
 def test_the_sync_client_holds_at_most_max_queue_messages():
     unread, _ = _sync_client_not_reading()
     assert unread <= 16, f"{unread} messages queued unread (max_queue=16)"
+
+
+async def _stream(ws):
+    """Sends 40 MB until the peer closes."""
+    try:
+        for i in range(N):
+            await ws.send(f"{i:05d}" + "s" * SIZE)
+    except wirehub.ConnectionClosed:
+        pass
+    await ws.wait_closed()
+
+
+async def test_closing_while_reading_is_paused_completes_the_handshake():
+    # Paused at max_queue, the peer's close frame must still be read: else
+    # close() waits for close_timeout and ends with 1006.
+    async with wirehub.serve(_stream, HOST, 0, compression=None) as server:
+        async with wirehub.connect(uri(server), max_queue=4) as ws:
+            await asyncio.sleep(0.3)
+            t0 = time.monotonic()
+            await asyncio.wait_for(ws.close(), 5)
+            assert ws.close_code == 1000
+            assert time.monotonic() - t0 < 2
+
+
+async def test_a_handler_that_returns_with_its_queue_full_closes_at_once():
+    closed = []
+
+    async def handler(ws):
+        await asyncio.sleep(0.3)  # the client's messages pile up: reading pauses
+
+    async with wirehub.serve(handler, HOST, 0, max_queue=4, compression=None) as server:
+        async with wirehub.connect(uri(server)) as ws:
+            t0 = time.monotonic()
+            try:
+                for i in range(N):
+                    await ws.send("c" * SIZE)
+            except wirehub.ConnectionClosed:
+                pass
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            closed.append((ws.close_code, time.monotonic() - t0))
+    assert closed[0][0] == 1000 and closed[0][1] < 3, closed
+
+
+async def test_the_sync_client_closes_while_reading_is_paused():
+    async with wirehub.serve(_stream, HOST, 0, compression=None) as server:
+        def run():
+            ws = wirehub.sync.client.connect(uri(server), max_queue=4)
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            ws.close(timeout=5)
+            return ws.close_code, time.monotonic() - t0
+
+        code, took = await asyncio.get_running_loop().run_in_executor(None, run)
+    assert code == 1000 and took < 2, (code, took)

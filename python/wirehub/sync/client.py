@@ -222,6 +222,9 @@ class ClientConnection:
             rc = self._native.close(code, reason)
             if rc in (_native.ECLOSECODE, _native.EINVAL):
                 raise ValueError(f"invalid close code {code} or reason")
+            # The server's close frame must be read even with the queue full.
+            if self._hub.stop_pausing():
+                self._native.resume()
             with self._lock:
                 self._wait(lambda: self._closed, timeout)
         hub, self._hub = self._hub, None
