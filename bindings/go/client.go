@@ -34,6 +34,9 @@ type DialOptions struct {
 	// has begun (0: 60 s, NoLimit: off). Negative values fail with ErrInvalid.
 	IdleTimeout    time.Duration
 	MessageTimeout time.Duration
+	// MaxQueue caps the messages waiting for Conn.Read, as in ServerConfig
+	// (default 16, NoLimit never pauses).
+	MaxQueue int
 	// Without a deadline on the context, the open timeout is the engine's
 	// (10 s); with one, it is the time left.
 	OnMessage func(c *Conn, typ MessageType, data []byte) // else Conn.Read
@@ -79,6 +82,10 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	var co C.wh_client_options
 	if co.idle_timeout_ms, err = limitMs("IdleTimeout", o.IdleTimeout, false); err == nil {
 		co.message_timeout_ms, err = limitMs("MessageTimeout", o.MessageTimeout, true)
+	}
+	var queueHigh int
+	if err == nil {
+		queueHigh, err = maxQueue(o.MaxQueue)
 	}
 	if err != nil {
 		err.(*OpError).Op = op + ": " + err.(*OpError).Op
@@ -139,6 +146,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	}
 
 	c := newConn(h)
+	c.queueHigh = queueHigh
 	c.onMessage = o.OnMessage
 	c.onClose = o.OnClose
 	c.onPong = o.OnPong

@@ -57,6 +57,28 @@ type Conn struct {
 	closeErr *CloseError
 	status   int // HTTP status of a client refused at handshake
 	isOpen   bool
+	// Read's queue is capped as python-websockets' max_queue is: reading
+	// pauses at queueHigh messages and resumes at queueHigh/4 (0: never).
+	queueHigh  int
+	autoPaused bool // paused by the cap
+	userPaused bool // paused by Pause
+	closing    bool // CloseWith was called: the peer's close must be read
+}
+
+// defaultMaxQueue is python-websockets' max_queue default.
+const defaultMaxQueue = 16
+
+// maxQueue converts a MaxQueue option: 0 is the default, NoLimit never pauses.
+func maxQueue(n int) (int, error) {
+	switch {
+	case n == 0:
+		return defaultMaxQueue, nil
+	case n == NoLimit:
+		return 0, nil
+	case n < 0:
+		return 0, &OpError{Op: "MaxQueue must be positive, 0 (default) or NoLimit", Code: ErrInvalid}
+	}
+	return n, nil
 }
 
 type inbound struct {
@@ -94,7 +116,15 @@ func (c *Conn) markOpen() {
 func (c *Conn) push(typ MessageType, data []byte) {
 	c.mu.Lock()
 	c.queue = append(c.queue, inbound{typ, data})
+	pause := c.queueHigh > 0 && !c.autoPaused && !c.closing && len(c.queue) >= c.queueHigh
+	if pause {
+		c.autoPaused = true
+	}
 	c.mu.Unlock()
+	if pause {
+		// On the I/O thread, during this connection's event: c.raw is valid.
+		C.wh_conn_pause(c.raw)
+	}
 	c.wake()
 }
 
@@ -247,7 +277,16 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 			m := c.queue[0]
 			c.queue[0] = inbound{}
 			c.queue = c.queue[1:]
+			resume := c.autoPaused && len(c.queue) <= c.queueHigh/4
+			if resume {
+				c.autoPaused = false
+				resume = !c.userPaused
+			}
 			c.mu.Unlock()
+			if resume {
+				C.wh_conn_resume(c.raw)
+				runtime.KeepAlive(c)
+			}
 			return m.typ, m.data, nil
 		}
 		ce := c.closeErr
@@ -283,7 +322,20 @@ func (c *Conn) CloseWith(code int, reason string) error {
 	p := C.CString(reason)
 	defer C.free(unsafe.Pointer(p))
 	defer runtime.KeepAlive(c)
-	return opErr("close", C.wh_conn_close(c.raw, C.int(code), p, C.size_t(len(reason))))
+	err := opErr("close", C.wh_conn_close(c.raw, C.int(code), p, C.size_t(len(reason))))
+	if err == nil {
+		// The peer's close frame must be read even with Read's queue full
+		// or after Pause, else the handshake waits for the close timeout.
+		c.mu.Lock()
+		c.closing = true
+		paused := c.autoPaused || c.userPaused
+		c.autoPaused, c.userPaused = false, false
+		c.mu.Unlock()
+		if paused {
+			C.wh_conn_resume(c.raw)
+		}
+	}
+	return err
 }
 
 // Terminate drops the TCP connection at once (the close code is 1006).
@@ -321,11 +373,23 @@ func (c *Conn) Buffered() (int, error) {
 // Pause stops reading from the peer until Resume.
 func (c *Conn) Pause() error {
 	defer runtime.KeepAlive(c)
+	c.mu.Lock()
+	c.userPaused = true
+	c.mu.Unlock()
 	return opErr("pause", C.wh_conn_pause(c.raw))
 }
 
+// Resume undoes Pause; reading stays paused while Read's queue is over its
+// cap (MaxQueue) and resumes when Read brings it down.
 func (c *Conn) Resume() error {
 	defer runtime.KeepAlive(c)
+	c.mu.Lock()
+	c.userPaused = false
+	capped := c.autoPaused
+	c.mu.Unlock()
+	if capped {
+		return nil
+	}
 	return opErr("resume", C.wh_conn_resume(c.raw))
 }
 

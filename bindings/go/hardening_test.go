@@ -7,11 +7,14 @@ package wirehub
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -279,5 +282,87 @@ func TestMessageTimeoutClosesAnUnfinishedMessageWith1008(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Error("no OnClose")
+	}
+}
+
+// streamServer writes n messages of size bytes to each connection, waiting
+// for its send buffer to drain (Write), and counts them in sent.
+func streamServer(t *testing.T, n, size int, sent *atomic.Int64) *Server {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0", &ServerConfig{
+		OnOpen: func(c *Conn) {
+			go func() {
+				payload := strings.Repeat("s", size)
+				for i := 0; i < n; i++ {
+					if err := c.Write(context.Background(), Text, []byte(fmt.Sprintf("%05d%s", i, payload))); err != nil {
+						return
+					}
+					sent.Add(1)
+				}
+			}()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestReadQueueIsCappedAndTheSenderBacksUp(t *testing.T) {
+	const n, size = 10000, 4000 // 40 MB: more than loopback's socket buffers hold
+	var sent atomic.Int64
+	s := streamServer(t, n, size, &sent)
+	c := dial(t, wsURL(s, "/"), &DialOptions{MaxQueue: 16})
+	time.Sleep(time.Second) // not reading
+	c.mu.Lock()
+	held := len(c.queue)
+	c.mu.Unlock()
+	// The engine applies the pause after its current read turn, so a few
+	// more than 16 may be queued; without the cap all of it would be.
+	if held < 16 || held >= n/4 {
+		t.Errorf("%d of %d messages queued unread (MaxQueue 16)", held, n)
+	}
+	t.Logf("not reading for 1 s: %d messages queued, %d of %d sent", held, sent.Load(), n)
+	if sent.Load() >= n {
+		t.Error("the sender was not held back")
+	}
+	for i := 0; i < n; i++ {
+		_, data, err := c.Read(ctxT(t))
+		if err != nil {
+			t.Fatal(i, err)
+		}
+		if want := fmt.Sprintf("%05d", i); string(data[:5]) != want {
+			t.Fatalf("message %d is %s", i, data[:5])
+		}
+	}
+}
+
+func TestCloseWhileReadingIsPausedCompletesTheHandshake(t *testing.T) {
+	var sent atomic.Int64
+	s := streamServer(t, 10000, 4000, &sent)
+	c := dial(t, wsURL(s, "/"), &DialOptions{MaxQueue: 4})
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Wait(ctxT(t))
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 1000 {
+		t.Error("want a clean close with 1000, got", err)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Error("close took", d)
+	}
+}
+
+func TestInvalidMaxQueueFailsWithErrInvalid(t *testing.T) {
+	if _, err := Listen("127.0.0.1:0", &ServerConfig{MaxQueue: -4}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "MaxQueue") {
+		t.Error(err)
+	}
+	s := echoServer(t)
+	if _, err := Dial(ctxT(t), wsURL(s, "/"), &DialOptions{MaxQueue: -2}); !errors.Is(err, ErrInvalid) {
+		t.Error(err)
 	}
 }

@@ -51,6 +51,10 @@ type ServerConfig struct {
 	// past it closes that connection with 1008, a send past it fails with
 	// ErrDropped. Default 1 GiB; NoLimit for none.
 	MaxMemory int64
+	// MaxQueue caps the messages waiting for Conn.Read (without OnMessage):
+	// reading from that peer pauses there and resumes at a quarter of it,
+	// as python-websockets' max_queue. Default 16; NoLimit never pauses.
+	MaxQueue int
 
 	// OnUpgrade decides each handshake: call r.Accept or r.Reject before it
 	// returns. Left unanswered, or if OnUpgrade panics, the handshake is
@@ -129,6 +133,8 @@ type Server struct {
 	// running while Close waits for the I/O threads must not block.
 	life sync.RWMutex
 
+	queueHigh int // Read's queue cap of its connections
+
 	acceptMu sync.Mutex
 	pending  []*Conn
 	acceptCh chan struct{}
@@ -154,6 +160,10 @@ func Listen(addr string, cfg *ServerConfig) (*Server, error) {
 		s.cfg = *cfg
 	}
 	var o C.wh_server_options
+	if s.queueHigh, err = maxQueue(s.cfg.MaxQueue); err != nil {
+		err.(*OpError).Op = op + ": " + err.(*OpError).Op
+		return nil, err
+	}
 	if err := s.cfg.hardening(&o); err != nil {
 		err.(*OpError).Op = op + ": " + err.(*OpError).Op
 		return nil, err
@@ -238,6 +248,7 @@ func (s *Server) opened(raw *C.wh_conn) {
 	c := newConn(s.hub)
 	c.adopt(raw)
 	c.onMessage = s.cfg.OnMessage
+	c.queueHigh = s.queueHigh
 	c.onClose = s.cfg.OnClose
 	c.onPong = s.cfg.OnPong
 	C.wh_go_set_conn_handle(raw, C.uintptr_t(c.id))
