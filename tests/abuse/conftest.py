@@ -3,7 +3,9 @@
 Every case starts a fresh server (so a case's leftovers never become the next
 one's baseline), warms it up, starts the probe (probe.py, its own process),
 takes the baseline (VmRSS and open descriptors with the probe connected),
-then samples both every 50 ms while the attack runs. The figures of every
+then samples both every 50 ms while the attack runs (the peak RSS also
+comes from VmHWM, reset at the baseline, so a peak between two samples
+counts). The figures of every
 case go into a table printed at the end (and written as JSON to
 $ABUSE_RESULTS if set).
 """
@@ -59,6 +61,28 @@ def rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
+
+
+def hwm(pid):
+    """Peak RSS since the last reset_hwm() (VmHWM): catches a peak shorter
+    than the 50 ms between samples."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_hwm(pid):
+    """Sets VmHWM to the current RSS (clear_refs "5", Linux >= 4.0, needs
+    the process to be ours). Returns False if not allowed: then the
+    samples alone give the peak."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def fds(pid):
@@ -149,6 +173,7 @@ class Case:
         self.peak_rss = self.peak_fds = 0
         self._stop = threading.Event()
         self.probe = None
+        self.finished = False
 
     def start(self, probe=True):
         s = self.server
@@ -158,6 +183,7 @@ class Case:
         time.sleep(0.5)
         self.base_rss, self.base_fds = s.rss(), s.fds()
         self.peak_rss, self.peak_fds = self.base_rss, self.base_fds
+        self.hwm_ok = reset_hwm(s.pid)
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
         return self
@@ -192,6 +218,8 @@ class Case:
                 time.sleep(0.1)
         self._stop.set()
         self._sampler.join(2)
+        if alive and self.hwm_ok:
+            self.peak_rss = max(self.peak_rss, hwm(s.pid))
         f = self.figures
         f["rss_delta_mb"] = round((self.peak_rss - self.base_rss) / MiB, 1)
         f["fds_delta"] = self.peak_fds - self.base_fds
@@ -216,6 +244,7 @@ class Case:
         f["notes"] = "; ".join(self.notes)
         f["failures"] = self.failures
         RESULTS.append(f)
+        self.finished = True
         assert not self.failures, f"{self.name} on {s.kind}:\n  " + "\n  ".join(self.failures + self.notes)
 
 
@@ -245,10 +274,21 @@ def case(request, launch):
     """case(*flags) -> a started Case on a fresh server."""
     name = request.node.originalname.removeprefix("test_")
 
-    def _case(*flags, probe=True):
-        return Case(name, launch(*flags)).start(probe=probe)
+    cases = []
 
-    return _case
+    def _case(*flags, probe=True):
+        cases.append(Case(name, launch(*flags)))
+        return cases[-1].start(probe=probe)
+
+    yield _case
+    # A case that raised before finish(): still record its figures.
+    for c in cases:
+        if not c.finished and hasattr(c, "_sampler"):
+            c.failures.append("raised before its checks (see the traceback)")
+            try:
+                c.finish(rss_bound=float("inf"), fd_bound=1 << 30, settle_fds=False)
+            except AssertionError:
+                pass
 
 
 def pytest_terminal_summary(terminalreporter):
