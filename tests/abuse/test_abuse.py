@@ -129,11 +129,12 @@ def test_ping_flood_nonreader(case):
 
 def test_broadcast_slow_consumers(case):
     """Finding 3 (and the suite's slow consumers): 4 subscribers never read
-    while 48 MB is broadcast in 64 KiB messages. A broadcast is framed once
+    while 48 MB is broadcast in 64 KiB messages at 16 MB/s. A broadcast is framed once
     and shared, and each slow consumer's share is under the send cap, so the
     server holds at most one cap's worth (before: +241 MB on the C chat).
     The well-behaved subscribers (the publisher, which keeps at most 4 MiB of
-    its own messages in flight, and the probe) get every message, in order."""
+    its own messages in flight, and the probe, which reads all the time) get
+    every message, in order."""
     c = case()
     s = c.server
     slow = [rawws.connect(s.port, rcvbuf=4096)[0] for _ in range(4)]
@@ -156,11 +157,14 @@ def test_broadcast_slow_consumers(case):
 
     t = threading.Thread(target=read, daemon=True)
     t.start()
-    deadline = time.monotonic() + 40
+    t0 = time.monotonic()
+    deadline = t0 + 40
     for i in range(count):
-        # A well-behaved publisher: at most 64 of its own messages (4 MiB)
-        # on their way back to it, far under the send cap.
-        while len(got) < i - 64 and not bad and time.monotonic() < deadline:
+        # A well-behaved publisher: 16 MB/s (any reader keeps up; the slow
+        # consumers pass their send cap in 2 s) and at most 64 of its own
+        # messages (4 MiB) on their way back to it.
+        while ((len(got) < i - 64 or i * size > (time.monotonic() - t0) * 16e6)
+               and not bad and time.monotonic() < deadline):
             time.sleep(0.001)
         msg = b"broadcast:%010d" % i
         pub.settimeout(max(0.1, deadline - time.monotonic()))
