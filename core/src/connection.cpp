@@ -444,7 +444,10 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
 }
 
 bool connection::backed_up() {
-  if (state_ != state::open || buffered() <= cfg_->high_water) return false;
+  // Servers only: a client reads its one server whatever it sends, so two
+  // wirehub ends that both write a lot before reading never wait for each
+  // other (each holding its input until the other reads).
+  if (role_ != role::server || state_ != state::open || buffered() <= cfg_->high_water) return false;
   // Bytes only waiting for this turn's write are not backed up: write them
   // now and see what the socket refuses (a large echo goes out at once).
   if (loop_.corked() == this) {
