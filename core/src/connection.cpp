@@ -432,7 +432,7 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
   ev.len = len;
   ev.user_data = user_data();
   hub_.emit(ev);
-  if (state_ == state::closed || failed_ || close_received_ || terminating_) return false;
+  if (state_ == state::closed || failed_ || close_received_ || terminating_ || paused_) return false;
   // What the application answered is not going out: stop reading here, the
   // rest of this input waits in the protocol (python-websockets' model: the
   // handler's send waits for the drain, and so does its next receive).
@@ -774,6 +774,12 @@ int connection::terminate() {
 
 int connection::pause(bool p) {
   if (closed_flag_.load(std::memory_order_acquire)) return WH_ECLOSED;
+  if (p && loop_.on_this_thread() && state_ != state::closed) {
+    // From an event callback: no further message of this read is delivered
+    // (the protocol keeps the rest), so a reader's queue stays at its mark.
+    paused_ = true;
+    return 0;
+  }
   retain();
   // Posted, not run inline: resuming from inside an event callback must not
   // parse new input (and emit events) in the middle of that callback.
