@@ -79,6 +79,7 @@ go test "${tags[@]}" -race -count=1 -timeout 300s -v ./... 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 p=$(grep -cE '^--- PASS' "$log")
 f=$(grep -cE '^--- FAIL' "$log")
+skip=$(grep -cE '^--- SKIP' "$log")  # t.Skip: neither passed nor failed
 pass=$((pass + p)); fail=$((fail + f))
 if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then fail=$((fail + 1)); fi  # build error, panic, timeout
 
@@ -97,5 +98,5 @@ if [ "$pc_built" = 1 ]; then
   LD_LIBRARY_PATH="$pclib" examples_e2e "$pcprefix" -port
 fi
 
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

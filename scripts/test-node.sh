@@ -37,9 +37,10 @@ rc=${PIPESTATUS[0]}
 pass=$(grep -E '^ℹ pass [0-9]+' "$log" | tail -n1 | awk '{print $3}')
 fail=$(grep -E '^ℹ fail [0-9]+' "$log" | tail -n1 | awk '{print $3}')
 cancelled=$(grep -E '^ℹ cancelled [0-9]+' "$log" | tail -n1 | awk '{print $3}')
+skip=$(grep -E '^ℹ skipped [0-9]+' "$log" | tail -n1 | awk '{print $3}')
 rm -f "$log"
 pass=${pass:-0}
 fail=$(( ${fail:-0} + ${cancelled:-0} ))
 if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, ${skip:-0} skipped"
 [ "$rc" -eq 0 ] && [ "$fail" -eq 0 ]

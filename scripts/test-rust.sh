@@ -17,6 +17,7 @@ cd "$root/bindings/rust"
 
 pass=0
 fail=0
+skip=0  # #[ignore]d tests and doc examples marked ignore
 log="$(mktemp /tmp/wirehub-rust-test.XXXXXX)"
 pc_tmp=""
 trap 'rm -f "$log"; [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null; [ -n "$pc_tmp" ] && rm -rf "$pc_tmp"' EXIT
@@ -31,9 +32,9 @@ fi
 echo "== cargo test"
 cargo test --locked 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
-while read -r p f; do
-  pass=$((pass + p)); fail=$((fail + f))
-done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log")
+while read -r p f i; do
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + i))
+done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/p' "$log")
 if [ "$rc" -ne 0 ] && ! grep -q '^test result: FAILED' "$log"; then
   fail=$((fail + 1))  # did not build, or crashed without a summary
 fi
@@ -82,5 +83,5 @@ else
   fail=$((fail + 1))
 fi
 
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
