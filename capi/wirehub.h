@@ -400,9 +400,13 @@ WH_EXTERN int wh_server_unlisten(wh_server* server);
 WH_EXTERN int wh_server_adopt(wh_server* server, int fd, const void* head, size_t head_len,
                               const char* remote_address, int remote_port);
 
-/* Pub/sub: a published message is framed (and compressed) once and its bytes
- * shared by every subscriber. `except` (may be NULL) is skipped. Returns the
- * number of connections it was queued for. [any thread] */
+/* Pub/sub: a published message is framed (and compressed, once per window
+ * size its subscribers agreed on) once for every subscriber; a subscriber
+ * whose socket takes it at once costs no copy, one that is behind keeps a
+ * copy in its send buffer. A subscriber whose send buffer would pass
+ * max_buffered is closed with 1008 (WH_EV_CLOSE error WH_EDROPPED) instead.
+ * `except` (may be NULL) is skipped. Returns the number of connections it
+ * was queued for. [any thread] */
 WH_EXTERN int wh_server_publish(wh_server* server, const char* topic, const void* data, size_t len,
                                 int flags, wh_conn* except);
 /* Every open connection of the server. [any thread] */
