@@ -209,11 +209,23 @@ void connection::on_readable() {
       if (owner) c->uncork();
     }
   } cork(this);
+  turn_events_ = 0;
   // Read until the socket is drained: epoll is edge-triggered. A very busy
-  // peer gets 64 reads, then the others (and in host mode the host) get
-  // their turn and we come back.
+  // peer gets 8 reads (4 MiB) or 4096 events (a flood of tiny frames is
+  // thousands of events a read), then the others (and in host mode the
+  // host) get their turn and we come back.
   for (int round = 0;; ++round) {
-    if (round == 64) {
+    if (turn_events_ >= max_turn_events) {
+      // What this read left waits in the protocol: come back for it even
+      // when the socket has nothing new (no edge, no level).
+      retain();
+      loop_.post_next_turn([this] {
+        on_readable();
+        release();
+      });
+      return;
+    }
+    if (round == 8) {
       if (loop_.host_watches()) return;  // level-triggered: the host comes back
       retain();
       loop_.post_next_turn([this] {
@@ -315,7 +327,8 @@ struct rx_events final : protocol::handler {
   }
   bool on_ping(const std::uint8_t* data, std::size_t len) override {
     c.on_peer_ping(data, len);
-    return c.state_ != connection::state::closed && !c.failed_ && !c.hold_for_host();
+    return c.state_ != connection::state::closed && !c.failed_ && !c.hold_for_host() &&
+           ++c.turn_events_ < connection::max_turn_events;
   }
   bool on_pong(const std::uint8_t* data, std::size_t len) override {
     if (c.ping_pending_) {
@@ -323,7 +336,8 @@ struct rx_events final : protocol::handler {
       if (c.state_ == connection::state::open) c.next_deadline(now_ms());
     }
     c.emit_simple(WH_EV_PONG, data, len);
-    return c.state_ != connection::state::closed && !c.failed_ && !c.hold_for_host();
+    return c.state_ != connection::state::closed && !c.failed_ && !c.hold_for_host() &&
+           ++c.turn_events_ < connection::max_turn_events;
   }
   void on_close(unsigned code, std::string_view reason) override { c.on_peer_close(code, reason); }
   void on_fail(int close_code, std::string_view reason, int error) override { c.fail(close_code, reason, error); }
@@ -440,7 +454,7 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
     input_held_ = true;
     return false;
   }
-  return !hold_for_host();
+  return !hold_for_host() && ++turn_events_ < max_turn_events;
 }
 
 bool connection::backed_up() {

@@ -254,6 +254,10 @@ class connection {
   role role_;
   state state_ = state::connecting;
   std::uint8_t send_opcode_ = 0; // opcode of a fragmented message being sent
+  // Events this read turn delivered: past max_turn_events the connection
+  // yields to the others (the protocol keeps what it has not parsed).
+  static constexpr std::uint16_t max_turn_events = 4096;
+  std::uint16_t turn_events_ = 0;
   bool pmd_server_no_ctx_ = false, pmd_client_no_ctx_ = false;
   bool write_armed_ = false, paused_ = false, peer_hup_ = false;
   bool close_sent_ = false, close_received_ = false, failed_ = false;
