@@ -199,6 +199,15 @@ void connection::on_readable() {
     return;
   }
   if (state_ == state::connecting) return;
+  // Whatever this read leads to (a failure, the application's terminate)
+  // may drop the engine's reference: keep this alive until the cork below
+  // is settled. Callers from the epoll loop hold one already; the first
+  // read of an accepted socket (start_server) does not.
+  struct keep_alive {
+    connection* c;
+    explicit keep_alive(connection* cc) : c(cc) { c->retain(); }
+    ~keep_alive() { c->release(); }
+  } alive(this);
   struct cork_guard {
     connection* c;
     bool owner;
