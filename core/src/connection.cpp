@@ -177,8 +177,17 @@ bool connection::tls_handshake_step() {
     default: {
       char buf[256];
       unsigned long e = ERR_get_error();
-      if (e) ERR_error_string_n(e, buf, sizeof buf);
-      else std::snprintf(buf, sizeof buf, "TLS handshake failed");
+      const long verify = role_ == role::client ? SSL_get_verify_result(ssl_) : X509_V_OK;
+      if (verify != X509_V_OK) {
+        // Which check failed, in OpenSSL's words and number (as Node's tls
+        // reports it: the number names the error code a binding gives).
+        std::snprintf(buf, sizeof buf, "certificate verify failed: %s (X509 %ld)",
+                      X509_verify_cert_error_string(verify), verify);
+      } else if (e) {
+        ERR_error_string_n(e, buf, sizeof buf);
+      } else {
+        std::snprintf(buf, sizeof buf, "TLS handshake failed");
+      }
       if (role_ == role::client) client_fail(WH_ETLS, buf);
       else finish(WH_ETLS);
       return false;

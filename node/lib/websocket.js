@@ -656,10 +656,19 @@ function connectError(ws, error, reason) {
       err = new Error('socket hang up');
       err.code = 'ECONNRESET';
       return err;
-    case E.ETLS:
+    case E.ETLS: {
+      // The engine names the failed certificate check by OpenSSL's number:
+      // Node's tls gives that check's own code and OpenSSL's text, as ws does.
+      const m = /^certificate verify failed: (.*) \(X509 (\d+)\)$/.exec(text || '');
+      if (m && X509_CODES[m[2]]) {
+        err = new Error(m[1]);
+        err.code = X509_CODES[m[2]];
+        return err;
+      }
       err = new Error(text || 'TLS handshake failed');
       err.code = /certificate|verify/i.test(text) ? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' : 'ERR_TLS_HANDSHAKE';
       return err;
+    }
     case E.EHANDSHAKE:
       return new Error(text || 'Invalid WebSocket handshake response');
     case E.ETOOBIG:
@@ -671,6 +680,39 @@ function connectError(ws, error, reason) {
       return engineError(error, text);
   }
 }
+
+// OpenSSL's X509_V_ERR_* numbers and the codes Node's tls gives them
+// (node's crypto X509 error table).
+const X509_CODES = {
+  2: 'UNABLE_TO_GET_ISSUER_CERT',
+  3: 'UNABLE_TO_GET_CRL',
+  4: 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  5: 'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  6: 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  7: 'CERT_SIGNATURE_FAILURE',
+  8: 'CRL_SIGNATURE_FAILURE',
+  9: 'CERT_NOT_YET_VALID',
+  10: 'CERT_HAS_EXPIRED',
+  11: 'CRL_NOT_YET_VALID',
+  12: 'CRL_HAS_EXPIRED',
+  13: 'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  14: 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  15: 'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  16: 'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  17: 'OUT_OF_MEM',
+  18: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  19: 'SELF_SIGNED_CERT_IN_CHAIN',
+  20: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  21: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  22: 'CERT_CHAIN_TOO_LONG',
+  23: 'CERT_REVOKED',
+  24: 'INVALID_CA',
+  25: 'PATH_LENGTH_EXCEEDED',
+  26: 'INVALID_PURPOSE',
+  27: 'CERT_UNTRUSTED',
+  28: 'CERT_REJECTED',
+  62: 'ERR_TLS_CERT_ALTNAME_INVALID'
+};
 
 function initAsClient(ws, address, protocols, options) {
   const opts = {
