@@ -252,6 +252,7 @@ void connection::on_readable() {
       });
       return;
     }
+    if (!paused_ && state_ == state::open && pause_requested_.load(std::memory_order_relaxed)) paused_ = true;
     if ((paused_ && state_ == state::open) || (shs_ && shs_->pending)) {  // pending: the application decides
       input_interest(false);
       return;
@@ -464,7 +465,11 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
   ev.len = len;
   ev.user_data = user_data();
   hub_.emit(ev);
-  if (state_ == state::closed || failed_ || close_received_ || terminating_ || paused_) return false;
+  if (state_ == state::closed || failed_ || close_received_ || terminating_) return false;
+  if (paused_ || pause_requested_.load(std::memory_order_relaxed)) {
+    paused_ = state_ == state::open;
+    return false;
+  }
   // What the application answered is not going out: stop reading here, the
   // rest of this input waits in the protocol (python-websockets' model: the
   // handler's send waits for the drain, and so does its next receive).
@@ -812,10 +817,14 @@ int connection::pause(bool p) {
     paused_ = true;
     return 0;
   }
+  // Seen by the next read at once, before the posted task runs: a message
+  // that arrives right after wh_conn_pause() returns is held too.
+  if (p) pause_requested_.store(true, std::memory_order_relaxed);
   retain();
   // Posted, not run inline: resuming from inside an event callback must not
   // parse new input (and emit events) in the middle of that callback.
   loop_.post([this, p] {
+    if (!p) pause_requested_.store(false, std::memory_order_relaxed);
     if (state_ != state::closed && paused_ != p) {
       paused_ = p;
       if (!p) on_readable();  // data may have arrived while paused

@@ -276,7 +276,8 @@ class connection {
   // 2 closing or closed (no more sends).
   std::atomic<std::uint8_t> api_state_{0};
   std::atomic<bool> api_fragmenting_{false};
-  std::atomic<bool> drain_armed_{false};  // a send answered WH_QUEUED: WH_EV_DRAIN is owed
+  std::atomic<bool> drain_armed_{false};
+  std::atomic<bool> pause_requested_{false};  // wh_conn_pause() from another thread, not yet run  // a send answered WH_QUEUED: WH_EV_DRAIN is owed
   char remote_address_[46] = {0};
 };
 
