@@ -115,7 +115,10 @@ int event_queue::poll(wh_event* out, int max) {
       resume.swap(held_);
     }
     // The host took the backlog: connections held for it read again.
-    for (connection* c : resume) c->resume_after_backlog();
+    for (connection* c : resume) {
+      c->resume_after_backlog();
+      c->release();  // hold()'s reference
+    }
   }
   int n = 0;
   while (n < max && front_pos_ < front_.size()) {
