@@ -51,7 +51,9 @@ void event_queue::push(const wh_event& ev) {
     it.headers_off = back_arena_.size();
     if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
     back_.push_back(it);
-    backlog_.fetch_add(sizeof(item) + ev.len + ev.headers_len, std::memory_order_relaxed);
+    // Under the lock: a plain store, no locked read-modify-write per event.
+    backlog_.store(backlog_.load(std::memory_order_relaxed) + sizeof(item) + ev.len + ev.headers_len,
+                   std::memory_order_relaxed);
     if (!signals_ || signaled_ || deferred_) return;
     if (loop* l = loop::current()) {
       deferred_ = true;
