@@ -207,27 +207,39 @@ TEST_F(Backpressure, ConcurrentSendsNeverLoseOrAdvanceTheDrain) {
   constexpr int kRounds = 20000;
   const auto deadline = Clock::now() + std::chrono::seconds(3);
 
-  std::atomic<wh_conn*> watched{nullptr};
-  std::atomic<uint64_t> clock{0};            // orders send starts and drains
-  std::atomic<uint64_t> good_drain_at{0};    // clock of the last drain that saw <= low_water
-  std::atomic<uint64_t> drains{0}, drains_above_low{0};
-  std::mutex mu;
-  std::condition_variable cv;
-  hub_.set_handler([&](wh_hub*, const wh_event& ev) {
-    if (ev.type != WH_EV_DRAIN || ev.conn != watched.load()) return;
-    const uint64_t at = clock.fetch_add(1) + 1;
+  // What the I/O thread's handler touches lives as long as the handler
+  // (a copy of it may still run while the test returns).
+  struct shared_state {
+    std::atomic<wh_conn*> watched{nullptr};
+    std::atomic<uint64_t> clock{0};          // orders send starts and drains
+    std::atomic<uint64_t> good_drain_at{0};  // clock of the last drain that saw <= low_water
+    std::atomic<uint64_t> drains{0}, drains_above_low{0};
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+  auto st = std::make_shared<shared_state>();
+  auto& watched = st->watched;
+  auto& clock = st->clock;
+  auto& good_drain_at = st->good_drain_at;
+  auto& drains = st->drains;
+  auto& drains_above_low = st->drains_above_low;
+  auto& mu = st->mu;
+  auto& cv = st->cv;
+  hub_.set_handler([st](wh_hub*, const wh_event& ev) {
+    if (ev.type != WH_EV_DRAIN || ev.conn != st->watched.load()) return;
+    const uint64_t at = st->clock.fetch_add(1) + 1;
     size_t b = 0;
     wh_conn_buffered(ev.conn, &b);
-    drains.fetch_add(1);
+    st->drains.fetch_add(1);
     if (b > kLow) {
-      drains_above_low.fetch_add(1);
+      st->drains_above_low.fetch_add(1);
       return;
     }
     {
-      std::lock_guard<std::mutex> lk(mu);
-      good_drain_at.store(at);
+      std::lock_guard<std::mutex> lk(st->mu);
+      st->good_drain_at.store(at);
     }
-    cv.notify_all();
+    st->cv.notify_all();
   });
 
   wh_server_options o = server_options();
