@@ -25,10 +25,10 @@ junit="$logdir/abuse-junit.xml"
 rm -f "$junit"
 # From a neutral directory, so `import wirehub` is the installed package.
 (cd /tmp && WIREHUB_BUILD_DIR="$bdir" ABUSE_RESULTS="${ABUSE_RESULTS:-$logdir/abuse-results.json}" \
-  "$PY" -m pytest "$root/tests/abuse" -p no:cacheprovider -q -rfE --junitxml="$junit" -o junit_family=xunit2 "$@")
+  "$PY" -m pytest "$root/tests/abuse" -p no:cacheprovider -q -rfEx --junitxml="$junit" -o junit_family=xunit2 "$@")
 rc=$?
 
-read -r passed failed < <("$PY" - "$junit" <<'PY'
+read -r passed failed skipped < <("$PY" - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -39,9 +39,11 @@ suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
 t = sum(int(s.get("tests", 0)) for s in suites)
 f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 sk = sum(int(s.get("skipped", 0)) for s in suites)
-print(t - f - sk, f)
+print(t - f - sk, f, sk)
 PY
 )
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-echo "$passed passed, $failed failed"
+# Known gaps (tests/abuse/conftest.py KNOWN_GAPS) run and are reported as
+# xfail: counted as skipped, never as passed.
+echo "$passed passed, $failed failed, ${skipped:-0} skipped"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -43,7 +43,8 @@ async def main(args: argparse.Namespace) -> None:
     if args.deflate:
         kwargs["compression"] = "deflate"
     if args.message_timeout_ms is not None:
-        if "message_timeout" in inspect.signature(wirehub.serve).parameters:
+        # serve() forwards **kwargs to the Server, which names the option.
+        if "message_timeout" in inspect.signature(wirehub.Server.__init__).parameters:
             kwargs["message_timeout"] = args.message_timeout_ms / 1000
         else:
             print("py_server: this wirehub has no message_timeout option; using its default", flush=True)
