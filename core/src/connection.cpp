@@ -466,8 +466,9 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
   ev.user_data = user_data();
   hub_.emit(ev);
   if (state_ == state::closed || failed_ || close_received_ || terminating_) return false;
-  if (paused_ || pause_requested_.load(std::memory_order_relaxed)) {
-    paused_ = state_ == state::open;
+  // A pause holds input while open (once closing, the rest is read as usual).
+  if (state_ == state::open && (paused_ || pause_requested_.load(std::memory_order_relaxed))) {
+    paused_ = true;
     return false;
   }
   // What the application answered is not going out: stop reading here, the
