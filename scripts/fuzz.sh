@@ -44,8 +44,12 @@ for t in "${targets[@]}"; do
   seeds=("$root/tests/fuzz/corpus/$t")
   [ -d "$crashes" ] && seeds+=("$crashes")
   # -rss_limit_mb: a target whose memory follows its input's claims fails.
-  if "$exe" -jobs=1 -workers=1 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-       -print_final_stats=1 -artifact_prefix="$build/artifacts/$t/" "$work" "${seeds[@]}" >"$log" 2>&1; then
+  # From the target's own folder: libFuzzer writes fuzz-N.log to the
+  # current directory, which would otherwise be the repository (and be
+  # shared by two runs at once).
+  if (cd "$build/artifacts/$t" &&
+      "$exe" -jobs=1 -workers=1 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 -artifact_prefix="$build/artifacts/$t/" "$work" "${seeds[@]}") >"$log" 2>&1; then
     status=ok
   else
     status=CRASH
