@@ -21,10 +21,8 @@ fi
 echo "== building the addon (node-gyp, engine from $bdir)"
 WIREHUB_BUILD_DIR="$bdir" npx --no-install node-gyp rebuild --nodedir=/usr --directory=bindings/node -j "$jobs" \
   >"$bdir/node-gyp.log" 2>&1 || { tail -n 40 "$bdir/node-gyp.log"; fail_build "addon build failed"; }
-plat="$(node -p 'process.platform + "-" + process.arch')"
-mkdir -p "prebuilds/$plat"
-cp bindings/node/build/Release/wirehub.node "prebuilds/$plat/wirehub.node"
-strip --strip-unneeded "prebuilds/$plat/wirehub.node" 2>/dev/null || true
+# prebuilds/ as npm pack's prepack step makes it (the addon, stripped)
+WIREHUB_BUILD_DIR="$bdir" WIREHUB_JOBS="$jobs" ./scripts/prebuild-node.sh || fail_build "prebuilds/ copy failed"
 
 echo "== node --test tests/node"
 log="$(mktemp)"
