@@ -24,6 +24,9 @@ const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kInternal = Symbol('wirehub-internal');
 const EMPTY = Buffer.alloc(0);
 
+// Request headers the engine always writes.
+const ENGINE_HEADERS = new Set(['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']);
+
 const hasBlob = typeof Blob !== 'undefined';
 
 function headersToString(headers) {
@@ -573,8 +576,7 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
     const { headers } = parseHeaderBlock(headerText || '');
     const opts = ws._opts;
     if (status >= 300 && status < 400 && opts.followRedirects && headers.location) {
-      if (ws._redirects >= opts.maxRedirects) {
-        ws._readyState = CLOSING;
+      if (++ws._redirects > opts.maxRedirects) {
         emitErrorAndClose(ws, new Error('Maximum redirects exceeded'));
         return;
       }
@@ -585,12 +587,8 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
         emitErrorAndClose(ws, new SyntaxError(`Invalid URL: ${headers.location}`));
         return;
       }
-      ws._redirects++;
-      const req = fakeRequest(ws);
-      ws.emit('redirect', target.href, req);
-      if (ws._readyState !== CONNECTING) return;
       try {
-        initAsClient(ws, target.href, ws._protocols, opts);
+        initAsClient(ws, target, ws._protocols, ws._redirectOptions);
       } catch (err) {
         emitErrorAndClose(ws, err);
       }
@@ -614,9 +612,71 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
   emitErrorAndClose(ws, connectError(ws, error, reason));
 }
 
+// What ws's 'redirect', 'upgrade' and 'unexpected-response' listeners get
+// as the request: the handshake request's header API of http.ClientRequest
+// (getHeader(), setHeader(), removeHeader(), ...). Until the request is sent
+// (in 'redirect'), changing its headers changes what is sent.
+class ClientRequestLike extends EventEmitter {
+  constructor(url, isIpc, headers) {
+    super();
+    this.method = 'GET';
+    this.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+    this.host = isIpc ? 'localhost' : url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.path = isIpc ? (url.pathname + url.search).split(':')[1] || '/' : url.pathname + url.search;
+    this.aborted = false;
+    this.destroyed = false;
+    this.reusedSocket = false;
+    this.maxHeadersCount = null;
+    this._map = new Map(); // lowercased name -> [name, value]
+    if (headers) for (const name of Object.keys(headers)) this.setHeader(name, headers[name]);
+  }
+  setHeader(name, value) {
+    if (value === undefined) throw new TypeError(`Invalid value "undefined" for header "${name}"`);
+    this._map.set(String(name).toLowerCase(), [String(name), value]);
+    return this;
+  }
+  getHeader(name) {
+    const e = this._map.get(String(name).toLowerCase());
+    return e === undefined ? undefined : e[1];
+  }
+  hasHeader(name) {
+    return this._map.has(String(name).toLowerCase());
+  }
+  removeHeader(name) {
+    this._map.delete(String(name).toLowerCase());
+  }
+  _remove(name) {
+    this._map.delete(name);
+  }
+  getHeaderNames() {
+    return [...this._map.keys()];
+  }
+  getRawHeaderNames() {
+    return [...this._map.values()].map((e) => e[0]);
+  }
+  getHeaders() {
+    const out = Object.create(null);
+    for (const [key, [, value]] of this._map) out[key] = value;
+    return out;
+  }
+  _headerObject() {
+    const out = {};
+    for (const [name, value] of this._map.values()) out[name] = value;
+    return out;
+  }
+  abort() {
+    this.aborted = true;
+    this.destroyed = true;
+  }
+  destroy() {
+    this.destroyed = true;
+    return this;
+  }
+}
+
 function fakeRequest(ws) {
-  const u = new URL(ws._url);
-  return { method: 'GET', path: u.pathname + u.search, host: u.hostname, protocol: u.protocol, aborted: true, abort() {}, destroy() {} };
+  if (ws._req) return ws._req;
+  return new ClientRequestLike(new URL(ws._url), false, null);
 }
 
 function connectError(ws, error, reason) {
@@ -766,15 +826,80 @@ function initAsClient(ws, address, protocols, options) {
     }
     protocolSet.add(p);
   }
-  const headers = { ...opts.headers };
-  if (parsedUrl.username || parsedUrl.password) {
-    const auth = `${decodeURIComponent(parsedUrl.username)}:${decodeURIComponent(parsedUrl.password)}`;
-    headers.Authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
-  } else if (opts.auth) {
-    headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  if (isIpcUrl) {
+    // As ws: the socket's path, then after a ':' the request path.
+    ws._socketPath = (parsedUrl.pathname + parsedUrl.search).split(':')[0];
+  }
+  // As ws (and Node's http.request): the userinfo of the URL, as written
+  // (not percent-decoded), else the `auth` option; an Authorization header
+  // given in `headers` wins over both.
+  let auth = opts.auth;
+  if (parsedUrl.username || parsedUrl.password) auth = `${parsedUrl.username}:${parsedUrl.password}`;
+  const req = new ClientRequestLike(parsedUrl, isIpcUrl, opts.headers);
+  if (opts.followRedirects) {
+    if (ws._redirects === 0) {
+      ws._originalIpc = isIpcUrl;
+      ws._originalSecure = isSecure;
+      ws._originalHostOrSocketPath = isIpcUrl ? ws._socketPath : parsedUrl.host;
+      // ws keeps a copy of the options with the header names lowercased for
+      // the requests that follow redirects.
+      const userHeaders = options && options.headers;
+      options = { ...options, headers: {} };
+      if (userHeaders) {
+        for (const [key, value] of Object.entries(userHeaders)) options.headers[key.toLowerCase()] = value;
+      }
+      ws._redirectOptions = options;
+    } else if (ws.listenerCount('redirect') === 0) {
+      // No 'redirect' listener: as ws (and curl 7.77), a redirect to another
+      // host, or from wss: to ws:, drops the credentials; another host also
+      // drops a Host header. With a listener, nothing is removed.
+      const isSameHost = isIpcUrl
+        ? ws._originalIpc
+          ? ws._socketPath === ws._originalHostOrSocketPath
+          : false
+        : ws._originalIpc
+          ? false
+          : parsedUrl.host === ws._originalHostOrSocketPath;
+      if (!isSameHost || (ws._originalSecure && !isSecure)) {
+        req._remove('authorization');
+        req._remove('cookie');
+        if (!isSameHost) req._remove('host');
+        auth = undefined;
+      }
+    }
+    // ws: the first Authorization wins over the userinfo of later URLs.
+    if (auth && !options.headers.authorization) {
+      options.headers.authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
+    }
+  }
+  if (auth && !req.hasHeader('authorization')) {
+    req.setHeader('Authorization', `Basic ${Buffer.from(auth).toString('base64')}`);
+  }
+  ws._req = req;
+  if (opts.followRedirects && ws._redirects) {
+    // As ws: emitted with the request about to be sent, whose headers the
+    // listener may read and remove (getHeader()/removeHeader()).
+    ws.emit('redirect', ws._url, req);
+    // ws sends it anyway and aborts it at once: nothing is connected here.
+    if (ws._readyState !== CONNECTING) return;
+  }
+  // The engine writes Host, Upgrade, Connection, the key and the version
+  // itself, and the subprotocol, extension and Origin headers when it offers
+  // them: ws's own values replace the user's there too.
+  const headers = req._headerObject();
+  for (const name of Object.keys(headers)) {
+    const key = name.toLowerCase();
+    if (
+      ENGINE_HEADERS.has(key) ||
+      (key === 'sec-websocket-protocol' && protocols.length) ||
+      (key === 'sec-websocket-extensions' && opts.perMessageDeflate) ||
+      (key === 'origin' && opts.origin)
+    ) {
+      delete headers[name];
+    }
   }
   const nopts = {
-    protocols: protocols.join(', '),
+    protocols: protocols.join(','),
     headers: headersToString(headers),
     maxPayload: opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
@@ -791,7 +916,6 @@ function initAsClient(ws, address, protocols, options) {
   if (isIpcUrl) {
     // As ws: the socket's path, then after a ':' the request path.
     const [socketPath, path] = (parsedUrl.pathname + parsedUrl.search).split(':');
-    ws._socketPath = socketPath;
     target = `ws+unix://${socketPath}:${path || '/'}`;
   } else {
     // The engine does not take the userinfo part.
