@@ -361,22 +361,27 @@ class WebSocket extends EventEmitter {
 
   // ------------------------------------------------------- engine events
   _whOpen(responseHeaders) {
-    this._readyState = OPEN;
     if (!this._refd) {
       this._refd = true;
       addon.ref(1);
     }
     if (this._isServer) {
+      this._readyState = OPEN;
       if (this._server) this._server._whConnOpen(this);
       return;
     }
+    if (this._readyState !== CONNECTING) return;
+    // As ws: 'upgrade' comes while still CONNECTING, with the server's 101;
+    // close() or terminate() there abort the handshake (no 'open').
     if (this.listenerCount('upgrade')) {
-      // The server's own 101 headers, as ws's 'upgrade' gives them.
       const { headers, raw } = parseHeaderBlock(responseHeaders || '');
       const res = fakeResponse(101, headers, EMPTY);
       res.rawHeaders = raw;
       this.emit('upgrade', res);
+      if (this._readyState !== CONNECTING) return;
     }
+    this._req = null;
+    this._readyState = OPEN;
     this.emit('open');
   }
 
@@ -677,6 +682,14 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
     return;
   }
   if (error === E.EHANDSHAKE && AFTER_101.has(text.replace(/^(Server indicated an extension that was not requested).*/, '$1'))) {
+    // ws has emitted 'upgrade' with the 101 before it checks it; the engine
+    // gives its headers when it has them.
+    const { headers, raw } = parseHeaderBlock(headerText || '');
+    const res = fakeResponse(101, headers, EMPTY);
+    res.rawHeaders = raw;
+    ws.emit('upgrade', res);
+    // The listener may have closed it (ws's "closed before established").
+    if (ws._readyState !== CONNECTING) return;
     ws._readyState = CLOSING;
     process.nextTick(emitErrorAndClose, ws, handshakeError(ws, text));
     return;
