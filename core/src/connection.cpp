@@ -301,6 +301,11 @@ void connection::on_readable() {
     }
     if (state_ == state::closed) return;
     if (n > 0) {
+      // Part of this read waits in the protocol (the turn's share is used,
+      // or the host or the peer is behind): the checks at the top decide
+      // when it goes on. A short read must not end the turn here, or those
+      // bytes would wait for input that may never come.
+      if (rx_.stopped()) continue;
       if (!ssl_ && !peer_hup_ && static_cast<std::size_t>(n) < cap) break;
       continue;
     }
