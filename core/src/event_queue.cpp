@@ -54,6 +54,7 @@ void event_queue::push(const wh_event& ev) {
     // Under the lock: a plain store, no locked read-modify-write per event.
     backlog_.store(backlog_.load(std::memory_order_relaxed) + sizeof(item) + ev.len + ev.headers_len,
                    std::memory_order_relaxed);
+    backlog_events_.store(back_.size(), std::memory_order_relaxed);
     if (!signals_ || signaled_ || deferred_) return;
     if (loop* l = loop::current()) {
       deferred_ = true;
@@ -114,6 +115,7 @@ int event_queue::poll(wh_event* out, int max) {
       front_.swap(back_);
       front_arena_.swap(back_arena_);
       backlog_.store(0, std::memory_order_relaxed);
+      backlog_events_.store(0, std::memory_order_relaxed);
       resume.swap(held_);
     }
     // The host took the backlog: connections held for it read again.

@@ -35,12 +35,19 @@ class event_queue {
   void clear();
 
   // The queue is a bounded buffer between the engine and a host that may
-  // fall behind: past max_backlog bytes of events not yet taken by poll(),
-  // connections stop reading (a flood of empty frames is read no faster than
-  // the host takes its events). backlogged() is the engine's test; hold()
+  // fall behind: past max_backlog bytes, or max_backlog_events events, not
+  // yet taken by poll(), connections stop reading (a flood of empty frames is
+  // read no faster than the host takes its events). The count matters for a
+  // host that makes an object of every event: 64 MiB of 6-byte frames would
+  // be half a million events, hundreds of MB once a Python or JS host has
+  // turned them into objects. backlogged() is the engine's test; hold()
   // parks a connection until the host's next poll takes the backlog.
   static constexpr std::size_t max_backlog = 64u << 20;
-  bool backlogged() const { return backlog_.load(std::memory_order_relaxed) > max_backlog; }
+  static constexpr std::size_t max_backlog_events = 16384;
+  bool backlogged() const {
+    return backlog_.load(std::memory_order_relaxed) > max_backlog ||
+           backlog_events_.load(std::memory_order_relaxed) > max_backlog_events;
+  }
   void hold(connection* c);
   // Host mode (wh_hub_set_payload_alloc): message payloads of at least
   // min_len bytes go to memory the host allocates, not to the arena.
@@ -82,6 +89,7 @@ class event_queue {
   std::size_t front_pos_ = 0;
   std::vector<wh_conn*> delivered_;
   std::atomic<std::size_t> backlog_{0};  // bytes of back_: items and payloads
+  std::atomic<std::size_t> backlog_events_{0};  // events in back_
   std::vector<connection*> held_;         // retained, resumed by the next poll
   // Called on the only thread that pushes in host mode: the host's.
   wh_payload_alloc_cb alloc_ = nullptr;
