@@ -19,6 +19,7 @@ import signal
 import wirehub
 
 BROADCAST = b"broadcast:"
+BROADCAST_TEXT = BROADCAST.decode()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -26,11 +27,16 @@ async def main(args: argparse.Namespace) -> None:
 
     async def handler(ws):
         async for message in ws:
-            raw = message.encode() if isinstance(message, str) else message
-            if raw.startswith(BROADCAST):
+            # No encoded copy of a text message: it would be one more
+            # message-sized object per connection.
+            if message.startswith(BROADCAST_TEXT if isinstance(message, str) else BROADCAST):
                 wirehub.broadcast(server.connections, message)
             else:
                 await ws.send(message)
+            # A coroutine's locals live until it returns: without this, every
+            # idle connection keeps its last message (the C server's handler
+            # keeps nothing between messages).
+            del message
 
     def refuse(conn, request):
         if request.path == "/refuse":
