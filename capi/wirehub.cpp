@@ -280,7 +280,17 @@ static int answer(wh_request* r, int status, const char* subprotocol, const char
   if (status < 100 || status > 999) return WH_EINVAL;
   request* req = R(r);
   if (status == 101 && !req->upgrade) return WH_EINVAL;
-  if (subprotocol && *subprotocol && !handshake::list_contains(req->info.protocols, subprotocol)) return WH_EINVAL;
+  if (subprotocol && *subprotocol) {
+    if (req->raw) {
+      // The host may answer a protocol the client did not offer (ws does;
+      // the client then fails the handshake), but only as a header value.
+      for (const char* p = subprotocol; *p; ++p)
+        if (static_cast<unsigned char>(*p) < 0x21 || *p == 0x7f || *p == ',') return WH_EINVAL;
+    } else if (!handshake::list_contains(req->info.protocols, subprotocol)) {
+      return WH_EINVAL;
+    }
+  }
+  if (status == 101 && req->raw && !handshake::valid_key(req->info.key)) return WH_EINVAL;
   std::string extra = headers ? headers : "";
   if (!extra.empty() && (extra.size() < 2 || extra.compare(extra.size() - 2, 2, "\r\n") != 0)) extra += "\r\n";
   if (extra.find("\r\n\r\n") != std::string::npos) return WH_EINVAL;

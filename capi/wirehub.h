@@ -320,6 +320,12 @@ typedef struct wh_deflate_options {
                                        wh_server_adopt (host/port/backlog are ignored) */
 #define WH_SERVER_SKIP_UTF8 0x20    /* deliver text messages without UTF-8 validation
                                        (ws's skipUTF8Validation) */
+#define WH_SERVER_RAW_UPGRADE 0x40  /* with WH_SERVER_UPGRADE_HOOK: every request with a
+                                       Connection: upgrade and an Upgrade header (any value,
+                                       method, version or key) reaches WH_EV_UPGRADE
+                                       unvalidated, for the host to check and refuse in its
+                                       own words; wh_request_accept then needs only a valid
+                                       Sec-WebSocket-Key, and any subprotocol token */
 
 typedef struct wh_limits {
   size_t max_message_size;      /* 0 = 16 MiB; applies to the inflated size */

@@ -59,7 +59,7 @@ static std::string joined(const request_parser::value_type& req, http::field f) 
   return out;
 }
 
-static bool valid_key(std::string_view key) {
+bool valid_key(std::string_view key) {
   // A base64 encoding of 16 bytes is 24 characters ending in "==".
   if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
   unsigned char raw[18];
@@ -67,7 +67,7 @@ static bool valid_key(std::string_view key) {
   return r.first == 16;
 }
 
-request_kind classify(const request_parser::value_type& req, request_info& out) {
+static void fill(const request_parser::value_type& req, request_info& out) {
   out.method = std::string(req.method_string());
   out.target = std::string(req.target());
   auto q = out.target.find('?');
@@ -80,6 +80,20 @@ request_kind classify(const request_parser::value_type& req, request_info& out) 
     out.headers.append(f.value().data(), f.value().size());
     out.headers += "\r\n";
   }
+}
+
+request_kind classify_raw(const request_parser::value_type& req, request_info& out) {
+  fill(req, out);
+  out.key = std::string(trim(joined(req, http::field::sec_websocket_key)));
+  out.protocols = joined(req, http::field::sec_websocket_protocol);
+  out.extensions = joined(req, http::field::sec_websocket_extensions);
+  if (joined(req, http::field::upgrade).empty()) return request_kind::plain_http;
+  if (!list_contains(joined(req, http::field::connection), "upgrade")) return request_kind::plain_http;
+  return request_kind::websocket;
+}
+
+request_kind classify(const request_parser::value_type& req, request_info& out) {
+  fill(req, out);
   const std::string upgrade = joined(req, http::field::upgrade);
   if (!list_contains(upgrade, "websocket")) return request_kind::plain_http;
   // From here on the client asked for a WebSocket: anything wrong is a 400.

@@ -42,6 +42,13 @@ enum class request_kind {
 };
 
 request_kind classify(const request_parser::value_type& req, request_info& out);
+// WH_SERVER_RAW_UPGRADE: fills `out` as classify() does but checks nothing
+// beyond what makes a request an upgrade for an HTTP server (Node's http:
+// a Connection header naming "upgrade" and an Upgrade header, any value,
+// any method): websocket or plain_http.
+request_kind classify_raw(const request_parser::value_type& req, request_info& out);
+// A Sec-WebSocket-Key: base64 of 16 bytes.
+bool valid_key(std::string_view key);
 
 // Sec-WebSocket-Accept for a key (SHA-1 + base64, via Beast).
 std::string accept_key(std::string_view key);

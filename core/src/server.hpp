@@ -22,6 +22,7 @@ struct request {
   handshake::request_info info;
   connection* conn = nullptr;   // retained until answered
   bool upgrade = false;
+  bool raw = false;             // WH_SERVER_RAW_UPGRADE: not validated, the host did it
   std::atomic<bool> answered{false};
   std::string header_value;  // what wh_request_header() returned last
 };

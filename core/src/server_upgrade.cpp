@@ -112,10 +112,14 @@ void connection::server_handshake_input(const std::uint8_t* p, std::size_t n) {
   }
 
   auto* req = new request();
-  auto kind = handshake::classify(hs.parser.get(), req->info);
+  const int flags = server_->flags();
+  // Raw: the host validates the upgrade itself and answers what it finds
+  // wrong in its own words (the Node package answers as ws does).
+  req->raw = (flags & WH_SERVER_RAW_UPGRADE) && (flags & WH_SERVER_UPGRADE_HOOK);
+  auto kind = req->raw ? handshake::classify_raw(hs.parser.get(), req->info)
+                       : handshake::classify(hs.parser.get(), req->info);
   req->info.remote_address = remote_address_;
   req->info.remote_port = remote_port_;
-  const int flags = server_->flags();
   switch (kind) {
     case handshake::request_kind::bad_request:
       delete req;

@@ -522,3 +522,105 @@ TEST(ServerHandshake, ListenOnInvalidHostFailsSynchronously) {
   EXPECT_LT(rc, 0);
   EXPECT_TRUE(rc == WH_EADDR || rc == WH_ERESOLVE) << wh_err_name(rc);
 }
+
+// WH_SERVER_RAW_UPGRADE: the host validates upgrades itself (the Node
+// package answers as ws does), so the engine hands it what it would refuse.
+namespace {
+
+struct RawHookServer : Server {
+  std::shared_ptr<std::atomic<int>> accept_rc = std::make_shared<std::atomic<int>>(1);
+  explicit RawHookServer(std::string answer_subprotocol = {}) : Server(raw_options()) {
+    auto rc = accept_rc;
+    hub.set_handler([rc, answer_subprotocol](wh_hub*, const wh_event& ev) {
+      if (ev.type != WH_EV_UPGRADE) return;
+      const std::string method = wh_request_method(ev.request);
+      const char* version = wh_request_header(ev.request, "sec-websocket-version");
+      if (method != "GET") {
+        wh_request_respond(ev.request, 405, "Allow: GET\r\n", "Invalid HTTP method", 19);
+        return;
+      }
+      if (!version || (std::string(version) != "8" && std::string(version) != "13")) {
+        wh_request_respond(ev.request, 400, nullptr, "bad version", 11);
+        return;
+      }
+      *rc = wh_request_accept(ev.request, answer_subprotocol.empty() ? nullptr : answer_subprotocol.c_str(),
+                              nullptr, nullptr);
+      if (*rc != 0) wh_request_respond(ev.request, 400, nullptr, "refused", 7);
+    });
+  }
+  static wh_server_options raw_options() {
+    wh_server_options o = server_options();
+    o.flags = WH_SERVER_UPGRADE_HOOK | WH_SERVER_RAW_UPGRADE;
+    return o;
+  }
+};
+
+}  // namespace
+
+TEST(ServerHandshakeRaw, ANonGetUpgradeReachesTheHostWhichAnswersIt) {
+  RawHookServer s;
+  ASSERT_NE(s.server, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(s.port));
+  std::string req = upgrade_request();
+  req.replace(0, 3, "PUT");
+  ASSERT_TRUE(c.send_raw(req));
+  HttpResponse r = c.read_http_response();
+  EXPECT_EQ(r.status, 405) << r.head;
+  EXPECT_EQ(r.header("allow").value_or(""), "GET");
+  EXPECT_EQ(r.body, "Invalid HTTP method");
+}
+
+TEST(ServerHandshakeRaw, Version8IsTheHostsToAccept) {
+  RawHookServer s;
+  ASSERT_NE(s.server, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(s.port));
+  ASSERT_TRUE(c.send_raw(upgrade_request("/", {}, kSampleKey, "8")));
+  HttpResponse r = c.read_http_response();
+  EXPECT_EQ(r.status, 101) << r.head;
+  EXPECT_EQ(*s.accept_rc, 0);
+}
+
+TEST(ServerHandshakeRaw, AcceptStillNeedsAValidKey) {
+  RawHookServer s;
+  ASSERT_NE(s.server, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(s.port));
+  HttpResponse r = c.upgrade("/", {}, "not-a-key");
+  ASSERT_TRUE(s.hub.rec().wait_event(WH_EV_UPGRADE).has_value());
+  EXPECT_EQ(*s.accept_rc, WH_EINVAL);
+  EXPECT_EQ(r.status, 400) << r.head;
+}
+
+TEST(ServerHandshakeRaw, TheHostMayAnswerASubprotocolTheClientDidNotOffer) {
+  // As ws's handleProtocols may: the client then fails the handshake.
+  RawHookServer s("gamma");
+  ASSERT_NE(s.server, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(s.port));
+  HttpResponse r = c.upgrade("/", "Sec-WebSocket-Protocol: alpha\r\n");
+  EXPECT_EQ(r.status, 101) << r.head;
+  EXPECT_EQ(r.header("sec-websocket-protocol").value_or(""), "gamma");
+}
+
+TEST(ServerHandshakeRaw, ASubprotocolThatIsNotAHeaderTokenIsRefused) {
+  RawHookServer s("a\r\nX-Injected: 1");
+  ASSERT_NE(s.server, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(s.port));
+  HttpResponse r = c.upgrade("/", "Sec-WebSocket-Protocol: alpha\r\n");
+  EXPECT_EQ(*s.accept_rc, WH_EINVAL);
+  EXPECT_EQ(r.status, 400) << r.head;
+}
+
+TEST(ServerHandshakeRaw, APlainRequestIsStillPlainHttp) {
+  RawHookServer s;
+  ASSERT_NE(s.server, nullptr);
+  RawClient c;
+  ASSERT_TRUE(c.connect(s.port));
+  ASSERT_TRUE(c.send_raw("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n"));  // no Connection: upgrade
+  HttpResponse r = c.read_http_response();
+  EXPECT_EQ(r.status, 426) << r.head;
+  EXPECT_EQ(s.hub.rec().count(WH_EV_UPGRADE), 0u);
+}

@@ -87,6 +87,7 @@ pub const WH_SERVER_IPV6_ONLY: c_int = 0x4;
 pub const WH_SERVER_REUSE_PORT: c_int = 0x8;
 pub const WH_SERVER_NO_LISTEN: c_int = 0x10;
 pub const WH_SERVER_SKIP_UTF8: c_int = 0x20;
+pub const WH_SERVER_RAW_UPGRADE: c_int = 0x40;
 
 pub const WH_SENT: c_int = 0;
 pub const WH_QUEUED: c_int = 1;
