@@ -335,7 +335,8 @@ void connection::on_eof() {
     client_fail(WH_EHANDSHAKE, "Connection closed during the handshake");
     return;
   }
-  if (close_received_ && close_sent_) finish(failed_ ? error_ : 0);
+  // A close still waiting for the host counts as answered: the peer is gone.
+  if (close_received_ && (close_sent_ || close_answer_waits_)) finish(failed_ ? error_ : 0);
   else finish(error_ ? int(error_) : int(WH_ERESET));
 }
 
@@ -447,9 +448,32 @@ void connection::on_peer_close(unsigned code, std::string_view reason) {
   close_received_ = true;
   close_code_ = static_cast<std::uint16_t>(code);
   close_reason_.set(std::string(reason));
+  if (!close_sent_ && state_ == state::open && hub_.queue()) {
+    // A host that polls has not run its handlers for the messages before
+    // this close yet; a reply they send (request, then close: ws delivers
+    // it) must go out before our close frame. The queue tells us when the
+    // host has taken them; meanwhile nothing more is read.
+    close_answer_waits_ = true;
+    hub_.queue()->push_close_marker(this);
+    return;
+  }
+  answer_peer_close();
+}
+
+void connection::host_took_close() {
+  retain();
+  loop_.post([this] {
+    answer_peer_close();
+    release();
+  });
+}
+
+void connection::answer_peer_close() {
+  close_answer_waits_ = false;
+  if (state_ == state::closed) return;
   if (!close_sent_) {
     // Echo code and reason, as ws does: the initiator learns both back.
-    queue_close(code == WH_CLOSE_NO_STATUS ? 0 : static_cast<int>(code), close_reason_.get());
+    queue_close(close_code_ == WH_CLOSE_NO_STATUS ? 0 : static_cast<int>(close_code_), close_reason_.get());
     close_sent_ = true;
   }
   state_ = state::closing;
@@ -787,6 +811,12 @@ void connection::start_close(int code, std::string reason) {
   if (state_ != state::open || close_sent_) return;
   queue_close(code, reason);
   close_sent_ = true;
+  if (close_answer_waits_) {
+    // The peer's close came first: its code is the one to report, and as
+    // for any answered close the server closes TCP once this is written.
+    answer_peer_close();
+    return;
+  }
   close_code_ = static_cast<std::uint16_t>(code ? code : WH_CLOSE_NO_STATUS);
   close_reason_.set(std::move(reason));
   state_ = state::closing;

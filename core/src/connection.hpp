@@ -180,6 +180,12 @@ class connection {
   void queue_message(const std::uint8_t* data, std::size_t len, int flags);
   void queue_close(int code, std::string_view reason);
   void mark_dirty();
+  void answer_peer_close();
+ public:
+  // event_queue: the host has taken every event pushed before this
+  // connection's close marker and come back for more. [polling thread]
+  void host_took_close();
+ private:
   void uncork();
   std::string& out_buf();
   std::size_t pending_bytes() const;
@@ -261,6 +267,10 @@ class connection {
   bool pmd_server_no_ctx_ = false, pmd_client_no_ctx_ = false;
   bool write_armed_ = false, paused_ = false, peer_hup_ = false;
   bool close_sent_ = false, close_received_ = false, failed_ = false;
+  // The peer's close arrived while its earlier messages were still queued
+  // for the host: the answer waits until the host has taken them (queue
+  // and host modes), so what it sends in reply still goes out.
+  bool close_answer_waits_ = false;
   bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
   bool opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
   // Input stops while the peer does not read what we send (the send buffer

@@ -95,6 +95,33 @@ void event_queue::unwake() {
 void event_queue::release_delivered() {
   for (wh_conn* c : delivered_) release(c);
   delivered_.clear();
+  // The host is back: it has run its handlers for the batch those markers
+  // ended.
+  std::vector<wh_conn*> taken;
+  taken.swap(markers_taken_);
+  for (wh_conn* c : taken) {
+    reinterpret_cast<connection*>(c)->host_took_close();
+    release(c);
+  }
+}
+
+void event_queue::push_close_marker(connection* c) {
+  wh_event ev{};
+  ev.type = static_cast<wh_event_type>(marker_type);
+  ev.conn = reinterpret_cast<wh_conn*>(c);
+  retain(ev.conn);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    back_.push_back(item{ev, back_arena_.size(), back_arena_.size(), nullptr});
+    if (!signals_ || signaled_ || deferred_) return;
+    if (loop* l = loop::current()) {
+      deferred_ = true;
+      l->defer_signal(this);
+      return;
+    }
+    signaled_ = true;
+  }
+  wake();
 }
 
 int event_queue::poll(wh_event* out, int max) {
@@ -127,14 +154,26 @@ int event_queue::poll(wh_event* out, int max) {
   int n = 0;
   while (n < max && front_pos_ < front_.size()) {
     item& it = front_[front_pos_++];
+    if (static_cast<int>(it.ev.type) == marker_type) {
+      if (n == 0) {
+        // Nothing handed over in this call: the host's handlers for what
+        // came before have run.
+        reinterpret_cast<connection*>(it.ev.conn)->host_took_close();
+        release(it.ev.conn);
+      } else {
+        markers_taken_.push_back(it.ev.conn);
+      }
+      continue;
+    }
     wh_event ev = it.ev;
     ev.data = it.host_data ? it.host_data : ev.len ? front_arena_.data() + it.data_off : nullptr;
     ev.headers = ev.headers_len ? front_arena_.data() + it.headers_off : nullptr;
     out[n++] = ev;
     if (ev.conn) delivered_.push_back(ev.conn);
   }
-  if (front_pos_ < front_.size()) {
-    // More than `max` waited: keep the descriptor readable so the host comes back.
+  if (front_pos_ < front_.size() || !markers_taken_.empty()) {
+    // More than `max` waited, or a close waits for the host to be done
+    // with this batch: keep the descriptor readable so the host comes back.
     wake();
   }
   return n;
@@ -147,6 +186,9 @@ void event_queue::hold(connection* c) {
 }
 
 void event_queue::clear() {
+  // Shutting down: nothing is answered any more.
+  for (wh_conn* c : markers_taken_) release(c);
+  markers_taken_.clear();
   release_delivered();
   std::vector<connection*> held;
   {

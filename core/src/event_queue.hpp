@@ -49,6 +49,10 @@ class event_queue {
            backlog_events_.load(std::memory_order_relaxed) > max_backlog_events;
   }
   void hold(connection* c);
+  // A marker after the connection's events so far: once the host has taken
+  // them all and polls again (its handlers for them have run),
+  // c->host_took_close() is called. Not an event: poll() never returns it.
+  void push_close_marker(connection* c);
   // Host mode (wh_hub_set_payload_alloc): message payloads of at least
   // min_len bytes go to memory the host allocates, not to the arena.
   // Host memory for a message payload the engine is about to build (it
@@ -72,6 +76,7 @@ class event_queue {
     std::size_t data_off, headers_off;
     const char* host_data;  // the payload in the host's memory, else in the arena
   };
+  static constexpr int marker_type = -1;  // push_close_marker's item
   void release_delivered();
   void wake();
   void unwake();
@@ -88,6 +93,7 @@ class event_queue {
   std::string front_arena_;
   std::size_t front_pos_ = 0;
   std::vector<wh_conn*> delivered_;
+  std::vector<wh_conn*> markers_taken_;  // close markers passed in the last batch
   std::atomic<std::size_t> backlog_{0};  // bytes of back_: items and payloads
   std::atomic<std::size_t> backlog_events_{0};  // events in back_
   std::vector<connection*> held_;         // retained, resumed by the next poll

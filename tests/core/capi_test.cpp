@@ -443,13 +443,54 @@ TEST_F(QueueMode, SendFromThePollingThreadAndCloseArriveAsEvents) {
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->payload, "from poller");
   c.send_close(1000);
-  ASSERT_TRUE(c.read_until_close().has_value());
+  // The close is answered once the host has polled past it (see below).
+  bool closed = false;
+  std::thread host([&] { closed = poll_until(WH_EV_CLOSE); });
+  EXPECT_TRUE(c.read_until_close().has_value());
   EXPECT_TRUE(c.wait_eof());
-  ASSERT_TRUE(poll_until(WH_EV_CLOSE));
+  host.join();
+  ASSERT_TRUE(closed);
   auto cl = rec_.events(WH_EV_CLOSE);
   ASSERT_EQ(cl.size(), 1u);
   EXPECT_EQ(cl[0].conn, conn);
   EXPECT_EQ(cl[0].code, 1000);
+}
+
+TEST_F(QueueMode, AReplyToTheMessageBeforeACloseGoesOutBeforeTheCloseAnswer) {
+  // Request, then close: the host runs its handler for the message after
+  // the engine has read the close behind it. The engine answers that close
+  // only once the host has come back for more, so the handler's reply is
+  // sent (ws delivers it; issue 12) and not refused as "not open".
+  RawClient c;
+  ASSERT_TRUE(c.open(port_));
+  ASSERT_TRUE(poll_until(WH_EV_OPEN));
+  ASSERT_TRUE(c.send_raw(encode_frame(OP_TEXT, "request") + encode_frame(OP_CLOSE, close_payload(1000))));
+  std::this_thread::sleep_for(Ms(100));  // the engine has read both meanwhile
+  EXPECT_TRUE(c.quiet_for(50)) << "the close was answered before the host saw the message";
+  int send_rc = WH_EINVAL;
+  bool closed = false;
+  std::thread host([&] {
+    auto deadline = Clock::now() + Ms(kTimeoutMs);
+    while (!closed && Clock::now() < deadline) {
+      if (!readable(100)) continue;
+      wh_event batch[16];
+      int n = wh_hub_poll(hub_, batch, 16);
+      for (int i = 0; i < n; ++i) {
+        if (batch[i].type == WH_EV_MESSAGE) send_rc = wh_conn_send(batch[i].conn, "reply", 5, WH_TEXT);
+        closed |= batch[i].type == WH_EV_CLOSE;
+      }
+    }
+  });
+  auto reply = c.read_data_frame();
+  auto close = c.read_until_close();
+  EXPECT_TRUE(c.wait_eof());
+  host.join();
+  EXPECT_EQ(send_rc, WH_SENT);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->payload, "reply");
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->close_code(), 1000);
+  EXPECT_TRUE(closed);
 }
 
 TEST_F(QueueMode, UpgradeHookWorksInQueueMode) {
