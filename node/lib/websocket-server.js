@@ -29,6 +29,8 @@ const RUNNING = 0;
 const CLOSING = 1;
 const CLOSED = 2;
 const ADOPT_HEADER = 'x-wirehub-adopt';
+const kAdopted = Symbol('wirehub-adopted');
+const kCtx = Symbol('wirehub-upgrade');
 
 let adoptSeq = 0;
 
@@ -112,6 +114,74 @@ function socketOnError() {
   this.destroy();
 }
 
+function noop() {}
+
+// ws keeps the socket given to handleUpgrade() as the connection's: its user
+// (engine.io refusing a handshake after the upgrade, say) may write to it,
+// end or destroy it, and it closes when the connection is gone. The engine
+// owns a dup() of the descriptor; Node's handle is closed (closing one of two
+// descriptors sends no FIN) and the net.Socket object is kept without one,
+// its remote and local addresses cached:
+//   - end() or destroy() closes the wirehub connection (terminate);
+//   - bytes written to it would, with ws, land raw in the WebSocket stream
+//     and the peer fail the connection (engine.io writes an HTTP 400 there,
+//     then destroys the socket). The engine takes no raw bytes, so the peer
+//     gets what it must fail the same way: a text frame that is not UTF-8
+//     (and, when the socket is then destroyed, a close after it).
+function keepSocket(socket, handle, ctx) {
+  void socket.remoteAddress;
+  void socket.localAddress;
+  socket._getsockname = keptSocketName;
+  if (typeof handle.readStop === 'function') handle.readStop();
+  socket._handle = null;
+  handle.close();
+  socket[kCtx] = ctx;
+  socket._write = keptSocketWrite;
+  socket._writev = keptSocketWritev;
+  socket._final = keptSocketFinal;
+  socket.removeListener('error', socketOnError);
+  socket.on('error', noop);
+  socket.once('close', keptSocketClosed);
+}
+
+const NOT_UTF8 = Buffer.from([0xff]);
+
+// Node answers localAddress from the handle only; remoteAddress has a cache.
+function keptSocketName() {
+  return this._sockname || {};
+}
+
+function keptSocketWrite(chunk, encoding, cb) {
+  const ws = this[kCtx].ws;
+  if (ws && ws.readyState === WebSocket.OPEN && conns[ws._id] === ws) {
+    if (!this[kCtx].broken) addon.send(ws._id, NOT_UTF8, F.TEXT);
+    this[kCtx].broken = true;
+  } else {
+    this[kCtx].dead = true;
+  }
+  cb();
+}
+
+function keptSocketWritev(chunks, cb) {
+  keptSocketWrite.call(this, null, null, cb);
+}
+
+function keptSocketFinal(cb) {
+  cb();
+  process.nextTick(() => this.destroy());
+}
+
+function keptSocketClosed() {
+  const ctx = this[kCtx];
+  ctx.dead = true;
+  const ws = ctx.ws;
+  if (!ws) return;
+  // after a write, the frame the peer must fail on goes out first
+  if (ctx.broken && ws.readyState === WebSocket.OPEN) ws.close(1002);
+  else if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CLOSING) ws.terminate();
+  else if (ws.readyState === WebSocket.CONNECTING && ws._id && conns[ws._id] === ws) addon.terminate(ws._id);
+}
+
 class WebSocketServer extends EventEmitter {
   constructor(options, callback) {
     super();
@@ -151,6 +221,7 @@ class WebSocketServer extends EventEmitter {
     this._listening = false;
     this._live = new Set();
     this._pending = new Map();
+    this._sockets = new Map(); // adopted connection -> the socket it came on
     this._address = null;
     this._server = null;
     this._removeListeners = null;
@@ -382,8 +453,14 @@ class WebSocketServer extends EventEmitter {
   }
 
   _adopt(ctx, socket, head) {
+    // ws's completeUpgrade(): a client that already sent its FIN is dropped
+    if (!socket.readable || !socket.writable) return socket.destroy();
+    if (socket[kAdopted]) {
+      throw new Error(
+        'server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration'
+      );
+    }
     if (this._state > RUNNING) return abortHandshake(socket, 503);
-    if (socket.destroyed || !socket.readable) return;
     const req = ctx.req;
     let sid;
     try {
@@ -418,13 +495,12 @@ class WebSocketServer extends EventEmitter {
         abortHandshake(socket, 500);
         return;
       }
-      if (typeof handle.readStop === 'function') handle.readStop();
-      socket.removeListener('error', socketOnError);
-      socket.on('error', () => {});
-      socket.destroy();
+      keepSocket(socket, handle, ctx);
     } else {
       fd = this._bridge(socket);
     }
+    socket[kAdopted] = true;
+    ctx.socket = socket;
     ctx.reject = (code, message, headers) => this._respond(ctx.rid, code, message, headers);
     this._pending.set(token, ctx);
     const rc = addon.adopt(sid, fd, Buffer.concat(parts), remoteAddress, remotePort);
@@ -568,6 +644,13 @@ class WebSocketServer extends EventEmitter {
     ws._req = req;
     ws._onConnect = ctx.cb;
     conns[cid] = ws;
+    if (ctx.socket) {
+      // ws._socket is the socket handed to handleUpgrade(), as in ws
+      Object.defineProperty(ws, '_socket', { value: ctx.socket, writable: true, configurable: true });
+      this._sockets.set(ws, ctx.socket);
+      ctx.ws = ws;
+      if (ctx.dead) addon.terminate(cid);
+    }
   }
 
   _whConnOpen(ws) {
@@ -581,6 +664,13 @@ class WebSocketServer extends EventEmitter {
   }
 
   _whConnClosed(ws) {
+    if (this._sockets.size) {
+      const socket = this._sockets.get(ws);
+      if (socket !== undefined) {
+        this._sockets.delete(ws);
+        socket.destroy();
+      }
+    }
     if (!this._live.delete(ws)) return;
     if (this.clients) this.clients.delete(ws);
     if (this._state === CLOSING && !this._live.size) process.nextTick(() => this._maybeFinishClose());

@@ -44,3 +44,41 @@ test('Socket.IO server with wsEngine: wirehub, socket.io-client over websocket a
   }
   await withTimeout(new Promise((resolve) => ioServer.close(resolve)), 8000, 'io close');
 });
+
+// engine.io refuses some handshakes after handing the socket to the WebSocket
+// server: allowRequest answers before the upgrade, generateId (sync or async)
+// fails after it, and engine.io then writes an HTTP 400 to the upgraded
+// socket and destroys it. With ws the client sees a broken stream at once;
+// it must fail the same way here, never wait in "opening".
+test('Socket.IO refusals (allowRequest, generateId throwing) reach the client as errors', async () => {
+  const cases = [
+    ['allowRequest', { allowRequest: (req, cb) => cb('not you', false) }, null],
+    ['generateId', {}, () => {
+      throw new Error('no id');
+    }],
+    ['async generateId', {}, async () => {
+      throw new Error('no id');
+    }]
+  ];
+  for (const [name, options, generateId] of cases) {
+    const httpServer = http.createServer();
+    const ioServer = new Server(httpServer, { wsEngine: WebSocket.WebSocketServer, ...options });
+    if (generateId) ioServer.engine.generateId = generateId;
+    const serverErrors = [];
+    ioServer.engine.on('connection_error', (e) => serverErrors.push(e.code));
+    let connected = 0;
+    ioServer.on('connection', () => connected++);
+    const port = await httpListen(httpServer);
+    const client = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false });
+    const err = await withTimeout(new Promise((resolve, reject) => {
+      client.on('connect', () => reject(new Error(`${name}: connected`)));
+      client.on('connect_error', resolve);
+    }), 5000, `${name}: connect_error`);
+    assert.ok(err instanceof Error, name);
+    assert.strictEqual(err.message, 'websocket error', name);
+    assert.strictEqual(serverErrors.length, 1, name);
+    assert.strictEqual(connected, 0, name);
+    client.close();
+    await withTimeout(new Promise((resolve) => ioServer.close(resolve)), 8000, `${name}: io close`);
+  }
+});
