@@ -400,4 +400,21 @@ int wh_connect(wh_hub* h, const char* url, const wh_client_options* options, wh_
   });
 }
 
+int wh_client_adopt(wh_hub* h, int fd, const wh_client_options* options, const char* subprotocol,
+                    const char* extensions, const void* head, size_t head_len, wh_conn** out) {
+  if (out) *out = nullptr;
+  wh_client_options o;
+  if (!h || fd < 0 || !out || (!head && head_len) || !read_options(options, o)) {
+    if (fd >= 0) ::close(fd);
+    return WH_EINVAL;
+  }
+  return guarded([&]() -> int {
+    connection* c = nullptr;
+    int rc = H(h)->adopt_client(fd, o, subprotocol, extensions,
+                                std::string(static_cast<const char*>(head ? head : ""), head_len), &c);
+    if (rc == 0) *out = reinterpret_cast<wh_conn*>(c);
+    return rc;
+  });
+}
+
 }  // extern "C"

@@ -513,6 +513,22 @@ typedef struct wh_client_options {
 WH_EXTERN int wh_connect(wh_hub* hub, const char* url, const wh_client_options* options,
                          wh_conn** out);
 
+/* A client connection on a socket whose opening handshake the host did
+ * itself: Node's http.request through an `agent` (a proxy), a
+ * `createConnection` or a `lookup` of the user's, say. `fd` is connected
+ * and upgraded (plain TCP: TLS state cannot be handed over). `subprotocol`
+ * and `extensions` are the server's Sec-WebSocket-Protocol and
+ * Sec-WebSocket-Extensions answers (NULL or "" for none), already checked
+ * by the host against its offer; the engine runs with those parameters and
+ * refuses (WH_EHANDSHAKE) an extension answer that `options->deflate` does
+ * not allow. `head`: bytes the host read after the response (frames).
+ * Of the options, limits, deflate, timeouts and user_data apply; the URL's
+ * parts (subprotocols, headers, origin, tls) were the host's business.
+ * The conn arrives with WH_EV_OPEN, as from wh_connect. The hub owns `fd`
+ * from this call on, on every path: it is closed on failure. [any thread] */
+WH_EXTERN int wh_client_adopt(wh_hub* hub, int fd, const wh_client_options* options, const char* subprotocol,
+                              const char* extensions, const void* head, size_t head_len, wh_conn** out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -179,6 +179,19 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
   chs_->resolver.async_resolve(chs_->url.host, chs_->url.port, std::move(on_resolved));
 }
 
+void connection::start_adopted_client(std::string subprotocol, std::string extensions, const deflate_params* pmd,
+                                      std::string head) {
+  rx_.configure(protocol::role::client, *cfg_);
+  loop_.attach(this);
+  prepare_socket(fd_);
+  peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
+  loop_.watch(fd_, this);
+  state_ = state::handshaking;
+  become_open(std::move(subprotocol), std::move(extensions), pmd, {});
+  // Frames the server sent right behind its answer, read by the host.
+  if (state_ == state::open && !head.empty()) rx_leftover(std::move(head));
+}
+
 void connection::connect_unix() {
   if (state_ == state::closed) return;
   const std::string& path = chs_->url.unix_path;

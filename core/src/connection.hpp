@@ -87,6 +87,9 @@ class connection {
   void start_server(server& s, const std::string* head = nullptr, const char* remote_address = nullptr,
                     int remote_port = 0);
   void start_client(std::unique_ptr<client_handshake> hs);
+  // wh_client_adopt: the host did the opening handshake on fd_ itself.
+  void start_adopted_client(std::string subprotocol, std::string extensions, const deflate_params* pmd,
+                            std::string head);
   void send_prepared(const std::shared_ptr<const prepared_message>& m);
   void answer_upgrade(request& req, const std::string* subprotocol, std::string headers, void* user_data,
                       int status, std::string body);

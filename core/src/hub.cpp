@@ -5,6 +5,10 @@
 #include "loop.hpp"
 #include "server.hpp"
 
+#include "handshake.hpp"
+
+#include <unistd.h>
+
 #include <chrono>
 #include <thread>
 
@@ -147,6 +151,48 @@ int hub::connect(const char* url, const wh_client_options& o, connection** out) 
   c->retain();  // the caller's handle until its WH_EV_CLOSE: see wirehub.h
   l.dispatch([c, hs = std::move(hs)]() mutable {
     c->start_client(std::move(hs));
+    c->release();
+  });
+  *out = c;
+  return 0;
+}
+
+int hub::adopt_client(int fd, const wh_client_options& o, const char* subprotocol, const char* extensions,
+                      std::string head, connection** out) {
+  // The hub owns fd from here on, on every path (as wh_server_adopt).
+  struct fd_guard {
+    int fd;
+    ~fd_guard() {
+      if (fd >= 0) ::close(fd);
+    }
+  } guard{fd};
+  if (shutting_down_) return WH_ESHUTDOWN;
+  auto cfg = std::make_unique<endpoint_config>();
+  int rc = resolve_config(o.limits, o.deflate, *cfg);
+  if (rc) return rc;
+  rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, *cfg);
+  if (rc) return rc;
+  std::string proto = subprotocol ? subprotocol : "";
+  std::string ext = extensions ? extensions : "";
+  if (!handshake::valid_header_value(proto) || !handshake::valid_header_value(ext)) return WH_EINVAL;
+  // The host checked the answer against its offer; the engine still reads
+  // the extension parameters it will run with, and refuses what it cannot.
+  deflate_params params;
+  const bool pmd = !ext.empty();
+  if (pmd) {
+    std::string why;
+    if (!cfg->deflate.enabled || !pmd_client_accept(ext, cfg->deflate, params, why)) return WH_EHANDSHAKE;
+  }
+  loop& l = next_loop();
+  auto* c = new connection(*this, l, connection::role::client, fd);
+  guard.fd = -1;
+  c->own_cfg_ = std::move(cfg);
+  c->cfg_ = c->own_cfg_.get();
+  c->set_user_data(o.user_data);
+  track(c);
+  c->retain();  // the caller's handle until its WH_EV_CLOSE, as for wh_connect
+  l.dispatch([c, proto = std::move(proto), ext = std::move(ext), params, pmd, head = std::move(head)]() mutable {
+    c->start_adopted_client(std::move(proto), std::move(ext), pmd ? &params : nullptr, std::move(head));
     c->release();
   });
   *out = c;

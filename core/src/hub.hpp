@@ -45,6 +45,8 @@ class hub {
 
   int listen(const wh_server_options& o, server** out);
   int connect(const char* url, const wh_client_options& o, connection** out);
+  int adopt_client(int fd, const wh_client_options& o, const char* subprotocol, const char* extensions,
+                   std::string head, connection** out);
 
   // Every live connection, so destroy() can close them.
   void track(connection* c);

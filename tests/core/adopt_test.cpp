@@ -190,3 +190,90 @@ TEST_F(Adopt, WithoutSkipUtf8InvalidTextStillCloses1007) {
   ASSERT_TRUE(peer_.send_text("ab\xff\xfe"));
   expect_failed_with(peer_, 1007);
 }
+
+// wh_client_adopt: the host did a client's opening handshake itself (Node's
+// http.request through a proxy agent) and hands the upgraded socket over.
+namespace {
+
+class ClientAdopt : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    server_side_.close();
+    hub_.destroy();
+  }
+  // A connected pair: the test plays the server on one end, the engine's
+  // client gets the other.
+  int make_pair() {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    server_side_ = RawClient(sv[0]);
+    return sv[1];
+  }
+  TestHub hub_;
+  RawClient server_side_;
+};
+
+std::string server_frame(uint8_t op, std::string_view payload) {
+  return encode_frame(op, payload, FrameOpts().unmasked());
+}
+
+}  // namespace
+
+TEST_F(ClientAdopt, OpensAtOnceAndReadsTheFramesTheHostReadPastTheResponse) {
+  wh_client_options o = client_options();
+  const std::string head = server_frame(OP_TEXT, "already read");
+  wh_conn* conn = nullptr;
+  ASSERT_EQ(wh_client_adopt(hub_.get(), make_pair(), &o, "chat", nullptr, head.data(), head.size(), &conn), 0);
+  ASSERT_NE(conn, nullptr);
+  auto open = hub_.rec().wait_event(WH_EV_OPEN, conn);
+  ASSERT_TRUE(open.has_value());
+  EXPECT_STREQ(wh_conn_subprotocol(conn), "chat");
+  auto first = hub_.rec().wait_event(WH_EV_MESSAGE, conn);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->data, "already read");
+  // Both ways, as any client: the server's frames are read, ours are masked.
+  ASSERT_TRUE(server_side_.send_raw(server_frame(OP_TEXT, "from the server")));
+  ASSERT_TRUE(hub_.rec().wait_count(WH_EV_MESSAGE, 2, conn));
+  ASSERT_EQ(wh_conn_send(conn, "from the client", 15, WH_TEXT), WH_SENT);
+  auto f = server_side_.read_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_TRUE(f->masked);
+  EXPECT_EQ(f->payload, "from the client");
+  ASSERT_EQ(wh_conn_close(conn, 1000, "bye", 3), 0);
+  auto cl = server_side_.read_until_close();
+  ASSERT_TRUE(cl.has_value());
+  EXPECT_EQ(cl->close_code(), 1000);
+}
+
+TEST_F(ClientAdopt, RunsTheDeflateParametersTheServerAnswered) {
+  wh_client_options o = client_options();
+  o.deflate.enabled = 1;
+  o.deflate.threshold = 1;
+  wh_conn* conn = nullptr;
+  ASSERT_EQ(wh_client_adopt(hub_.get(), make_pair(), &o, nullptr,
+                            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10", nullptr, 0,
+                            &conn),
+            0);
+  ASSERT_TRUE(hub_.rec().wait_event(WH_EV_OPEN, conn).has_value());
+  const std::string text(4000, 'a');
+  ASSERT_GE(wh_conn_send(conn, text.data(), text.size(), WH_TEXT | WH_COMPRESS), 0);
+  auto f = server_side_.read_frame();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->rsv & 4, 4) << "sent compressed";
+  EXPECT_LT(f->payload.size(), text.size());
+}
+
+TEST_F(ClientAdopt, AnExtensionTheOptionsDoNotAllowIsRefusedAndTheSocketClosed) {
+  wh_client_options o = client_options();  // no deflate offered
+  wh_conn* conn = nullptr;
+  EXPECT_EQ(wh_client_adopt(hub_.get(), make_pair(), &o, nullptr, "permessage-deflate", nullptr, 0, &conn),
+            WH_EHANDSHAKE);
+  EXPECT_EQ(conn, nullptr);
+  EXPECT_TRUE(server_side_.wait_eof()) << "the hub owns the socket on every path";
+}
+
+TEST_F(ClientAdopt, ABadArgumentStillClosesTheSocket) {
+  wh_conn* conn = nullptr;
+  EXPECT_EQ(wh_client_adopt(hub_.get(), make_pair(), nullptr, nullptr, nullptr, nullptr, 5, &conn), WH_EINVAL);
+  EXPECT_TRUE(server_side_.wait_eof());
+}
