@@ -276,7 +276,6 @@ KNOWN_GAPS = {
     ("empty_frame_flood", "python"): "Python turns each empty frame into objects faster than it frees them "
                                      "(~220 MB, probe p99 ~630 ms); the engine's event backlog cap is 64 MiB",
     ("empty_frame_flood", "node"): "Node falls behind an empty-frame flood (~230 MB, the probe starves)",
-    ("deflate_state_between_messages", "node"): "Node keeps ~20 KB per connection after a compressed message",
     ("deflate_bomb", "node"): "Node's 100 MiB maxPayload: the inflated output peaks at ~2x, not 1.5x",
     ("fragment_flood", "node"): "Node's probe p99 ~330 ms behind a fragment flood",
 }
