@@ -62,11 +62,18 @@ constexpr std::size_t oldest_size<wh_server_options>() { return offsetof(wh_serv
 template <>
 constexpr std::size_t oldest_size<wh_client_options>() { return offsetof(wh_client_options, idle_timeout_ms); }
 
+// Sizes between the oldest and the current one, for structs that grew twice.
+template <class T>
+constexpr std::size_t middle_size() { return oldest_size<T>(); }
+// wh_client_options then gained `flags` after `message_timeout_ms`.
+template <>
+constexpr std::size_t middle_size<wh_client_options>() { return offsetof(wh_client_options, flags); }
+
 template <class T>
 bool read_options(const T* in, T& out) {
   std::memset(&out, 0, sizeof out);
   if (!in) return true;
-  if (in->size != sizeof(T) && in->size != oldest_size<T>()) return false;
+  if (in->size != sizeof(T) && in->size != oldest_size<T>() && in->size != middle_size<T>()) return false;
   std::memcpy(&out, in, in->size);
   return true;
 }

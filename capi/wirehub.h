@@ -326,6 +326,8 @@ typedef struct wh_deflate_options {
                                        unvalidated, for the host to check and refuse in its
                                        own words; wh_request_accept then needs only a valid
                                        Sec-WebSocket-Key, and any subprotocol token */
+#define WH_SERVER_NO_AUTO_PONG 0x80 /* pings arrive as WH_EV_PING and are not answered: the
+                                       application pongs itself (ws's autoPong: false) */
 
 typedef struct wh_limits {
   size_t max_message_size;      /* 0 = 16 MiB; applies to the inflated size */
@@ -505,7 +507,13 @@ typedef struct wh_client_options {
   /* Appended: the layout without them (up to user_data) is still accepted. */
   int idle_timeout_ms;          /* as in wh_server_options; 0 = off */
   int message_timeout_ms;       /* as in wh_server_options; 0 = 60000, -1 = off */
+  /* Appended later: the layouts up to user_data and up to message_timeout_ms
+   * are still accepted. */
+  int flags;                    /* WH_CLIENT_* */
 } wh_client_options;
+
+#define WH_CLIENT_SKIP_UTF8 0x1     /* as WH_SERVER_SKIP_UTF8 (ws's skipUTF8Validation) */
+#define WH_CLIENT_NO_AUTO_PONG 0x2  /* as WH_SERVER_NO_AUTO_PONG (ws's autoPong: false) */
 
 /* Connect to ws://host[:port]/path?query or wss://. Returns the conn at once
  * (connecting); WH_EV_OPEN or, on failure, WH_EV_CLOSE with error set follows.

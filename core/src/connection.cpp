@@ -428,7 +428,7 @@ void connection::emit_simple(int type, const std::uint8_t* data, std::size_t len
 }
 
 void connection::on_peer_ping(const std::uint8_t* data, std::size_t len) {
-  if (state_ == state::open && !close_sent_) {
+  if (state_ == state::open && !close_sent_ && cfg_->auto_pong) {
     // A peer that pings and never reads must not grow our send buffer: past
     // high water only the latest ping is answered, once it reads again.
     if (pending_bytes() > cfg_->high_water) {

@@ -41,6 +41,7 @@ struct endpoint_config {
   int idle_timeout_ms = 0;          // 0 = off
   int message_timeout_ms = 60000;   // 0 = off
   bool validate_utf8 = true;  // WH_SERVER_SKIP_UTF8 turns it off
+  bool auto_pong = true;      // WH_SERVER_NO_AUTO_PONG / WH_CLIENT_NO_AUTO_PONG turn it off
   deflate_config deflate;
 };
 

@@ -127,6 +127,7 @@ int hub::listen(const wh_server_options& o, server** out) {
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
   if (rc) return rc;
   cfg.validate_utf8 = !(o.flags & WH_SERVER_SKIP_UTF8);
+  cfg.auto_pong = !(o.flags & WH_SERVER_NO_AUTO_PONG);
   auto s = std::make_unique<server>(*this, o, std::move(cfg));
   rc = s->listen(o);
   if (rc) return rc;
@@ -172,6 +173,9 @@ int hub::adopt_client(int fd, const wh_client_options& o, const char* subprotoco
   if (rc) return rc;
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, *cfg);
   if (rc) return rc;
+  if (o.flags & ~(WH_CLIENT_SKIP_UTF8 | WH_CLIENT_NO_AUTO_PONG)) return WH_EINVAL;
+  cfg->validate_utf8 = !(o.flags & WH_CLIENT_SKIP_UTF8);
+  cfg->auto_pong = !(o.flags & WH_CLIENT_NO_AUTO_PONG);
   std::string proto = subprotocol ? subprotocol : "";
   std::string ext = extensions ? extensions : "";
   if (!handshake::valid_header_value(proto) || !handshake::valid_header_value(ext)) return WH_EINVAL;

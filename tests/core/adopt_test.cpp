@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -276,4 +277,66 @@ TEST_F(ClientAdopt, ABadArgumentStillClosesTheSocket) {
   wh_conn* conn = nullptr;
   EXPECT_EQ(wh_client_adopt(hub_.get(), make_pair(), nullptr, nullptr, nullptr, nullptr, 5, &conn), WH_EINVAL);
   EXPECT_TRUE(server_side_.wait_eof());
+}
+
+TEST_F(ClientAdopt, PingsAreAnsweredUnlessTheClientAsksToPongItself) {
+  for (int flags : {0, WH_CLIENT_NO_AUTO_PONG}) {
+    TestHub hub;
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    RawClient server_side(sv[0]);
+    wh_client_options o = client_options();
+    o.flags = flags;
+    wh_conn* conn = nullptr;
+    ASSERT_EQ(wh_client_adopt(hub.get(), sv[1], &o, nullptr, nullptr, nullptr, 0, &conn), 0);
+    ASSERT_TRUE(server_side.send_raw(server_frame(OP_PING, "are you there")));
+    ASSERT_TRUE(hub.rec().wait_event(WH_EV_PING, conn).has_value()) << "the ping is an event either way";
+    if (flags) {
+      EXPECT_TRUE(server_side.quiet_for(100)) << "autoPong off: no pong unless the application sends one";
+      ASSERT_EQ(wh_conn_pong(conn, "mine", 4), 0);
+    }
+    auto pong = server_side.read_frame();
+    ASSERT_TRUE(pong.has_value());
+    EXPECT_EQ(pong->opcode, OP_PONG);
+    EXPECT_EQ(pong->payload, flags ? "mine" : "are you there");
+    server_side.close();
+  }
+}
+
+TEST_F(ClientAdopt, SkipUtf8DeliversTextAsItCame) {
+  wh_client_options o = client_options();
+  o.flags = WH_CLIENT_SKIP_UTF8;
+  wh_conn* conn = nullptr;
+  ASSERT_EQ(wh_client_adopt(hub_.get(), make_pair(), &o, nullptr, nullptr, nullptr, 0, &conn), 0);
+  ASSERT_TRUE(server_side_.send_raw(server_frame(OP_TEXT, "\xff\xfe")));
+  auto m = hub_.rec().wait_event(WH_EV_MESSAGE, conn);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->data, "\xff\xfe");
+}
+
+TEST_F(ClientAdopt, UnknownClientFlagsAreRefused) {
+  wh_client_options o = client_options();
+  o.flags = 0x100;
+  wh_conn* conn = nullptr;
+  EXPECT_EQ(wh_client_adopt(hub_.get(), make_pair(), &o, nullptr, nullptr, nullptr, 0, &conn), WH_EINVAL);
+  EXPECT_EQ(wh_connect(hub_.get(), "ws://127.0.0.1:1/", &o, &conn), WH_EINVAL);
+}
+
+TEST_F(ClientAdopt, TheLayoutBeforeFlagsIsStillAccepted) {
+  wh_client_options o = client_options();
+  o.size = offsetof(wh_client_options, flags);
+  wh_conn* conn = nullptr;
+  EXPECT_EQ(wh_client_adopt(hub_.get(), make_pair(), &o, nullptr, nullptr, nullptr, 0, &conn), 0);
+}
+
+TEST_F(Adopt, ServerPingsAreNotAnsweredWithNoAutoPong) {
+  start(WH_SERVER_NO_LISTEN | WH_SERVER_NO_AUTO_PONG);
+  const int fd = make_pair();
+  const std::string req = upgrade_request("/");
+  ASSERT_EQ(wh_server_adopt(server_, fd, req.data(), req.size(), "127.0.0.1", 1), 0);
+  ASSERT_EQ(peer_.read_http_response().status, 101);
+  wh_conn* conn = server_conn();
+  ASSERT_TRUE(peer_.send_frame(OP_PING, "x"));
+  ASSERT_TRUE(hub_.rec().wait_event(WH_EV_PING, conn).has_value());
+  EXPECT_TRUE(peer_.quiet_for(100));
 }
