@@ -77,6 +77,10 @@ struct State {
   wh_hub* hub = nullptr;
   uv_poll_t poll;
   bool poll_started = false;
+  // Runs Drain again on the loop's next turn while events wait in the queue
+  // (see Drain): the hub's fd does not stay readable for those.
+  uv_idle_t more;
+  bool more_started = false;
   int refs = 0;
   Napi::FunctionReference dispatch;
   Napi::Reference<Napi::Int32Array> meta;
@@ -169,17 +173,40 @@ void UpdateRef() {
 std::string Str(const char* s) { return s ? std::string(s) : std::string(); }
 
 // Drains up to a few batches per wakeup so one flood cannot starve the rest
-// of the loop; the fd stays readable and uv_poll fires again.
-void Drain();
+// of the loop. Returns true when it stopped there with events possibly left
+// in the queue: in host mode the hub's fd is the engine's epoll set, which
+// is not readable for those, so an idle handle brings us back on the loop's
+// next turn, after the other handles' I/O, timers and immediates. Without
+// it, a flood's backlog (up to 16,384 events, 4 rounds of these) waited for
+// the engine's 50 ms sweep timer to wake the fd, and so did every event
+// queued behind it: an empty-frame flood put the probe's p99 at 200 ms.
+bool Drain();
+
+void SetMore(bool more) {
+  if (more == g->more_started) return;
+  g->more_started = more;
+  if (more) uv_idle_start(&g->more, [](uv_idle_t*) {
+      if (!g || !g->hub) return;
+      bool again = false;
+      try {
+        again = Drain();
+      } catch (...) {
+      }
+      SetMore(again);
+    });
+  else uv_idle_stop(&g->more);
+}
 
 void OnReadable(uv_poll_t*, int status, int) {
   if (status < 0 || !g || !g->hub) return;
+  bool more = false;
   try {
-    Drain();
+    more = Drain();
   } catch (...) {
     // Never std::terminate from a uv callback: JS may be unable to run
     // (environment shutting down); the events of this batch are dropped.
   }
+  SetMore(more);
 }
 
 // Large message payloads skip the hub's queue: the engine copies each one
@@ -342,7 +369,7 @@ bool InPending(const uint8_t* d) {
   return true;
 }
 
-void Drain() {
+bool Drain() {
   napi_env raw = g->env;
   Napi::Env env(raw);
   struct View {
@@ -356,7 +383,7 @@ void Drain() {
   for (int round = 0; round < 8; ++round) {
     Napi::HandleScope scope(env);
     int n = wh_hub_poll(g->hub, g->events, kBatch);
-    if (n <= 0) return;
+    if (n <= 0) return false;
     // Which payloads sit in our slabs (grouped per slab), which in the hub.
     views.clear();
     size_t total = 0;
@@ -485,13 +512,16 @@ void Drain() {
       (void)e;
     }
     MaybeCollect(raw);
-    if (n < kBatch) return;
+    if (n < kBatch) return false;
   }
+  return true;
 }
 
 void Cleanup(void*) {
   if (!g) return;
   if (g->poll_started) uv_poll_stop(&g->poll);
+  if (g->more_started) uv_idle_stop(&g->more);
+  g->more_started = false;
   if (g->hub) wh_hub_destroy(g->hub, 1);
   g->hub = nullptr;
   // g itself is leaked on purpose: the uv handle may still be referenced by
@@ -526,6 +556,9 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   uv_poll_init(loop, &g->poll, fd);
   uv_poll_start(&g->poll, UV_READABLE, OnReadable);
   g->poll_started = true;
+  uv_idle_init(loop, &g->more);
+  // Never what keeps the process alive: the poll handle's ref decides that.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&g->more));
   UpdateRef();
   napi_add_env_cleanup_hook(env, Cleanup, nullptr);
   return Napi::Number::New(env, kBatch);
