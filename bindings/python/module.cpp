@@ -2,13 +2,16 @@
 //
 // The asyncio package's hub runs in WH_EVENTS_HOST mode: the loop's thread
 // runs the engine inside Hub.poll(), which drains a whole batch of events and
-// turns it into Python tuples in one go. The blocking client's hub has an I/O
-// thread (WH_EVENTS_CALLBACK) that never touches Python: its callback copies
-// each event into this module's own queue, signals an eventfd the caller
-// waits on, and pauses the connection's reading once queue_high messages are
-// unread (python-websockets' max_queue), so a peer cannot grow that queue
-// while the application is not reading. Sends go straight to wh_conn_send
-// from the calling thread.
+// turns it into Python tuples in one go. Events no Python code reads make no
+// object at all: pings (the engine sent their pongs) and pongs while no
+// ping() waits (Conn.want_pongs), so a peer's flood of them costs the host
+// a skipped event each. The blocking client's hub has an I/O thread
+// (WH_EVENTS_CALLBACK) that never touches Python: its callback copies each
+// event Python reads (the same rule) into this module's own queue, signals
+// an eventfd the caller waits on, and pauses the connection's reading once
+// queue_high messages are unread (python-websockets' max_queue), so a peer
+// cannot grow that queue while the application is not reading. Sends go
+// straight to wh_conn_send from the calling thread.
 //
 // Identity: every connection's wh user_data is the address of its native
 // Conn, so an event finds the Python connection object (Conn.owner) without
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -46,6 +50,11 @@ struct Conn {
   wh_conn* c = nullptr;
   py::object owner;  // the Python connection; dropped after WH_EV_CLOSE
   bool closed = false;
+  // Pongs the Python side waits for (its ping() calls still unanswered).
+  // While 0 a pong becomes no Python object at all: a peer's unsolicited
+  // pongs (a flood of them) cost the host nothing but the engine's event.
+  // Set under the GIL, read by a threaded hub's I/O thread too.
+  std::atomic<int> want_pongs{0};
   ~Conn() {
     if (c) wh_conn_release(c);
   }
@@ -165,6 +174,9 @@ struct Hub {
   wh_hub* h = nullptr;
   int fd = -1;
   std::vector<wh_event> batch;
+  // The last poll took as many events as it asked for: more may wait, even
+  // when the list it returned is shorter (events nobody wants are dropped).
+  bool more = false;
   // Threaded hubs (the blocking client): the callback's queue, guarded by mu.
   bool threaded = false;
   std::mutex mu;
@@ -205,9 +217,24 @@ struct Hub {
     if (!threaded) wh_hub_event_fd(h, &fd);
   }
 
+  // Whether an event becomes a Python object. A ping's pong went out
+  // already (the engine answers it) and no API reports pings; a pong
+  // matters only to a ping() still waiting. The rest always does.
+  static bool wanted(const wh_event& e) {
+    if (e.type == WH_EV_PING) return false;
+    if (e.type == WH_EV_PONG) {
+      auto* c = static_cast<Conn*>(e.user_data);
+      return c && c->want_pongs.load(std::memory_order_relaxed) > 0;
+    }
+    return true;
+  }
+
   // The I/O thread, without the GIL.
   static void on_io_event(wh_hub*, const wh_event* ev, void* user_data) {
     auto* self = static_cast<Hub*>(user_data);
+    // Not queued at all: what nobody reads would grow this queue with
+    // every ping (or pong) a peer sends.
+    if (!wanted(*ev)) return;
     OwnedEvent o;
     o.e = *ev;
     if (ev->data && ev->len) o.data.assign(ev->data, ev->len);
@@ -423,6 +450,7 @@ struct Hub {
     if (threaded) return poll_owned(max);
     int n = fd < 0 ? wh_hub_poll(h, batch.data(), max) : wh_hub_poll_fd(h, fd, batch.data(), max);
     if (n < 0) throw std::runtime_error(std::string("wirehub: poll: ") + wh_strerror(n));
+    more = n == max;
     return convert(n);
   }
 
@@ -434,6 +462,7 @@ struct Hub {
         taken.push_back(std::move(queue.front()));
         queue.pop_front();
       }
+      more = !queue.empty();
       if (queue.empty()) {  // readable again at the next event
         uint64_t v;
         ssize_t r = ::read(fd, &v, sizeof v);
@@ -463,8 +492,10 @@ struct Hub {
 
   py::list convert(int n) {
     py::list out(n);
+    int k = 0;  // items made: events nobody wants make none
     for (int i = 0; i < n; ++i) {
       const wh_event& e = batch[i];
+      if (!wanted(e)) continue;
       py::object item;
       switch (e.type) {
         case WH_EV_MESSAGE: {
@@ -492,8 +523,7 @@ struct Hub {
                                 e.headers_len ? py::cast(std::string(e.headers, e.headers_len)) : py::none());
           break;
         }
-        case WH_EV_PING:
-        case WH_EV_PONG:
+        case WH_EV_PONG:  // awaited (wanted()); pings never get here
           item = py::make_tuple(e.type, owner_of_conn(e), to_bytes(e.data, e.len));
           break;
         case WH_EV_DRAIN:
@@ -543,8 +573,9 @@ struct Hub {
         default:
           item = py::make_tuple(0, py::none());
       }
-      PyList_SET_ITEM(out.ptr(), i, item.release().ptr());
+      PyList_SET_ITEM(out.ptr(), k++, item.release().ptr());
     }
+    if (k < n && PyList_SetSlice(out.ptr(), k, n, nullptr) != 0) throw py::error_already_set();
     return out;
   }
 };
@@ -666,6 +697,9 @@ PYBIND11_MODULE(_wirehub, m) {
       .def("unsubscribe", [](Conn& c, const std::string& t) {
         return gone(c) ? static_cast<int>(WH_ECLOSED) : wh_conn_unsubscribe(c.c, t.c_str());
       })
+      .def_property("want_pongs", [](Conn& c) { return c.want_pongs.load(std::memory_order_relaxed); },
+                    [](Conn& c, int n) { c.want_pongs.store(n < 0 ? 0 : n, std::memory_order_relaxed); },
+                    "Pongs awaited (ping() calls unanswered); while 0, pongs are not delivered")
       .def("buffered", [](Conn& c) {
         size_t n = 0;
         if (!c.c) return size_t(0);
@@ -762,6 +796,9 @@ PYBIND11_MODULE(_wirehub, m) {
         return h.unread;
       }, "A threaded hub's messages queued or handed out and not yet consumed()")
       .def_readonly("fd", &Hub::fd)
+      .def_readonly("more", &Hub::more,
+                    "The last poll took all it asked for: poll again (its list may be shorter: pings, and "
+                    "pongs nobody awaits, are not delivered)")
       .def_property_readonly("closed", [](Hub& h) { return h.h == nullptr; })
       .def("poll", &Hub::poll, py::arg("max") = 1024)
       .def("set_watch", &Hub::set_watch, py::arg("watch"), py::arg("max_sockets"),

@@ -175,7 +175,9 @@ class Runtime:
                         if not w.done():
                             w.set_result(None)
                 woken = self._woken
-            if len(batch) < _BATCH or native.closed:
+            # A short list does not mean the engine is drained: the events
+            # nobody reads (pings, unawaited pongs) made no item.
+            if not native.more or native.closed:
                 break
 
     def wake(self, waiter: "asyncio.Future[None]") -> None:

@@ -9,7 +9,7 @@ from typing import (Any, AsyncIterable, AsyncIterator, Deque, Dict, Iterable, Li
                     Tuple, Union)
 
 from . import _wirehub as _native
-from ._runtime import (EV_CLOSE, EV_DRAIN, EV_OPEN, EV_PING, EV_PONG, Runtime, error_name, queue_marks,
+from ._runtime import (EV_CLOSE, EV_DRAIN, EV_OPEN, EV_PONG, Runtime, error_name, queue_marks,
                        strerror)
 from .exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          PayloadTooBig, WebSocketException, _ClosedTooBig)
@@ -136,11 +136,13 @@ class Connection:
         if kind == EV_DRAIN:
             self._wake_drain()
         elif kind == EV_PONG:
-            fut = self._pong_waiters.pop(ev[2], None)
-            if fut is not None and not fut.done():
-                fut.set_result(self._loop.time() - fut._wh_sent)  # type: ignore[attr-defined]
-        elif kind == EV_PING:
-            pass
+            waiters = self._pong_waiters
+            fut = waiters.pop(ev[2], None)
+            if fut is not None:
+                # The binding delivers pongs only while a ping() waits.
+                self._native.want_pongs = len(waiters)
+                if not fut.done():
+                    fut.set_result(self._loop.time() - fut._wh_sent)  # type: ignore[attr-defined]
         elif kind == EV_OPEN:
             if ev[2] is not None:
                 self._native = ev[2]
@@ -458,6 +460,7 @@ class Connection:
         fut = self._loop.create_future()
         fut._wh_sent = self._loop.time()  # type: ignore[attr-defined]
         self._pong_waiters[payload] = fut
+        self._native.want_pongs = len(self._pong_waiters)
         return fut
 
     async def pong(self, data: Data = b"") -> None:

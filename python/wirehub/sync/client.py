@@ -48,7 +48,10 @@ class ClientConnection:
         self._hub: Any = None
         self._native: Any = None
         self._messages: Deque[Data] = collections.deque()
+        # Pongs arrive (the binding delivers them) only while a ping() waits.
         self._pongs: Deque[bytes] = collections.deque()
+        self._pings = 0
+        self._ping_lock = threading.Lock()
         self._open = False
         self._closed = False
         self._drained = True
@@ -104,7 +107,7 @@ class ClientConnection:
                     self._on_message(ev[2])
                 else:
                     self._on_event(ev)
-            if len(batch) < 1024:
+            if not hub.more:
                 return
 
     def _wait(self, cond, timeout: Optional[float]) -> bool:
@@ -206,13 +209,28 @@ class ClientConnection:
     def ping(self, data: bytes = b"", timeout: Optional[float] = 10) -> bool:
         """Send a ping and wait up to ``timeout`` for its pong; True if it came."""
         payload = data.encode() if isinstance(data, str) else bytes(data)
-        rc = self._native.ping(payload)
-        if rc < 0:
-            if self._closed or rc == _native.ECLOSED:
-                raise self._closed_exc()
-            raise WebSocketException(f"ping failed: {strerror(rc)}")
-        with self._lock:
-            return self._wait(lambda: payload in self._pongs or self._closed, timeout) and payload in self._pongs
+        with self._ping_lock:
+            self._pings += 1
+            self._native.want_pongs = self._pings
+        try:
+            rc = self._native.ping(payload)
+            if rc < 0:
+                if self._closed or rc == _native.ECLOSED:
+                    raise self._closed_exc()
+                raise WebSocketException(f"ping failed: {strerror(rc)}")
+            with self._lock:
+                return self._wait(lambda: payload in self._pongs or self._closed, timeout) and payload in self._pongs
+        finally:
+            with self._ping_lock:
+                self._pings -= 1
+                self._native.want_pongs = self._pings
+                if self._pings:
+                    try:
+                        self._pongs.remove(payload)
+                    except ValueError:
+                        pass
+                else:
+                    self._pongs.clear()
 
     def close(self, code: int = 1000, reason: str = "", timeout: float = 10) -> None:
         """Close with ``code`` / ``reason``, wait up to ``timeout`` for the handshake, free the hub."""

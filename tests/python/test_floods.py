@@ -1,0 +1,128 @@
+"""What a peer's floods cost the Python side (issue 11's abuse suite, in
+small): control frames nobody reads make no Python objects, and a pong
+arrives only where a ping() waits for it. Loopback only; every loop is
+bounded in count and time."""
+import asyncio
+import collections
+import socket
+import struct
+import time
+
+import wirehub
+import wirehub.server
+import wirehub.sync.client
+from conftest import HOST, echo, uri
+
+OP_TEXT, OP_PING, OP_PONG = 0x1, 0x9, 0xA
+
+
+def frame(op: int, payload: bytes) -> bytes:
+    """A masked client frame (mask 0: the payload goes as it is)."""
+    assert len(payload) < 126
+    return struct.pack("!BB", 0x80 | op, 0x80 | len(payload)) + b"\0\0\0\0" + payload
+
+
+def raw_client(port: int) -> socket.socket:
+    s = socket.create_connection((HOST, port), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, "closed during the handshake"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head[:40]
+    return s
+
+
+def read_until(s: socket.socket, marker: bytes, deadline: float) -> bytes:
+    got = b""
+    while marker not in got and time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+async def test_pings_and_pongs_nobody_awaits_make_no_python_objects(monkeypatch):
+    # Before: every ping and every pong became a tuple and a bytes object
+    # (a ping flood: one of each per 131 bytes the peer sent), dispatched to
+    # the connection only to be dropped there.
+    seen = collections.Counter()
+    real = wirehub.server.ServerConnection._on_event
+
+    def counting(self, ev):
+        seen[ev[0]] += 1
+        real(self, ev)
+
+    monkeypatch.setattr(wirehub.server.ServerConnection, "_on_event", counting)
+    n = 3000
+    async with wirehub.serve(echo, HOST, 0, compression=None) as server:
+        def flood():
+            s = raw_client(server.port)
+            try:
+                s.sendall((frame(OP_PING, b"p" * 125) + frame(OP_PONG, b"q" * 125)) * n + frame(OP_TEXT, b"end"))
+                return read_until(s, b"\x81\x03end", time.monotonic() + 20)
+            finally:
+                s.close()
+
+        got = await asyncio.get_running_loop().run_in_executor(None, flood)
+        assert got.endswith(b"\x81\x03end"), got[-40:]
+    assert seen[wirehub.server._native.EV_PING] == 0, seen
+    assert seen[wirehub.server._native.EV_PONG] == 0, seen
+
+
+async def test_a_ping_gets_its_pong_among_a_peers_unsolicited_ones():
+    results = []
+
+    async def handler(ws):
+        await ws.recv()  # the peer's pongs are in by then
+        waiter = await ws.ping(b"mine")
+        assert ws._native.want_pongs == 1
+        results.append(await asyncio.wait_for(waiter, 5))
+        assert ws._native.want_pongs == 0  # delivered no more: nobody waits
+        await ws.send("done")
+        await ws.wait_closed()
+
+    async with wirehub.serve(handler, HOST, 0, compression=None) as server:
+        def peer():
+            s = raw_client(server.port)
+            try:
+                s.sendall(frame(OP_PONG, b"not yours") * 500 + frame(OP_TEXT, b"go"))
+                got = read_until(s, b"\x89\x04mine", time.monotonic() + 10)
+                assert got.endswith(b"\x89\x04mine"), got[-40:]
+                s.sendall(frame(OP_PONG, b"mine"))
+                got = read_until(s, b"\x81\x04done", time.monotonic() + 10)
+                assert got.endswith(b"\x81\x04done"), got[-40:]
+            finally:
+                s.close()
+
+        await asyncio.get_running_loop().run_in_executor(None, peer)
+    assert len(results) == 1 and 0 <= results[0] < 5
+
+
+async def test_the_sync_client_keeps_no_pong_it_did_not_ask_for():
+    # Before: every pong the server sent was queued by the I/O thread and
+    # kept in the client's list for good (a ping() with the same data then
+    # returned True without any new pong).
+    n = 2000
+
+    async def handler(ws):
+        for _ in range(n):
+            await ws.pong(b"unsolicited")
+        await ws.send("sent")
+        await ws.recv()  # the client's "bye"
+        await ws.wait_closed()
+
+    async with wirehub.serve(handler, HOST, 0, compression=None) as server:
+        def client():
+            with wirehub.sync.client.connect(uri(server)) as ws:
+                assert ws.recv(timeout=10) == "sent"
+                assert len(ws._pongs) == 0, f"{len(ws._pongs)} unsolicited pongs kept"
+                assert ws.ping(b"mine", timeout=5)
+                assert len(ws._pongs) == 0 and ws._native.want_pongs == 0
+                ws.send("bye")
+
+        await asyncio.get_running_loop().run_in_executor(None, client)
