@@ -574,13 +574,6 @@ std::size_t connection::pending_bytes() const {
   return wbuf_.size() - woff_ + borrowed_bytes() + (loop_.corked() == this ? loop_.cork_buf().size() : 0);
 }
 
-std::size_t connection::borrowed_bytes() const {
-  std::size_t n = 0;
-  if (borrowed_)
-    for (const auto& b : *borrowed_) n += b.len;
-  return n;
-}
-
 void connection::sync_buffered(std::size_t pending) {
   // Unsigned wrap-around makes a negative delta subtract.
   buffered_.fetch_add(pending - counted_ - credit_, std::memory_order_relaxed);
@@ -605,7 +598,8 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
   if (borrow && len && !mask && !ssl_ && &out == &wbuf_) {
     out.append(reinterpret_cast<const char*>(hdr), hn);
     if (!borrowed_) borrowed_ = std::make_unique<std::vector<borrowed>>();
-    borrowed_->push_back(borrowed{out.size(), data, len});
+    borrowed_->push_back(borrowed{out.size(), data, len, nullptr});
+    runs_bytes_ += len;
     sync_buffered(pending_bytes());
     mark_dirty();
     return;
@@ -766,7 +760,17 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
     if (const std::string* z = m->deflated(pmd_server_bits_)) bytes = z;
   }
   // [end deflate helper]
-  out_buf().append(*bytes);
+  if (!ssl_ && loop_.corked() != this && (write_armed_ || pending_bytes() > 0)) {
+    // Behind bytes the peer has not taken yet: keep the publish's own frame
+    // instead of a copy. A broadcast to slow subscribers then costs one
+    // copy, not one per subscriber (sendmsg writes it in place; TLS copies).
+    if (!borrowed_) borrowed_ = std::make_unique<std::vector<borrowed>>();
+    borrowed_->push_back(
+        borrowed{wbuf_.size(), reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size(), m});
+    runs_bytes_ += bytes->size();
+  } else {
+    out_buf().append(*bytes);
+  }
   const std::size_t b = pending_bytes();
   sync_buffered(b);
   // A publisher is not told per connection; the drain event still is.
@@ -884,15 +888,17 @@ void connection::flush() {
   struct end_borrow {
     connection* c;
     ~end_borrow() {
-      if (c->borrowed_ && !c->borrowed_->empty()) c->own_borrowed();
+      if (c->has_runs()) c->own_borrowed();
     }
   } borrow_ends{this};
   if (state_ == state::closed || write_armed_ || tls_handshaking_ || state_ == state::connecting) return;
   for (;;) {
-    const long rc = borrowed_ && !borrowed_->empty() ? write_borrowed() : write_out(wbuf_, woff_);
+    const long rc = has_runs() ? write_runs() : write_out(wbuf_, woff_);
     if (rc == -EAGAIN) {
       if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
         wbuf_.erase(0, woff_);
+        if (borrowed_)
+          for (std::size_t i = runs_head_; i < borrowed_->size(); ++i) (*borrowed_)[i].at -= woff_;
         woff_ = 0;
       }
       arm_write();
@@ -910,79 +916,103 @@ void connection::flush() {
     // write those too before deciding the connection is done talking.
     after_write_progress();
     if (state_ == state::closed || write_armed_) return;
-    if (woff_ == wbuf_.size()) break;
+    if (woff_ == wbuf_.size() && !has_runs()) break;
   }
   if (close_after_flush_ && !shut_wr_) after_close_flushed();
 }
 
-long connection::write_borrowed() {
-  // wbuf_ from woff_, with each borrowed run in its place.
-  constexpr int max_iov = 64;
-  iovec iov[max_iov];
-  int k = 0;
-  std::size_t pos = woff_, total = 0;
-  bool all = true;
-  for (const auto& b : *borrowed_) {
-    if (k + 2 > max_iov) {
-      all = false;
-      break;
+long connection::write_runs() {
+  for (;;) {
+    constexpr int max_iov = 64;
+    iovec iov[max_iov];
+    int k = 0;
+    std::size_t pos = woff_, total = 0;
+    std::size_t i = runs_head_;
+    for (; i < borrowed_->size() && k + 2 <= max_iov; ++i) {
+      const borrowed& b = (*borrowed_)[i];
+      if (b.at > pos) {
+        iov[k++] = iovec{&wbuf_[pos], b.at - pos};
+        total += b.at - pos;
+      }
+      iov[k++] = iovec{const_cast<std::uint8_t*>(b.p), b.len};
+      total += b.len;
+      pos = b.at;
     }
-    if (b.at > pos) iov[k++] = iovec{&wbuf_[pos], b.at - pos};
-    iov[k++] = iovec{const_cast<std::uint8_t*>(b.p), b.len};
-    total += (b.at - pos) + b.len;
-    pos = b.at;
+    if (i == borrowed_->size() && wbuf_.size() > pos && k < max_iov) {
+      iov[k++] = iovec{&wbuf_[pos], wbuf_.size() - pos};
+      total += wbuf_.size() - pos;
+    }
+    if (total == 0) break;
+    msghdr mh{};
+    mh.msg_iov = iov;
+    mh.msg_iovlen = static_cast<std::size_t>(k);
+    ssize_t n;
+    do {
+      n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    consume_written(static_cast<std::size_t>(n));
+    if (!has_runs() && woff_ == wbuf_.size()) break;
   }
-  if (all && wbuf_.size() > pos && k < max_iov) {
-    iov[k++] = iovec{&wbuf_[pos], wbuf_.size() - pos};
-    total += wbuf_.size() - pos;
-    pos = wbuf_.size();
-  } else if (all && wbuf_.size() > pos) {
-    all = false;
-  }
-  msghdr mh{};
-  mh.msg_iov = iov;
-  mh.msg_iovlen = static_cast<std::size_t>(k);
-  ssize_t n;
-  do {
-    n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-  const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
-  if (all && sent == total) {
-    borrowed_->clear();
-    woff_ = wbuf_.size();
-    return 0;
-  }
-  // Part of it (or the tail past 64 runs): copy what is left, carry on as usual.
-  own_borrowed(sent);
-  return write_out(wbuf_, woff_);
+  return 0;
 }
 
-void connection::own_borrowed(std::size_t written) {
-  std::string rest;
-  rest.reserve(pending_bytes() - std::min(written, pending_bytes()));
-  std::size_t pos = woff_;
-  auto put = [&](const char* p, std::size_t n) {
-    if (written >= n) {
-      written -= n;
-      return;
+void connection::consume_written(std::size_t n) {
+  auto& runs = *borrowed_;
+  while (n && runs_head_ < runs.size()) {
+    borrowed& b = runs[runs_head_];
+    if (woff_ < b.at) {
+      const std::size_t k = std::min(n, b.at - woff_);
+      woff_ += k;
+      n -= k;
+      continue;
     }
-    rest.append(p + written, n - written);
-    written = 0;
-  };
-  for (const auto& b : *borrowed_) {
-    put(wbuf_.data() + pos, b.at - pos);
-    put(reinterpret_cast<const char*>(b.p), b.len);
-    pos = b.at;
+    const std::size_t k = std::min(n, b.len);
+    b.p += k;
+    b.len -= k;
+    runs_bytes_ -= k;
+    n -= k;
+    if (b.len == 0) {
+      b.keep.reset();  // the last subscriber to write a publish frees it
+      ++runs_head_;
+    }
   }
-  put(wbuf_.data() + pos, wbuf_.size() - pos);
-  borrowed_->clear();
+  woff_ += n;
+  if (runs_head_ == runs.size()) {
+    runs.clear();
+    runs_head_ = 0;
+  }
+}
+
+void connection::own_borrowed() {
+  auto& runs = *borrowed_;
+  bool borrowed_left = false;
+  for (std::size_t i = runs_head_; i < runs.size(); ++i) borrowed_left |= !runs[i].keep;
+  if (!borrowed_left) return;  // shared runs may stay as long as they must
+  std::string rest;
+  rest.reserve(wbuf_.size() - woff_ + runs_bytes_);
+  std::vector<borrowed> kept;
+  std::size_t pos = woff_;
+  for (std::size_t i = runs_head_; i < runs.size(); ++i) {
+    borrowed& b = runs[i];
+    rest.append(wbuf_.data() + pos, b.at - pos);
+    pos = b.at;
+    if (b.keep) {
+      kept.push_back(borrowed{rest.size(), b.p, b.len, std::move(b.keep)});
+    } else {
+      rest.append(reinterpret_cast<const char*>(b.p), b.len);
+      runs_bytes_ -= b.len;
+    }
+  }
+  rest.append(wbuf_.data() + pos, wbuf_.size() - pos);
   wbuf_.swap(rest);
   woff_ = 0;
+  runs.swap(kept);
+  runs_head_ = 0;
 }
 
 void connection::uncork() {
-  if (borrowed_ && !borrowed_->empty()) own_borrowed();  // keeps wbuf_'s order simple below
+  if (has_runs()) own_borrowed();  // no borrowed byte outlives the cork
   loop_.set_corked(nullptr);
   std::string& ck = loop_.cork_buf();
   if (state_ == state::closed) {
@@ -990,7 +1020,7 @@ void connection::uncork() {
     return;
   }
   if (!ck.empty()) {
-    if (woff_ < wbuf_.size() || write_armed_ || tls_handshaking_ || state_ == state::connecting) {
+    if (woff_ < wbuf_.size() || has_runs() || write_armed_ || tls_handshaking_ || state_ == state::connecting) {
       wbuf_.append(ck);  // older bytes are still waiting: keep the order
     } else {
       std::size_t off = 0;
@@ -1014,7 +1044,7 @@ void connection::uncork() {
 }
 
 void connection::after_write_progress() {
-  const std::size_t b = wbuf_.size() - woff_;
+  const std::size_t b = wbuf_.size() - woff_ + runs_bytes_;
   sync_buffered(b);
   if (pong_pending_ && b <= cfg_->high_water && state_ == state::open && !close_sent_) {
     pong_pending_ = false;
@@ -1142,6 +1172,13 @@ void connection::finish(int error) {
     chs_->sock.close(ec);
   }
   loop_.detach(this);
+  if (borrowed_) {
+    // Shared publish frames go back to their other subscribers now, not
+    // when the last handle to this connection is released.
+    borrowed_->clear();
+    runs_head_ = 0;
+    runs_bytes_ = 0;
+  }
   rx_close();  // what the protocol held goes back to the server's budget
   if (server_) {
     sync_buffered(0);  // and so do the bytes never sent

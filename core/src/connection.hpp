@@ -122,13 +122,17 @@ class connection {
   long io_write(const std::uint8_t* p, std::size_t n);
   // Writes buf from off on: 0 when all is out, -EAGAIN, or another -errno.
   long write_out(const std::string& buf, std::size_t& off);
-  // wbuf_ with the borrowed bytes in place, in one sendmsg; what does not go
-  // out is copied in (own_borrowed). 0, -EAGAIN or another -errno.
-  long write_borrowed();
-  // The borrow ends: the borrowed bytes not yet written are copied into
-  // wbuf_ (after skipping `written` bytes of what wbuf_ holds from woff_).
-  void own_borrowed(std::size_t written = 0);
-  std::size_t borrowed_bytes() const;
+  // wbuf_ with the runs in place, by sendmsg, until all is out or the
+  // socket is full. 0, -EAGAIN or another -errno.
+  long write_runs();
+  // Takes `n` written bytes off the front: wbuf_ from woff_ to the next
+  // run, that run, and so on.
+  void consume_written(std::size_t n);
+  // The borrow ends: the caller's bytes not yet written are copied into
+  // wbuf_; shared runs stay runs.
+  void own_borrowed();
+  bool has_runs() const { return borrowed_ && runs_head_ < borrowed_->size(); }
+  std::size_t borrowed_bytes() const { return runs_bytes_; }
   void arm_write();
   void input_interest(bool on);
   void on_readable();
@@ -223,14 +227,23 @@ class connection {
   // Send side.
   std::string wbuf_;
   std::size_t woff_ = 0;
-  // Frames whose payload is the caller's memory (WH_BORROW): each goes after
-  // byte `at` of wbuf_. Never outlives the flush at the host's uncork.
+  // Runs of bytes that are not in wbuf_ but go out after its byte `at`:
+  //  - a frame whose payload is the caller's memory (WH_BORROW, no `keep`),
+  //    which never outlives the flush at the host's uncork;
+  //  - a published frame (`keep` holds it) queued behind bytes the peer
+  //    has not taken: every slow subscriber of a publish holds the one
+  //    copy, instead of one each (issue 11).
+  // Written runs leave from the front (runs_head_); a partly written one
+  // moves its p/len on.
   struct borrowed {
     std::size_t at;
     const std::uint8_t* p;
     std::size_t len;
+    std::shared_ptr<const prepared_message> keep;
   };
   std::unique_ptr<std::vector<borrowed>> borrowed_;
+  std::size_t runs_head_ = 0;   // first run not yet written
+  std::size_t runs_bytes_ = 0;  // bytes of the runs not yet written
   std::unique_ptr<deflater> deflater_;  // only with context takeover
   std::vector<std::shared_ptr<const prepared_message>>* deferred_ = nullptr;  // published mid-fragment
   // What buffered() reports: bytes queued here plus sends posted from other

@@ -26,7 +26,10 @@ std::size_t heap_in_use() {
 #if defined(__SANITIZE_ADDRESS__)
   return __sanitizer_get_current_allocated_bytes();
 #else
-  return mallinfo2().uordblks;
+  // Blocks from mmap (large buffers: a big frame, a send buffer) are
+  // outside the arenas' count.
+  const auto m = mallinfo2();
+  return m.uordblks + m.hblkhd;
 #endif
 }
 
@@ -433,6 +436,49 @@ TEST(HardeningDeflate, AQuietConnectionKeepsNoZlibState) {
   EXPECT_GT(busy, before + peers.size() * (20u << 10)) << "inflating holds zlib state (the premise)";
   ASSERT_TRUE(eventually([&] { return heap_in_use() < before + peers.size() * 1024; }, 4000))
       << "still " << (heap_in_use() - before) / peers.size() << " bytes a connection after going quiet";
+}
+
+}  // namespace
+
+namespace {
+
+TEST(HardeningShared, SlowSubscribersShareOnePublishedCopy) {
+  // A publish is framed once. A subscriber that is behind used to append
+  // its own copy of every frame it had not taken: 4 slow subscribers held
+  // 4 copies (issue 11's slow-consumer case, ~60 MB each before the cap).
+  // Now the frames queued behind a slow peer are the publish's own bytes,
+  // held once for all of them.
+  TestHub hub;
+  auto o = server_options();
+  o.limits.max_buffered = 64u << 20;
+  wh_server* s = hub.listen(o);
+  ASSERT_NE(s, nullptr);
+  std::vector<RawClient> subs(4);
+  for (auto& c : subs) {
+    ASSERT_TRUE(c.connect(wh_server_port(s), "127.0.0.1", kTimeoutMs, 4096));
+    ASSERT_EQ(c.upgrade().status, 101);
+    wh_conn* conn = hub.rec().wait_server_conn(c.local_port());
+    ASSERT_NE(conn, nullptr);
+    ASSERT_EQ(wh_conn_subscribe(conn, "room"), 0);
+  }
+  const std::string msg(64u << 10, 'm');
+  const int n = 160;  // 10 MiB published; none of it read
+  const std::size_t before = heap_in_use();
+  for (int i = 0; i < n; ++i) ASSERT_GE(wh_server_publish(s, "room", msg.data(), msg.size(), WH_BINARY, nullptr), 0);
+  // What the sockets did not take is held for each subscriber: buffered.
+  std::this_thread::sleep_for(Ms(500));
+  std::size_t held = 0;
+  for (auto& ev : hub.rec().events(WH_EV_OPEN)) {
+    std::size_t b = 0;
+    wh_conn_buffered(ev.conn, &b);
+    held += b;
+  }
+  ASSERT_GT(held, 4 * msg.size() * 40) << "the subscribers took what was published";
+  // Held once, not once per subscriber (then it would be `held`).
+  const std::size_t grown = heap_in_use() - before;
+  EXPECT_LT(grown, held / 2) << (grown >> 20) << " MiB in the heap for " << (held >> 20)
+                             << " MiB held for 4 subscribers: each keeps its own copy";
+  EXPECT_EQ(hub.rec().count(WH_EV_CLOSE), 0u);
 }
 
 }  // namespace
