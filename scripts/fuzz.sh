@@ -6,6 +6,9 @@
 # are). Prints the executions per target. A crash's input is copied to
 # tests/fuzz/crashes/<target>/ to be kept as a regression input.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+# FUZZ_TIMEOUT (seconds, default 10): the wall-clock time one input may
+# take; raise it on a machine that is busy with other work, where a niced
+# fuzzer can sit 10 s without the CPU and report a timeout that is none.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
@@ -48,14 +51,18 @@ for t in "${targets[@]}"; do
   # current directory, which would otherwise be the repository (and be
   # shared by two runs at once).
   if (cd "$build/artifacts/$t" &&
-      "$exe" -jobs=1 -workers=1 -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+      "$exe" -jobs=1 -workers=1 -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$build/artifacts/$t/" "$work" "${seeds[@]}") >"$log" 2>&1; then
     status=ok
   else
     status=CRASH
     failed=$((failed + 1))
     mkdir -p "$crashes"
-    for a in "$build/artifacts/$t"/*; do [ -f "$a" ] && cp "$a" "$crashes/"; done
+    # The inputs only: libFuzzer's own fuzz-N.log lands in that folder too.
+    for a in "$build/artifacts/$t"/*; do
+      case "$(basename "$a")" in fuzz-*.log) continue ;; esac
+      [ -f "$a" ] && cp "$a" "$crashes/"
+    done
     grep -m1 -A12 -E 'ERROR: |invariant failed|runtime error' "$log" || tail -20 "$log"
   fi
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
