@@ -683,6 +683,38 @@ Napi::Value Adopt(const Napi::CallbackInfo& info) {
                                                 addr.empty() ? nullptr : addr.c_str(), port));
 }
 
+// clientAdopt(fd, {maxPayload, handshakeTimeout, deflate, idleTimeout,
+//   messageTimeout, flags}, protocol, extensions, head) -> connId or negative
+// code: a client whose handshake JS did through Node's http (an agent, a
+// createConnection); the engine owns fd from here on, on every path.
+Napi::Value ClientAdopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  auto o = info[1].As<Napi::Object>();
+  std::string proto = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
+  std::string ext = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+  Bytes head = GetBytes(info[4]);
+  wh_client_options co;
+  std::memset(&co, 0, sizeof co);
+  co.size = sizeof co;
+  co.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
+  co.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
+  co.flags = static_cast<int>(OptInt(o, "flags"));
+  FillLimits(o, &co.limits);
+  FillDeflate(o, &co.deflate);
+  uint32_t cid = g->conns.add(nullptr);
+  co.user_data = AsUserData(cid);
+  wh_conn* c = nullptr;
+  int rc = wh_client_adopt(g->hub, fd, &co, proto.c_str(), ext.c_str(), head.data, head.len, &c);
+  if (rc < 0) {
+    g->conns.remove(cid);
+    return Napi::Number::New(env, rc);
+  }
+  g->conns.set(cid, c);
+  return Napi::Number::New(env, cid);
+}
+
 // dup(fd) -> a new descriptor (close-on-exec) for the same open socket, so the
 // engine owns its own and Node can close its handle without a FIN.
 Napi::Value Dup(const Napi::CallbackInfo& info) {
@@ -788,6 +820,7 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   co.origin = HasString(o, "origin") ? origin.c_str() : nullptr;
   co.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
   co.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
+  co.flags = static_cast<int>(OptInt(o, "flags"));  // WH_CLIENT_*
   FillLimits(o, &co.limits);
   FillDeflate(o, &co.deflate);
   co.tls.ca_file = ca.empty() ? nullptr : ca.c_str();
@@ -912,6 +945,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("serverUnlisten", Napi::Function::New(env, ServerUnlisten));
   exports.Set("serverConnections", Napi::Function::New(env, ServerConnections));
   exports.Set("adopt", Napi::Function::New(env, Adopt));
+  exports.Set("clientAdopt", Napi::Function::New(env, ClientAdopt));
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
