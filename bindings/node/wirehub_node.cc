@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -36,7 +37,9 @@
 
 namespace {
 
-constexpr int kBatch = 512;
+constexpr int kBatch = 512;  // events per call into JS
+constexpr int kPoll = 4096;  // events per poll (see Drain)
+constexpr int kRounds = 1;   // polls per wakeup
 // type, id, flags, code, error, status, offset, len, block (0: the batch's
 // payload Buffer, k: its k-th slab view; see AllocPayload)
 constexpr int kFields = 9;
@@ -88,7 +91,7 @@ struct State {
   SlotTable<wh_conn> conns;
   SlotTable<wh_server> servers;
   SlotTable<wh_request> requests;
-  wh_event events[kBatch];
+  wh_event events[kPoll];
   std::string scratch;
   napi_env env = nullptr;
   // Large payloads (see AllocPayload): the slab being filled, spare slabs,
@@ -369,8 +372,9 @@ bool InPending(const uint8_t* d) {
   return true;
 }
 
-bool Drain() {
-  napi_env raw = g->env;
+// Hands JS one batch (n <= kBatch events of the last poll, in order) with
+// one call.
+void Dispatch(napi_env raw, const wh_event* evs, int n) {
   Napi::Env env(raw);
   struct View {
     Slab* slab;
@@ -380,15 +384,13 @@ bool Drain() {
   };
   std::vector<View> views;
   int16_t view_of[kBatch];
-  for (int round = 0; round < 8; ++round) {
+  {
     Napi::HandleScope scope(env);
-    int n = wh_hub_poll(g->hub, g->events, kBatch);
-    if (n <= 0) return false;
     // Which payloads sit in our slabs (grouped per slab), which in the hub.
     views.clear();
     size_t total = 0;
     for (int i = 0; i < n; ++i) {
-      const wh_event& ev = g->events[i];
+      const wh_event& ev = evs[i];
       const auto* d = reinterpret_cast<const uint8_t*>(ev.data);
       view_of[i] = 0;
       if (ev.type == WH_EV_MESSAGE && ev.len >= kLargePayload && InPending(d)) {
@@ -424,7 +426,7 @@ bool Drain() {
     bool have_extras = false;
     size_t off = 0;
     for (int i = 0; i < n; ++i) {
-      const wh_event& ev = g->events[i];
+      const wh_event& ev = evs[i];
       int32_t* f = m + i * kFields;
       f[0] = ev.type;
       f[1] = static_cast<int32_t>(IdOf(ev.user_data));
@@ -501,7 +503,7 @@ bool Drain() {
     // A conn handle is valid until the next poll: the slots of closed conns
     // and servers are freed only now, after JS handled their last event.
     for (int i = 0; i < n; ++i) {
-      const wh_event& ev = g->events[i];
+      const wh_event& ev = evs[i];
       if (ev.type == WH_EV_CLOSE) g->conns.remove(IdOf(ev.user_data));
       else if (ev.type == WH_EV_SERVER_CLOSED) g->servers.remove(IdOf(ev.user_data));
     }
@@ -511,8 +513,23 @@ bool Drain() {
       Napi::Error e = env.GetAndClearPendingException();
       (void)e;
     }
+  }
+}
+
+// Up to kRounds polls per wakeup, kPoll events each, handed to JS kBatch at
+// a time. A poll also runs an engine turn, which reads up to 4096 events
+// from a busy connection: taking as many per poll keeps the engine's
+// backlog (capped at 16,384 events, 120 bytes each, in two vectors that
+// keep their size) from filling under a flood, where 512 a poll let it
+// grow by 3584 a turn.
+bool Drain() {
+  napi_env raw = g->env;
+  for (int round = 0; round < kRounds; ++round) {
+    int n = wh_hub_poll(g->hub, g->events, kPoll);
+    if (n <= 0) return false;
+    for (int off = 0; off < n; off += kBatch) Dispatch(raw, g->events + off, std::min(kBatch, n - off));
     MaybeCollect(raw);
-    if (n < kBatch) return false;
+    if (n < kPoll) return false;
   }
   return true;
 }
