@@ -193,6 +193,7 @@ class WebSocketServer extends EventEmitter {
       perMessageDeflate: false,
       handleProtocols: null,
       clientTracking: true,
+      closeTimeout: 30000,
       verifyClient: null,
       noServer: false,
       backlog: null,
@@ -200,6 +201,7 @@ class WebSocketServer extends EventEmitter {
       host: null,
       path: null,
       port: null,
+      WebSocket,
       ...options
     };
     if (
@@ -225,6 +227,8 @@ class WebSocketServer extends EventEmitter {
     this._address = null;
     this._server = null;
     this._removeListeners = null;
+    this._closeEmitted = false;
+    this._closingEngine = false;
     this._emitConnection = (ws, req) => this.emit('connection', ws, req);
 
     if (options.port != null) {
@@ -255,6 +259,8 @@ class WebSocketServer extends EventEmitter {
       deflate: WebSocket.deflateOptions(o.perMessageDeflate, true),
       backlog: o.backlog || 0,
       handshakeTimeout: o.handshakeTimeout || 0,
+      // ws's default is 30000 (the engine's, 5000)
+      closeTimeout: o.closeTimeout >= 0 ? Math.max(1, Math.min(o.closeTimeout, 2 ** 31 - 1)) : 30000,
       ...this._limits
     };
   }
@@ -337,16 +343,32 @@ class WebSocketServer extends EventEmitter {
     // closed only then. Its port is released now, as ws's internal HTTP
     // server releases it (upgrades handed over meanwhile get 503).
     if (this._sid) addon.serverUnlisten(this._sid);
+    if ((this.options.noServer || this.options.server) && !this.clients) {
+      // ws: with an outside HTTP server and no client tracking, 'close'
+      // comes in the next tick, whatever is still open
+      process.nextTick(() => {
+        this._state = CLOSED;
+        this._emitCloseOnce();
+      });
+    }
     this._maybeFinishClose();
   }
 
   _maybeFinishClose() {
-    if (this._state !== CLOSING || this._live.size || this._closingEngine) return;
+    if (this._state === RUNNING || this._live.size || this._closingEngine) return;
     this._closingEngine = true;
     // 'close' then follows WH_EV_SERVER_CLOSED
     if (this._sid && addon.serverClose(this._sid, 1000) >= 0) return;
-    this._state = CLOSED;
-    process.nextTick(() => this.emit('close'));
+    process.nextTick(() => {
+      this._state = CLOSED;
+      this._emitCloseOnce();
+    });
+  }
+
+  _emitCloseOnce() {
+    if (this._closeEmitted) return;
+    this._closeEmitted = true;
+    this.emit('close');
   }
 
   shouldHandle(req) {
@@ -597,7 +619,7 @@ class WebSocketServer extends EventEmitter {
     if (this._state > RUNNING) return this._respond(rid, 503);
     const cid = addon.accept(rid, null, null);
     if (cid < 0) return;
-    const ws = new WebSocket(WebSocket.kInternal);
+    const ws = new this.options.WebSocket(null, undefined, this.options);
     ws._id = cid;
     ws._server = this;
     ws._req = req;
@@ -638,7 +660,7 @@ class WebSocketServer extends EventEmitter {
     }
     const cid = addon.accept(ctx.rid, protocol, extra || null);
     if (cid < 0) return; // the connection went away meanwhile
-    const ws = new WebSocket(WebSocket.kInternal);
+    const ws = new this.options.WebSocket(null, undefined, this.options);
     ws._id = cid;
     ws._server = this;
     ws._req = req;
@@ -673,7 +695,7 @@ class WebSocketServer extends EventEmitter {
     }
     if (!this._live.delete(ws)) return;
     if (this.clients) this.clients.delete(ws);
-    if (this._state === CLOSING && !this._live.size) process.nextTick(() => this._maybeFinishClose());
+    if (this._state !== RUNNING && !this._live.size) process.nextTick(() => this._maybeFinishClose());
   }
 
   _whClosed() {
@@ -683,7 +705,7 @@ class WebSocketServer extends EventEmitter {
       addon.ref(-1);
     }
     this._state = CLOSED;
-    this.emit('close');
+    this._emitCloseOnce();
   }
 
   _whError(code, message) {

@@ -1,0 +1,222 @@
+'use strict';
+// ws.md, "new WebSocketServer(options[, callback])": the server's options, run
+// against ws (the reference) and wirehub with ws's client on the other end.
+const { describe, it } = require('node:test');
+const assert = require('node:assert');
+const http = require('node:http');
+const net = require('node:net');
+const { once } = require('node:events');
+const ws = require('ws');
+const wirehub = require('../..');
+const { withTimeout, httpListen } = require('./helpers');
+
+const impls = [
+  ['ws', ws],
+  ['wirehub', wirehub]
+];
+
+async function portServer(WebSocketServer, options = {}) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
+  await withTimeout(once(wss, 'listening'), 5000, 'listening');
+  return { wss, url: `ws://127.0.0.1:${wss.address().port}` };
+}
+
+function closeServer(wss) {
+  return withTimeout(new Promise((resolve) => wss.close(() => resolve())), 8000, 'server close');
+}
+
+async function connected(wss, url, options) {
+  const client = new ws.WebSocket(url, options);
+  const [[conn]] = await Promise.all([
+    withTimeout(once(wss, 'connection'), 5000, 'connection'),
+    withTimeout(once(client, 'open'), 5000, 'open')
+  ]);
+  return { client, conn };
+}
+
+// A raw upgrade that never answers a close frame.
+function silentPeer(port) {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.write(
+    'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+  );
+  socket.on('error', () => {});
+  return socket;
+}
+
+describe('new WebSocketServer(options[, callback])', () => {
+  for (const [name, lib] of impls) {
+    const { WebSocketServer, WebSocket } = lib;
+
+    it(`${name}: the WebSocket option gives the class of the connections, built as ws builds it`, async () => {
+      const built = [];
+      class Custom extends WebSocket {
+        constructor(...args) {
+          super(...args);
+          built.push(args);
+        }
+      }
+      const { wss, url } = await portServer(WebSocketServer, { WebSocket: Custom });
+      const { client, conn } = await connected(wss, url);
+      assert.ok(conn instanceof Custom);
+      assert.strictEqual(built.length, 1);
+      assert.strictEqual(built[0][0], null);
+      assert.strictEqual(built[0][1], undefined);
+      assert.strictEqual(built[0][2], wss.options);
+      assert.strictEqual(wss.options.WebSocket, Custom);
+      assert.ok([...wss.clients][0] instanceof Custom);
+      client.close();
+      await withTimeout(once(conn, 'close'));
+      await closeServer(wss);
+    });
+
+    it(`${name}: options.WebSocket defaults to the package's WebSocket`, async () => {
+      const wss = new WebSocketServer({ noServer: true });
+      assert.strictEqual(wss.options.WebSocket, WebSocket);
+      assert.strictEqual(wss.options.closeTimeout, 30000);
+      await closeServer(wss);
+    });
+
+    it(`${name}: clientTracking: false leaves no clients set`, async () => {
+      const { wss, url } = await portServer(WebSocketServer, { clientTracking: false });
+      assert.strictEqual(wss.clients, undefined);
+      const { client, conn } = await connected(wss, url);
+      client.close();
+      await withTimeout(once(conn, 'close'));
+      await closeServer(wss);
+    });
+
+    it(`${name}: noServer and clientTracking: false emit 'close' in the next tick, connections open`, async () => {
+      const httpServer = http.createServer();
+      const wss = new WebSocketServer({ noServer: true, clientTracking: false });
+      httpServer.on('upgrade', (req, socket, head) => {
+        wss.handleUpgrade(req, socket, head, (conn) => wss.emit('connection', conn, req));
+      });
+      const port = await httpListen(httpServer);
+      const { client, conn } = await connected(wss, `ws://127.0.0.1:${port}`);
+      let closed = false;
+      wss.close(() => (closed = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.strictEqual(closed, true);
+      assert.strictEqual(conn.readyState, WebSocket.OPEN);
+      conn.send('still open');
+      const [msg] = await withTimeout(once(client, 'message'));
+      assert.strictEqual(msg.toString(), 'still open');
+      client.close();
+      await withTimeout(once(conn, 'close'));
+      httpServer.closeAllConnections();
+      await new Promise((resolve) => httpServer.close(resolve));
+    });
+
+    it(`${name}: closeTimeout bounds the wait for the peer's close frame`, async () => {
+      const { wss } = await portServer(WebSocketServer, { closeTimeout: 300 });
+      const peer = silentPeer(wss.address().port);
+      const [conn] = await withTimeout(once(wss, 'connection'));
+      const t0 = Date.now();
+      conn.close(1000);
+      const [code] = await withTimeout(once(conn, 'close'), 5000, 'close after closeTimeout');
+      const waited = Date.now() - t0;
+      assert.strictEqual(code, 1006);
+      assert.ok(waited >= 250 && waited < 3000, `waited ${waited} ms`);
+      peer.destroy();
+      await closeServer(wss);
+    });
+
+    it(`${name}: maxPayload refuses a larger message with 1009 and ws's error`, async () => {
+      const { wss, url } = await portServer(WebSocketServer, { maxPayload: 10 });
+      const { client, conn } = await connected(wss, url);
+      const serverError = withTimeout(once(conn, 'error'));
+      client.send('x'.repeat(11));
+      const [[err], [code]] = await Promise.all([serverError, withTimeout(once(client, 'close'))]);
+      assert.ok(err instanceof RangeError);
+      assert.strictEqual(err.message, 'Max payload size exceeded');
+      assert.strictEqual(err.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+      assert.strictEqual(code, 1009);
+      await closeServer(wss);
+    });
+
+    for (const skip of [false, true]) {
+      it(`${name}: skipUTF8Validation: ${skip}`, async () => {
+        const { wss, url } = await portServer(WebSocketServer, { skipUTF8Validation: skip });
+        const { client, conn } = await connected(wss, url);
+        const events = [];
+        conn.on('message', (data, isBinary) => events.push(['message', [...data], isBinary]));
+        conn.on('error', (err) => events.push(['error', err.code]));
+        client.send(Buffer.from([0x61, 0xff]), { binary: false });
+        client.send('done');
+        if (skip) {
+          await withTimeout(new Promise((resolve) => conn.on('message', (d) => String(d) === 'done' && resolve())));
+          assert.deepStrictEqual(events[0], ['message', [0x61, 0xff], false]);
+          client.close();
+        }
+        const [code] = await withTimeout(once(client, 'close'));
+        if (!skip) {
+          assert.strictEqual(code, 1007);
+          assert.deepStrictEqual(events, [['error', 'WS_ERR_INVALID_UTF8']]);
+        }
+        await closeServer(wss);
+      });
+    }
+
+    it(`${name}: path: another path is refused with 400`, async () => {
+      const { wss, url } = await portServer(WebSocketServer, { path: '/only' });
+      const client = new ws.WebSocket(`${url}/other?x=1`);
+      const [, res] = await withTimeout(once(client, 'unexpected-response'));
+      assert.strictEqual(res.statusCode, 400);
+      client.on('error', () => {});
+      client.terminate();
+      const ok = new ws.WebSocket(`${url}/only?x=1`);
+      await withTimeout(once(ok, 'open'));
+      ok.close();
+      await withTimeout(once(ok, 'close'));
+      await closeServer(wss);
+    });
+
+    it(`${name}: backlog is taken`, async () => {
+      const { wss, url } = await portServer(WebSocketServer, { backlog: 3 });
+      const { client, conn } = await connected(wss, url);
+      client.close();
+      await withTimeout(once(conn, 'close'));
+      await closeServer(wss);
+    });
+
+    const engineTodo = name === 'wirehub' ? 'the engine always answers pings (needs a flag; see the report of issue 12)' : false;
+    it(`${name}: autoPong: false leaves pings unanswered`, { todo: engineTodo }, async () => {
+      const { wss, url } = await portServer(WebSocketServer, { autoPong: false });
+      const { client, conn } = await connected(wss, url);
+      let pongs = 0;
+      client.on('pong', () => pongs++);
+      const ping = withTimeout(once(conn, 'ping'));
+      client.ping('x');
+      await ping;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      client.close();
+      await withTimeout(once(conn, 'close'));
+      await closeServer(wss);
+      assert.strictEqual(pongs, 0);
+    });
+
+    const jsTodo = name === 'wirehub' ? 'the connection does not read options.allowSynchronousEvents (node/lib/websocket.js)' : false;
+    it(`${name}: allowSynchronousEvents: false emits one message per turn`, { todo: jsTodo }, async () => {
+      const { wss, url } = await portServer(WebSocketServer, { allowSynchronousEvents: false });
+      const { client, conn } = await connected(wss, url);
+      const order = [];
+      const done = new Promise((resolve) => {
+        conn.on('message', (m) => {
+          order.push(`m${m}`);
+          setImmediate(() => order.push(`i${m}`));
+          if (String(m) === '3') setTimeout(resolve, 50);
+        });
+      });
+      client.send('1');
+      client.send('2');
+      client.send('3');
+      await withTimeout(done);
+      client.close();
+      await withTimeout(once(conn, 'close'));
+      await closeServer(wss);
+      assert.deepStrictEqual(order, ['m1', 'i1', 'm2', 'i2', 'm3', 'i3']);
+    });
+  }
+});
