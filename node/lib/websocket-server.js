@@ -17,6 +17,7 @@ const EventEmitter = require('events');
 const crypto = require('crypto');
 const http = require('http');
 const net = require('net');
+const { Duplex } = require('stream');
 
 const { addon, conns, servers, SERVER, F, E, limitOptions } = require('./native');
 const WebSocket = require('./websocket');
@@ -44,51 +45,299 @@ function parseSubprotocols(header) {
   return protocols;
 }
 
-// The `req` of 'connection' for connections the engine accepted itself: an
-// http.IncomingMessage look-alike with what ws users read from it.
-class UpgradeRequest {
+// The request of a connection the engine accepted itself (a server on its own
+// port): an http.IncomingMessage as ws gives, filled from the engine's view
+// of the request. Its socket, made on first use, is a net.Socket without a
+// handle that answers remoteAddress, remotePort and remoteFamily.
+class UpgradeRequest extends http.IncomingMessage {
   constructor(x) {
+    super(null);
     this.method = x[1];
     this.url = x[2];
-    this._raw = x[3];
-    this._parsed = null;
+    this.httpVersionMajor = 1;
+    this.httpVersionMinor = 1;
+    this.httpVersion = '1.1';
+    this.upgrade = true;
     this._addr = x[4];
     this._port = x[5];
-    this._socket = null;
-  }
-  // Parsed on first use: most servers never read them, and 5000 idle
-  // connections should not each keep a header object alive.
-  get headers() {
-    if (this._parsed === null) this._parsed = WebSocket.parseHeaderBlock(this._raw);
-    return this._parsed.headers;
-  }
-  get rawHeaders() {
-    if (this._parsed === null) this._parsed = WebSocket.parseHeaderBlock(this._raw);
-    return this._parsed.raw;
-  }
-  get httpVersion() {
-    return '1.1';
-  }
-  get httpVersionMajor() {
-    return 1;
-  }
-  get httpVersionMinor() {
-    return 1;
+    const raw = [];
+    const text = x[3];
+    let i = 0;
+    while (i < text.length) {
+      let eol = text.indexOf('\r\n', i);
+      if (eol === -1) eol = text.length;
+      const colon = text.indexOf(':', i);
+      if (colon > i && colon < eol) raw.push(text.slice(i, colon).trim(), text.slice(colon + 1, eol).trim());
+      i = eol + 2;
+    }
+    this._addHeaderLines(raw, raw.length);
+    this.complete = true;
   }
   get socket() {
-    if (this._socket === null) {
-      this._socket = {
-        remoteAddress: this._addr,
-        remotePort: this._port,
-        remoteFamily: this._addr.includes(':') ? 'IPv6' : 'IPv4',
-        encrypted: false
-      };
+    if (this._sock === undefined) this._sock = peerSocket(this._addr, this._port);
+    return this._sock;
+  }
+  set socket(v) {
+    this._sock = v === null ? undefined : v;
+  }
+}
+
+function peerSocket(address, port) {
+  const socket = new net.Socket();
+  socket._peername = { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port };
+  return socket;
+}
+
+// The socket 'wsClientError' gives for a request the engine holds: what the
+// listener writes to it (an HTTP response, as to a socket with ws) is
+// answered through the engine when it ends or destroys it.
+class EngineSocket extends Duplex {
+  constructor(rid, req) {
+    super();
+    this._rid = rid;
+    this._chunks = [];
+    this._answered = false;
+    this._peername = req.socket._peername;
+  }
+  get remoteAddress() {
+    return this._peername.address;
+  }
+  get remotePort() {
+    return this._peername.port;
+  }
+  get remoteFamily() {
+    return this._peername.family;
+  }
+  _read() {}
+  _write(chunk, encoding, cb) {
+    this._chunks.push(chunk);
+    cb();
+  }
+  _final(cb) {
+    this._answer();
+    cb();
+  }
+  _destroy(err, cb) {
+    this._answer();
+    cb(err);
+  }
+  _answer() {
+    if (this._answered) return;
+    this._answered = true;
+    const bytes = Buffer.concat(this._chunks);
+    const end = bytes.indexOf('\r\n\r\n');
+    const head = bytes.toString('latin1', 0, end === -1 ? bytes.length : end);
+    const m = /^HTTP\/1\.[01] (\d{3})[^\r\n]*/.exec(head);
+    if (!m) {
+      addon.respond(this._rid, 400, null, '');
+      return;
     }
-    return this._socket;
+    let headers = '';
+    for (const line of head.slice(m[0].length).split('\r\n')) {
+      const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
+      // the engine writes these two itself
+      if (!name || name === 'connection' || name === 'content-length') continue;
+      headers += `${line}\r\n`;
+    }
+    addon.respond(this._rid, Number(m[1]), headers || null, end === -1 ? '' : bytes.subarray(end + 4));
   }
-  get connection() {
-    return this.socket;
+}
+
+// Sec-WebSocket-Extensions, checked as ws checks it (lib/extension.js parse()
+// and PerMessageDeflate's normalizeParams() and acceptAsServer() of ws 8,
+// MIT License, Copyright (c) 2011 Einar Otto Stensrud, 2013 Arnout Kazemier,
+// 2016 Luigi Pinca): a header ws refuses throws.
+const tokenChars = [
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+  0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0
+];
+
+function pushOffer(dest, name, elem) {
+  if (dest[name] === undefined) dest[name] = [elem];
+  else dest[name].push(elem);
+}
+
+function parseExtensions(header) {
+  const offers = Object.create(null);
+  let params = Object.create(null);
+  let mustUnescape = false;
+  let isEscaping = false;
+  let inQuotes = false;
+  let extensionName;
+  let paramName;
+  let start = -1;
+  let code = -1;
+  let end = -1;
+  let i = 0;
+
+  for (; i < header.length; i++) {
+    code = header.charCodeAt(i);
+
+    if (extensionName === undefined) {
+      if (end === -1 && tokenChars[code] === 1) {
+        if (start === -1) start = i;
+      } else if (
+        i !== 0 &&
+        (code === 0x20 /* ' ' */ || code === 0x09) /* '\t' */
+      ) {
+        if (end === -1 && start !== -1) end = i;
+      } else if (code === 0x3b /* ';' */ || code === 0x2c /* ',' */) {
+        if (start === -1) {
+          throw new SyntaxError(`Unexpected character at index ${i}`);
+        }
+
+        if (end === -1) end = i;
+        const name = header.slice(start, end);
+        if (code === 0x2c) {
+          pushOffer(offers, name, params);
+          params = Object.create(null);
+        } else {
+          extensionName = name;
+        }
+
+        start = end = -1;
+      } else {
+        throw new SyntaxError(`Unexpected character at index ${i}`);
+      }
+    } else if (paramName === undefined) {
+      if (end === -1 && tokenChars[code] === 1) {
+        if (start === -1) start = i;
+      } else if (code === 0x20 || code === 0x09) {
+        if (end === -1 && start !== -1) end = i;
+      } else if (code === 0x3b || code === 0x2c) {
+        if (start === -1) {
+          throw new SyntaxError(`Unexpected character at index ${i}`);
+        }
+
+        if (end === -1) end = i;
+        pushOffer(params, header.slice(start, end), true);
+        if (code === 0x2c) {
+          pushOffer(offers, extensionName, params);
+          params = Object.create(null);
+          extensionName = undefined;
+        }
+
+        start = end = -1;
+      } else if (code === 0x3d /* '=' */ && start !== -1 && end === -1) {
+        paramName = header.slice(start, i);
+        start = end = -1;
+      } else {
+        throw new SyntaxError(`Unexpected character at index ${i}`);
+      }
+    } else {
+      if (isEscaping) {
+        if (tokenChars[code] !== 1) {
+          throw new SyntaxError(`Unexpected character at index ${i}`);
+        }
+        if (start === -1) start = i;
+        else if (!mustUnescape) mustUnescape = true;
+        isEscaping = false;
+      } else if (inQuotes) {
+        if (tokenChars[code] === 1) {
+          if (start === -1) start = i;
+        } else if (code === 0x22 /* '"' */ && start !== -1) {
+          inQuotes = false;
+          end = i;
+        } else if (code === 0x5c /* '\' */) {
+          isEscaping = true;
+        } else {
+          throw new SyntaxError(`Unexpected character at index ${i}`);
+        }
+      } else if (code === 0x22 && header.charCodeAt(i - 1) === 0x3d) {
+        inQuotes = true;
+      } else if (end === -1 && tokenChars[code] === 1) {
+        if (start === -1) start = i;
+      } else if (start !== -1 && (code === 0x20 || code === 0x09)) {
+        if (end === -1) end = i;
+      } else if (code === 0x3b || code === 0x2c) {
+        if (start === -1) {
+          throw new SyntaxError(`Unexpected character at index ${i}`);
+        }
+
+        if (end === -1) end = i;
+        let value = header.slice(start, end);
+        if (mustUnescape) {
+          value = value.replace(/\\/g, '');
+          mustUnescape = false;
+        }
+        pushOffer(params, paramName, value);
+        if (code === 0x2c) {
+          pushOffer(offers, extensionName, params);
+          params = Object.create(null);
+          extensionName = undefined;
+        }
+
+        paramName = undefined;
+        start = end = -1;
+      } else {
+        throw new SyntaxError(`Unexpected character at index ${i}`);
+      }
+    }
   }
+
+  if (start === -1 || inQuotes || code === 0x20 || code === 0x09) {
+    throw new SyntaxError('Unexpected end of input');
+  }
+
+  if (end === -1) end = i;
+  const token = header.slice(start, end);
+  if (extensionName === undefined) {
+    pushOffer(offers, token, params);
+  } else {
+    if (paramName === undefined) {
+      pushOffer(params, token, true);
+    } else if (mustUnescape) {
+      pushOffer(params, paramName, token.replace(/\\/g, ''));
+    } else {
+      pushOffer(params, paramName, token);
+    }
+    pushOffer(offers, extensionName, params);
+  }
+
+  return offers;
+}
+
+function checkDeflateOffers(opts, configurations) {
+  for (const params of configurations) {
+    for (const key of Object.keys(params)) {
+      let value = params[key];
+      if (value.length > 1) throw new Error(`Parameter "${key}" must have only a single value`);
+      value = value[0];
+      if (key === 'client_max_window_bits') {
+        if (value !== true) {
+          const num = +value;
+          if (!Number.isInteger(num) || num < 8 || num > 15) throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
+          value = num;
+        }
+      } else if (key === 'server_max_window_bits') {
+        const num = +value;
+        if (!Number.isInteger(num) || num < 8 || num > 15) throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
+        value = num;
+      } else if (key === 'client_no_context_takeover' || key === 'server_no_context_takeover') {
+        if (value !== true) throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
+      } else {
+        throw new Error(`Unknown parameter "${key}"`);
+      }
+      params[key] = value;
+    }
+  }
+  const accepted = configurations.find(
+    (params) =>
+      !(
+        (opts.serverNoContextTakeover === false && params.server_no_context_takeover) ||
+        (params.server_max_window_bits &&
+          (opts.serverMaxWindowBits === false ||
+            (typeof opts.serverMaxWindowBits === 'number' && opts.serverMaxWindowBits > params.server_max_window_bits))) ||
+        (typeof opts.clientMaxWindowBits === 'number' && !params.client_max_window_bits)
+      )
+  );
+  if (!accepted) throw new Error('None of the extension offers can be accepted');
 }
 
 function abortHandshake(socket, code, message, headers) {
@@ -254,7 +503,7 @@ class WebSocketServer extends EventEmitter {
   _engineOptions(extraFlags) {
     const o = this.options;
     return {
-      flags: SERVER.UPGRADE_HOOK | (o.skipUTF8Validation ? SERVER.SKIP_UTF8 : 0) | extraFlags,
+      flags: SERVER.UPGRADE_HOOK | SERVER.RAW_UPGRADE | (o.skipUTF8Validation ? SERVER.SKIP_UTF8 : 0) | extraFlags,
       maxPayload: o.maxPayload > 0 ? o.maxPayload : Number.MAX_SAFE_INTEGER,
       deflate: WebSocket.deflateOptions(o.perMessageDeflate, true),
       backlog: o.backlog || 0,
@@ -383,13 +632,28 @@ class WebSocketServer extends EventEmitter {
   // ---------------------------------------------------------------- upgrades
   handleUpgrade(req, socket, head, cb) {
     socket.on('error', socketOnError);
+    const abort = (code, message, headers) => abortHandshake(socket, code, message, headers);
+    const ctx = this._check(req, () => socket, abort);
+    if (ctx === null) return;
+    ctx.cb = cb;
+    this._verify(ctx, () => this._adopt(ctx, socket, head));
+  }
+
+  // ws's checks of an upgrade request, in ws's order and words, for both
+  // ways in (a server on its own port, whose engine hands every upgrade over
+  // unvalidated, and handleUpgrade()). Returns the handshake's context, or
+  // null when the request was refused. A check ws reports through
+  // 'wsClientError' (when listened to) gets clientSocket().
+  _check(req, clientSocket, abort) {
     const fail = (code, message, headers) => {
       if (this.listenerCount('wsClientError')) {
         const err = new Error(message);
-        this.emit('wsClientError', err, socket, req);
+        Error.captureStackTrace(err, fail);
+        this.emit('wsClientError', err, clientSocket(), req);
       } else {
-        abortHandshake(socket, code, message, headers);
+        abort(code, message, headers);
       }
+      return null;
     };
     const key = req.headers['sec-websocket-key'];
     const upgrade = req.headers.upgrade;
@@ -404,11 +668,14 @@ class WebSocketServer extends EventEmitter {
     try {
       handled = this.shouldHandle(req);
     } catch (err) {
-      abortHandshake(socket, 500);
+      abort(500);
       this.emit('error', err);
-      return;
+      return null;
     }
-    if (!handled) return abortHandshake(socket, 400);
+    if (!handled) {
+      abort(400);
+      return null;
+    }
     let protocols = new Set();
     const sp = req.headers['sec-websocket-protocol'];
     if (sp !== undefined) {
@@ -418,15 +685,17 @@ class WebSocketServer extends EventEmitter {
         return fail(400, 'Invalid Sec-WebSocket-Protocol header');
       }
     }
-    const ctx = {
-      rid: 0,
-      req,
-      cb,
-      protocols,
-      key,
-      reject: (code, message, headers) => abortHandshake(socket, code, message, headers)
-    };
-    this._verify(ctx, () => this._adopt(ctx, socket, head));
+    const pmd = this.options.perMessageDeflate;
+    const se = req.headers['sec-websocket-extensions'];
+    if (pmd && se !== undefined) {
+      try {
+        const offers = parseExtensions(se);
+        if (offers['permessage-deflate']) checkDeflateOffers(pmd, offers['permessage-deflate']);
+      } catch {
+        return fail(400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
+      }
+    }
+    return { rid: 0, req, cb: null, protocols, key, reject: abort };
   }
 
   _verify(ctx, next) {
@@ -582,36 +851,19 @@ class WebSocketServer extends EventEmitter {
       return;
     }
     const req = new UpgradeRequest(x);
-    if (!this.options.path && !this.options.verifyClient && !this.options.handleProtocols &&
-        !this.listenerCount('headers') && !/\r\nsec-websocket-protocol:/i.test(x[3])) {
+    const ctx = this._check(
+      req,
+      () => new EngineSocket(rid, req),
+      (code, message, headers) => this._respond(rid, code, message, headers)
+    );
+    if (ctx === null) return;
+    if (!ctx.protocols.size && !this.options.verifyClient && !this.listenerCount('headers')) {
       // the common case, without a per-upgrade context
       this._acceptPlain(rid, req);
       return;
     }
-    const ctx = {
-      rid,
-      req,
-      cb: this._emitConnection,
-      protocols: new Set(),
-      key: req.headers['sec-websocket-key'],
-      reject: (code, message, headers) => this._respond(rid, code, message, headers)
-    };
-    let handled;
-    try {
-      handled = this.shouldHandle(req);
-    } catch (err) {
-      this._hookFailed(ctx, err);
-      return;
-    }
-    if (!handled) return this._respond(rid, 400);
-    const sp = req.headers['sec-websocket-protocol'];
-    if (sp !== undefined) {
-      try {
-        ctx.protocols = parseSubprotocols(sp);
-      } catch {
-        return this._respond(rid, 400, 'Invalid Sec-WebSocket-Protocol header');
-      }
-    }
+    ctx.rid = rid;
+    ctx.cb = this._emitConnection;
     this._verify(ctx, () => this._accept(ctx));
   }
 
