@@ -17,6 +17,7 @@ const EventEmitter = require('events');
 const crypto = require('crypto');
 const http = require('http');
 const net = require('net');
+const os = require('os');
 const { Duplex } = require('stream');
 
 const { addon, conns, servers, SERVER, F, E, limitOptions } = require('./native');
@@ -534,12 +535,23 @@ class WebSocketServer extends EventEmitter {
     if (typeof r === 'number') {
       const [name, text] = addon.errName(r);
       const code = r === E.EADDRINUSE ? 'EADDRINUSE' : r === E.EACCES ? 'EACCES' : r === E.EMFILE ? 'EMFILE' : name;
-      const err = new Error(`listen ${code}: ${text} ${host}:${o.port}`);
-      err.code = code;
-      err.errno = r;
-      err.syscall = 'listen';
-      err.address = host;
-      err.port = Number(o.port);
+      let err;
+      if (r === E.ERESOLVE) {
+        // Node's lookup error, as ws's HTTP server reports it
+        err = new Error(`getaddrinfo ENOTFOUND ${host}`);
+        err.code = 'ENOTFOUND';
+        err.errno = -3008;
+        err.syscall = 'getaddrinfo';
+        err.hostname = String(host);
+      } else {
+        err = new Error(`listen ${code}: ${text} ${host}:${o.port}`);
+        err.code = code;
+        // Node's errno for the code (libuv's: minus the system's), as ws's gives
+        err.errno = os.constants.errno[code] ? -os.constants.errno[code] : r;
+        err.syscall = 'listen';
+        err.address = host;
+        err.port = Number(o.port);
+      }
       this._state = CLOSED;
       process.nextTick(() => this.emit('error', err));
       return;
