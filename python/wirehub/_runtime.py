@@ -62,6 +62,12 @@ class Runtime:
         self._dispatching = False
         self._woken: "List[asyncio.Future[None]]" = []
         self._destroy_handle: Optional[asyncio.Handle] = None
+        # Connections whose reading should pause or resume (their queue
+        # crossed max_queue or fell back to the low mark): told at the end of
+        # the batch, so a pause the batch's readers undid costs nothing.
+        self._pumping = False
+        self._pause_changes: list = []
+        self._pauses_scheduled = False
         loop.add_reader(self.native.fd, self._on_readable)
         self.native.set_watch(self._watch, _DIRECT_SOCKETS)
         _all.add(self)
@@ -127,6 +133,16 @@ class Runtime:
         native = self.native
         if native.closed:
             return
+        self._pumping = True
+        try:
+            self._pump(fd)
+        finally:
+            self._pumping = False
+            if self._pause_changes:
+                self._apply_pauses()
+
+    def _pump(self, fd: int) -> None:
+        native = self.native
         woken = self._woken
         for _ in range(_MAX_BATCHES_PER_WAKEUP):
             if fd < 0:
@@ -175,10 +191,30 @@ class Runtime:
                         if not w.done():
                             w.set_result(None)
                 woken = self._woken
+            if self._pause_changes:
+                self._apply_pauses()
             # A short list does not mean the engine is drained: the events
             # nobody reads (pings, unawaited pongs) made no item.
             if not native.more or native.closed:
                 break
+
+    def pause_changed(self, conn) -> None:
+        """``conn``'s reading should pause or resume: the engine hears of it
+        after the batch being dispatched, else at this loop iteration's end."""
+        conn._pause_queued = True
+        self._pause_changes.append(conn)
+        if not self._pumping and not self._pauses_scheduled:
+            self._pauses_scheduled = True
+            self.loop.call_soon(self._apply_pauses)
+
+    def _apply_pauses(self) -> None:
+        self._pauses_scheduled = False
+        changes, self._pause_changes = self._pause_changes, []
+        for conn in changes:
+            try:
+                conn._apply_pause()
+            except Exception:
+                logger.exception("wirehub: error while pausing or resuming a connection")
 
     def wake(self, waiter: "asyncio.Future[None]") -> None:
         """Resume a reader: after the batch being dispatched, else as usual."""

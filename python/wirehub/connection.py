@@ -63,7 +63,14 @@ class Connection:
         # Reading pauses when this many messages wait unread and resumes at
         # the low-water mark (python-websockets' max_queue; 0: never pauses).
         self._max_queue, self._low_queue = queue_marks(max_queue)
+        # _paused: the queue reached max_queue and is not back to the low
+        # mark yet. The engine hears of it (_engine_paused) only once the
+        # batch being dispatched and the readers it woke are done (see
+        # _apply_pause): a reader that takes the batch's messages at once
+        # then costs no pause and resume at all.
         self._paused = False
+        self._engine_paused = False
+        self._pause_queued = False
         self._drain_waiters: List[asyncio.Future] = []
         self._pong_waiters: Dict[bytes, asyncio.Future] = {}
         self._opened: asyncio.Future = self._loop.create_future()
@@ -118,10 +125,10 @@ class Connection:
             return
         q = self._messages
         q.append(message)
-        if (self._max_queue and not self._paused and len(q) >= self._max_queue and self._native is not None
-                and self.state == State.OPEN):
+        if self._max_queue and not self._paused and len(q) >= self._max_queue and self.state == State.OPEN:
             self._paused = True
-            self._native.pause()
+            if not self._pause_queued:
+                self._runtime.pause_changed(self)
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -241,8 +248,8 @@ class Connection:
         msg = q.popleft()
         if self._paused and len(q) <= self._low_queue:
             self._paused = False
-            if self.state == State.OPEN:
-                self._native.resume()
+            if self._engine_paused and not self._pause_queued:
+                self._runtime.pause_changed(self)
         if decode is not None:
             if decode and type(msg) is bytes:
                 return msg.decode()
@@ -277,8 +284,8 @@ class Connection:
         msg = q.popleft()
         if self._paused and len(q) <= self._low_queue:
             self._paused = False
-            if self.state == State.OPEN:
-                self._native.resume()
+            if self._engine_paused and not self._pause_queued:
+                self._runtime.pause_changed(self)
         return msg
 
     # ------------------------------------------------------------------- send
@@ -398,9 +405,23 @@ class Connection:
         # Closing: the peer's close frame must be read even with the queue
         # full, else the handshake waits for close_timeout and ends as 1006.
         # No more pausing (the peer stops sending once it has our close).
-        if self._paused:
-            self._paused = False
+        self._paused = False
+        if self._engine_paused:
+            self._engine_paused = False
             self._native.resume()
+
+    def _apply_pause(self) -> None:
+        """Tell the engine what _paused says (Runtime.pause_changed's call).
+        Each pause and resume makes the engine's loop read this connection
+        again; a reader keeping up never needs either."""
+        self._pause_queued = False
+        want = self._paused and self.state == State.OPEN and self._native is not None
+        if want != self._engine_paused:
+            self._engine_paused = want
+            if want:
+                self._native.pause()
+            else:
+                self._native.resume()
 
     def _listener_failed(self, what: str) -> None:
         # As a handler's exception: only this connection pays for it.

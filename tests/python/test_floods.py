@@ -22,7 +22,8 @@ def frame(op: int, payload: bytes) -> bytes:
     return struct.pack("!BB", 0x80 | op, 0x80 | len(payload)) + b"\0\0\0\0" + payload
 
 
-def raw_client(port: int) -> socket.socket:
+def raw_client(port: int) -> "tuple[socket.socket, bytes]":
+    """An open connection, and what came after the 101's headers."""
     s = socket.create_connection((HOST, port), timeout=10)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -32,11 +33,10 @@ def raw_client(port: int) -> socket.socket:
         assert chunk, "closed during the handshake"
         head += chunk
     assert head.startswith(b"HTTP/1.1 101"), head[:40]
-    return s
+    return s, head.split(b"\r\n\r\n", 1)[1]
 
 
-def read_until(s: socket.socket, marker: bytes, deadline: float) -> bytes:
-    got = b""
+def read_until(s: socket.socket, marker: bytes, deadline: float, got: bytes = b"") -> bytes:
     while marker not in got and time.monotonic() < deadline:
         s.settimeout(max(0.01, deadline - time.monotonic()))
         chunk = s.recv(1 << 16)
@@ -61,7 +61,7 @@ async def test_pings_and_pongs_nobody_awaits_make_no_python_objects(monkeypatch)
     n = 3000
     async with wirehub.serve(echo, HOST, 0, compression=None) as server:
         def flood():
-            s = raw_client(server.port)
+            s, _ = raw_client(server.port)
             try:
                 s.sendall((frame(OP_PING, b"p" * 125) + frame(OP_PONG, b"q" * 125)) * n + frame(OP_TEXT, b"end"))
                 return read_until(s, b"\x81\x03end", time.monotonic() + 20)
@@ -88,7 +88,7 @@ async def test_a_ping_gets_its_pong_among_a_peers_unsolicited_ones():
 
     async with wirehub.serve(handler, HOST, 0, compression=None) as server:
         def peer():
-            s = raw_client(server.port)
+            s, _ = raw_client(server.port)
             try:
                 s.sendall(frame(OP_PONG, b"not yours") * 500 + frame(OP_TEXT, b"go"))
                 got = read_until(s, b"\x89\x04mine", time.monotonic() + 10)
@@ -126,3 +126,51 @@ async def test_the_sync_client_keeps_no_pong_it_did_not_ask_for():
                 ws.send("bye")
 
         await asyncio.get_running_loop().run_in_executor(None, client)
+
+
+async def test_a_reader_that_keeps_up_costs_no_pause_or_resume():
+    # Before: a batch holding max_queue messages of one connection paused it
+    # while it was dispatched, and its reader, run right after, resumed it:
+    # a pause and a resume per batch, and each resume made the engine read
+    # that connection once more (a peer flooding empty messages was read
+    # ever further ahead of Python). Now the engine hears of a pause only if
+    # the queue is still full once the batch's readers have run.
+    calls = []
+
+    async def handler(ws):
+        native = ws._native
+
+        class Spy:
+            def __getattr__(self, name):
+                attr = getattr(native, name)
+                if name in ("pause", "resume"):
+                    def call(*a):
+                        calls.append(name)
+                        return attr(*a)
+                    return call
+                return attr
+
+        ws._native = Spy()
+        await ws.send("ready")
+        async for message in ws:
+            await ws.send(message)
+            if message == "end":
+                break
+        ws._native = native
+
+    async with wirehub.serve(handler, HOST, 0, compression=None, max_queue=16) as server:
+        def burst():
+            s, early = raw_client(server.port)
+            try:
+                got = read_until(s, b"\x81\x05ready", time.monotonic() + 10, early)
+                assert got.endswith(b"\x81\x05ready"), got[-40:]
+                s.sendall(frame(OP_TEXT, b"m") * 2000 + frame(OP_TEXT, b"end"))
+                got = read_until(s, b"\x81\x03end", time.monotonic() + 20)
+                assert b"\x81\x03end" in got, got[-40:]
+                return got.count(b"\x81\x01m")
+            finally:
+                s.close()
+
+        echoed = await asyncio.get_running_loop().run_in_executor(None, burst)
+    assert echoed == 2000
+    assert calls == [], calls

@@ -297,7 +297,9 @@ async def test_max_queue_high_and_low_marks_pause_and_resume_reading():
             got = [await asyncio.wait_for(ws.recv(), 5) for _ in range(200)]
             ws._native = native
     assert got == [str(i) for i in range(200)]
-    assert calls[0] == ("pause", 8)
+    # The engine hears of the pause once the batch that filled the queue is
+    # dispatched (nothing more is read before): with 8 or more waiting.
+    assert calls[0][0] == "pause" and calls[0][1] >= 8, calls
     assert ("resume", 2) in calls
 
 
