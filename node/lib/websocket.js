@@ -115,6 +115,8 @@ class WebSocket extends EventEmitter {
     this._server = null;
     this._req = null;
     this._onConnect = null;
+    this._sendQueue = null; // while a Blob is read: [fn, a, b, cb, size] to run after it
+    this._terminated = false;
 
     if (address === kInternal) {
       this._isServer = true;
@@ -146,8 +148,10 @@ class WebSocket extends EventEmitter {
     this._binaryType = type;
   }
   get bufferedAmount() {
+    // ws: what the socket and the sender still hold, plus what send(),
+    // ping() and pong() were given after the close began (never sent).
     if (this._readyState === OPEN || this._readyState === CLOSING) {
-      if (this._id) return addon.buffered(this._id);
+      if (this._id && conns[this._id] === this) return addon.buffered(this._id) + this._bufferedAmount;
     }
     return this._bufferedAmount;
   }
@@ -215,12 +219,25 @@ class WebSocket extends EventEmitter {
       if (options.fin === false) flags |= F.MORE;
     }
     if (data === undefined || data === null) data = EMPTY;
-    else if (hasBlob && data instanceof Blob) {
-      // ws reads blobs asynchronously too; order with later sends is kept
-      // only for blobs sent back to back, as in ws.
-      data.arrayBuffer().then((ab) => this.send(Buffer.from(ab), options, cb), (err) => cb && cb(err));
+    const isBlob = hasBlob && data instanceof Blob;
+    if (isBlob || this._sendQueue !== null) {
+      // As ws's sender: a Blob is read first, and whatever is sent, pinged
+      // or closed meanwhile waits behind it, in order. Its bytes count in
+      // bufferedAmount until they reach the engine.
+      const size = isBlob ? data.size : typeof data === 'string' ? Buffer.byteLength(data) : toBuffer(data).length;
+      this._bufferedAmount += size;
+      if (this._sendQueue !== null) {
+        this._sendQueue.push([isBlob ? readBlob : sendQueued, data, flags, cb, size]);
+      } else {
+        this._sendQueue = [];
+        readBlob(this, data, flags, cb, size);
+      }
       return;
     }
+    this._sendNow(data, flags, cb);
+  }
+
+  _sendNow(data, flags, cb) {
     const rc = addon.send(this._id, data, flags);
     if (rc < 0) {
       if (rc === E.ECLOSED) {
@@ -270,6 +287,11 @@ class WebSocket extends EventEmitter {
     if (buf.length > 125) {
       throw new RangeError('The data size must not be greater than 125 bytes');
     }
+    if (this._sendQueue !== null) {
+      this._bufferedAmount += buf.length;
+      this._sendQueue.push([controlQueued, buf, pong, cb, buf.length]);
+      return;
+    }
     const rc = addon.ping(this._id, buf, pong);
     if (rc < 0 && rc !== E.ECLOSED) {
       if (cb) process.nextTick(cb, engineError(rc));
@@ -306,6 +328,10 @@ class WebSocket extends EventEmitter {
     }
     this._readyState = CLOSING;
     this._closeFrameSent = true;
+    if (this._sendQueue !== null) {
+      this._sendQueue.push([closeQueued, code === undefined ? 0 : code, reason, null, 0]);
+      return;
+    }
     const rc = addon.close(this._id, code === undefined ? 0 : code, reason);
     if (rc < 0 && rc !== E.ECLOSED) {
       this.emit('error', engineError(rc));
@@ -319,6 +345,7 @@ class WebSocket extends EventEmitter {
       return;
     }
     this._readyState = CLOSING;
+    this._terminated = true;
     addon.terminate(this._id);
   }
 
@@ -437,11 +464,15 @@ class WebSocket extends EventEmitter {
       return;
     }
     this._readyState = CLOSED;
+    this._terminated = true;
     if (this._drainCbs) {
+      // Sends the engine still held. ws: messages waiting for the
+      // compressor fail with its message, those in the socket's buffer with
+      // the stream's.
       const cbs = this._drainCbs;
       this._drainCbs = null;
-      const err = new Error('The socket was closed while data was being compressed');
-      for (const cb of cbs) cb(err);
+      const deflate = this._info !== null && this._info[1].includes('permessage-deflate');
+      for (const cb of cbs) cb(deflate ? new Error('The socket was closed while data was being compressed') : streamDestroyed());
     }
     if (this._server) this._server._whConnClosed(this);
     if (this._closeEmitted) return;
@@ -545,6 +576,81 @@ function sendAfterClose(ws, data, cb) {
     const err = new Error(`WebSocket is not open: readyState ${ws.readyState} (${readyStates[ws.readyState]})`);
     process.nextTick(cb, err);
   }
+}
+
+// Node's ERR_STREAM_DESTROYED, which ws passes to the callbacks of writes
+// the socket had not done when it was destroyed.
+function streamDestroyed() {
+  const err = new Error('Cannot call write after a stream was destroyed');
+  err.code = 'ERR_STREAM_DESTROYED';
+  return err;
+}
+
+// The send queue of a WebSocket while a Blob is read (ws's sender states).
+function readBlob(ws, blob, flags, cb, size) {
+  blob.arrayBuffer().then(
+    (ab) => {
+      if (ws._terminated || ws._readyState === CLOSED) {
+        // ws: the bytes stay counted; every waiting callback gets the error
+        failQueue(ws, new Error('The socket was closed while the blob was being read'), cb);
+        return;
+      }
+      ws._bufferedAmount -= size;
+      ws._sendNow(Buffer.from(ab), flags, cb);
+      runQueue(ws);
+    },
+    (err) => {
+      // ws (sender onError): the callbacks get the read error, then the
+      // socket is ended and 'error' is emitted with it.
+      failQueue(ws, err, cb, true);
+      if (ws._readyState === CLOSED) return;
+      ws._readyState = CLOSING;
+      ws._terminated = true;
+      if (ws._id) addon.terminate(ws._id);
+      ws.emit('error', err);
+    }
+  );
+}
+
+function failQueue(ws, err, cb, sync) {
+  const queue = ws._sendQueue || [];
+  ws._sendQueue = null;
+  const call = () => {
+    if (cb) cb(err);
+    for (const item of queue) if (item[3]) item[3](err);
+  };
+  if (sync) call();
+  else process.nextTick(call);
+}
+
+function runQueue(ws) {
+  const queue = ws._sendQueue;
+  ws._sendQueue = null;
+  while (queue.length) {
+    const [fn, a, b, cb, size] = queue.shift();
+    if (fn === readBlob) {
+      ws._sendQueue = queue;
+      readBlob(ws, a, b, cb, size);
+      return;
+    }
+    ws._bufferedAmount -= size;
+    fn(ws, a, b, cb);
+  }
+}
+
+function sendQueued(ws, data, flags, cb) {
+  ws._sendNow(data, flags, cb);
+}
+
+function controlQueued(ws, buf, pong, cb) {
+  const rc = addon.ping(ws._id, buf, pong);
+  if (rc === E.ECLOSED) sendAfterClose(ws, buf, cb);
+  else if (cb) process.nextTick(cb, rc < 0 ? engineError(rc) : null);
+}
+
+function closeQueued(ws, code, reason) {
+  const rc = addon.close(ws._id, code, reason);
+  if (rc < 0 && rc !== E.ECLOSED) ws.emit('error', engineError(rc));
 }
 
 function emitErrorAndClose(ws, err) {
