@@ -233,23 +233,22 @@ void connection::on_readable() {
   // thousands of events a read), then the others (and in host mode the
   // host) get their turn and we come back.
   for (int round = 0;; ++round) {
-    if (turn_events_ >= max_turn_events) {
+    if (turn_events_ >= max_turn_events || round == 8) {
       // What this read left waits in the protocol: come back for it even
-      // when the socket has nothing new (no edge, no level).
-      retain();
-      loop_.post_next_turn([this] {
-        on_readable();
-        release();
-      });
-      return;
-    }
-    if (round == 8) {
-      if (loop_.host_watches()) return;  // level-triggered: the host comes back
-      retain();
-      loop_.post_next_turn([this] {
-        on_readable();
-        release();
-      });
+      // when the socket has nothing new (no edge, no level). After 8 full
+      // reads a level-triggered host comes back by itself.
+      if (turn_events_ < max_turn_events && loop_.host_watches()) return;
+      // One continuation at a time: a turn that ran from one must not add
+      // another each time, or the turns grow (fragment flood: 40 -> 345 ms).
+      if (!read_posted_) {
+        read_posted_ = true;
+        retain();
+        loop_.post_next_turn([this] {
+          read_posted_ = false;
+          on_readable();
+          release();
+        });
+      }
       return;
     }
     if (!paused_ && state_ == state::open && pause_requested_.load(std::memory_order_relaxed)) paused_ = true;
@@ -535,7 +534,9 @@ bool connection::hold_for_host() {
 
 void connection::resume_after_backlog() {
   retain();
-  loop_.post([this] {
+  // Called from the host's poll: in host mode a plain post would wait for
+  // the loop's next timer, not run at its next turn.
+  loop_.post_next_turn([this] {
     if (queue_held_ && state_ != state::closed) {
       queue_held_ = false;
       on_readable();

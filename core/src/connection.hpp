@@ -287,6 +287,7 @@ class connection {
   // for the host: the answer waits until the host has taken them (queue
   // and host modes), so what it sends in reply still goes out.
   bool close_answer_waits_ = false;
+  bool read_posted_ = false;  // a read-again continuation is waiting (on_readable)
   bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
   bool opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
   // Input stops while the peer does not read what we send (the send buffer

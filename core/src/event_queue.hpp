@@ -46,7 +46,7 @@ class event_queue {
   static constexpr std::size_t max_backlog_events = 16384;
   bool backlogged() const {
     return backlog_.load(std::memory_order_relaxed) > max_backlog ||
-           backlog_events_.load(std::memory_order_relaxed) > max_backlog_events;
+           backlog_events_.load(std::memory_order_relaxed) >= max_backlog_events;
   }
   void hold(connection* c);
   // A marker after the connection's events so far: once the host has taken

@@ -261,7 +261,12 @@ void grow_capped(std::string& s, std::size_t new_size, std::size_t cap) {
   if (new_size > s.capacity()) {
     const std::size_t doubled = s.capacity() > SIZE_MAX / 2 ? SIZE_MAX : s.capacity() * 2;
     std::string bigger;
-    bigger.reserve(std::max(new_size, std::min(cap, doubled)));
+    // Past half the cap, straight to the cap: a doubling that stopped just
+    // short of it would be copied once more, holding twice the cap at the
+    // peak instead of 1.5 times.
+    std::size_t want = std::max(new_size, std::min(cap, doubled));
+    if (want > cap / 2) want = std::max(new_size, cap);
+    bigger.reserve(want);
     bigger.append(s);
     s.swap(bigger);
   }

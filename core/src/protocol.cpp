@@ -296,6 +296,8 @@ bool protocol::data(const header& fh, std::uint8_t* payload, std::size_t len, ha
     if (r == inflater::result::ok) r = inf.finish(out, max);
     if (r != inflater::result::ok) {
       if (shared) tl_rx.shared.reset();  // its stream is broken
+      // A refused bomb must not leave the thread holding its output.
+      if (out.capacity() > (1u << 20)) std::string().swap(out);
       if (r == inflater::result::too_big) return fail(h, WH_CLOSE_TOO_BIG, frame::reason::too_big, WH_ETOOBIG);
       return fail(h, WH_CLOSE_INVALID_DATA, reason_inflate, WH_EPROTO);
     }
