@@ -454,6 +454,21 @@ struct Hub {
     return convert(n);
   }
 
+  // Host mode: the events an earlier poll left, without running the engine
+  // (no new input is read, so a host that takes everything before it polls
+  // again bounds the engine's queue by one turn of input). Needs a watch:
+  // wh_hub_poll_fd() with an fd the engine never handed out only moves
+  // events. Otherwise, and for threaded hubs, what poll() does.
+  py::list take(int max) {
+    check();
+    if (threaded || !watch || watch.is_none()) return poll(max);
+    if (max <= 0 || max > static_cast<int>(batch.size())) max = static_cast<int>(batch.size());
+    int n = wh_hub_poll_fd(h, -1, batch.data(), max);
+    if (n < 0) throw std::runtime_error(std::string("wirehub: poll: ") + wh_strerror(n));
+    more = n == max;
+    return convert(n);
+  }
+
   py::list poll_owned(int max) {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -805,6 +820,8 @@ PYBIND11_MODULE(_wirehub, m) {
            "Host mode: watch(fd, on) while at most max_sockets sockets exist (wh_hub_set_watch)")
       .def("poll_fd", &Hub::poll_fd, py::arg("fd"), py::arg("max") = 1024,
            "A socket handed out by set_watch is readable: run its input, then poll()")
+      .def("take", &Hub::take, py::arg("max") = 1024,
+           "Host mode with a watch: the events waiting, without running the engine (no new input)")
       .def("cork", [](Hub& h) { return h.h ? wh_hub_cork(h.h) : WH_ESTATE; },
            "Hold this thread's writes until uncork() (wh_hub_cork)")
       .def("uncork", [](Hub& h) { return h.h ? wh_hub_uncork(h.h) : WH_ESTATE; })

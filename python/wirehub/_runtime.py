@@ -62,6 +62,10 @@ class Runtime:
         self._dispatching = False
         self._woken: "List[asyncio.Future[None]]" = []
         self._destroy_handle: Optional[asyncio.Handle] = None
+        # Events the engine queued that are not taken yet (the last poll
+        # filled its batch): taken before the engine runs again.
+        self._backlog = False
+        self._more_scheduled = False
         # Connections whose reading should pause or resume (their queue
         # crossed max_queue or fell back to the low mark): told at the end of
         # the batch, so a pause the batch's readers undid costs nothing.
@@ -128,28 +132,50 @@ class Runtime:
             self.native.uncork()
 
     # -- the event pump
-    def _on_readable(self, fd: int = -1) -> None:
-        """The hub's descriptor (fd -1) or a socket it handed out is readable."""
+    def _on_readable(self, fd: int = -1, run: bool = True) -> None:
+        """The hub's descriptor (fd -1) or a socket it handed out is readable.
+
+        Every poll runs the engine, which reads new input (up to a turn's
+        worth per connection: thousands of events from a peer flooding tiny
+        frames) before it hands out events. So the engine runs once per
+        wakeup (``run``): for a socket's wakeup, that socket's input; for the
+        hub's, all the rest, and only once what earlier runs queued is taken
+        (``take()``, no new input). What it queued is taken before it runs
+        again, at this wakeup or the next: the events waiting are bounded by
+        a few runs of input, not by how far the reads got ahead of Python.
+        """
         native = self.native
         if native.closed:
             return
         self._pumping = True
         try:
-            self._pump(fd)
+            self._pump(fd, run)
         finally:
             self._pumping = False
             if self._pause_changes:
                 self._apply_pauses()
 
-    def _pump(self, fd: int) -> None:
+    def _pump(self, fd: int, run: bool) -> None:
         native = self.native
         woken = self._woken
         for _ in range(_MAX_BATCHES_PER_WAKEUP):
-            if fd < 0:
+            if run and fd >= 0:
+                # A socket's own wakeup reads that socket (one turn of its
+                # input) even while another one's events wait: a flood
+                # elsewhere must not keep it from being read.
+                run = False
+                batch = native.poll_fd(fd, _BATCH)
+            elif self._backlog:
+                batch = native.take(_BATCH)
+            elif run:
+                # The hub's wakeup runs everything else (the engine's own
+                # sockets, timers, other threads' calls): only with nothing
+                # left to take.
+                run = False
                 batch = native.poll(_BATCH)
             else:
-                batch = native.poll_fd(fd, _BATCH)
-                fd = -1  # what one batch did not hold: poll() takes it
+                return
+            self._backlog = more = native.more
             self._dispatching = True
             try:
                 for ev in batch:
@@ -193,10 +219,19 @@ class Runtime:
                 woken = self._woken
             if self._pause_changes:
                 self._apply_pauses()
-            # A short list does not mean the engine is drained: the events
-            # nobody reads (pings, unawaited pongs) made no item.
-            if not native.more or native.closed:
-                break
+            if native.closed:
+                return
+        # The wakeup's share is spent: the rest of the loop runs first, then
+        # what waits is taken (the engine's queue does not signal in host
+        # mode; a socket's own wakeup comes back, level-triggered).
+        if self._backlog and not self._more_scheduled:
+            self._more_scheduled = True
+            self.loop.call_soon(self._take_more)
+
+    def _take_more(self) -> None:
+        self._more_scheduled = False
+        if self._backlog:
+            self._on_readable(run=False)
 
     def pause_changed(self, conn) -> None:
         """``conn``'s reading should pause or resume: the engine hears of it

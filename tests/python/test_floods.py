@@ -174,3 +174,22 @@ async def test_a_reader_that_keeps_up_costs_no_pause_or_resume():
         echoed = await asyncio.get_running_loop().run_in_executor(None, burst)
     assert echoed == 2000
     assert calls == [], calls
+
+
+async def test_take_hands_out_what_waits_without_reading_new_input():
+    # The pump takes what an engine run queued before the engine runs (and
+    # reads) again: a peer flooding tiny frames is read one run ahead of
+    # Python at most, not as far as the engine's backlog cap lets it.
+    async with wirehub.serve(echo, HOST, 0, compression=None) as server:
+        native = server._runtime.native
+        loop = asyncio.get_running_loop()
+        s, _ = await loop.run_in_executor(None, raw_client, server.port)
+        try:
+            await asyncio.sleep(0.05)  # the open is dispatched
+            s.sendall(frame(OP_TEXT, b"m") * 100 + frame(OP_TEXT, b"end"))  # fits the socket's buffer
+            time.sleep(0.05)  # in the server's socket now; the loop does not run meanwhile
+            assert native.take(1024) == [] and not native.more
+            got = await loop.run_in_executor(None, read_until, s, b"\x81\x03end", time.monotonic() + 10)
+            assert got.count(b"\x81\x01m") == 100 and got.endswith(b"\x81\x03end")
+        finally:
+            s.close()
