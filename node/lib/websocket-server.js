@@ -75,12 +75,26 @@ class UpgradeRequest extends http.IncomingMessage {
     this.complete = true;
   }
   get socket() {
-    if (this._sock === undefined) this._sock = peerSocket(this._addr, this._port);
+    if (this._sock === undefined) {
+      this._sock = peerSocket(this._addr, this._port);
+      if (this._ws !== undefined) linkRequestSocket(this);
+    }
     return this._sock;
   }
   set socket(v) {
     this._sock = v === null ? undefined : v;
   }
+}
+
+// As with ws, the request's socket is the connection's: once the connection
+// exists, ending, destroying or writing to it acts on the connection, and
+// it closes with it.
+function linkRequestSocket(req) {
+  const ws = req._ws;
+  const ctx = { ws, dead: false, broken: false };
+  routeSocket(req._sock, ctx);
+  if (ws.readyState === WebSocket.CLOSED) req._sock.destroy();
+  else if (ws._server) ws._server._sockets.set(ws, req._sock);
 }
 
 function peerSocket(address, port) {
@@ -385,11 +399,17 @@ function keepSocket(socket, handle, ctx) {
   if (typeof handle.readStop === 'function') handle.readStop();
   socket._handle = null;
   handle.close();
+  socket.removeListener('error', socketOnError);
+  routeSocket(socket, ctx);
+}
+
+// end(), destroy() and writes of a socket without a handle act on the
+// connection of ctx.ws (see keepSocket()).
+function routeSocket(socket, ctx) {
   socket[kCtx] = ctx;
   socket._write = keptSocketWrite;
   socket._writev = keptSocketWritev;
   socket._final = keptSocketFinal;
-  socket.removeListener('error', socketOnError);
   socket.on('error', noop);
   socket.once('close', keptSocketClosed);
 }
@@ -889,6 +909,8 @@ class WebSocketServer extends EventEmitter {
     ws._req = req;
     ws._onConnect = this._emitConnection;
     conns[cid] = ws;
+    req._ws = ws;
+    if (req._sock !== undefined) linkRequestSocket(req);
   }
 
   _accept(ctx) {
@@ -930,7 +952,10 @@ class WebSocketServer extends EventEmitter {
     ws._req = req;
     ws._onConnect = ctx.cb;
     conns[cid] = ws;
-    if (ctx.socket) {
+    if (req instanceof UpgradeRequest) {
+      req._ws = ws;
+      if (req._sock !== undefined) linkRequestSocket(req);
+    } else if (ctx.socket) {
       // ws._socket is the socket handed to handleUpgrade(), as in ws
       Object.defineProperty(ws, '_socket', { value: ctx.socket, writable: true, configurable: true });
       this._sockets.set(ws, ctx.socket);

@@ -285,6 +285,37 @@ describe("Event: 'connection'", () => {
         await withTimeout(once(conn, 'close'));
         await srv.close();
       });
+
+      for (const how of ['destroy', 'end', 'write']) {
+        it(`${name} (${mode}): request.socket.${how}() acts on the connection`, async () => {
+          const srv = await makeServer(lib, mode);
+          let serverSide;
+          srv.wss.on('connection', (conn, req) => {
+            const socket = req.socket;
+            serverSide = Promise.all([withTimeout(once(conn, 'close')), withTimeout(once(socket, 'close'))]);
+            if (how === 'write') {
+              socket.write('HTTP/1.1 400 Bad Request\r\n\r\n');
+              socket.destroy();
+            } else {
+              socket[how]();
+            }
+          });
+          const client = new ws.WebSocket(`ws://127.0.0.1:${srv.port}`);
+          const errors = [];
+          client.on('error', (err) => errors.push(err.message));
+          // (events.once would reject on the client's 'error')
+          const code = await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+          assert.strictEqual(code, 1006);
+          if (how === 'write') {
+            assert.strictEqual(errors.length, 1);
+            assert.match(errors[0], /^Invalid WebSocket frame: /);
+          } else {
+            assert.deepStrictEqual(errors, []);
+          }
+          await serverSide;
+          await srv.close();
+        });
+      }
     }
   }
 });
