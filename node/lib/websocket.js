@@ -156,12 +156,21 @@ class WebSocket extends EventEmitter {
     return this._bufferedAmount;
   }
   _connInfo() {
-    if (this._info === null && this._id && conns[this._id] === this) this._info = addon.connInfo(this._id);
+    // Only once open: before, the engine has nothing to say yet and the
+    // answer must not stick.
+    if (this._info === null && this._id && conns[this._id] === this && this._readyState !== CONNECTING) {
+      this._info = addon.connInfo(this._id);
+    }
     return this._info;
   }
   get extensions() {
+    // ws: the names of the negotiated extensions, without their parameters
     const i = this._connInfo();
-    return i ? i[1] : '';
+    if (!i || !i[1]) return '';
+    return i[1]
+      .split(',')
+      .map((e) => e.split(';')[0].trim())
+      .join();
   }
   get isPaused() {
     return this._paused;
@@ -189,10 +198,25 @@ class WebSocket extends EventEmitter {
     return this._url;
   }
   // engine.io and some libraries read the peer address through ws._socket
+  // (ws: null until open). The engine knows the peer only: localAddress and
+  // localPort stay undefined.
   get _socket() {
     const i = this._connInfo();
     if (!i) return null;
-    return { remoteAddress: i[2], remotePort: i[3], remoteFamily: i[2].includes(':') ? 'IPv6' : 'IPv4' };
+    if (this._socketInfo === undefined) {
+      const family = i[2].includes(':') ? 'IPv6' : 'IPv4';
+      this._socketInfo = {
+        remoteAddress: i[2] || undefined,
+        remotePort: i[3] || undefined,
+        remoteFamily: i[2] ? family : undefined,
+        localAddress: undefined,
+        localPort: undefined,
+        address() {
+          return {};
+        }
+      };
+    }
+    return this._socketInfo;
   }
 
   // ---------------------------------------------------------------- sending
@@ -488,6 +512,11 @@ class WebSocket extends EventEmitter {
     this._closeMessage = reason;
     this.emit('close', code, reason);
   }
+}
+
+// ws makes its accessors enumerable (they stay configurable).
+for (const property of ['binaryType', 'bufferedAmount', 'extensions', 'isPaused', 'protocol', 'readyState', 'url']) {
+  Object.defineProperty(WebSocket.prototype, property, { enumerable: true });
 }
 
 for (const [i, name] of readyStates.entries()) {
