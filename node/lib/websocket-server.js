@@ -960,6 +960,8 @@ class WebSocketServer extends EventEmitter {
       Object.defineProperty(ws, '_socket', { value: ctx.socket, writable: true, configurable: true });
       this._sockets.set(ws, ctx.socket);
       ctx.ws = ws;
+      // the socket keeps ctx: keep only what its routing reads
+      ctx.req = ctx.cb = ctx.reject = ctx.protocols = ctx.socket = null;
       if (ctx.dead) addon.terminate(cid);
     }
   }
