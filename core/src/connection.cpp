@@ -366,6 +366,7 @@ struct rx_events final : protocol::handler {
   void on_close(unsigned code, std::string_view reason) override { c.on_peer_close(code, reason); }
   void on_fail(int close_code, std::string_view reason, int error) override { c.fail(close_code, reason, error); }
   void* place_payload(std::size_t len) override { return c.hub_.place_payload(len); }
+  bool on_fragment() override { return ++c.turn_events_ < connection::max_turn_events; }
   bool reserve(std::size_t more) override { return !c.server_ || c.server_->reserve(more); }
   void unreserve(std::size_t less) override {
     if (c.server_) c.server_->unreserve(less);

@@ -330,7 +330,7 @@ bool protocol::data(const header& fh, std::uint8_t* payload, std::size_t len, ha
   if (!track(h)) return false;
   if (check && !utf8_.write(reinterpret_cast<const std::uint8_t*>(msgbuf_.data()) + before, msgbuf_.size() - before))
     return fail(h, WH_CLOSE_INVALID_DATA, frame::reason::invalid_utf8, WH_EUTF8);
-  if (!fh.fin) return true;
+  if (!fh.fin) return h.on_fragment();
   msg_opcode_ = 0;
   if (check && !utf8_.finish()) return fail(h, WH_CLOSE_INVALID_DATA, frame::reason::invalid_utf8, WH_EUTF8);
   std::string msg;

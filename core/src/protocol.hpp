@@ -77,6 +77,10 @@ class protocol {
     // Host-owned memory for a whole plain message of len bytes about to be
     // unmasked (wh_hub_set_payload_alloc), or nullptr.
     virtual void* place_payload(std::size_t) { return nullptr; }
+    // A fragment was added to the message being built; false stops the
+    // feed after it (a turn's share of work: a flood of tiny fragments is
+    // no cheaper to take than a flood of tiny messages).
+    virtual bool on_fragment() { return true; }
     // The protocol is about to hold `more` bytes beyond held(); false
     // refuses (the protocol then fails with 1008, WH_EBUDGET).
     virtual bool reserve(std::size_t) { return true; }

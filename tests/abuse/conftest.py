@@ -275,13 +275,6 @@ KNOWN_GAPS = {
     ("ping_flood_nonreader", "python"): "the Python server holds ~40 MB during a ping flood (binding, not investigated)",
     ("empty_frame_flood", "python"): "Python turns each empty frame into objects faster than it frees them "
                                      "(~220 MB, probe p99 ~630 ms); the engine's event backlog cap is 64 MiB",
-    ("empty_frame_flood", "node"): "RSS 14.9-16.3 MB vs 16.0 (p99 12-18 ms, all echoed): V8's first optimizing "
-                                   "compile of the flood's path (~3.5 MB of node's text, ~3 MB of compiler arenas) "
-                                   "and the engine queue's two item vectors (120 B x up to 32768)",
-    ("deflate_bomb", "node"): "engine: grow_capped's last step copies a buffer just under the cap into one of the cap "
-                              "(2x the 100 MiB limit; the C server too, within its slack at 16 MiB)",
-    ("fragment_flood", "node"): "engine: on_readable posts a continuation per turn even when one is pending; they "
-                                "multiply (probe p99 ~350-410 ms)",
 }
 
 

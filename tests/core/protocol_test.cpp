@@ -39,6 +39,9 @@ struct recorder : protocol::handler {
   std::size_t budget = SIZE_MAX, reserved = 0;
   int stop_after_messages = -1;  // on_message returns false once after this many
   int messages = 0;
+  int stop_every_fragments = 0;  // on_fragment returns false after every this many
+  int fragments = 0;
+  bool on_fragment() override { return !stop_every_fragments || ++fragments % stop_every_fragments != 0; }
   bool on_message(const std::uint8_t* d, std::size_t n, int flags) override {
     events.push_back(std::string(flags & WH_TEXT ? "text:" : "binary:") + (flags & WH_COMPRESSED ? "z:" : "") +
                      std::string(reinterpret_cast<const char*>(d), n));
@@ -256,6 +259,26 @@ TEST(Protocol, AHandlerThatStopsKeepsTheRestInOrderForTheResumedFeed) {
   EXPECT_EQ(r.events, (std::vector<std::string>{"text:one", "text:two"}));
   EXPECT_TRUE(p.feed(reinterpret_cast<std::uint8_t*>(rest.data()), rest.size(), r));
   EXPECT_EQ(r.events, (std::vector<std::string>{"text:one", "text:two", "text:three"}));
+}
+
+TEST(Protocol, AStopAfterAFragmentResumesTheSameMessage) {
+  // A turn's share can end between two fragments of one message.
+  std::string s = client_frame(frame::op_text, "a", false);
+  for (int i = 0; i < 9; ++i) s += client_frame(frame::op_continuation, "b", false);
+  s += client_frame(frame::op_continuation, "c") + client_frame(frame::op_text, "next");
+  auto cfg = config();
+  protocol p(protocol::role::server, cfg);
+  recorder r;
+  r.stop_every_fragments = 3;
+  EXPECT_TRUE(p.feed(reinterpret_cast<std::uint8_t*>(s.data()), s.size(), r));
+  int resumes = 0;
+  while (p.stopped() && resumes < 20) {
+    EXPECT_TRUE(r.events.empty());
+    EXPECT_TRUE(p.feed(nullptr, 0, r));
+    ++resumes;
+  }
+  EXPECT_EQ(resumes, 3);
+  EXPECT_EQ(r.events, (std::vector<std::string>{"text:abbbbbbbbbc", "text:next"}));
 }
 
 TEST(Protocol, RandomStreamsGiveTheSameEventsHoweverTheyAreCut) {
