@@ -65,9 +65,12 @@ constexpr std::size_t oldest_size<wh_client_options>() { return offsetof(wh_clie
 // Sizes between the oldest and the current one, for structs that grew twice.
 template <class T>
 constexpr std::size_t middle_size() { return oldest_size<T>(); }
-// wh_client_options then gained `flags` after `message_timeout_ms`.
+// wh_client_options then gained `flags` and `max_fragments` after
+// `message_timeout_ms`, wh_server_options `max_fragments` after `max_memory`.
 template <>
 constexpr std::size_t middle_size<wh_client_options>() { return offsetof(wh_client_options, flags); }
+template <>
+constexpr std::size_t middle_size<wh_server_options>() { return offsetof(wh_server_options, max_fragments); }
 
 template <class T>
 bool read_options(const T* in, T& out) {

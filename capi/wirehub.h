@@ -376,6 +376,10 @@ typedef struct wh_server_options {
                                   connection whose input would pass it is closed with 1008
                                   (WH_EBUDGET), a send past it returns WH_EDROPPED.
                                   0 = 1 GiB, SIZE_MAX = unlimited */
+  /* Appended later: the layouts up to user_data and up to max_memory are
+   * still accepted. */
+  int max_fragments;           /* non-empty fragments in one message (ws's maxFragments);
+                                  past it, close 1008 (WH_ELIMIT). 0 = 131072, -1 = none */
 } wh_server_options;
 
 /* Bind, listen and start accepting. Binding errors are returned here. [any thread] */
@@ -510,6 +514,7 @@ typedef struct wh_client_options {
   /* Appended later: the layouts up to user_data and up to message_timeout_ms
    * are still accepted. */
   int flags;                    /* WH_CLIENT_* */
+  int max_fragments;            /* as in wh_server_options; 0 = 131072, -1 = none */
 } wh_client_options;
 
 #define WH_CLIENT_SKIP_UTF8 0x1     /* as WH_SERVER_SKIP_UTF8 (ws's skipUTF8Validation) */

@@ -58,6 +58,8 @@ int prepare_client(const char* url, const wh_client_options& o, endpoint_config&
   if (rc) return rc;
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
   if (rc) return rc;
+  rc = resolve_fragments(o.max_fragments, cfg);
+  if (rc) return rc;
   if (o.flags & ~(WH_CLIENT_SKIP_UTF8 | WH_CLIENT_NO_AUTO_PONG)) return WH_EINVAL;
   cfg.validate_utf8 = !(o.flags & WH_CLIENT_SKIP_UTF8);
   cfg.auto_pong = !(o.flags & WH_CLIENT_NO_AUTO_PONG);

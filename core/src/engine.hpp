@@ -40,6 +40,7 @@ struct endpoint_config {
   int ping_timeout_ms = 0;
   int idle_timeout_ms = 0;          // 0 = off
   int message_timeout_ms = 60000;   // 0 = off
+  std::uint32_t max_fragments = 131072;  // non-empty fragments of one message; 0 = no limit (ws's maxFragments)
   bool validate_utf8 = true;  // WH_SERVER_SKIP_UTF8 turns it off
   bool auto_pong = true;      // WH_SERVER_NO_AUTO_PONG / WH_CLIENT_NO_AUTO_PONG turn it off
   deflate_config deflate;
@@ -50,6 +51,8 @@ int resolve_config(const wh_limits& limits, const wh_deflate_options& deflate, e
 // The timeouts of wh_server_options/wh_client_options (0 = default, -1 = off
 // where allowed); WH_EINVAL out of range.
 int resolve_timeouts(int idle_ms, int message_ms, endpoint_config& out);
+// max_fragments of the options: 0 = 131072, -1 = none.
+int resolve_fragments(int max_fragments, endpoint_config& out);
 
 std::uint64_t now_ms();
 

@@ -53,6 +53,12 @@ int resolve_config(const wh_limits& l, const wh_deflate_options& d, endpoint_con
   return 0;
 }
 
+int resolve_fragments(int max_fragments, endpoint_config& c) {
+  if (max_fragments < -1) return WH_EINVAL;
+  c.max_fragments = max_fragments < 0 ? 0 : max_fragments ? static_cast<std::uint32_t>(max_fragments) : 131072;
+  return 0;
+}
+
 int resolve_timeouts(int idle_ms, int message_ms, endpoint_config& c) {
   if (idle_ms < 0 || message_ms < -1) return WH_EINVAL;
   c.idle_timeout_ms = idle_ms;
@@ -126,6 +132,8 @@ int hub::listen(const wh_server_options& o, server** out) {
   if (o.max_connections < 0 || o.backlog < 0 || o.max_handshakes < -1) return WH_EINVAL;
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
   if (rc) return rc;
+  rc = resolve_fragments(o.max_fragments, cfg);
+  if (rc) return rc;
   cfg.validate_utf8 = !(o.flags & WH_SERVER_SKIP_UTF8);
   cfg.auto_pong = !(o.flags & WH_SERVER_NO_AUTO_PONG);
   auto s = std::make_unique<server>(*this, o, std::move(cfg));
@@ -172,6 +180,8 @@ int hub::adopt_client(int fd, const wh_client_options& o, const char* subprotoco
   int rc = resolve_config(o.limits, o.deflate, *cfg);
   if (rc) return rc;
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, *cfg);
+  if (rc) return rc;
+  rc = resolve_fragments(o.max_fragments, *cfg);
   if (rc) return rc;
   if (o.flags & ~(WH_CLIENT_SKIP_UTF8 | WH_CLIENT_NO_AUTO_PONG)) return WH_EINVAL;
   cfg->validate_utf8 = !(o.flags & WH_CLIENT_SKIP_UTF8);

@@ -156,6 +156,7 @@ class protocol {
   int peer_bits_ = 15;
   bool done_ = false, stopped_ = false;
   std::uint8_t msg_opcode_ = 0;
+  std::uint32_t fragments_ = 0;  // non-empty fragments of the message being built
   bool msg_compressed_ = false;
   grow_buffer partial_;   // a frame that did not fit in the bytes fed so far
   std::size_t partial_need_ = 0;  // its whole size once its header is known

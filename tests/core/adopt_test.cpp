@@ -340,3 +340,34 @@ TEST_F(Adopt, ServerPingsAreNotAnsweredWithNoAutoPong) {
   ASSERT_TRUE(hub_.rec().wait_event(WH_EV_PING, conn).has_value());
   EXPECT_TRUE(peer_.quiet_for(100));
 }
+
+TEST_F(Adopt, MaxFragmentsClosesAMessageOfTooManyFragmentsWith1008) {
+  wh_server_options o = server_options();
+  o.flags = WH_SERVER_NO_LISTEN;
+  o.max_fragments = 2;
+  server_ = hub_.listen(o);
+  ASSERT_NE(server_, nullptr);
+  const int fd = make_pair();
+  const std::string req = upgrade_request("/");
+  ASSERT_EQ(wh_server_adopt(server_, fd, req.data(), req.size(), "127.0.0.1", 1), 0);
+  ASSERT_EQ(peer_.read_http_response().status, 101);
+  ASSERT_TRUE(peer_.send_frame(OP_TEXT, "a", FrameOpts().not_final()));
+  ASSERT_TRUE(peer_.send_frame(OP_CONT, "b", FrameOpts().not_final()));
+  ASSERT_TRUE(peer_.send_frame(OP_CONT, "c"));
+  auto cl = peer_.read_until_close();
+  ASSERT_TRUE(cl.has_value());
+  EXPECT_EQ(cl->close_code(), 1008);
+  EXPECT_EQ(cl->close_reason(), "Too many message fragments");
+}
+
+TEST(OptionsLayout, MaxFragmentsBelowMinusOneIsRefused) {
+  TestHub hub;
+  wh_server_options o = server_options();
+  o.max_fragments = -2;
+  int err = 0;
+  EXPECT_EQ(hub.listen(o, &err), nullptr);
+  EXPECT_EQ(err, WH_EINVAL);
+  o.max_fragments = 0;
+  o.size = offsetof(wh_server_options, max_fragments);  // the layout before it
+  EXPECT_NE(hub.listen(o), nullptr);
+}

@@ -281,6 +281,26 @@ TEST(Protocol, AStopAfterAFragmentResumesTheSameMessage) {
   EXPECT_EQ(r.events, (std::vector<std::string>{"text:abbbbbbbbbc", "text:next"}));
 }
 
+TEST(Protocol, MoreNonEmptyFragmentsThanMaxFragmentsClose1008) {
+  // ws's maxFragments (131072 by default): empty fragments hold nothing
+  // and do not count.
+  auto run = [](std::string bytes) {
+    auto cfg = config();
+    cfg.max_fragments = 3;
+    protocol p(protocol::role::server, cfg);
+    recorder r;
+    p.feed(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size(), r);
+    return r.events;
+  };
+  std::string ok = client_frame(frame::op_text, "a", false) + client_frame(frame::op_continuation, "", false) +
+                   client_frame(frame::op_continuation, "b", false) + client_frame(frame::op_continuation, "c");
+  EXPECT_EQ(run(ok), std::vector<std::string>{"text:abc"});
+  std::string many = client_frame(frame::op_text, "a", false);
+  for (int i = 0; i < 3; ++i) many += client_frame(frame::op_continuation, "b", false);
+  many += client_frame(frame::op_continuation, "c");
+  EXPECT_EQ(run(many), std::vector<std::string>{"fail:1008:WH_ELIMIT"});
+}
+
 TEST(Protocol, RandomStreamsGiveTheSameEventsHoweverTheyAreCut) {
   std::mt19937 rng(42);
   std::string s;
