@@ -654,6 +654,7 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   so.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
   const int64_t mem = OptInt(o, "maxMemory");
   so.max_memory = mem < 0 ? SIZE_MAX : static_cast<size_t>(mem);
+  so.max_fragments = static_cast<int>(OptInt(o, "maxFragments"));  // 0 = 131072, -1 = none
   FillLimits(o, &so.limits);
   FillDeflate(o, &so.deflate);
   if (!cert.empty()) {
@@ -732,6 +733,7 @@ Napi::Value ClientAdopt(const Napi::CallbackInfo& info) {
   std::memset(&co, 0, sizeof co);
   co.size = sizeof co;
   co.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
+  co.max_fragments = static_cast<int>(OptInt(o, "maxFragments"));
   co.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
   co.flags = static_cast<int>(OptInt(o, "flags"));
   FillLimits(o, &co.limits);
@@ -852,6 +854,7 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   co.headers = hdrs.empty() ? nullptr : hdrs.c_str();
   co.origin = HasString(o, "origin") ? origin.c_str() : nullptr;
   co.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
+  co.max_fragments = static_cast<int>(OptInt(o, "maxFragments"));
   co.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
   co.flags = static_cast<int>(OptInt(o, "flags"));  // WH_CLIENT_*
   FillLimits(o, &co.limits);
