@@ -126,6 +126,8 @@ declare namespace WebSocket {
     autoPong?: boolean;
     maxPayload?: number;
     skipUTF8Validation?: boolean;
+    /** ms to wait for the server's close frame after close(); default 30000. */
+    closeTimeout?: number;
     /** wirehub (not in ws): close with 1001 when nothing arrived from the server for this many ms. Default 0: off. */
     idleTimeout?: number;
     /** wirehub (not in ws): a message that has begun must be complete within this many ms, else close with 1008. Default 60000; 0: off. */

@@ -117,6 +117,9 @@ class WebSocket extends EventEmitter {
     this._onConnect = null;
     this._sendQueue = null; // while a Blob is read: [fn, a, b, cb, size] to run after it
     this._terminated = false;
+    this._deferEvents = false; // allowSynchronousEvents: false
+    this._deferred = null;
+    this._deferredRunning = false;
 
     if (address === kInternal) {
       this._isServer = true;
@@ -436,10 +439,14 @@ class WebSocket extends EventEmitter {
     this.emit('open');
   }
 
-  _whMessage(buf, flags) {
-    if (this._pausedEvents !== null || this._paused) {
+  _whMessage(buf, flags, deferred) {
+    if (this._pausedEvents !== null || this._paused || (this._deferEvents && !deferred)) {
       const copy = Buffer.from(buf);
-      (this._pausedEvents || (this._pausedEvents = [])).push(() => this._whMessage(copy, flags));
+      if (this._pausedEvents !== null || this._paused) {
+        (this._pausedEvents || (this._pausedEvents = [])).push(() => this._whMessage(copy, flags));
+      } else {
+        deferEvent(this, () => this._whMessage(copy, flags, true));
+      }
       return;
     }
     const isBinary = (flags & F.BINARY) !== 0;
@@ -453,9 +460,13 @@ class WebSocket extends EventEmitter {
     this.emit('message', data, isBinary);
   }
 
-  _whPingPong(isPing, data) {
+  _whPingPong(isPing, data, deferred) {
     if (this._paused) {
       (this._pausedEvents || (this._pausedEvents = [])).push(() => this._whPingPong(isPing, data));
+      return;
+    }
+    if (this._deferEvents && !deferred) {
+      deferEvent(this, () => this._whPingPong(isPing, data, true));
       return;
     }
     this.emit(isPing ? 'ping' : 'pong', data);
@@ -469,7 +480,7 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _whClose(code, reason, error, status, headers) {
+  _whClose(code, reason, error, status, headers, deferred) {
     if (this._pausedEvents && this._pausedEvents.length) {
       // close comes after the messages that were held back by pause()
       const q = this._pausedEvents;
@@ -479,6 +490,12 @@ class WebSocket extends EventEmitter {
     }
     const wasOpen = this._readyState === OPEN || this._readyState === CLOSING;
     if (wasOpen) this._connInfo();
+    if (!deferred && this._deferred !== null && (this._deferred.length || this._deferredRunning)) {
+      // allowSynchronousEvents: false: 'close' after the deferred events
+      const copy = Buffer.from(reason);
+      deferEvent(this, () => this._whClose(code, copy, error, status, headers, true));
+      return;
+    }
     if (this._refd) {
       this._refd = false;
       addon.ref(-1);
@@ -680,6 +697,26 @@ function controlQueued(ws, buf, pong, cb) {
 function closeQueued(ws, code, reason) {
   const rc = addon.close(ws._id, code, reason);
   if (rc < 0 && rc !== E.ECLOSED) ws.emit('error', engineError(rc));
+}
+
+// allowSynchronousEvents: false: as ws's receiver, every 'message', 'ping'
+// and 'pong' gets a macrotask of its own (setImmediate), in order.
+function deferEvent(ws, fn) {
+  if (ws._deferred === null) ws._deferred = [];
+  ws._deferred.push(fn);
+  if (ws._deferred.length === 1 && !ws._deferredRunning) setImmediate(runDeferred, ws);
+}
+
+function runDeferred(ws) {
+  const fn = ws._deferred.shift();
+  ws._deferredRunning = true;
+  try {
+    fn();
+  } finally {
+    ws._deferredRunning = false;
+    // the next one after what the listener scheduled, as in ws
+    if (ws._deferred.length) setImmediate(runDeferred, ws);
+  }
 }
 
 function emitErrorAndClose(ws, err) {
@@ -1004,10 +1041,12 @@ function initAsClient(ws, address, protocols, options) {
     perMessageDeflate: true,
     followRedirects: false,
     maxRedirects: 10,
+    closeTimeout: 30000,
     ...options
   };
   ws._opts = opts;
   ws._protocols = protocols;
+  ws._deferEvents = !opts.allowSynchronousEvents;
   if (ws._redirects === undefined) ws._redirects = 0;
   if (opts.protocolVersion !== 8 && opts.protocolVersion !== 13) {
     throw new RangeError(`Unsupported protocol version: ${opts.protocolVersion} (supported versions: 8, 13)`);
@@ -1123,6 +1162,8 @@ function initAsClient(ws, address, protocols, options) {
     headers: headersToString(headers),
     maxPayload: opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
+    // ws waits 30 s for the server's close frame (the engine's default: 5 s)
+    closeTimeout: Math.max(1, Math.min(Number(opts.closeTimeout) || 0, 2 ** 31 - 1)),
     deflate: deflateOptions(opts.perMessageDeflate, false),
     ...limitOptions(opts, ['idleTimeout', 'messageTimeout'])
   };

@@ -1,0 +1,148 @@
+'use strict';
+// Options of new WebSocket() as ws 8 honours them: closeTimeout,
+// maxPayload, allowSynchronousEvents. Each case runs against ws and
+// wirehub. (autoPong, generateMask, skipUTF8Validation, the permessage-
+// deflate parameters and the TLS options need the engine: see issue 12.)
+const { describe, test } = require('node:test');
+const assert = require('assert');
+const net = require('net');
+const crypto = require('crypto');
+const ws = require('ws');
+const wirehub = require('../../node');
+const { withTimeout, waitFor, listen, closeServer } = require('./helpers');
+
+const impls = [
+  ['ws', ws],
+  ['wirehub', wirehub]
+];
+
+// Completes the handshake, then sends `frames` (raw bytes) and never
+// answers anything.
+async function rawPeer(frames = Buffer.alloc(0)) {
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.once('data', (d) => {
+      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(String(d))[1];
+      const acceptKey = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey}\r\n\r\n`);
+      if (frames.length) s.write(frames);
+      s.on('data', () => {});
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `ws://127.0.0.1:${server.address().port}/`,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  };
+}
+
+describe('new WebSocket(address[, protocols][, options]): closeTimeout', () => {
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: a server that never answers the close is dropped after closeTimeout (1006)`, async () => {
+      const peer = await rawPeer();
+      const client = new WebSocket(peer.url, { closeTimeout: 300 });
+      await waitFor(client, 'open');
+      const start = Date.now();
+      client.close(1000);
+      const [code] = await waitFor(client, 'close');
+      const took = Date.now() - start;
+      assert.strictEqual(code, 1006);
+      assert.ok(took >= 250 && took < 3000, `closed after ${took} ms`);
+      peer.close();
+    });
+
+    test(`${name}: the default waits longer than the engine's 5 s would`, { skip: 'takes 6 s; run by hand' }, async () => {
+      const peer = await rawPeer();
+      const client = new WebSocket(peer.url);
+      await waitFor(client, 'open');
+      client.close(1000);
+      let closed = false;
+      client.on('close', () => (closed = true));
+      await new Promise((r) => setTimeout(r, 6000));
+      assert.strictEqual(closed, false);
+      client.terminate();
+      peer.close();
+    });
+  }
+});
+
+describe('new WebSocket(address[, protocols][, options]): maxPayload', () => {
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: a message above it fails the connection (a 1009 close frame) with ws's error`, async () => {
+      const { wss, url } = await listen(WebSocket.WebSocketServer);
+      wss.on('connection', (s) => {
+        s.on('error', () => {});
+        s.send('0123456789');
+        s.send('0123456789a');
+      });
+      const client = new WebSocket(url, { maxPayload: 10 });
+      const got = [];
+      client.on('message', (m) => got.push(String(m)));
+      const error = new Promise((resolve) => client.on('error', resolve));
+      const code = await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+      const err = await error;
+      assert.deepStrictEqual(got, ['0123456789']);
+      assert.ok(err instanceof RangeError);
+      assert.strictEqual(err.message, 'Max payload size exceeded');
+      assert.strictEqual(err.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+      // ws's receiver stops at the error and never sees the server's close
+      // frame: 1006. wirehub reports the code it sent (1009), which
+      // errors.test.js expects.
+      if (name === 'ws') assert.strictEqual(code, 1006);
+      else assert.strictEqual(code, 1009);
+      await closeServer(wss);
+    });
+
+    test(`${name}: 0 turns the limit off`, async () => {
+      const { wss, url } = await listen(WebSocket.WebSocketServer);
+      const big = Buffer.alloc(2 << 20, 7);
+      wss.on('connection', (s) => s.send(big));
+      const client = new WebSocket(url, { maxPayload: 0 });
+      const [m] = await waitFor(client, 'message');
+      assert.strictEqual(m.length, big.length);
+      client.close();
+      await waitFor(client, 'close');
+      await closeServer(wss);
+    });
+  }
+});
+
+describe('new WebSocket(address[, protocols][, options]): allowSynchronousEvents', () => {
+  for (const [name, WebSocket] of impls) {
+    for (const allow of [false, true]) {
+      test(`${name}: ${allow}`, async () => {
+        const { wss, url } = await listen(WebSocket.WebSocketServer);
+        wss.on('connection', (s) => {
+          s.send('m1');
+          s.send('m2');
+          s.ping('p');
+          s.send('m3');
+          s.close(1000);
+        });
+        const client = new WebSocket(url, { allowSynchronousEvents: allow });
+        const events = [];
+        client.on('message', (m) => {
+          events.push(String(m));
+          setImmediate(() => events.push(`after-${m}`));
+        });
+        client.on('ping', () => events.push('ping'));
+        await waitFor(client, 'close');
+        await new Promise((r) => setImmediate(r));
+        const order = events.filter((e) => !e.startsWith('after-m3'));
+        if (allow) {
+          // one read: every event in the same tick
+          assert.deepStrictEqual(order.slice(0, 4), ['m1', 'm2', 'ping', 'm3']);
+        } else {
+          // a macrotask each: what a listener schedules runs before the next
+          assert.deepStrictEqual(order, ['m1', 'after-m1', 'm2', 'after-m2', 'ping', 'm3']);
+        }
+        await closeServer(wss);
+      });
+    }
+  }
+});
