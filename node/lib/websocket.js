@@ -251,6 +251,9 @@ class WebSocket extends EventEmitter {
       // As ws's sender: a Blob is read first, and whatever is sent, pinged
       // or closed meanwhile waits behind it, in order. Its bytes count in
       // bufferedAmount until they reach the engine.
+      if (!isBlob && typeof data !== 'string' && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
+        throw new TypeError('The data argument must be a string, Buffer, ArrayBuffer or view');
+      }
       const size = isBlob ? data.size : typeof data === 'string' ? Buffer.byteLength(data) : toBuffer(data).length;
       this._bufferedAmount += size;
       if (this._sendQueue !== null) {
