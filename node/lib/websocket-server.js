@@ -327,12 +327,16 @@ function checkDeflateOffers(opts, configurations) {
       if (key === 'client_max_window_bits') {
         if (value !== true) {
           const num = +value;
-          if (!Number.isInteger(num) || num < 8 || num > 15) throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
+          if (!Number.isInteger(num) || num < 8 || num > 15) {
+            throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
+          }
           value = num;
         }
       } else if (key === 'server_max_window_bits') {
         const num = +value;
-        if (!Number.isInteger(num) || num < 8 || num > 15) throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
+        if (!Number.isInteger(num) || num < 8 || num > 15) {
+          throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
+        }
         value = num;
       } else if (key === 'client_no_context_takeover' || key === 'server_no_context_takeover') {
         if (value !== true) throw new TypeError(`Invalid value for parameter "${key}": ${value}`);
@@ -348,7 +352,8 @@ function checkDeflateOffers(opts, configurations) {
         (opts.serverNoContextTakeover === false && params.server_no_context_takeover) ||
         (params.server_max_window_bits &&
           (opts.serverMaxWindowBits === false ||
-            (typeof opts.serverMaxWindowBits === 'number' && opts.serverMaxWindowBits > params.server_max_window_bits))) ||
+            (typeof opts.serverMaxWindowBits === 'number' &&
+              opts.serverMaxWindowBits > params.server_max_window_bits))) ||
         (typeof opts.clientMaxWindowBits === 'number' && !params.client_max_window_bits)
       )
   );

@@ -105,7 +105,12 @@ function sameAnswer(actual, expected) {
 
 const refusals = [
   ['a method other than GET', request('POST', upgradeHeaders({ 'Content-Length': '0' })), 405, 'Invalid HTTP method'],
-  ['an Upgrade other than websocket', request('GET', upgradeHeaders({ Upgrade: 'h2c' })), 400, 'Invalid Upgrade header'],
+  [
+    'an Upgrade other than websocket',
+    request('GET', upgradeHeaders({ Upgrade: 'h2c' })),
+    400,
+    'Invalid Upgrade header'
+  ],
   [
     'no Sec-WebSocket-Key',
     request('GET', upgradeHeaders({ 'Sec-WebSocket-Key': undefined })),
@@ -190,7 +195,7 @@ describe("Event: 'wsClientError'", () => {
         }
       });
 
-      const plainTodo = name === 'wirehub' && mode === 'port' ? 'plain requests get the engine\'s 426 (the addon takes no WH_EV_HTTP)' : false;
+      const plainTodo = name === 'wirehub' && mode === 'port' ? 'the engine answers plain requests itself' : false;
       it(`${name} (${mode}): a request without Upgrade gets 426 Upgrade Required`, { todo: plainTodo }, async () => {
         const srv = await makeServer(lib, mode);
         try {
@@ -230,7 +235,10 @@ describe("Event: 'wsClientError'", () => {
         });
         srv.wss.on('connection', (conn) => conn.terminate());
         const v13 = request('GET', upgradeHeaders({ Origin: 'http://o13' }));
-        const v8 = request('GET', upgradeHeaders({ 'Sec-WebSocket-Version': '8', 'Sec-WebSocket-Origin': 'http://o8' }));
+        const v8 = request(
+          'GET',
+          upgradeHeaders({ 'Sec-WebSocket-Version': '8', 'Sec-WebSocket-Origin': 'http://o8' })
+        );
         assert.strictEqual(await exchange(srv.port, v13), 'HTTP/1.1 101 Switching Protocols');
         assert.strictEqual(await exchange(srv.port, v8), 'HTTP/1.1 101 Switching Protocols');
         assert.deepStrictEqual(versions, ['13', '8']);

@@ -181,7 +181,8 @@ describe('new WebSocketServer(options[, callback])', () => {
       await closeServer(wss);
     });
 
-    const engineTodo = name === 'wirehub' ? 'the engine always answers pings (needs a flag; see the report of issue 12)' : false;
+    const engineTodo =
+      name === 'wirehub' ? 'the engine always answers pings (needs a flag; see the report of issue 12)' : false;
     it(`${name}: autoPong: false leaves pings unanswered`, { todo: engineTodo }, async () => {
       const { wss, url } = await portServer(WebSocketServer, { autoPong: false });
       const { client, conn } = await connected(wss, url);
@@ -197,7 +198,8 @@ describe('new WebSocketServer(options[, callback])', () => {
       assert.strictEqual(pongs, 0);
     });
 
-    const jsTodo = name === 'wirehub' ? 'the connection does not read options.allowSynchronousEvents (node/lib/websocket.js)' : false;
+    const jsTodo =
+      name === 'wirehub' ? 'connections do not read options.allowSynchronousEvents (node/lib/websocket.js)' : false;
     it(`${name}: allowSynchronousEvents: false emits one message per turn`, { todo: jsTodo }, async () => {
       const { wss, url } = await portServer(WebSocketServer, { allowSynchronousEvents: false });
       const { client, conn } = await connected(wss, url);

@@ -94,7 +94,7 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
       });
     }
 
-    it(`${name}: bytes written to the socket after the upgrade make the client fail (engine.io's refusal)`, async () => {
+    it(`${name}: bytes written to the socket after the upgrade make the client fail (engine.io)`, async () => {
       const { httpServer, wss, url } = await noServerSetup(WebSocketServer, (wss, req, socket, head) => {
         wss.handleUpgrade(req, socket, head, () => {
           // what engine.io's abortUpgrade() does

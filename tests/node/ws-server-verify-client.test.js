@@ -104,22 +104,22 @@ describe('new WebSocketServer(options[, callback]): verifyClient', () => {
       const halfTodo = name === 'wirehub' && mode === 'port'
         ? 'the engine does not watch for the peer\'s FIN while the host decides (see the report of issue 12)'
         : false;
-      it(`${name} (${mode}): a client half-closed during an async verifyClient is dropped, unanswered`, { todo: halfTodo },
-        async () => {
-          let connections = 0;
-          const srv = await makeServer(lib, mode, { verifyClient: (i, cb) => setTimeout(() => cb(true), 300) });
-          srv.wss.on('connection', (conn) => {
-            connections++;
-            conn.terminate();
-          });
-          try {
-            const answer = await rawUpgrade(srv.port, 50);
-            assert.strictEqual(answer, '');
-            assert.strictEqual(connections, 0);
-          } finally {
-            await srv.close();
-          }
+      const what = 'a client half-closed during an async verifyClient is dropped, unanswered';
+      it(`${name} (${mode}): ${what}`, { todo: halfTodo }, async () => {
+        let connections = 0;
+        const srv = await makeServer(lib, mode, { verifyClient: (i, cb) => setTimeout(() => cb(true), 300) });
+        srv.wss.on('connection', (conn) => {
+          connections++;
+          conn.terminate();
         });
+        try {
+          const answer = await rawUpgrade(srv.port, 50);
+          assert.strictEqual(answer, '');
+          assert.strictEqual(connections, 0);
+        } finally {
+          await srv.close();
+        }
+      });
     }
   }
 });
