@@ -236,7 +236,7 @@ class Runtime:
     def pause_changed(self, conn) -> None:
         """``conn``'s reading should pause or resume: the engine hears of it
         after the batch being dispatched, else at this loop iteration's end."""
-        conn._pause_queued = True
+        conn._pause_state |= 2  # connection._PAUSE_QUEUED
         self._pause_changes.append(conn)
         if not self._pumping and not self._pauses_scheduled:
             self._pauses_scheduled = True

@@ -29,6 +29,10 @@ _ETOOBIG = _native.ETOOBIG
 _ECLOSECODE = _native.ECLOSECODE
 _EINVAL = _native.EINVAL
 _Future = asyncio.Future
+# Connection._pause_state bits: what the engine was told, and whether the
+# runtime has the connection queued to tell it again (Runtime.pause_changed).
+_ENGINE_PAUSED = 1
+_PAUSE_QUEUED = 2
 
 
 class State:
@@ -64,13 +68,14 @@ class Connection:
         # the low-water mark (python-websockets' max_queue; 0: never pauses).
         self._max_queue, self._low_queue = queue_marks(max_queue)
         # _paused: the queue reached max_queue and is not back to the low
-        # mark yet. The engine hears of it (_engine_paused) only once the
-        # batch being dispatched and the readers it woke are done (see
-        # _apply_pause): a reader that takes the batch's messages at once
-        # then costs no pause and resume at all.
+        # mark yet. The engine hears of it only once the batch being
+        # dispatched and the readers it woke are done (see _apply_pause): a
+        # reader that takes the batch's messages at once then costs no pause
+        # and resume at all. One attribute for both of _pause_state's bits:
+        # past 29 attributes an instance's dict stops sharing its keys
+        # (CPython), over a KiB more per connection.
         self._paused = False
-        self._engine_paused = False
-        self._pause_queued = False
+        self._pause_state = 0
         self._drain_waiters: List[asyncio.Future] = []
         self._pong_waiters: Dict[bytes, asyncio.Future] = {}
         self._opened: asyncio.Future = self._loop.create_future()
@@ -127,7 +132,7 @@ class Connection:
         q.append(message)
         if self._max_queue and not self._paused and len(q) >= self._max_queue and self.state == State.OPEN:
             self._paused = True
-            if not self._pause_queued:
+            if not self._pause_state & _PAUSE_QUEUED:
                 self._runtime.pause_changed(self)
         w = self._waiter
         if w is not None:
@@ -248,7 +253,7 @@ class Connection:
         msg = q.popleft()
         if self._paused and len(q) <= self._low_queue:
             self._paused = False
-            if self._engine_paused and not self._pause_queued:
+            if self._pause_state == _ENGINE_PAUSED:  # and not queued already
                 self._runtime.pause_changed(self)
         if decode is not None:
             if decode and type(msg) is bytes:
@@ -284,7 +289,7 @@ class Connection:
         msg = q.popleft()
         if self._paused and len(q) <= self._low_queue:
             self._paused = False
-            if self._engine_paused and not self._pause_queued:
+            if self._pause_state == _ENGINE_PAUSED:  # and not queued already
                 self._runtime.pause_changed(self)
         return msg
 
@@ -406,18 +411,18 @@ class Connection:
         # full, else the handshake waits for close_timeout and ends as 1006.
         # No more pausing (the peer stops sending once it has our close).
         self._paused = False
-        if self._engine_paused:
-            self._engine_paused = False
+        if self._pause_state & _ENGINE_PAUSED:
+            self._pause_state &= ~_ENGINE_PAUSED
             self._native.resume()
 
     def _apply_pause(self) -> None:
         """Tell the engine what _paused says (Runtime.pause_changed's call).
         Each pause and resume makes the engine's loop read this connection
         again; a reader keeping up never needs either."""
-        self._pause_queued = False
+        was = self._pause_state & _ENGINE_PAUSED
         want = self._paused and self.state == State.OPEN and self._native is not None
-        if want != self._engine_paused:
-            self._engine_paused = want
+        self._pause_state = _ENGINE_PAUSED if want else 0
+        if want != bool(was):
             if want:
                 self._native.pause()
             else:
