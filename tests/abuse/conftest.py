@@ -272,9 +272,6 @@ def launch(kind):
 # Cases that still fail against one server: known gaps of issue 11, run and
 # measured every time, reported as xfail (xpass once fixed), never as passed.
 KNOWN_GAPS = {
-    ("ping_flood_nonreader", "python"): "the Python server holds ~40 MB during a ping flood (binding, not investigated)",
-    ("empty_frame_flood", "python"): "Python turns each empty frame into objects faster than it frees them "
-                                     "(~220 MB, probe p99 ~630 ms); the engine's event backlog cap is 64 MiB",
 }
 
 
