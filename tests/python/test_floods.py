@@ -8,6 +8,7 @@ import socket
 import sys
 import struct
 import time
+import tracemalloc
 
 import wirehub
 import wirehub.server
@@ -216,3 +217,27 @@ async def test_an_idle_connection_keeps_a_small_attribute_dict():
             for conn in (held[0], client):
                 size = sys.getsizeof(conn.__dict__)
                 assert size < 1024, f"{type(conn).__name__}: {len(conn.__dict__)} attributes, a {size}-byte dict"
+
+
+async def test_nothing_of_a_message_stays_once_its_handler_dropped_it():
+    # deflate_state_between_messages: 2000 idle connections after one 40 KB
+    # message each. The binding keeps none of it (no buffer, slab or view
+    # per connection); a handler's own local would (the abuse server's did).
+    tracemalloc.start()
+    try:
+        async def handler(ws):
+            async for message in ws:
+                await ws.send(str(len(message)))
+                del message
+
+        async with wirehub.serve(handler, HOST, 0) as server:
+            async with wirehub.connect(uri(server)) as client:
+                await client.send(bytes(40000))
+                assert await client.recv() == "40000"
+                await client.send("é" * 40000)
+                assert await client.recv() == "40000"
+                await asyncio.sleep(0.05)
+                kept = [t for t in tracemalloc.take_snapshot().traces if t.size >= 32768]
+    finally:
+        tracemalloc.stop()
+    assert not kept, [str(t) for t in kept]
