@@ -75,6 +75,7 @@ describe('new WebSocketServer(options[, callback])', () => {
       const wss = new WebSocketServer({ noServer: true });
       assert.strictEqual(wss.options.WebSocket, WebSocket);
       assert.strictEqual(wss.options.closeTimeout, 30000);
+      assert.strictEqual(wss.options.maxFragments, 131072);
       await closeServer(wss);
     });
 
@@ -158,6 +159,45 @@ describe('new WebSocketServer(options[, callback])', () => {
         await closeServer(wss);
       });
     }
+
+    // Sends a message of five non-empty fragments; resolves with the server
+    // side's events and the client's close code and reason.
+    async function fragmented(wss, url) {
+      const { client, conn } = await connected(wss, url);
+      const events = [];
+      conn.on('error', (err) => events.push(['error', err.constructor.name, err.message, err.code]));
+      conn.on('message', (m) => events.push(['message', m.length]));
+      for (let i = 0; i < 4; i++) client.send('ab', { fin: false });
+      client.send('ab', { fin: true });
+      setTimeout(() => client.readyState === ws.WebSocket.OPEN && client.close(), 300);
+      const [code, reason] = await withTimeout(once(client, 'close'));
+      return { events, code, reason: String(reason) };
+    }
+
+    it(`${name}: maxFragments: a message of more fragments closes with 1008; 0 turns it off`, async () => {
+      const limited = await portServer(WebSocketServer, { maxFragments: 3 });
+      const out = await fragmented(limited.wss, limited.url);
+      assert.strictEqual(out.code, 1008);
+      assert.ok(!out.events.some((e) => e[0] === 'message'));
+      await closeServer(limited.wss);
+      const open = await portServer(WebSocketServer, { maxFragments: 0 });
+      const out0 = await fragmented(open.wss, open.url);
+      assert.deepStrictEqual(out0.events, [['message', 10]]);
+      assert.strictEqual(out0.code, 1005);
+      await closeServer(open.wss);
+    });
+
+    const fragTodo =
+      name === 'wirehub' ? 'no error event (websocket.js) and the engine sends a close reason ws does not' : false;
+    it(`${name}: maxFragments: ws's error on the server, a close without reason`, { todo: fragTodo }, async () => {
+      const { wss, url } = await portServer(WebSocketServer, { maxFragments: 3 });
+      const out = await fragmented(wss, url);
+      await closeServer(wss);
+      assert.deepStrictEqual(out.events, [
+        ['error', 'RangeError', 'Too many message fragments', 'WS_ERR_TOO_MANY_BUFFERED_PARTS']
+      ]);
+      assert.strictEqual(out.reason, '');
+    });
 
     it(`${name}: path: another path is refused with 400`, async () => {
       const { wss, url } = await portServer(WebSocketServer, { path: '/only' });
