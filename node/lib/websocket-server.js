@@ -917,6 +917,8 @@ class WebSocketServer extends EventEmitter {
     ws._server = this;
     ws._req = req;
     ws._onConnect = this._emitConnection;
+    // allowSynchronousEvents: false, read by the connection's events
+    if (this.options.allowSynchronousEvents === false) ws._deferEvents = true;
     conns[cid] = ws;
     req._ws = ws;
     if (req._sock !== undefined) linkRequestSocket(req);
@@ -960,6 +962,7 @@ class WebSocketServer extends EventEmitter {
     ws._server = this;
     ws._req = req;
     ws._onConnect = ctx.cb;
+    if (this.options.allowSynchronousEvents === false) ws._deferEvents = true;
     conns[cid] = ws;
     if (req instanceof UpgradeRequest) {
       req._ws = ws;

@@ -238,9 +238,7 @@ describe('new WebSocketServer(options[, callback])', () => {
       assert.strictEqual(pongs, 0);
     });
 
-    const jsTodo =
-      name === 'wirehub' ? 'connections do not read options.allowSynchronousEvents (node/lib/websocket.js)' : false;
-    it(`${name}: allowSynchronousEvents: false emits one message per turn`, { todo: jsTodo }, async () => {
+    it(`${name}: allowSynchronousEvents: false emits one message per turn`, async () => {
       const { wss, url } = await portServer(WebSocketServer, { allowSynchronousEvents: false });
       const { client, conn } = await connected(wss, url);
       const order = [];
