@@ -3,15 +3,18 @@
 //
 // Three ways in, one engine path:
 //   { port }: the engine listens itself; every upgrade comes through its
-//     upgrade hook (WH_EV_UPGRADE) so verifyClient / handleProtocols / the
-//     'headers' event and the `req` of 'connection' work as in ws.
+//     upgrade hook (WH_EV_UPGRADE), unvalidated (WH_SERVER_RAW_UPGRADE), and
+//     is checked and answered here as ws does, its request an
+//     http.IncomingMessage.
 //   { server } and noServer + handleUpgrade(): Node's http(s).Server parsed
-//     the request; its socket is handed to an engine server created with
-//     WH_SERVER_NO_LISTEN (wh_server_adopt), with the request re-serialized
-//     and the bytes Node already read. A plain TCP socket is dup()ed and
-//     Node's handle closed (closing one of two descriptors sends no FIN); a
-//     TLS socket has no descriptor carrying plaintext, so it is bridged to
-//     the engine through a socketpair.
+//     the request; the same checks run, then its socket is handed to an
+//     engine server created with WH_SERVER_NO_LISTEN (wh_server_adopt), with
+//     the request re-serialized and the bytes Node already read. A plain TCP
+//     socket is dup()ed and Node's handle closed (closing one of two
+//     descriptors sends no FIN), the net.Socket object kept as the
+//     connection's (see keepSocket()); a TLS socket has no descriptor
+//     carrying plaintext, so it is bridged to the engine through a
+//     socketpair.
 
 const EventEmitter = require('events');
 const crypto = require('crypto');
