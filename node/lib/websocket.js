@@ -284,7 +284,7 @@ class WebSocket extends EventEmitter {
         // buffered above the high-water mark: done when it drains
         (this._drainCbs || (this._drainCbs = [])).push(cb);
       } else {
-        process.nextTick(cb, null);
+        process.nextTick(afterSend, this, cb);
       }
     }
   }
@@ -625,6 +625,19 @@ function sendAfterClose(ws, data, cb) {
     const err = new Error(`WebSocket is not open: readyState ${ws.readyState} (${readyStates[ws.readyState]})`);
     process.nextTick(cb, err);
   }
+}
+
+// The callback of a send the engine took. ws compresses before it writes:
+// a terminate() in the same tick fails a compressed connection's send.
+function afterSend(ws, cb) {
+  if (ws._terminated && ws._readyState !== OPEN) {
+    const i = ws._connInfo();
+    if (i !== null && i[1].includes('permessage-deflate')) {
+      cb(new Error('The socket was closed while data was being compressed'));
+      return;
+    }
+  }
+  cb(null);
 }
 
 // Node's ERR_STREAM_DESTROYED, which ws passes to the callbacks of writes

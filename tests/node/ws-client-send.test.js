@@ -159,6 +159,21 @@ describe('websocket.send(data[, options][, callback])', () => {
       await closeServer(srv.wss);
     });
 
+    test(`${name}: with permessage-deflate, terminate() in the same tick fails the send as ws's compressor does`, async () => {
+      const { wss, url } = await listen(WebSocket.WebSocketServer, { perMessageDeflate: true });
+      wss.on('connection', (s) => s.on('error', () => {}));
+      const client = new WebSocket(url);
+      await waitFor(client, 'open');
+      assert.strictEqual(client.extensions, 'permessage-deflate');
+      const result = new Promise((resolve) => client.send('hello', resolve));
+      const closed = waitFor(client, 'close');
+      client.terminate();
+      const err = await withTimeout(result);
+      assert.strictEqual(err && err.message, 'The socket was closed while data was being compressed');
+      await closed;
+      await closeServer(wss);
+    });
+
     test(`${name}: sends the socket never took fail with ERR_STREAM_DESTROYED on terminate()`, async () => {
       const srv = await stalledServer();
       const client = new WebSocket(srv.url, { perMessageDeflate: false });
