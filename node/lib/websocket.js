@@ -213,10 +213,7 @@ class WebSocket extends EventEmitter {
         remotePort: i[3] || undefined,
         remoteFamily: i[2] ? family : undefined,
         localAddress: undefined,
-        localPort: undefined,
-        address() {
-          return {};
-        }
+        localPort: undefined
       };
     }
     return this._socketInfo;
@@ -1176,7 +1173,8 @@ function initAsClient(ws, address, protocols, options) {
   const nopts = {
     protocols: protocols.join(','),
     headers: headersToString(headers),
-    maxPayload: opts.maxPayload > 0 ? opts.maxPayload : Number.MAX_SAFE_INTEGER,
+    // ws coerces it to a 32-bit signed integer; 0 or less: no limit
+    maxPayload: (opts.maxPayload | 0) > 0 ? opts.maxPayload | 0 : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
     // ws waits 30 s for the server's close frame (the engine's default: 5 s)
     closeTimeout: Math.max(1, Math.min(Number(opts.closeTimeout) || 0, 2 ** 31 - 1)),

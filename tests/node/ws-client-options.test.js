@@ -98,6 +98,24 @@ describe('new WebSocket(address[, protocols][, options]): maxPayload', () => {
       await closeServer(wss);
     });
 
+    test(`${name}: the value is taken as a 32-bit signed integer`, async () => {
+      const { wss, url } = await listen(WebSocket.WebSocketServer);
+      wss.on('connection', (s) => {
+        s.on('error', () => {});
+        s.send('0123456789');
+        s.send('0123456789a');
+      });
+      // 2 ** 32 + 10 | 0 === 10
+      const client = new WebSocket(url, { maxPayload: 2 ** 32 + 10 });
+      const got = [];
+      client.on('message', (m) => got.push(String(m)));
+      const error = new Promise((resolve) => client.on('error', resolve));
+      await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+      assert.deepStrictEqual(got, ['0123456789']);
+      assert.strictEqual((await error).code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+      await closeServer(wss);
+    });
+
     test(`${name}: 0 turns the limit off`, async () => {
       const { wss, url } = await listen(WebSocket.WebSocketServer);
       const big = Buffer.alloc(2 << 20, 7);
