@@ -853,6 +853,9 @@ int connection::terminate() {
 
 int connection::pause(bool p) {
   if (closed_flag_.load(std::memory_order_acquire)) return WH_ECLOSED;
+  // Only the latest call counts: a host that pauses and resumes once per
+  // batch must not leave a trail of posted resumes, each running a read.
+  const std::uint32_t gen = pause_gen_.fetch_add(1, std::memory_order_acq_rel) + 1;
   if (p && loop_.on_this_thread() && state_ != state::closed) {
     // From an event callback: no further message of this read is delivered
     // (the protocol keeps the rest), so a reader's queue stays at its mark.
@@ -865,7 +868,11 @@ int connection::pause(bool p) {
   retain();
   // Posted, not run inline: resuming from inside an event callback must not
   // parse new input (and emit events) in the middle of that callback.
-  loop_.post([this, p] {
+  loop_.post([this, p, gen] {
+    if (pause_gen_.load(std::memory_order_acquire) != gen) {
+      release();  // a later pause or resume decides
+      return;
+    }
     if (!p) pause_requested_.store(false, std::memory_order_relaxed);
     if (state_ != state::closed && paused_ != p) {
       paused_ = p;

@@ -288,6 +288,7 @@ class connection {
   // and host modes), so what it sends in reply still goes out.
   bool close_answer_waits_ = false;
   bool read_posted_ = false;  // a read-again continuation is waiting (on_readable)
+  std::atomic<std::uint32_t> pause_gen_{0};  // wh_conn_pause/resume calls so far
   bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
   bool opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
   // Input stops while the peer does not read what we send (the send buffer

@@ -171,6 +171,7 @@ int event_queue::poll(wh_event* out, int max) {
     out[n++] = ev;
     if (ev.conn) delivered_.push_back(ev.conn);
   }
+  front_left_.store(front_.size() - front_pos_, std::memory_order_relaxed);
   if (front_pos_ < front_.size() || !markers_taken_.empty()) {
     // More than `max` waited, or a close waits for the host to be done
     // with this batch: keep the descriptor readable so the host comes back.
@@ -207,6 +208,7 @@ void event_queue::clear() {
   for (auto& it : a) release(it.ev.conn);
   front_pos_ = 0;
   front_arena_.clear();
+  front_left_.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace wirehub

@@ -46,7 +46,8 @@ class event_queue {
   static constexpr std::size_t max_backlog_events = 16384;
   bool backlogged() const {
     return backlog_.load(std::memory_order_relaxed) > max_backlog ||
-           backlog_events_.load(std::memory_order_relaxed) >= max_backlog_events;
+           backlog_events_.load(std::memory_order_relaxed) + front_left_.load(std::memory_order_relaxed) >=
+               max_backlog_events;
   }
   void hold(connection* c);
   // A marker after the connection's events so far: once the host has taken
@@ -96,6 +97,10 @@ class event_queue {
   std::vector<wh_conn*> markers_taken_;  // close markers passed in the last batch
   std::atomic<std::size_t> backlog_{0};  // bytes of back_: items and payloads
   std::atomic<std::size_t> backlog_events_{0};  // events in back_
+  // Events swapped to the host's side but not handed over yet: they count
+  // toward the cap too, or a host taking a few at a time would let twice
+  // the cap wait.
+  std::atomic<std::size_t> front_left_{0};
   std::vector<connection*> held_;         // retained, resumed by the next poll
   // Called on the only thread that pushes in host mode: the host's.
   wh_payload_alloc_cb alloc_ = nullptr;
