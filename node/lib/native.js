@@ -70,7 +70,8 @@ const SERVER = {
   REUSE_PORT: 0x8,
   NO_LISTEN: 0x10,
   SKIP_UTF8: 0x20,
-  RAW_UPGRADE: 0x40
+  RAW_UPGRADE: 0x40,
+  NO_AUTO_PONG: 0x80
 };
 const E = {
   EINVAL: -1,

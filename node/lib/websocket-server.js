@@ -533,7 +533,12 @@ class WebSocketServer extends EventEmitter {
   _engineOptions(extraFlags) {
     const o = this.options;
     return {
-      flags: SERVER.UPGRADE_HOOK | SERVER.RAW_UPGRADE | (o.skipUTF8Validation ? SERVER.SKIP_UTF8 : 0) | extraFlags,
+      flags:
+        SERVER.UPGRADE_HOOK |
+        SERVER.RAW_UPGRADE |
+        (o.skipUTF8Validation ? SERVER.SKIP_UTF8 : 0) |
+        (o.autoPong ? 0 : SERVER.NO_AUTO_PONG) |
+        extraFlags,
       maxPayload: o.maxPayload > 0 ? o.maxPayload : Number.MAX_SAFE_INTEGER,
       deflate: WebSocket.deflateOptions(o.perMessageDeflate, true),
       backlog: o.backlog || 0,

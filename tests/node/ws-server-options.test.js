@@ -221,21 +221,37 @@ describe('new WebSocketServer(options[, callback])', () => {
       await closeServer(wss);
     });
 
-    const engineTodo =
-      name === 'wirehub' ? 'the engine always answers pings (needs a flag; see the report of issue 12)' : false;
-    it(`${name}: autoPong: false leaves pings unanswered`, { todo: engineTodo }, async () => {
+    it(`${name}: autoPong: false leaves pings unanswered; ws.pong() still answers`, async () => {
       const { wss, url } = await portServer(WebSocketServer, { autoPong: false });
       const { client, conn } = await connected(wss, url);
       let pongs = 0;
       client.on('pong', () => pongs++);
       const ping = withTimeout(once(conn, 'ping'));
       client.ping('x');
-      await ping;
+      const [payload] = await ping;
+      assert.strictEqual(String(payload), 'x');
       await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.strictEqual(pongs, 0);
+      const pong = withTimeout(once(client, 'pong'));
+      conn.pong('y');
+      const [answer] = await pong;
+      assert.strictEqual(String(answer), 'y');
+      assert.strictEqual(pongs, 1);
       client.close();
       await withTimeout(once(conn, 'close'));
       await closeServer(wss);
-      assert.strictEqual(pongs, 0);
+    });
+
+    it(`${name}: autoPong: true (the default) answers pings with their payload`, async () => {
+      const { wss, url } = await portServer(WebSocketServer);
+      const { client, conn } = await connected(wss, url);
+      const pong = withTimeout(once(client, 'pong'));
+      client.ping('z');
+      const [answer] = await pong;
+      assert.strictEqual(String(answer), 'z');
+      client.close();
+      await withTimeout(once(conn, 'close'));
+      await closeServer(wss);
     });
 
     it(`${name}: allowSynchronousEvents: false emits one message per turn`, async () => {
