@@ -836,23 +836,38 @@ class WebSocketServer extends EventEmitter {
         return;
       }
       keepSocket(socket, handle, ctx);
+      ctx.kept = true;
     } else {
       fd = this._bridge(socket);
     }
     socket[kAdopted] = true;
     ctx.socket = socket;
-    ctx.reject = (code, message, headers) => this._respond(ctx.rid, code, message, headers);
+    ctx.reject = (code, message, headers) => {
+      this._respond(ctx.rid, code, message, headers);
+      this._dropAdopted(ctx);
+    };
     this._pending.set(token, ctx);
     const rc = addon.adopt(sid, fd, Buffer.concat(parts), remoteAddress, remotePort);
     if (rc < 0) {
       this._pending.delete(token);
+      this._dropAdopted(ctx);
       if (rc !== E.ESHUTDOWN) this.emit('error', engineError(rc));
+      return;
     }
     // An adopted socket that fails the engine's own checks never produces an
     // upgrade event; its pending entry is dropped after the handshake timeout.
-    const t = setTimeout(() => this._pending.delete(token), (this.options.handshakeTimeout || 10000) + 1000);
+    const t = setTimeout(() => {
+      if (this._pending.delete(token)) this._dropAdopted(ctx);
+    }, (this.options.handshakeTimeout || 10000) + 1000);
     t.unref();
     ctx.timer = t;
+  }
+
+  // The engine ended an adopted connection before it opened: the socket kept
+  // for it (see keepSocket()) closes too. A bridged TLS socket closes with
+  // its bridge, once the engine's answer went through.
+  _dropAdopted(ctx) {
+    if (ctx.kept && !ctx.ws && ctx.socket) ctx.socket.destroy();
   }
 
   _bridge(socket) {
@@ -881,10 +896,6 @@ class WebSocketServer extends EventEmitter {
   // WH_EV_UPGRADE: x = [requestId, method, target, headers, address, port, index]
   _whUpgrade(x) {
     const rid = x[0];
-    if (this._state > RUNNING) {
-      this._respond(rid, 503);
-      return;
-    }
     if (this.options.port == null) {
       // an adopted connection: its request was checked on the Node side
       const m = /(?:^|\r\n)x-wirehub-adopt:\s*(\d+)/i.exec(x[3]);
@@ -897,6 +908,10 @@ class WebSocketServer extends EventEmitter {
       clearTimeout(ctx.timer);
       ctx.rid = rid;
       this._accept(ctx);
+      return;
+    }
+    if (this._state > RUNNING) {
+      this._respond(rid, 503);
       return;
     }
     const req = new UpgradeRequest(x);
@@ -933,7 +948,7 @@ class WebSocketServer extends EventEmitter {
   }
 
   _accept(ctx) {
-    if (this._state > RUNNING) return this._respond(ctx.rid, 503);
+    if (this._state > RUNNING) return ctx.reject(503);
     const req = ctx.req;
     const headers = [
       'HTTP/1.1 101 Switching Protocols',
@@ -964,7 +979,11 @@ class WebSocketServer extends EventEmitter {
       extra += `${line}\r\n`;
     }
     const cid = addon.accept(ctx.rid, protocol, extra || null);
-    if (cid < 0) return; // the connection went away meanwhile
+    if (cid < 0) {
+      // the connection went away meanwhile
+      this._dropAdopted(ctx);
+      return;
+    }
     const ws = new this.options.WebSocket(null, undefined, this.options);
     ws._id = cid;
     ws._server = this;

@@ -144,4 +144,32 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
       await shutdown(httpServer, wss);
     });
   }
+
+  // wirehub only: a hook that throws after the socket went to the engine
+  // (ws lets the exception out of handleUpgrade() and leaves the socket
+  // hanging) is answered 500 by the engine; the kept socket closes with it,
+  // so the http server can close.
+  it('wirehub: a handshake the engine refuses after adoption closes the kept socket', async () => {
+    let closed = false;
+    const { httpServer, wss, url } = await noServerSetup(
+      wirehub.WebSocketServer,
+      (wss, req, socket, head) => {
+        socket.on('close', () => (closed = true));
+        wss.handleUpgrade(req, socket, head, () => assert.fail('connected'));
+      },
+      { handleProtocols: () => { throw new Error('refused'); } }
+    );
+    const errors = [];
+    wss.on('error', (err) => errors.push(err.message));
+    const client = new ws.WebSocket(url, ['p']);
+    client.on('error', () => {});
+    const [, res] = await withTimeout(once(client, 'unexpected-response'));
+    assert.strictEqual(res.statusCode, 500);
+    client.terminate();
+    await withTimeout(new Promise((resolve) => {
+      const t = setInterval(() => closed && (clearInterval(t), resolve()), 10);
+    }), 5000, 'kept socket close');
+    assert.deepStrictEqual(errors, ['refused']);
+    await shutdown(httpServer, wss);
+  });
 });
