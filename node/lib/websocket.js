@@ -849,13 +849,15 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
       return;
     }
     if (ws.listenerCount('unexpected-response')) {
-      // ws leaves the socket CONNECTING until the listener aborts it (then
-      // 'error' and 'close'); wirehub still closes it by itself, without an
-      // error, as the existing suites (api, hardening) expect.
-      ws._readyState = CLOSING;
+      // As ws: CONNECTING in the listener, where close() or terminate()
+      // abort with ws's error and 'close'. ws then stays CONNECTING until
+      // the user aborts; wirehub closes it by itself, without an error, as
+      // the existing suites (api, hardening) expect.
       const res = fakeResponse(status, headers, reason);
       res.rawHeaders = raw;
       ws.emit('unexpected-response', fakeRequest(ws), res);
+      if (ws._readyState !== CONNECTING) return;
+      ws._readyState = CLOSING;
       ws._closeEmitted = true;
       setImmediate(() => {
         ws._readyState = CLOSED;

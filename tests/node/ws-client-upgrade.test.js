@@ -163,6 +163,32 @@ describe("Event: 'unexpected-response'", () => {
     return events;
   }
 
+  for (const [name, WebSocket] of impls) {
+    for (const how of ['close', 'terminate']) {
+      test(`${name}: CONNECTING in the listener; ${how}() there aborts with ws's error`, async () => {
+        const srv = await rawServer(() => 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+        const client = new WebSocket(srv.url);
+        const events = [];
+        client.on('unexpected-response', (req, res) => {
+          events.push(['unexpected-response', res.statusCode, client.readyState, typeof req.getHeader]);
+          client[how]();
+          events.push([`${how}() returned`, client.readyState]);
+        });
+        client.on('open', () => events.push(['open']));
+        client.on('error', (err) => events.push(['error', err.message, client.readyState]));
+        const code = await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+        events.push(['close', code]);
+        srv.close();
+        assert.deepStrictEqual(events, [
+          ['unexpected-response', 403, WebSocket.CONNECTING, 'function'],
+          [`${how}() returned`, WebSocket.CLOSING],
+          ['error', 'WebSocket was closed before the connection was established', WebSocket.CLOSING],
+          ['close', 1006]
+        ]);
+      });
+    }
+  }
+
   test('ws: CONNECTING until the listener aborts, then the abort error', async () => {
     assert.deepStrictEqual(await abortFromListener(ws), [
       ['unexpected-response', 401, '1', ws.CONNECTING],
