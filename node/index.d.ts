@@ -128,6 +128,8 @@ declare namespace WebSocket {
     skipUTF8Validation?: boolean;
     /** ms to wait for the server's close frame after close(); default 30000. */
     closeTimeout?: number;
+    /** The most non-empty fragments of one message; default 131072, 0: no limit. */
+    maxFragments?: number;
     /** wirehub (not in ws): close with 1001 when nothing arrived from the server for this many ms. Default 0: off. */
     idleTimeout?: number;
     /** wirehub (not in ws): a message that has begun must be complete within this many ms, else close with 1008. Default 60000; 0: off. */
@@ -191,6 +193,8 @@ declare namespace WebSocket {
     clientTracking?: boolean;
     perMessageDeflate?: boolean | PerMessageDeflateOptions;
     maxPayload?: number;
+    /** The most non-empty fragments of one message; default 131072, 0: no limit. */
+    maxFragments?: number;
     skipUTF8Validation?: boolean;
     /** wirehub: the engine's handshake timeout in ms (default 10000). */
     handshakeTimeout?: number;

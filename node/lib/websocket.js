@@ -24,6 +24,10 @@ const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kInternal = Symbol('wirehub-internal');
 const EMPTY = Buffer.alloc(0);
 
+// wh_client_options.flags (capi/wirehub.h).
+const CLIENT_SKIP_UTF8 = 0x1;
+const CLIENT_NO_AUTO_PONG = 0x2;
+
 // Request headers the engine always writes.
 const ENGINE_HEADERS = new Set(['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']);
 
@@ -575,6 +579,12 @@ function closeError(error, code, reason) {
       return wsError(RangeError, 'Max payload size exceeded', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 1009);
     case E.EUTF8:
       return wsError(Error, 'Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
+    case E.ELIMIT:
+      // the engine's maxFragments (ws's receiver limit)
+      if (reason.toString() === 'Too many message fragments') {
+        return wsError(RangeError, 'Too many message fragments', 'WS_ERR_TOO_MANY_BUFFERED_PARTS', 1008);
+      }
+      return null;
     case E.ECLOSECODE:
       return wsError(RangeError, 'Invalid WebSocket frame: invalid status code', 'WS_ERR_INVALID_CLOSE_CODE', 1002);
     case E.EPROTO: {
@@ -1057,6 +1067,7 @@ function initAsClient(ws, address, protocols, options) {
     followRedirects: false,
     maxRedirects: 10,
     closeTimeout: 30000,
+    maxFragments: 128 * 1024,
     ...options
   };
   ws._opts = opts;
@@ -1178,6 +1189,10 @@ function initAsClient(ws, address, protocols, options) {
     // ws coerces it to a 32-bit signed integer; 0 or less: no limit
     maxPayload: (opts.maxPayload | 0) > 0 ? opts.maxPayload | 0 : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
+    // WH_CLIENT_SKIP_UTF8 and WH_CLIENT_NO_AUTO_PONG (capi/wirehub.h)
+    flags: (opts.skipUTF8Validation ? CLIENT_SKIP_UTF8 : 0) | (opts.autoPong ? 0 : CLIENT_NO_AUTO_PONG),
+    // ws: a 32-bit signed integer, 0 or less: no limit (the engine's -1)
+    maxFragments: (opts.maxFragments | 0) > 0 ? opts.maxFragments | 0 : -1,
     // ws waits 30 s for the server's close frame (the engine's default: 5 s)
     closeTimeout: Math.max(1, Math.min(Number(opts.closeTimeout) || 0, 2 ** 31 - 1)),
     deflate: deflateOptions(opts.perMessageDeflate, false),

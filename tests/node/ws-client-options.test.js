@@ -1,8 +1,9 @@
 'use strict';
 // Options of new WebSocket() as ws 8 honours them: closeTimeout,
-// maxPayload, allowSynchronousEvents. Each case runs against ws and
-// wirehub. (autoPong, generateMask, skipUTF8Validation, the permessage-
-// deflate parameters and the TLS options need the engine: see issue 12.)
+// maxPayload, maxFragments, autoPong, skipUTF8Validation,
+// allowSynchronousEvents. Each case runs against ws and wirehub.
+// (generateMask, protocolVersion 8, the permessage-deflate parameters and
+// the TLS client certificate options need the engine: see issue 12.)
 const { describe, test } = require('node:test');
 const assert = require('assert');
 const net = require('net');
@@ -18,7 +19,7 @@ const impls = [
 
 // Completes the handshake, then sends `frames` (raw bytes) and never
 // answers anything.
-async function rawPeer(frames = Buffer.alloc(0)) {
+async function rawPeer(frames = Buffer.alloc(0), onFrameBytes = null) {
   const sockets = new Set();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -28,7 +29,7 @@ async function rawPeer(frames = Buffer.alloc(0)) {
       const acceptKey = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
       s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey}\r\n\r\n`);
       if (frames.length) s.write(frames);
-      s.on('data', () => {});
+      s.on('data', (x) => onFrameBytes && onFrameBytes(x));
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -162,5 +163,80 @@ describe('new WebSocket(address[, protocols][, options]): allowSynchronousEvents
         await closeServer(wss);
       });
     }
+  }
+});
+
+describe('new WebSocket(address[, protocols][, options]): autoPong', () => {
+  for (const [name, WebSocket] of impls) {
+    for (const autoPong of [true, false]) {
+      test(`${name}: ${autoPong}`, async () => {
+        const opcodes = [];
+        // a ping 'a', then the client's frames are recorded by opcode
+        const peer = await rawPeer(Buffer.from([0x89, 0x01, 0x61]), (x) => opcodes.push(x[0] & 0x0f));
+        const client = new WebSocket(peer.url, { autoPong });
+        const [data] = await waitFor(client, 'ping');
+        assert.strictEqual(String(data), 'a');
+        await new Promise((r) => setTimeout(r, 100));
+        client.send('x'); // a text frame marks the end
+        await withTimeout((async () => { while (!opcodes.includes(1)) await new Promise((r) => setTimeout(r, 5)); })());
+        assert.deepStrictEqual(opcodes, autoPong ? [0xa, 0x1] : [0x1]);
+        client.terminate();
+        peer.close();
+      });
+    }
+  }
+});
+
+describe('new WebSocket(address[, protocols][, options]): skipUTF8Validation', () => {
+  for (const [name, WebSocket] of impls) {
+    for (const skip of [false, true]) {
+      test(`${name}: ${skip}`, async () => {
+        const peer = await rawPeer(Buffer.from([0x81, 0x02, 0x61, 0xff]));
+        const client = new WebSocket(peer.url, { skipUTF8Validation: skip });
+        const events = [];
+        client.on('message', (m, isBinary) => events.push(['message', [...m], isBinary]));
+        client.on('error', (err) => events.push(['error', err.code, err.message]));
+        if (skip) await waitFor(client, 'message');
+        else await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+        assert.deepStrictEqual(
+          events,
+          skip
+            ? [['message', [0x61, 0xff], false]]
+            : [['error', 'WS_ERR_INVALID_UTF8', 'Invalid WebSocket frame: invalid UTF-8 sequence']]
+        );
+        client.terminate();
+        peer.close();
+      });
+    }
+  }
+});
+
+describe('new WebSocket(address[, protocols][, options]): maxFragments', () => {
+  // a text message in three non-empty fragments: 'a', 'b', 'c'
+  const threeFragments = Buffer.from([0x01, 0x01, 0x61, 0x00, 0x01, 0x62, 0x80, 0x01, 0x63]);
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: more fragments than maxFragments fail with ws's error`, async () => {
+      const peer = await rawPeer(threeFragments);
+      const client = new WebSocket(peer.url, { maxFragments: 2 });
+      const error = new Promise((resolve) => client.on('error', resolve));
+      client.on('message', () => assert.fail('no message'));
+      await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+      const err = await error;
+      assert.ok(err instanceof RangeError);
+      assert.strictEqual(err.message, 'Too many message fragments');
+      assert.strictEqual(err.code, 'WS_ERR_TOO_MANY_BUFFERED_PARTS');
+      peer.close();
+    });
+
+    test(`${name}: as many as maxFragments, or 0 (no limit), pass`, async () => {
+      for (const maxFragments of [3, 0]) {
+        const peer = await rawPeer(threeFragments);
+        const client = new WebSocket(peer.url, { maxFragments });
+        const [m] = await waitFor(client, 'message');
+        assert.strictEqual(String(m), 'abc');
+        client.terminate();
+        peer.close();
+      }
+    });
   }
 });
