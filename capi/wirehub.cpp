@@ -304,6 +304,9 @@ static int answer(wh_request* r, int status, const char* subprotocol, const char
   std::string extra = headers ? headers : "";
   if (!extra.empty() && (extra.size() < 2 || extra.compare(extra.size() - 2, 2, "\r\n") != 0)) extra += "\r\n";
   if (extra.find("\r\n\r\n") != std::string::npos) return WH_EINVAL;
+  // A host that writes its own Content-Length must write the body's.
+  const std::string cl = handshake::header_in_block(extra, "content-length");
+  if (!cl.empty() && cl != std::to_string(len)) return WH_EINVAL;
   bool expected = false;
   if (!req->answered.compare_exchange_strong(expected, true)) return WH_ESTATE;
   return guarded([&]() -> int {

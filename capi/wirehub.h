@@ -379,7 +379,8 @@ typedef struct wh_server_options {
   /* Appended later: the layouts up to user_data and up to max_memory are
    * still accepted. */
   int max_fragments;           /* non-empty fragments in one message (ws's maxFragments);
-                                  past it, close 1008 (WH_ELIMIT). 0 = 131072, -1 = none */
+                                  past it, close 1008 without a reason, as ws (WH_ELIMIT).
+                                  0 = 131072, -1 = none */
 } wh_server_options;
 
 /* Bind, listen and start accepting. Binding errors are returned here. [any thread] */
@@ -451,7 +452,10 @@ WH_EXTERN int wh_request_accept(wh_request* req, const char* subprotocol, const 
                                 void* user_data);
 /* Refuse an upgrade or answer a plain HTTP request with `status`, extra headers
  * ("Name: v\r\n...", may be NULL) and a body; then the socket is closed
- * (keep-alive is not offered). */
+ * (keep-alive is not offered). The engine adds Connection: close and
+ * Content-Length (and a text Content-Type for a body); headers that carry
+ * their own Content-Length (which must be `len`, else WH_EINVAL) are written
+ * as they are, in their order, after the status line. */
 WH_EXTERN int wh_request_respond(wh_request* req, int status, const char* headers, const void* body,
                                  size_t len);
 

@@ -142,19 +142,36 @@ std::string response_101(std::string_view key, std::string_view subprotocol, std
   return r;
 }
 
+std::string header_in_block(std::string_view block, std::string_view name) {
+  while (!block.empty()) {
+    auto eol = block.find('\n');
+    auto line = block.substr(0, eol);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(trim(line.substr(0, colon)), name))
+      return std::string(trim(line.substr(colon + 1)));
+    if (eol == std::string_view::npos) break;
+    block.remove_prefix(eol + 1);
+  }
+  return {};
+}
+
 std::string response_status(int status, std::string_view extra_headers, std::string_view body) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " ";
   r += std::string(http::obsolete_reason(static_cast<http::status>(status)));
-  r += "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  bool has_type = false;
-  std::string_view h = extra_headers;
-  while (!h.empty()) {
-    auto colon = h.find(':');
-    if (colon != std::string_view::npos && iequals(trim(h.substr(0, colon)), "content-type")) has_type = true;
-    auto eol = h.find('\n');
-    if (eol == std::string_view::npos) break;
-    h.remove_prefix(eol + 1);
+  r += "\r\n";
+  if (!header_in_block(extra_headers, "content-length").empty()) {
+    // The host wrote the whole header block (ws's refusals: Connection,
+    // Content-Type, Content-Length, in that order): as it is, with only a
+    // Connection: close it left out.
+    if (header_in_block(extra_headers, "connection").empty()) r += "Connection: close\r\n";
+    r += extra_headers;
+    r += "\r\n";
+    r += body;
+    return r;
   }
+  r += "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  const bool has_type = !header_in_block(extra_headers, "content-type").empty();
   if (!body.empty() && !has_type) r += "Content-Type: text/plain; charset=utf-8\r\n";
   r += extra_headers;
   r += "\r\n";

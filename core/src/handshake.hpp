@@ -49,6 +49,8 @@ request_kind classify(const request_parser::value_type& req, request_info& out);
 request_kind classify_raw(const request_parser::value_type& req, request_info& out);
 // A Sec-WebSocket-Key: base64 of 16 bytes.
 bool valid_key(std::string_view key);
+// The value of header `name` in a "Name: v\r\n..." block, trimmed; "" if absent.
+std::string header_in_block(std::string_view block, std::string_view name);
 
 // Sec-WebSocket-Accept for a key (SHA-1 + base64, via Beast).
 std::string accept_key(std::string_view key);

@@ -66,7 +66,6 @@ thread_local thread_rx tl_rx;
 // Messages fail with these reasons (RFC 6455 7.4.1 codes from wirehub.h).
 constexpr std::string_view reason_budget = "server memory budget exceeded";
 constexpr std::string_view reason_inflate = "invalid compressed data";
-constexpr std::string_view reason_fragments = "Too many message fragments";  // ws's words
 
 }  // namespace
 
@@ -317,7 +316,7 @@ bool protocol::data(const header& fh, std::uint8_t* payload, std::size_t len, ha
   // an invalid text fails before its last fragment arrives.
   // As ws's maxFragments: non-empty fragments only (empty ones hold nothing).
   if (len && cfg_->max_fragments && ++fragments_ > cfg_->max_fragments)
-    return fail(h, WH_CLOSE_POLICY, reason_fragments, WH_ELIMIT);
+    return fail(h, WH_CLOSE_POLICY, {}, WH_ELIMIT);  // ws sends no reason
   const std::size_t before = msgbuf_.size();
   if (msg_compressed_) {
     // Fragments of one message go through one stream, never the shared one.

@@ -357,7 +357,7 @@ TEST_F(Adopt, MaxFragmentsClosesAMessageOfTooManyFragmentsWith1008) {
   auto cl = peer_.read_until_close();
   ASSERT_TRUE(cl.has_value());
   EXPECT_EQ(cl->close_code(), 1008);
-  EXPECT_EQ(cl->close_reason(), "Too many message fragments");
+  EXPECT_EQ(cl->close_reason(), "") << "as ws: the code alone";
 }
 
 TEST(OptionsLayout, MaxFragmentsBelowMinusOneIsRefused) {

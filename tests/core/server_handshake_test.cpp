@@ -624,3 +624,28 @@ TEST(ServerHandshakeRaw, APlainRequestIsStillPlainHttp) {
   EXPECT_EQ(r.status, 426) << r.head;
   EXPECT_EQ(s.hub.rec().count(WH_EV_UPGRADE), 0u);
 }
+
+TEST(ServerHandshakeRaw, HeadersWithTheirOwnContentLengthAreWrittenAsTheyAre) {
+  // ws's refusals: Connection, Content-Type, Content-Length, in that order.
+  wh_server_options o = server_options();
+  o.flags = WH_SERVER_UPGRADE_HOOK | WH_SERVER_RAW_UPGRADE;
+  Server s(o);
+  ASSERT_NE(s.server, nullptr);
+  auto bad_rc = std::make_shared<std::atomic<int>>(1);
+  s.hub.set_handler([bad_rc](wh_hub*, const wh_event& ev) {
+    if (ev.type != WH_EV_UPGRADE) return;
+    *bad_rc = wh_request_respond(ev.request, 400, "Content-Length: 3\r\n", "four", 4);
+    int rc = wh_request_respond(ev.request, 400,
+                                "Connection: close\r\nContent-Type: text/html\r\nContent-Length: 22\r\n",
+                                "Invalid Upgrade header", 22);
+    if (rc != 0) wh_request_respond(ev.request, 500, nullptr, nullptr, 0);
+  });
+  RawClient c;
+  ASSERT_TRUE(c.connect(s.port));
+  ASSERT_TRUE(c.send_raw(upgrade_request()));
+  HttpResponse r = c.read_http_response();
+  EXPECT_EQ(*bad_rc, WH_EINVAL) << "a Content-Length that is not the body's";
+  EXPECT_EQ(r.head,
+            "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 22\r\n\r\n");
+  EXPECT_EQ(r.body, "Invalid Upgrade header");
+}
