@@ -13,6 +13,7 @@ const { URL } = require('url');
 const { addon, conns, F, E, limitOptions } = require('./native');
 const { EventTarget, kListener, kForOnEventAttribute } = require('./event-target');
 const { wsError, engineError, isValidStatusCode, toBuffer } = require('./errors');
+const { usesNodeHttp, connectViaNodeHttp } = require('./node-http-client');
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const CONNECTING = 0;
@@ -430,8 +431,9 @@ class WebSocket extends EventEmitter {
     }
     if (this._readyState !== CONNECTING) return;
     // As ws: 'upgrade' comes while still CONNECTING, with the server's 101;
-    // close() or terminate() there abort the handshake (no 'open').
-    if (this.listenerCount('upgrade')) {
+    // close() or terminate() there abort the handshake (no 'open'). A
+    // handshake made through Node's http has emitted it already.
+    if (this.listenerCount('upgrade') && !this._upgradeEmitted) {
       const { headers, raw } = parseHeaderBlock(responseHeaders || '');
       const res = fakeResponse(101, headers, EMPTY);
       res.rawHeaders = raw;
@@ -580,8 +582,8 @@ function closeError(error, code, reason) {
     case E.EUTF8:
       return wsError(Error, 'Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
     case E.ELIMIT:
-      // the engine's maxFragments (ws's receiver limit)
-      if (reason.toString() === 'Too many message fragments') {
+      // the engine's maxFragments (ws's receiver limit): 1008, no reason
+      if (code === 1008 || reason.toString() === 'Too many message fragments') {
         return wsError(RangeError, 'Too many message fragments', 'WS_ERR_TOO_MANY_BUFFERED_PARTS', 1008);
       }
       return null;
@@ -756,6 +758,11 @@ function abortHandshake(ws, message) {
   const err = new Error(message);
   Error.captureStackTrace(err, abortHandshake);
   if (ws._id) addon.terminate(ws._id);
+  if (ws._httpReq) {
+    // A handshake through Node's http (node-http-client.js): as ws, abort it.
+    ws._httpReq.destroy();
+    ws._httpReq = null;
+  }
   process.nextTick(emitErrorAndClose, ws, err);
 }
 
@@ -859,20 +866,11 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
       return;
     }
     if (ws.listenerCount('unexpected-response')) {
-      // As ws: CONNECTING in the listener, where close() or terminate()
-      // abort with ws's error and 'close'. ws then stays CONNECTING until
-      // the user aborts; wirehub closes it by itself, without an error, as
-      // the existing suites (api, hardening) expect.
+      // As ws: CONNECTING in the listener and after it, until the user
+      // aborts (close() or terminate(): ws's error, then 'close' 1006).
       const res = fakeResponse(status, headers, reason);
       res.rawHeaders = raw;
       ws.emit('unexpected-response', fakeRequest(ws), res);
-      if (ws._readyState !== CONNECTING) return;
-      ws._readyState = CLOSING;
-      ws._closeEmitted = true;
-      setImmediate(() => {
-        ws._readyState = CLOSED;
-        ws.emit('close', 1006, EMPTY);
-      });
       return;
     }
     emitErrorAndClose(ws, new Error(`Unexpected server response: ${status}`));
@@ -1216,6 +1214,22 @@ function initAsClient(ws, address, protocols, options) {
     clean.password = '';
     target = clean.href;
   }
+  if (!isIpcUrl && usesNodeHttp(opts)) {
+    // ws's agent, createConnection, lookup, finishRequest...: the handshake
+    // goes through Node's http, the upgraded socket to the engine.
+    connectViaNodeHttp(ws, {
+      url: parsedUrl,
+      opts,
+      headers,
+      protocols,
+      nopts,
+      engineError,
+      fail: (err) => emitErrorAndClose(ws, err),
+      abort: (message) => abortHandshake(ws, message),
+      unexpected: (req, res) => unexpectedViaNodeHttp(ws, req, res)
+    });
+    return;
+  }
   const id = addon.connect(target, nopts);
   if (id < 0) {
     const err = id === E.EURL ? new SyntaxError(`Invalid URL: ${address}`) : engineError(id);
@@ -1227,6 +1241,41 @@ function initAsClient(ws, address, protocols, options) {
   conns[id] = ws;
   ws._refd = true;
   addon.ref(1);
+}
+
+// A non-101 answer to a handshake made through Node's http, as ws handles
+// it: a redirect to follow, 'unexpected-response' (the socket stays
+// CONNECTING until the listener aborts it), or an error.
+function unexpectedViaNodeHttp(ws, req, res) {
+  const opts = ws._opts;
+  const status = res.statusCode;
+  if (opts.followRedirects && status >= 300 && status < 400 && res.headers.location) {
+    res.resume();
+    req.destroy();
+    ws._httpReq = null;
+    if (++ws._redirects > opts.maxRedirects) {
+      abortHandshake(ws, 'Maximum redirects exceeded');
+      return;
+    }
+    let target;
+    try {
+      target = new URL(res.headers.location, ws._url);
+    } catch {
+      emitErrorAndClose(ws, new SyntaxError(`Invalid URL: ${res.headers.location}`));
+      return;
+    }
+    try {
+      initAsClient(ws, target, ws._protocols, ws._redirectOptions);
+    } catch (err) {
+      emitErrorAndClose(ws, err);
+    }
+    return;
+  }
+  if (ws.listenerCount('unexpected-response')) {
+    ws.emit('unexpected-response', req, res);
+    return;
+  }
+  abortHandshake(ws, `Unexpected server response: ${status}`);
 }
 
 WebSocket.kInternal = kInternal;

@@ -216,8 +216,12 @@ test('verifyClient (sync and async) refuses with a status the client sees in une
   assert.ok(req);
   assert.strictEqual(res.statusCode, 403);
   assert.strictEqual(res.headers['x-why'], 'test');
-  const [code] = await waitFor(bad, 'close');
-  assert.strictEqual(code, 1006);
+  // As ws: CONNECTING until the listener's owner aborts it.
+  assert.strictEqual(bad.readyState, WebSocket.CONNECTING);
+  bad.on('error', () => {});
+  const closing = new Promise((r) => bad.once('close', r));
+  bad.terminate();
+  assert.strictEqual(await closing, 1006);
   const good = new WebSocket(`${url}/ok`);
   await waitFor(good, 'open');
   good.close();

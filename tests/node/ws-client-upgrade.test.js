@@ -199,7 +199,7 @@ describe("Event: 'unexpected-response'", () => {
     ]);
   });
 
-  test('wirehub: as ws', { todo: 'wirehub closes by itself after the event (tests/node/api.test.js and hardening.test.js expect it)' }, async () => {
+  test('wirehub: as ws', async () => {
     assert.deepStrictEqual(await abortFromListener(wirehub), [
       ['unexpected-response', 401, '1', ws.CONNECTING],
       ['body', 'hello', ws.CONNECTING],

@@ -187,8 +187,7 @@ describe('new WebSocketServer(options[, callback])', () => {
       await closeServer(open.wss);
     });
 
-    const fragTodo =
-      name === 'wirehub' ? 'no error event (websocket.js) and the engine sends a close reason ws does not' : false;
+    const fragTodo = false;
     it(`${name}: maxFragments: ws's error on the server, a close without reason`, { todo: fragTodo }, async () => {
       const { wss, url } = await portServer(WebSocketServer, { maxFragments: 3 });
       const out = await fragmented(wss, url);
