@@ -151,13 +151,25 @@ class EngineSocket extends Duplex {
       return;
     }
     let headers = '';
+    const body = end === -1 ? Buffer.alloc(0) : bytes.subarray(end + 4);
+    let length = false;
     for (const line of head.slice(m[0].length).split('\r\n')) {
       const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
-      // the engine writes these two itself
-      if (!name || name === 'connection' || name === 'content-length') continue;
+      if (!name) continue;
+      // The engine writes a block with a Content-Length as it is; one that
+      // is not the body's it would refuse: the body's is written instead.
+      if (name === 'content-length') {
+        headers += `Content-Length: ${body.length}\r\n`;
+        length = true;
+        continue;
+      }
+      if (name === 'connection' && !length) {
+        headers += `${line}\r\n`;
+        continue;
+      }
       headers += `${line}\r\n`;
     }
-    addon.respond(this._rid, Number(m[1]), headers || null, end === -1 ? '' : bytes.subarray(end + 4));
+    addon.respond(this._rid, Number(m[1]), headers || null, body);
   }
 }
 
@@ -889,7 +901,14 @@ class WebSocketServer extends EventEmitter {
 
   _respond(rid, code, message, headers) {
     message = message || http.STATUS_CODES[code] || '';
-    headers = { 'Content-Type': 'text/html', ...headers };
+    // ws's abortHandshake, header for header: with its own Content-Length
+    // the engine writes the block as it is.
+    headers = {
+      Connection: 'close',
+      'Content-Type': 'text/html',
+      'Content-Length': Buffer.byteLength(message),
+      ...headers
+    };
     addon.respond(rid, code, WebSocket.headersToString(headers), message);
   }
 

@@ -184,7 +184,7 @@ describe("Event: 'wsClientError'", () => {
 
       // The engine writes Connection and Content-Length before the host's
       // headers; ws writes Content-Type between them.
-      const orderTodo = name === 'wirehub' && mode === 'port' ? 'the engine orders the headers of its answer' : false;
+      const orderTodo = false;
       it(`${name} (${mode}): byte for byte`, { todo: orderTodo }, async () => {
         const srv = await makeServer(lib, mode, { perMessageDeflate: true });
         try {
