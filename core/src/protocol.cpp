@@ -196,19 +196,29 @@ void protocol::run(std::uint8_t* p, std::size_t n, std::size_t& used, handler& h
     header fh;
     auto r = frame::parse_header(p + off, n - off, fh);
     if (r == frame::parse_result::need_more) break;
+    // Each violation is named in ws's words (its receiver's messages), so a
+    // host can tell them apart; ws itself sends the code alone.
     if (r != frame::parse_result::ok) {
-      fail(h, WH_CLOSE_PROTOCOL_ERROR, frame::reason::protocol, WH_EPROTO);
+      std::string why = "protocol error";
+      if (r == frame::parse_result::bad_reserved_bits) why = "RSV2 and RSV3 must be clear";
+      else if (r == frame::parse_result::bad_opcode) why = "invalid opcode " + std::to_string(p[off] & 0x0F);
+      else if (r == frame::parse_result::bad_control) why = (p[off] & 0x80) ? "invalid payload length " + std::to_string(p[off + 1] & 0x7F) : "FIN must be set";
+      else if (r == frame::parse_result::bad_length) why = "payload length > 2^63 - 1";
+      fail(h, WH_CLOSE_PROTOCOL_ERROR, why, WH_EPROTO);
       break;
     }
     // RFC 6455 5.1: clients mask, servers never do.
-    if (fh.masked != server_role ||
-        (fh.rsv1 && (!pmd_ || frame::is_control(fh.opcode) || fh.opcode == frame::op_continuation))) {
-      fail(h, WH_CLOSE_PROTOCOL_ERROR, frame::reason::protocol, WH_EPROTO);
+    if (fh.masked != server_role) {
+      fail(h, WH_CLOSE_PROTOCOL_ERROR, server_role ? "MASK must be set" : "MASK must be clear", WH_EPROTO);
+      break;
+    }
+    if (fh.rsv1 && (!pmd_ || frame::is_control(fh.opcode) || fh.opcode == frame::op_continuation)) {
+      fail(h, WH_CLOSE_PROTOCOL_ERROR, "RSV1 must be clear", WH_EPROTO);
       break;
     }
     if (!frame::is_control(fh.opcode)) {
       if ((fh.opcode == frame::op_continuation) != (msg_opcode_ != 0)) {
-        fail(h, WH_CLOSE_PROTOCOL_ERROR, frame::reason::protocol, WH_EPROTO);
+        fail(h, WH_CLOSE_PROTOCOL_ERROR, "invalid opcode " + std::to_string(fh.opcode), WH_EPROTO);
         break;
       }
       // Refuse an oversized message from its header, before buffering it.
@@ -251,12 +261,13 @@ bool protocol::control(const header& fh, std::uint8_t* payload, std::size_t len,
   if (fh.opcode == frame::op_ping) return h.on_ping(payload, len);
   if (fh.opcode == frame::op_pong) return h.on_pong(payload, len);
   // Close (RFC 6455 5.5.1, 7.1.5, 7.4).
-  if (len == 1) return fail(h, WH_CLOSE_PROTOCOL_ERROR, frame::reason::protocol, WH_EPROTO);
+  if (len == 1) return fail(h, WH_CLOSE_PROTOCOL_ERROR, "invalid payload length 1", WH_EPROTO);
   unsigned code = WH_CLOSE_NO_STATUS;
   std::string_view reason;
   if (len >= 2) {
     code = (unsigned(payload[0]) << 8) | payload[1];
-    if (!frame::is_valid_close_code(code)) return fail(h, WH_CLOSE_PROTOCOL_ERROR, frame::reason::protocol, WH_EPROTO);
+    if (!frame::is_valid_close_code(code))
+      return fail(h, WH_CLOSE_PROTOCOL_ERROR, "invalid status code " + std::to_string(code), WH_EPROTO);
     reason = std::string_view(reinterpret_cast<const char*>(payload + 2), len - 2);
     if (!bwd::check_utf8(reason.data(), reason.size()))
       return fail(h, WH_CLOSE_INVALID_DATA, frame::reason::invalid_utf8, WH_EUTF8);

@@ -62,6 +62,9 @@ inline parse_result parse_header(const std::uint8_t* p, std::size_t n, header& h
   }
   h.masked = (b1 & 0x80) != 0;
   std::uint64_t len = b1 & 0x7F;
+  // A control frame's length never needs the extended forms: refused from
+  // its first two bytes, as ws does, not after reading an extended 0.
+  if (is_control(h.opcode) && (!h.fin || len > 125)) return parse_result::bad_control;
   std::size_t pos = 2;
   if (len == 126) {
     if (n < 4) return parse_result::need_more;
