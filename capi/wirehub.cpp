@@ -65,18 +65,25 @@ constexpr std::size_t oldest_size<wh_client_options>() { return offsetof(wh_clie
 // Sizes between the oldest and the current one, for structs that grew twice.
 template <class T>
 constexpr std::size_t middle_size() { return oldest_size<T>(); }
-// wh_client_options then gained `flags` and `max_fragments` after
-// `message_timeout_ms`, wh_server_options `max_fragments` after `max_memory`.
+template <class T>
+constexpr std::size_t later_size() { return middle_size<T>(); }
+// wh_client_options then gained `flags`, `max_fragments` and the TLS
+// versions and ciphers after `message_timeout_ms`, wh_server_options
+// `max_fragments` after `max_memory`.
 template <>
 constexpr std::size_t middle_size<wh_client_options>() { return offsetof(wh_client_options, flags); }
 template <>
 constexpr std::size_t middle_size<wh_server_options>() { return offsetof(wh_server_options, max_fragments); }
+template <>
+constexpr std::size_t later_size<wh_client_options>() { return offsetof(wh_client_options, tls_min_version); }
 
 template <class T>
 bool read_options(const T* in, T& out) {
   std::memset(&out, 0, sizeof out);
   if (!in) return true;
-  if (in->size != sizeof(T) && in->size != oldest_size<T>() && in->size != middle_size<T>()) return false;
+  if (in->size != sizeof(T) && in->size != oldest_size<T>() && in->size != middle_size<T>() &&
+      in->size != later_size<T>())
+    return false;
   std::memcpy(&out, in, in->size);
   return true;
 }

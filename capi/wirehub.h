@@ -170,10 +170,12 @@ typedef enum wh_event_type {
                                thread's wh_hub_uncork() returns, so the engine may write them
                                from there instead of copying them. Ignored unless the calling
                                thread is the host's and holds a cork on the hub. */
+#define WH_PEER_CLOSED 0x80 /* CLOSE event: the peer's close frame arrived (else `code` is the
+                               one we sent, or 1006; ws reports 1006 without one) */
 
 typedef struct wh_event {
   int type;               /* wh_event_type */
-  int flags;              /* MESSAGE: WH_TEXT|WH_BINARY [|WH_COMPRESSED] */
+  int flags;              /* MESSAGE: WH_TEXT|WH_BINARY [|WH_COMPRESSED]; CLOSE: WH_PEER_CLOSED */
   wh_conn* conn;          /* the connection, or NULL for server-level events */
   wh_server* server;      /* the server it belongs to; NULL for client conns */
   wh_request* request;    /* UPGRADE, HTTP */
@@ -190,6 +192,8 @@ typedef struct wh_event {
                              WH_EPINGTIMEOUT, WH_ECLOSED after wh_conn_terminate, ...) */
   int status;             /* CLOSE of a client conn refused at handshake: the HTTP status */
   const char* headers;    /* CLOSE after WH_ESTATUS: raw response headers "Name: v\r\n...";
+                             CLOSE after WH_EHANDSHAKE on a 101 that failed the checks:
+                             that 101's headers (data: the reason);
                              OPEN of a client conn: the server's 101 response headers */
   size_t headers_len;
   void* user_data;        /* conn's user data (wh_conn_set_user_data), else server's */
@@ -342,8 +346,9 @@ typedef struct wh_limits {
 } wh_limits;
 
 typedef struct wh_tls_options {
-  const char* cert_file;   /* server: PEM certificate chain (enables wss) */
-  const char* key_file;    /* server: PEM private key */
+  const char* cert_file;   /* server: PEM certificate chain (enables wss); client: the
+                              certificate chain to present when the server asks */
+  const char* key_file;    /* server: PEM private key; client: the key of cert_file */
   const char* ca_file;     /* client: trust these CAs (else the system's) */
   int insecure;            /* client: do not verify the server certificate */
   const char* server_name; /* client: SNI/verification name; default: the URL host */
@@ -519,6 +524,9 @@ typedef struct wh_client_options {
    * are still accepted. */
   int flags;                    /* WH_CLIENT_* */
   int max_fragments;            /* as in wh_server_options; 0 = 131072, -1 = none */
+  int tls_min_version;          /* wss://: 0x0303 TLS 1.2, 0x0304 TLS 1.3; 0 = TLS 1.2 */
+  int tls_max_version;          /* 0 = the highest OpenSSL offers */
+  const char* tls_ciphers;      /* OpenSSL cipher list for TLS 1.2, or NULL for its default */
 } wh_client_options;
 
 #define WH_CLIENT_SKIP_UTF8 0x1     /* as WH_SERVER_SKIP_UTF8 (ws's skipUTF8Validation) */

@@ -30,13 +30,31 @@ client_handshake::~client_handshake() {
   if (tls) SSL_CTX_free(tls);
 }
 
-static SSL_CTX* make_client_ctx(const wh_tls_options& t, int& err) {
+static SSL_CTX* make_client_ctx(const wh_client_options& o, int& err) {
+  const wh_tls_options& t = o.tls;
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) {
     err = WH_ENOMEM;
     return nullptr;
   }
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  auto refuse = [&](int code) -> SSL_CTX* {
+    SSL_CTX_free(ctx);
+    err = code;
+    return nullptr;
+  };
+  auto known = [](int v) { return v == 0 || v == TLS1_2_VERSION || v == TLS1_3_VERSION; };
+  if (!known(o.tls_min_version) || !known(o.tls_max_version) ||
+      (o.tls_min_version && o.tls_max_version && o.tls_min_version > o.tls_max_version))
+    return refuse(WH_EINVAL);
+  SSL_CTX_set_min_proto_version(ctx, o.tls_min_version ? o.tls_min_version : TLS1_2_VERSION);
+  if (o.tls_max_version) SSL_CTX_set_max_proto_version(ctx, o.tls_max_version);
+  if (o.tls_ciphers && SSL_CTX_set_cipher_list(ctx, o.tls_ciphers) != 1) return refuse(WH_EINVAL);
+  // A client certificate, for servers that ask for one (mutual TLS).
+  if ((t.cert_file != nullptr) != (t.key_file != nullptr)) return refuse(WH_EINVAL);
+  if (t.cert_file && (SSL_CTX_use_certificate_chain_file(ctx, t.cert_file) != 1 ||
+                      SSL_CTX_use_PrivateKey_file(ctx, t.key_file, SSL_FILETYPE_PEM) != 1 ||
+                      SSL_CTX_check_private_key(ctx) != 1))
+    return refuse(WH_ETLS);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   if (t.ca_file) {
     if (SSL_CTX_load_verify_locations(ctx, t.ca_file, nullptr) != 1) {
@@ -93,7 +111,7 @@ int prepare_client(const char* url, const wh_client_options& o, endpoint_config&
   hs.key = handshake::make_key();
   if (hs.url.tls) {
     int err = 0;
-    hs.tls = make_client_ctx(o.tls, err);
+    hs.tls = make_client_ctx(o, err);
     if (!hs.tls) return err;
     hs.verify = !o.tls.insecure;
     hs.server_name = o.tls.server_name ? o.tls.server_name : hs.url.host;
@@ -306,8 +324,8 @@ void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
   }
   const auto& res = hs.parser.get();
   const int status = res.result_int();
+  capture_response(hs);  // reported with WH_EV_CLOSE if a check below fails
   if (status != 101) {
-    capture_response(hs);
     client_fail(WH_ESTATUS, "Unexpected server response: " + std::to_string(status));
     return;
   }

@@ -1212,15 +1212,21 @@ void connection::emit_close() {
   ev.user_data = user_data();
   ev.error = error_;
   ev.code = (close_received_ || failed_ || (close_sent_ && !error_)) ? close_code_ : WH_CLOSE_ABNORMAL;
+  if (close_received_) ev.flags = WH_PEER_CLOSED;
   if (!opened_) ev.code = WH_CLOSE_ABNORMAL;
   ev.data = close_reason_.get().data();
   ev.len = close_reason_.get().size();
-  if (chs_ && chs_->status && chs_->status != 101) {
-    ev.status = chs_->status;
+  if (chs_ && chs_->status) {
+    // The answer the handshake failed on; for a 101 whose headers failed
+    // the checks too, so the host can show it (ws emits 'upgrade' with it
+    // before its checks). `status` stays the refusal's only.
     ev.headers = chs_->response_headers.data();
     ev.headers_len = chs_->response_headers.size();
-    ev.data = chs_->body.data();
-    ev.len = chs_->body.size();
+    if (chs_->status != 101) {
+      ev.status = chs_->status;
+      ev.data = chs_->body.data();
+      ev.len = chs_->body.size();
+    }
   }
   hub_.emit(ev);
 }
