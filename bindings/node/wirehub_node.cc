@@ -860,6 +860,12 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   FillLimits(o, &co.limits);
   FillDeflate(o, &co.deflate);
   co.tls.ca_file = ca.empty() ? nullptr : ca.c_str();
+  std::string cert = OptString(o, "certFile"), key = OptString(o, "keyFile"), ciphers = OptString(o, "ciphers");
+  co.tls.cert_file = cert.empty() ? nullptr : cert.c_str();
+  co.tls.key_file = key.empty() ? nullptr : key.c_str();
+  co.tls_min_version = static_cast<int>(OptInt(o, "tlsMin"));
+  co.tls_max_version = static_cast<int>(OptInt(o, "tlsMax"));
+  co.tls_ciphers = ciphers.empty() ? nullptr : ciphers.c_str();
   co.tls.insecure = static_cast<int>(OptInt(o, "insecure"));
   co.tls.server_name = sni.empty() ? nullptr : sni.c_str();
   uint32_t cid = g->conns.add(nullptr);

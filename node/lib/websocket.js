@@ -486,7 +486,7 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _whClose(code, reason, error, status, headers, deferred) {
+  _whClose(code, reason, error, status, headers, deferred, flags = F.PEER_CLOSED) {
     if (this._pausedEvents && this._pausedEvents.length) {
       // close comes after the messages that were held back by pause()
       const q = this._pausedEvents;
@@ -499,7 +499,7 @@ class WebSocket extends EventEmitter {
     if (!deferred && this._deferred !== null && (this._deferred.length || this._deferredRunning)) {
       // allowSynchronousEvents: false: 'close' after the deferred events
       const copy = Buffer.from(reason);
-      deferEvent(this, () => this._whClose(code, copy, error, status, headers, true));
+      deferEvent(this, () => this._whClose(code, copy, error, status, headers, true, flags));
       return;
     }
     if (this._refd) {
@@ -526,7 +526,10 @@ class WebSocket extends EventEmitter {
     this._closeEmitted = true;
     const err = closeError(error, code, reason);
     if (err) this.emit('error', err);
-    // ws: the close frame the peer sent (1005 if none), else 1006
+    // ws reports the code of the close frame the peer sent (1005 if it had
+    // none), else 1006. When its receiver fails the connection it reads
+    // nothing more, not even the peer's answer to its close: 1006.
+    if (err || (error !== 0 && !(flags & F.PEER_CLOSED) && RECEIVER_ERRORS.has(error))) code = 1006;
     if (error === 0 || code !== 1006) {
       this._closeFrameReceived = error === 0 || code !== 1006;
       this._closeFrameSent = true;
@@ -573,6 +576,9 @@ for (const method of ['open', 'error', 'close', 'message']) {
 WebSocket.prototype.addEventListener = EventTarget.addEventListener;
 WebSocket.prototype.removeEventListener = EventTarget.removeEventListener;
 
+// The engine's errors for what ws's receiver refuses.
+const RECEIVER_ERRORS = new Set([E.EPROTO, E.EUTF8, E.ETOOBIG, E.ELIMIT, E.ECLOSECODE]);
+
 // Errors ws reports when the connection fails while open (its receiver's
 // errors); a reset or a timeout closes with 1006 and no 'error', as in ws.
 function closeError(error, code, reason) {
@@ -600,29 +606,21 @@ function closeError(error, code, reason) {
 
 // Maps the engine's close reasons for protocol errors to ws's codes.
 function protocolError(text) {
-  const t = text.toLowerCase();
-  let code = 'WS_ERR_INVALID_OPCODE';
-  let Ctor = RangeError;
-  let msg = text;
-  if (t.includes('mask')) {
-    code = t.includes('unmasked') || t.includes('expected') || t.includes('not masked') ? 'WS_ERR_EXPECTED_MASK' : 'WS_ERR_UNEXPECTED_MASK';
-    msg = code === 'WS_ERR_EXPECTED_MASK' ? 'MASK must be set' : 'MASK must be clear';
-  } else if (t.includes('rsv')) {
-    code = 'WS_ERR_UNEXPECTED_RSV_1';
-    msg = 'RSV1 must be clear';
-  } else if (t.includes('control') || t.includes('125')) {
-    code = 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH';
-    msg = 'invalid payload length 126';
-  } else if (t.includes('fin') || t.includes('fragment')) {
-    code = 'WS_ERR_EXPECTED_FIN';
-    msg = 'FIN must be set';
-  } else if (t.includes('close code') || t.includes('status code')) {
-    code = 'WS_ERR_INVALID_CLOSE_CODE';
-    msg = 'invalid status code';
-  } else if (t.includes('opcode')) {
-    msg = 'invalid opcode';
+  // The engine names each violation in ws's receiver's words.
+  const exact = [
+    [/^RSV2 and RSV3 must be clear$/, 'WS_ERR_UNEXPECTED_RSV_2_3'],
+    [/^RSV1 must be clear$/, 'WS_ERR_UNEXPECTED_RSV_1'],
+    [/^MASK must be set$/, 'WS_ERR_EXPECTED_MASK'],
+    [/^MASK must be clear$/, 'WS_ERR_UNEXPECTED_MASK'],
+    [/^FIN must be set$/, 'WS_ERR_EXPECTED_FIN'],
+    [/^invalid opcode \d+$/, 'WS_ERR_INVALID_OPCODE'],
+    [/^invalid payload length \d+$/, 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH'],
+    [/^invalid status code \d+$/, 'WS_ERR_INVALID_CLOSE_CODE']
+  ];
+  for (const [re, code] of exact) {
+    if (re.test(text)) return wsError(RangeError, `Invalid WebSocket frame: ${text}`, code, 1002);
   }
-  return wsError(Ctor, `Invalid WebSocket frame: ${msg}`, code, 1002);
+  return wsError(RangeError, `Invalid WebSocket frame: ${text}`, 'WS_ERR_INVALID_OPCODE', 1002);
 }
 
 function sendAfterClose(ws, data, cb) {
@@ -836,9 +834,12 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
   // The engine's connection is gone: its id may name another one soon.
   ws._id = 0;
   const text = reason && reason.length ? reason.toString() : '';
-  // Node's http client takes a 101 without "Connection: upgrade" for an
-  // ordinary response: ws then reports it as unexpected.
-  if (error === E.EHANDSHAKE && text === 'Invalid Connection header') {
+  // Node's http client takes a 101 without "Connection: upgrade", or with
+  // no Upgrade header at all, for an ordinary response: ws then reports it
+  // as unexpected.
+  const noUpgrade =
+    text === 'Invalid Upgrade header' && headerText && !/^upgrade:/im.test(headerText);
+  if (error === E.EHANDSHAKE && (text === 'Invalid Connection header' || noUpgrade)) {
     error = E.ESTATUS;
     status = 101;
     reason = EMPTY;
@@ -1201,6 +1202,23 @@ function initAsClient(ws, address, protocols, options) {
     if (opts.rejectUnauthorized === false) nopts.insecure = 1;
     if (opts.ca) nopts.caFile = caFile(opts.ca);
     if (opts.servername) nopts.servername = opts.servername;
+    // tls.connect's client certificate, versions and ciphers, as ws passes
+    // them on (PEM strings or Buffers; the engine reads files).
+    if (opts.cert) nopts.certFile = caFile(opts.cert);
+    if (opts.key) nopts.keyFile = caFile(opts.key);
+    // The engine speaks TLS 1.2 and 1.3: an older minimum is raised to 1.2.
+    const tlsVersions = { 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304 };
+    for (const [opt, field] of [['minVersion', 'tlsMin'], ['maxVersion', 'tlsMax']]) {
+      if (opts[opt] === undefined) continue;
+      if (opt === 'minVersion' && (opts[opt] === 'TLSv1' || opts[opt] === 'TLSv1.1')) continue;
+      if (!tlsVersions[opts[opt]]) {
+        const err = new TypeError(`The value "${opts[opt]}" is invalid for option "${opt}"`);
+        err.code = 'ERR_TLS_INVALID_PROTOCOL_VERSION';
+        throw err;
+      }
+      nopts[field] = tlsVersions[opts[opt]];
+    }
+    if (opts.ciphers) nopts.ciphers = String(opts.ciphers);
   }
   let target;
   if (isIpcUrl) {

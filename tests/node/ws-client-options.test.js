@@ -92,10 +92,8 @@ describe('new WebSocket(address[, protocols][, options]): maxPayload', () => {
       assert.strictEqual(err.message, 'Max payload size exceeded');
       assert.strictEqual(err.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
       // ws's receiver stops at the error and never sees the server's close
-      // frame: 1006. wirehub reports the code it sent (1009), which
-      // errors.test.js expects.
-      if (name === 'ws') assert.strictEqual(code, 1006);
-      else assert.strictEqual(code, 1009);
+      // frame: 1006.
+      assert.strictEqual(code, 1006);
       await closeServer(wss);
     });
 

@@ -1,0 +1,74 @@
+'use strict';
+// Error codes (ws.md "Error codes"): what a server-side WebSocket emits when
+// its peer breaks the protocol. A raw client sends each violation to ws's
+// server and to wirehub's; both must emit the same error (class, message,
+// code) and close with 1002.
+const { describe, test } = require('node:test');
+const assert = require('assert');
+const net = require('net');
+const ws = require('ws');
+const wirehub = require('../../node');
+const { withTimeout } = require('./helpers');
+
+const impls = [
+  ['ws', ws],
+  ['wirehub', wirehub]
+];
+
+// A client frame: masked with a zero key unless `mask` is false.
+function frame(first, payload, { mask = true, lengthByte } = {}) {
+  const len = lengthByte !== undefined ? lengthByte : payload.length;
+  const head = Buffer.from([first, (mask ? 0x80 : 0) | len]);
+  return Buffer.concat([head, mask ? Buffer.alloc(4) : Buffer.alloc(0), payload]);
+}
+
+const violations = [
+  ['RSV2 set', frame(0x81 | 0x20, Buffer.from('x')), 'Invalid WebSocket frame: RSV2 and RSV3 must be clear', 'WS_ERR_UNEXPECTED_RSV_2_3'],
+  ['RSV1 set without deflate', frame(0x81 | 0x40, Buffer.from('x')), 'Invalid WebSocket frame: RSV1 must be clear', 'WS_ERR_UNEXPECTED_RSV_1'],
+  ['an unmasked frame', frame(0x81, Buffer.from('x'), { mask: false }), 'Invalid WebSocket frame: MASK must be set', 'WS_ERR_EXPECTED_MASK'],
+  ['opcode 3', frame(0x83, Buffer.from('x')), 'Invalid WebSocket frame: invalid opcode 3', 'WS_ERR_INVALID_OPCODE'],
+  ['a continuation with nothing to continue', frame(0x80, Buffer.from('x')), 'Invalid WebSocket frame: invalid opcode 0', 'WS_ERR_INVALID_OPCODE'],
+  ['a ping that is not final', frame(0x09, Buffer.from('x')), 'Invalid WebSocket frame: FIN must be set', 'WS_ERR_EXPECTED_FIN'],
+  ['a 126-byte ping', frame(0x89, Buffer.alloc(0), { lengthByte: 126 }), 'Invalid WebSocket frame: invalid payload length 126', 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH'],
+  ['a close of one byte', frame(0x88, Buffer.from([3])), 'Invalid WebSocket frame: invalid payload length 1', 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH'],
+  ['close code 1005', frame(0x88, Buffer.from([0x03, 0xed])), 'Invalid WebSocket frame: invalid status code 1005', 'WS_ERR_INVALID_CLOSE_CODE']
+];
+
+async function violate(lib, bytes) {
+  const wss = new lib.WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => wss.once('listening', r));
+  const got = withTimeout(
+    new Promise((resolve) => {
+      wss.once('connection', (sock) => {
+        let error = null;
+        sock.on('error', (e) => (error = [e.constructor.name, e.message, e.code]));
+        sock.on('close', (code) => resolve({ error, code }));
+      });
+    }),
+    5000,
+    'server close'
+  );
+  const s = net.connect(wss.address().port, '127.0.0.1');
+  s.on('error', () => {});
+  s.write(
+    'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+  );
+  s.once('data', () => s.write(bytes));
+  const out = await got;
+  s.destroy();
+  await new Promise((r) => wss.close(r));
+  return out;
+}
+
+describe('Error codes: a peer that breaks the protocol', () => {
+  for (const [what, bytes, message, code] of violations) {
+    for (const [name, lib] of impls) {
+      test(`${name}: ${what} -> ${code}`, async () => {
+        const out = await violate(lib, bytes);
+        assert.deepStrictEqual(out.error, ['RangeError', message, code]);
+        assert.strictEqual(out.code, 1006, 'the server side reports 1006 (it sent 1002, got no close back)');
+      });
+    }
+  }
+});
