@@ -55,15 +55,21 @@ void event_queue::push(const wh_event& ev) {
     backlog_.store(backlog_.load(std::memory_order_relaxed) + sizeof(item) + ev.len + ev.headers_len,
                    std::memory_order_relaxed);
     backlog_events_.store(back_.size(), std::memory_order_relaxed);
-    if (!signals_ || signaled_ || deferred_) return;
-    if (loop* l = loop::current()) {
-      deferred_ = true;
-      l->defer_signal(this);
-      return;
-    }
-    signaled_ = true;
+    if (!must_wake_locked()) return;
   }
   wake();
+}
+
+bool event_queue::must_wake_locked() {
+  if (!signals_ || signaled_ || deferred_) return false;
+  // On an I/O thread: once, at the end of its turn.
+  if (loop* l = loop::current()) {
+    deferred_ = true;
+    l->defer_signal(this);
+    return false;
+  }
+  signaled_ = true;
+  return true;
 }
 
 void event_queue::signal() {
@@ -113,13 +119,7 @@ void event_queue::push_close_marker(connection* c) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     back_.push_back(item{ev, back_arena_.size(), back_arena_.size(), nullptr});
-    if (!signals_ || signaled_ || deferred_) return;
-    if (loop* l = loop::current()) {
-      deferred_ = true;
-      l->defer_signal(this);
-      return;
-    }
-    signaled_ = true;
+    if (!must_wake_locked()) return;
   }
   wake();
 }

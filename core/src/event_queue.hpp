@@ -79,6 +79,9 @@ class event_queue {
   };
   static constexpr int marker_type = -1;  // push_close_marker's item
   void release_delivered();
+  // After a push, under the lock: true if the caller must wake() the host
+  // (after releasing the lock); an I/O thread's pushes signal at its turn's end.
+  bool must_wake_locked();
   void wake();
   void unwake();
 

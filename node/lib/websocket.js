@@ -848,22 +848,7 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
     const { headers, raw } = parseHeaderBlock(headerText || '');
     const opts = ws._opts;
     if (status >= 300 && status < 400 && opts.followRedirects && headers.location) {
-      if (++ws._redirects > opts.maxRedirects) {
-        emitErrorAndClose(ws, new Error('Maximum redirects exceeded'));
-        return;
-      }
-      let target;
-      try {
-        target = new URL(headers.location, ws._url);
-      } catch {
-        emitErrorAndClose(ws, new SyntaxError(`Invalid URL: ${headers.location}`));
-        return;
-      }
-      try {
-        initAsClient(ws, target, ws._protocols, ws._redirectOptions);
-      } catch (err) {
-        emitErrorAndClose(ws, err);
-      }
+      followRedirect(ws, headers.location);
       return;
     }
     if (ws.listenerCount('unexpected-response')) {
@@ -1261,6 +1246,27 @@ function initAsClient(ws, address, protocols, options) {
   addon.ref(1);
 }
 
+// The next request of a redirect (ws: counted against maxRedirects, the
+// location resolved against the current URL, the options of the first).
+function followRedirect(ws, location) {
+  if (++ws._redirects > ws._opts.maxRedirects) {
+    emitErrorAndClose(ws, new Error('Maximum redirects exceeded'));
+    return;
+  }
+  let target;
+  try {
+    target = new URL(location, ws._url);
+  } catch {
+    emitErrorAndClose(ws, new SyntaxError(`Invalid URL: ${location}`));
+    return;
+  }
+  try {
+    initAsClient(ws, target, ws._protocols, ws._redirectOptions);
+  } catch (err) {
+    emitErrorAndClose(ws, err);
+  }
+}
+
 // A non-101 answer to a handshake made through Node's http, as ws handles
 // it: a redirect to follow, 'unexpected-response' (the socket stays
 // CONNECTING until the listener aborts it), or an error.
@@ -1271,22 +1277,7 @@ function unexpectedViaNodeHttp(ws, req, res) {
     res.resume();
     req.destroy();
     ws._httpReq = null;
-    if (++ws._redirects > opts.maxRedirects) {
-      abortHandshake(ws, 'Maximum redirects exceeded');
-      return;
-    }
-    let target;
-    try {
-      target = new URL(res.headers.location, ws._url);
-    } catch {
-      emitErrorAndClose(ws, new SyntaxError(`Invalid URL: ${res.headers.location}`));
-      return;
-    }
-    try {
-      initAsClient(ws, target, ws._protocols, ws._redirectOptions);
-    } catch (err) {
-      emitErrorAndClose(ws, err);
-    }
+    followRedirect(ws, res.headers.location);
     return;
   }
   if (ws.listenerCount('unexpected-response')) {
