@@ -1217,7 +1217,8 @@ function initAsClient(ws, address, protocols, options) {
     clean.password = '';
     target = clean.href;
   }
-  if (!isIpcUrl && usesNodeHttp(opts)) {
+  // protocolVersion 8 too (the engine's own request says 13), for ws://.
+  if (!isIpcUrl && (usesNodeHttp(opts) || (opts.protocolVersion === 8 && !isSecure))) {
     // ws's agent, createConnection, lookup, finishRequest...: the handshake
     // goes through Node's http, the upgraded socket to the engine.
     connectViaNodeHttp(ws, {

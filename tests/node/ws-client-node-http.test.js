@@ -141,6 +141,18 @@ describe('new WebSocket(address, protocols, options): http.request options', () 
       await srv.close();
     });
 
+    test(`${name}: protocolVersion 8 sends version 8 and Sec-WebSocket-Origin`, async () => {
+      const srv = await echoServer();
+      const client = new lib.WebSocket(`ws://127.0.0.1:${srv.port}/`, { protocolVersion: 8, origin: 'http://o.test' });
+      assert.strictEqual(await echoOnce(client), 'through node http');
+      assert.strictEqual(srv.requests[0]['sec-websocket-version'], '8');
+      assert.strictEqual(srv.requests[0]['sec-websocket-origin'], 'http://o.test');
+      assert.strictEqual(srv.requests[0].origin, undefined);
+      client.close();
+      await closed(client);
+      await srv.close();
+    });
+
     test(`${name}: 'upgrade' gets Node's IncomingMessage`, async () => {
       const srv = await echoServer();
       const client = new lib.WebSocket(`ws://127.0.0.1:${srv.port}/`, { agent: new http.Agent() });
