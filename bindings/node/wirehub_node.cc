@@ -451,7 +451,7 @@ void Dispatch(napi_env raw, const wh_event* evs, int n) {
           off += ev.len;
         }
       }
-      if (ev.type == WH_EV_UPGRADE && ev.request) {
+      if ((ev.type == WH_EV_UPGRADE || ev.type == WH_EV_HTTP) && ev.request) {
         if (!have_extras) {
           extras = Napi::Array::New(env);
           have_extras = true;

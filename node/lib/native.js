@@ -172,6 +172,17 @@ function dispatch(n, payload, extras, blocks) {
           else if (x) addon.respond(x[0], 503, null, 'Service Unavailable');
           break;
         }
+        case EV.HTTP: {
+          // a plain request to a server on its own port: ws's HTTP server
+          // answers 426 (its request listener)
+          const srv = servers[id];
+          if (x) {
+            const body = 'Upgrade Required';
+            if (srv !== undefined) srv._whHttp(x, body);
+            else addon.respond(x[0], 426, 'Content-Type: text/plain\r\nContent-Length: 16\r\n', body);
+          }
+          break;
+        }
         case EV.SERVER_CLOSED: {
           const srv = servers[id];
           servers[id] = undefined;

@@ -567,7 +567,8 @@ class WebSocketServer extends EventEmitter {
   _listen(callback) {
     const o = this.options;
     if (callback) this.once('listening', callback);
-    const base = this._engineOptions(0);
+    // WH_SERVER_HTTP: a plain request gets ws's 426 from here (_whHttp).
+    const base = this._engineOptions(SERVER.HTTP);
     let host = o.host;
     let r;
     if (host == null) {
@@ -910,6 +911,12 @@ class WebSocketServer extends EventEmitter {
       ...headers
     };
     addon.respond(rid, code, WebSocket.headersToString(headers), message);
+  }
+
+  // WH_EV_HTTP: what ws's own http.Server answers to a request that is not
+  // an upgrade (Node's 426 with a text/plain body).
+  _whHttp(x, body) {
+    addon.respond(x[0], 426, `Content-Length: ${body.length}\r\nContent-Type: text/plain\r\n`, body);
   }
 
   // WH_EV_UPGRADE: x = [requestId, method, target, headers, address, port, index]

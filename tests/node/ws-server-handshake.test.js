@@ -195,7 +195,7 @@ describe("Event: 'wsClientError'", () => {
         }
       });
 
-      const plainTodo = name === 'wirehub' && mode === 'port' ? 'the engine answers plain requests itself' : false;
+      const plainTodo = false;
       it(`${name} (${mode}): a request without Upgrade gets 426 Upgrade Required`, { todo: plainTodo }, async () => {
         const srv = await makeServer(lib, mode);
         try {
