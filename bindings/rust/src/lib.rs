@@ -1019,6 +1019,7 @@ impl Hub {
             idle_timeout_ms,
             message_timeout_ms,
             max_memory,
+            max_fragments: 0,
         };
         let mut raw = ptr::null_mut();
         let rc = unsafe { sys::wh_server_listen(self.inner.raw, &so, &mut raw) };
@@ -1067,6 +1068,11 @@ impl Hub {
             user_data: ptr::null_mut(),
             idle_timeout_ms,
             message_timeout_ms,
+            flags: 0,
+            max_fragments: 0,
+            tls_min_version: 0,
+            tls_max_version: 0,
+            tls_ciphers: ptr::null(),
         };
         let mut raw = ptr::null_mut();
         let shared = unsafe { &*self.inner.handler };

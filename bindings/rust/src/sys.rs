@@ -88,6 +88,10 @@ pub const WH_SERVER_REUSE_PORT: c_int = 0x8;
 pub const WH_SERVER_NO_LISTEN: c_int = 0x10;
 pub const WH_SERVER_SKIP_UTF8: c_int = 0x20;
 pub const WH_SERVER_RAW_UPGRADE: c_int = 0x40;
+pub const WH_SERVER_NO_AUTO_PONG: c_int = 0x80;
+pub const WH_CLIENT_SKIP_UTF8: c_int = 0x1;
+pub const WH_CLIENT_NO_AUTO_PONG: c_int = 0x2;
+pub const WH_PEER_CLOSED: c_int = 0x80;
 
 pub const WH_SENT: c_int = 0;
 pub const WH_QUEUED: c_int = 1;
@@ -197,6 +201,8 @@ pub struct wh_server_options {
     pub idle_timeout_ms: c_int,
     pub message_timeout_ms: c_int,
     pub max_memory: usize,
+    // Appended later: 0 = 131072, -1 = no limit (ws's maxFragments).
+    pub max_fragments: c_int,
 }
 
 #[repr(C)]
@@ -211,6 +217,13 @@ pub struct wh_client_options {
     pub user_data: *mut c_void,
     pub idle_timeout_ms: c_int,
     pub message_timeout_ms: c_int,
+    // Appended later (see the header): WH_CLIENT_*, ws's maxFragments, and
+    // the TLS versions and ciphers.
+    pub flags: c_int,
+    pub max_fragments: c_int,
+    pub tls_min_version: c_int,
+    pub tls_max_version: c_int,
+    pub tls_ciphers: *const c_char,
 }
 
 extern "C" {
