@@ -38,7 +38,7 @@
 namespace {
 
 constexpr int kBatch = 512;  // events per call into JS
-constexpr int kPoll = 8192;  // events per poll (see Drain)
+constexpr int kPoll = 4096;  // events per poll (see Drain)
 constexpr int kRounds = 1;   // polls per wakeup
 // type, id, flags, code, error, status, offset, len, block (0: the batch's
 // payload Buffer, k: its k-th slab view; see AllocPayload)
