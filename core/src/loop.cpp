@@ -241,6 +241,16 @@ void loop::stop_and_join() {
     ioc_.stop();
     thread_.join();
   }
+  // A connection waiting for this turn's flush holds a reference, which
+  // the turn's end would have dropped; that end will not run now. Without
+  // this, a connection finished just before the hub stopped its loops was
+  // never freed (LSan, under load: the destroy found no client left while
+  // the turn end was still queued).
+  for (connection* c : dirty_) {
+    c->dirty_ = false;
+    c->release();
+  }
+  dirty_.clear();
 }
 
 void loop::want_flush(connection* c) {
