@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
+#include <memory>
 #include <thread>
 
 namespace wirehub {
@@ -281,6 +283,22 @@ int hub::destroy(int timeout_ms) {
     c->release();
   }
   wait_idle(500);
+  // Work already handed to the loops runs before they stop: a close that
+  // raced the peer's EOF, a flush. Such a task holds a reference to its
+  // connection, and a task dropped unrun would keep it forever (LSan:
+  // an adopted client, finished and untracked, its close task still in
+  // the inbox). Through the inbox first, then Asio's queue behind what
+  // those tasks posted.
+  if (!hosted_) {
+    std::vector<std::future<void>> drained;
+    for (auto& l : loops_) {
+      auto done = std::make_shared<std::promise<void>>();
+      drained.push_back(done->get_future());
+      loop* lp = l.get();
+      lp->post([lp, done] { lp->post([done] { done->set_value(); }); });
+    }
+    for (auto& f : drained) f.wait_for(std::chrono::milliseconds(500));
+  }
   for (auto& l : loops_) l->stop_and_join();
   {
     std::lock_guard<std::mutex> lk(mu_);
