@@ -72,6 +72,13 @@ class TinyReader : public ::testing::Test {
     ASSERT_TRUE(c_.upgrade().status == 101);
     conn_ = hub_.rec().wait_server_conn(c_.local_port());
     ASSERT_NE(conn_, nullptr);
+    // Held while the test reads it: the peer's close at teardown may free
+    // the connection on the I/O thread, and a retained handle orders those
+    // reads before that (TSan saw a relaxed read race the delete).
+    wh_conn_retain(conn_);
+  }
+  void TearDown() override {
+    if (conn_) wh_conn_release(conn_);
   }
   std::size_t buffered() {
     std::size_t b = 0;
