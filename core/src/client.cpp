@@ -69,9 +69,7 @@ static SSL_CTX* make_client_ctx(const wh_client_options& o, int& err) {
   return ctx;
 }
 
-int prepare_client(const char* url, const wh_client_options& o, endpoint_config& cfg, client_handshake& hs) {
-  std::string why;
-  if (!handshake::parse_url(url, hs.url, why)) return WH_EURL;
+int resolve_client_config(const wh_client_options& o, endpoint_config& cfg) {
   int rc = resolve_config(o.limits, o.deflate, cfg);
   if (rc) return rc;
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
@@ -81,6 +79,14 @@ int prepare_client(const char* url, const wh_client_options& o, endpoint_config&
   if (o.flags & ~(WH_CLIENT_SKIP_UTF8 | WH_CLIENT_NO_AUTO_PONG)) return WH_EINVAL;
   cfg.validate_utf8 = !(o.flags & WH_CLIENT_SKIP_UTF8);
   cfg.auto_pong = !(o.flags & WH_CLIENT_NO_AUTO_PONG);
+  return 0;
+}
+
+int prepare_client(const char* url, const wh_client_options& o, endpoint_config& cfg, client_handshake& hs) {
+  std::string why;
+  if (!handshake::parse_url(url, hs.url, why)) return WH_EURL;
+  int rc = resolve_client_config(o, cfg);
+  if (rc) return rc;
   if (o.subprotocols) {
     // Validate: tokens, no duplicates (ws: 'An invalid or duplicated subprotocol was specified').
     std::string_view list = o.subprotocols;

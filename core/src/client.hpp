@@ -48,6 +48,9 @@ void prepare_socket(int fd);
 void capture_response(client_handshake& hs);
 
 // Builds a client connection's config and handshake state from the C options.
+// The limits, timeouts and flags of a client's options, for wh_connect and
+// wh_client_adopt alike.
+int resolve_client_config(const wh_client_options& o, endpoint_config& cfg);
 int prepare_client(const char* url, const wh_client_options& o, endpoint_config& cfg,
                    client_handshake& hs);
 

@@ -179,15 +179,8 @@ int hub::adopt_client(int fd, const wh_client_options& o, const char* subprotoco
   } guard{fd};
   if (shutting_down_) return WH_ESHUTDOWN;
   auto cfg = std::make_unique<endpoint_config>();
-  int rc = resolve_config(o.limits, o.deflate, *cfg);
+  int rc = resolve_client_config(o, *cfg);
   if (rc) return rc;
-  rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, *cfg);
-  if (rc) return rc;
-  rc = resolve_fragments(o.max_fragments, *cfg);
-  if (rc) return rc;
-  if (o.flags & ~(WH_CLIENT_SKIP_UTF8 | WH_CLIENT_NO_AUTO_PONG)) return WH_EINVAL;
-  cfg->validate_utf8 = !(o.flags & WH_CLIENT_SKIP_UTF8);
-  cfg->auto_pong = !(o.flags & WH_CLIENT_NO_AUTO_PONG);
   std::string proto = subprotocol ? subprotocol : "";
   std::string ext = extensions ? extensions : "";
   if (!handshake::valid_header_value(proto) || !handshake::valid_header_value(ext)) return WH_EINVAL;
