@@ -61,8 +61,7 @@ const F = {
   COMPRESSED: 0x4,
   NO_COMPRESS: 0x8,
   COMPRESS: 0x10,
-  MORE: 0x20,
-  PEER_CLOSED: 0x80 // CLOSE event: the peer's close frame arrived
+  MORE: 0x20
 };
 const SERVER = {
   UPGRADE_HOOK: 0x1,
@@ -159,7 +158,7 @@ function dispatch(n, payload, extras, blocks) {
           const ws = conns[id];
           if (ws !== undefined) {
             try {
-              ws._whClose(meta[o + 3], Buffer.from(data), meta[o + 4], meta[o + 5], x ? x[1] : null, false, meta[o + 2]);
+              ws._whClose(meta[o + 3], Buffer.from(data), meta[o + 4], meta[o + 5], x ? x[1] : null);
             } finally {
               if (conns[id] === ws) conns[id] = undefined;
             }

@@ -486,7 +486,7 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _whClose(code, reason, error, status, headers, deferred, flags = F.PEER_CLOSED) {
+  _whClose(code, reason, error, status, headers, deferred) {
     if (this._pausedEvents && this._pausedEvents.length) {
       // close comes after the messages that were held back by pause()
       const q = this._pausedEvents;
@@ -499,7 +499,7 @@ class WebSocket extends EventEmitter {
     if (!deferred && this._deferred !== null && (this._deferred.length || this._deferredRunning)) {
       // allowSynchronousEvents: false: 'close' after the deferred events
       const copy = Buffer.from(reason);
-      deferEvent(this, () => this._whClose(code, copy, error, status, headers, true, flags));
+      deferEvent(this, () => this._whClose(code, copy, error, status, headers, true));
       return;
     }
     if (this._refd) {
@@ -529,7 +529,7 @@ class WebSocket extends EventEmitter {
     // ws reports the code of the close frame the peer sent (1005 if it had
     // none), else 1006. When its receiver fails the connection it reads
     // nothing more, not even the peer's answer to its close: 1006.
-    if (err || (error !== 0 && !(flags & F.PEER_CLOSED) && RECEIVER_ERRORS.has(error))) code = 1006;
+    if (err) code = 1006;
     if (error === 0 || code !== 1006) {
       this._closeFrameReceived = error === 0 || code !== 1006;
       this._closeFrameSent = true;
@@ -575,9 +575,6 @@ for (const method of ['open', 'error', 'close', 'message']) {
 
 WebSocket.prototype.addEventListener = EventTarget.addEventListener;
 WebSocket.prototype.removeEventListener = EventTarget.removeEventListener;
-
-// The engine's errors for what ws's receiver refuses.
-const RECEIVER_ERRORS = new Set([E.EPROTO, E.EUTF8, E.ETOOBIG, E.ELIMIT, E.ECLOSECODE]);
 
 // Errors ws reports when the connection fails while open (its receiver's
 // errors); a reset or a timeout closes with 1006 and no 'error', as in ws.
