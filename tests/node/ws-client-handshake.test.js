@@ -5,11 +5,8 @@
 // ws and wirehub and compares what the application sees.
 const { describe, test } = require('node:test');
 const assert = require('assert');
-const net = require('net');
-const crypto = require('crypto');
 const ws = require('ws');
 const wirehub = require('../../node');
-const { withTimeout } = require('./helpers');
 const { accept, rawServer, ok101, trace, impls } = require('./ws-client-helpers');
 
 // [name, protocols, options, answer, the error ws gives]

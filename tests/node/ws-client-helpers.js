@@ -1,7 +1,7 @@
 'use strict';
-// What the client tests that speak to a hand-made server share: a raw
-// server answering each upgrade as a test says, ws's accept value, and a
-// trace of what a client emits.
+// What the client tests (ws-client-*.test.js) share: ws and wirehub side by
+// side, raw servers answering each upgrade as a test says, ws's accept value,
+// and a trace of what a client emits.
 const net = require('net');
 const crypto = require('crypto');
 const ws = require('ws');
@@ -11,20 +11,15 @@ const { withTimeout } = require('./helpers');
 const accept = (key) =>
   crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 
-// A server that answers the upgrade request with answer(key), then ends.
-async function rawServer(answer) {
+// A TCP server on 127.0.0.1 that hands each connection to onSocket(socket)
+// and destroys those still open when closed.
+async function tcpServer(onSocket) {
   const sockets = new Set();
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on('error', () => {});
     s.on('close', () => sockets.delete(s));
-    let head = '';
-    s.on('data', (d) => {
-      head += d;
-      if (!head.includes('\r\n\r\n')) return;
-      const m = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(head);
-      s.end(answer(m ? m[1] : ''));
-    });
+    onSocket(s);
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
@@ -35,6 +30,32 @@ async function rawServer(answer) {
     }
   };
 }
+
+// Calls onHead(key, socket) once the upgrade request's head is in.
+function readHead(s, onHead) {
+  let head = '';
+  const onData = (d) => {
+    head += d;
+    if (!head.includes('\r\n\r\n')) return;
+    s.removeListener('data', onData);
+    const m = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(head);
+    onHead(m ? m[1] : '', s);
+  };
+  s.on('data', onData);
+}
+
+// A server that answers the upgrade request with answer(key), then ends.
+const rawServer = (answer) => tcpServer((s) => readHead(s, (key) => s.end(answer(key))));
+
+// A server that completes the handshake with a plain 101, then hands the
+// socket to afterOpen(socket).
+const openServer = (afterOpen) =>
+  tcpServer((s) =>
+    readHead(s, (key) => {
+      s.write(ok101(key));
+      afterOpen(s);
+    })
+  );
 
 const ok101 = (key, extra = '') =>
   'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -70,4 +91,4 @@ const impls = [
   ['wirehub', wirehub]
 ];
 
-module.exports = { accept, rawServer, ok101, trace, impls };
+module.exports = { accept, rawServer, openServer, ok101, trace, impls };

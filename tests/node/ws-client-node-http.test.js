@@ -9,13 +9,8 @@ const assert = require('assert');
 const http = require('http');
 const net = require('net');
 const ws = require('ws');
-const wirehub = require('../../node');
 const { withTimeout } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
+const { impls } = require('./ws-client-helpers');
 
 // ws's echo server, recording each upgrade request's headers.
 async function echoServer() {

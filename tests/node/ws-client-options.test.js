@@ -6,41 +6,16 @@
 // the TLS client certificate options need the engine: see issue 12.)
 const { describe, test } = require('node:test');
 const assert = require('assert');
-const net = require('net');
-const crypto = require('crypto');
-const ws = require('ws');
-const wirehub = require('../../node');
 const { withTimeout, waitFor, listen, closeServer } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
+const { openServer, impls } = require('./ws-client-helpers');
 
 // Completes the handshake, then sends `frames` (raw bytes) and never
 // answers anything.
-async function rawPeer(frames = Buffer.alloc(0), onFrameBytes = null) {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.once('data', (d) => {
-      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(String(d))[1];
-      const acceptKey = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey}\r\n\r\n`);
-      if (frames.length) s.write(frames);
-      s.on('data', (x) => onFrameBytes && onFrameBytes(x));
-    });
+const rawPeer = (frames = Buffer.alloc(0), onFrameBytes = null) =>
+  openServer((s) => {
+    if (frames.length) s.write(frames);
+    s.on('data', (x) => onFrameBytes && onFrameBytes(x));
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `ws://127.0.0.1:${server.address().port}/`,
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    }
-  };
-}
 
 describe('new WebSocket(address[, protocols][, options]): closeTimeout', () => {
   for (const [name, WebSocket] of impls) {

@@ -8,11 +8,7 @@ const assert = require('assert');
 const ws = require('ws');
 const wirehub = require('../../node');
 const { waitFor, listen, closeServer } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
+const { impls } = require('./ws-client-helpers');
 
 const accessors = ['binaryType', 'bufferedAmount', 'extensions', 'isPaused', 'protocol', 'readyState', 'url'];
 

@@ -7,14 +7,8 @@
 const { describe, test } = require('node:test');
 const assert = require('assert');
 const http = require('http');
-const ws = require('ws');
-const wirehub = require('../../node');
 const { withTimeout, httpListen } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
+const { impls } = require('./ws-client-helpers');
 
 // A server that records each upgrade request; `answer(req)` gives the raw
 // response (a redirect or a refusal).

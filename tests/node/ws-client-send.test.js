@@ -9,16 +9,8 @@ const assert = require('assert');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const net = require('net');
-const crypto = require('crypto');
-const ws = require('ws');
-const wirehub = require('../../node');
 const { withTimeout, waitFor, listen, closeServer } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
+const { openServer, impls } = require('./ws-client-helpers');
 
 // A ws server (of the same implementation) that records what it receives.
 async function recordingServer(WebSocket) {
@@ -35,27 +27,7 @@ async function recordingServer(WebSocket) {
 }
 
 // A server that completes the handshake and then never reads.
-async function stalledServer() {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.once('data', (d) => {
-      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(String(d))[1];
-      const acceptKey = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey}\r\n\r\n`);
-      s.pause();
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `ws://127.0.0.1:${server.address().port}/`,
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    }
-  };
-}
+const stalledServer = () => openServer((s) => s.pause());
 
 describe('websocket.bufferedAmount', () => {
   for (const [name, WebSocket] of impls) {

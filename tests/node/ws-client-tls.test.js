@@ -11,13 +11,8 @@ const path = require('path');
 const https = require('https');
 const { execFileSync } = require('child_process');
 const ws = require('ws');
-const wirehub = require('../../node');
 const { withTimeout } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
+const { impls } = require('./ws-client-helpers');
 
 let dir;
 const pem = {};

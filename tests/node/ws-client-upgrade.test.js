@@ -4,12 +4,9 @@
 // checks the answer; close() or terminate() there abort the handshake.
 const { describe, test } = require('node:test');
 const assert = require('assert');
-const net = require('net');
-const crypto = require('crypto');
 const ws = require('ws');
-const wirehub = require('../../node');
 const { withTimeout, listen, closeServer } = require('./helpers');
-const { accept, rawServer, ok101, trace, impls } = require('./ws-client-helpers');
+const { rawServer, trace, impls } = require('./ws-client-helpers');
 
 const badAccept = () => 'HTTP/1.1 101 S\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n';
 
@@ -128,24 +125,16 @@ describe("Event: 'unexpected-response'", () => {
     }
   }
 
-  test('ws: CONNECTING until the listener aborts, then the abort error', async () => {
-    assert.deepStrictEqual(await abortFromListener(ws), [
-      ['unexpected-response', 401, '1', ws.CONNECTING],
-      ['body', 'hello', ws.CONNECTING],
-      ['close() returned', ws.CLOSING],
-      ['error', 'WebSocket was closed before the connection was established', ws.CLOSING],
-      ['close', 1006]
-    ]);
-  });
-
-  test('wirehub: as ws', async () => {
-    assert.deepStrictEqual(await abortFromListener(wirehub), [
-      ['unexpected-response', 401, '1', ws.CONNECTING],
-      ['body', 'hello', ws.CONNECTING],
-      ['close() returned', ws.CLOSING],
-      ['error', 'WebSocket was closed before the connection was established', ws.CLOSING],
-      ['close', 1006]
-    ]);
-  });
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: CONNECTING until the listener aborts, then the abort error`, async () => {
+      assert.deepStrictEqual(await abortFromListener(WebSocket), [
+        ['unexpected-response', 401, '1', ws.CONNECTING],
+        ['body', 'hello', ws.CONNECTING],
+        ['close() returned', ws.CLOSING],
+        ['error', 'WebSocket was closed before the connection was established', ws.CLOSING],
+        ['close', 1006]
+      ]);
+    });
+  }
 });
 

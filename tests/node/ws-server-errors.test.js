@@ -5,15 +5,8 @@
 // code) and close with 1002.
 const { describe, test } = require('node:test');
 const assert = require('assert');
-const net = require('net');
-const ws = require('ws');
-const wirehub = require('../../node');
-const { withTimeout } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
+const { withTimeout, listen, closeServer } = require('./helpers');
+const { impls, rawSocket } = require('./ws-server-helpers');
 
 // A client frame: masked with a zero key unless `mask` is false.
 function frame(first, payload, { mask = true, lengthByte } = {}) {
@@ -35,8 +28,7 @@ const violations = [
 ];
 
 async function violate(lib, bytes) {
-  const wss = new lib.WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await new Promise((r) => wss.once('listening', r));
+  const { wss } = await listen(lib.WebSocketServer);
   const got = withTimeout(
     new Promise((resolve) => {
       wss.once('connection', (sock) => {
@@ -48,16 +40,11 @@ async function violate(lib, bytes) {
     5000,
     'server close'
   );
-  const s = net.connect(wss.address().port, '127.0.0.1');
-  s.on('error', () => {});
-  s.write(
-    'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
-  );
+  const s = rawSocket(wss.address().port);
   s.once('data', () => s.write(bytes));
   const out = await got;
   s.destroy();
-  await new Promise((r) => wss.close(r));
+  await closeServer(wss);
   return out;
 }
 

@@ -9,81 +9,16 @@ const http = require('node:http');
 const net = require('node:net');
 const { once } = require('node:events');
 const ws = require('ws');
-const wirehub = require('../..');
-const { withTimeout, httpListen } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-
-// A server of `lib` in `mode` ('port' or 'noServer'); plain requests to the
-// noServer one get ws's 426, as ws's own HTTP server answers them.
-async function makeServer(lib, mode, options = {}) {
-  if (mode === 'port') {
-    const wss = new lib.WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
-    await withTimeout(once(wss, 'listening'));
-    return { wss, port: wss.address().port, close: () => closeWss(wss) };
-  }
-  const httpServer = http.createServer((req, res) => {
-    const body = http.STATUS_CODES[426];
-    res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
-    res.end(body);
-  });
-  const wss = new lib.WebSocketServer({ noServer: true, ...options });
-  httpServer.on('upgrade', (req, socket, head) => {
-    wss.handleUpgrade(req, socket, head, (conn) => wss.emit('connection', conn, req));
-  });
-  const port = await httpListen(httpServer);
-  return {
-    wss,
-    port,
-    close: async () => {
-      await closeWss(wss);
-      httpServer.closeAllConnections();
-      await new Promise((resolve) => httpServer.close(resolve));
-    }
-  };
-}
-
-function closeWss(wss) {
-  return withTimeout(new Promise((resolve) => wss.close(() => resolve())), 8000, 'server close');
-}
+const { withTimeout } = require('./helpers');
+const helpers = require('./ws-server-helpers');
+const { impls, upgradeHeaders, makeServer } = helpers;
 
 // Sends `text` and resolves with the answer: the status line of a 101, or
 // everything until the server closed (its Date header removed).
-function exchange(port, text) {
-  return withTimeout(new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('data', (d) => {
-      got += d.toString('latin1');
-      if (got.startsWith('HTTP/1.1 101 ') && got.includes('\r\n\r\n')) {
-        socket.destroy();
-        resolve(got.slice(0, got.indexOf('\r\n')));
-      }
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(got.replace(/Date: [^\r]*\r\n/, '')));
-    socket.write(text);
-  }), 5000, 'answer');
-}
+const exchange = (port, text) => helpers.exchange(port, text, { at101: true });
 
-const upgradeHeaders = (extra = {}) => ({
-  Host: '127.0.0.1',
-  Upgrade: 'websocket',
-  Connection: 'Upgrade',
-  'Sec-WebSocket-Key': KEY,
-  'Sec-WebSocket-Version': '13',
-  ...extra
-});
-
-function request(method, headers) {
-  let text = `${method} /chat?room=1 HTTP/1.1\r\n`;
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) text += `${name}: ${value}\r\n`;
-  return `${text}\r\n`;
-}
+// A request for /chat?room=1 as it goes on the wire.
+const request = (method, headers) => helpers.request(method, headers, '/chat?room=1');
 
 // ws's answer to a refused upgrade (lib/websocket-server.js abortHandshake)
 function wsRefusal(code, message, extra = '') {

@@ -6,19 +6,10 @@ const { describe, it } = require('node:test');
 const assert = require('node:assert');
 const { once } = require('node:events');
 const ws = require('ws');
-const wirehub = require('../..');
 const { withTimeout } = require('./helpers');
+const { impls, makeServer } = require('./ws-server-helpers');
 
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
-
-async function listening(lib, options = {}) {
-  const wss = new lib.WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
-  await withTimeout(once(wss, 'listening'));
-  return wss;
-}
+const listening = async (lib) => (await makeServer(lib, 'port')).wss;
 
 function pick(err, keys) {
   const out = {};

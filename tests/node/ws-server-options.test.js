@@ -3,27 +3,10 @@
 // against ws (the reference) and wirehub with ws's client on the other end.
 const { describe, it } = require('node:test');
 const assert = require('node:assert');
-const http = require('node:http');
-const net = require('node:net');
 const { once } = require('node:events');
 const ws = require('ws');
-const wirehub = require('../..');
-const { withTimeout, httpListen } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
-
-async function portServer(WebSocketServer, options = {}) {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
-  await withTimeout(once(wss, 'listening'), 5000, 'listening');
-  return { wss, url: `ws://127.0.0.1:${wss.address().port}` };
-}
-
-function closeServer(wss) {
-  return withTimeout(new Promise((resolve) => wss.close(() => resolve())), 8000, 'server close');
-}
+const { withTimeout, listen: portServer, closeServer } = require('./helpers');
+const { impls, noServerSetup, rawSocket } = require('./ws-server-helpers');
 
 async function connected(wss, url, options) {
   const client = new ws.WebSocket(url, options);
@@ -32,17 +15,6 @@ async function connected(wss, url, options) {
     withTimeout(once(client, 'open'), 5000, 'open')
   ]);
   return { client, conn };
-}
-
-// A raw upgrade that never answers a close frame.
-function silentPeer(port) {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.write(
-    'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
-  );
-  socket.on('error', () => {});
-  return socket;
 }
 
 describe('new WebSocketServer(options[, callback])', () => {
@@ -89,13 +61,8 @@ describe('new WebSocketServer(options[, callback])', () => {
     });
 
     it(`${name}: noServer and clientTracking: false emit 'close' in the next tick, connections open`, async () => {
-      const httpServer = http.createServer();
-      const wss = new WebSocketServer({ noServer: true, clientTracking: false });
-      httpServer.on('upgrade', (req, socket, head) => {
-        wss.handleUpgrade(req, socket, head, (conn) => wss.emit('connection', conn, req));
-      });
-      const port = await httpListen(httpServer);
-      const { client, conn } = await connected(wss, `ws://127.0.0.1:${port}`);
+      const { wss, httpServer, url } = await noServerSetup(lib, { clientTracking: false });
+      const { client, conn } = await connected(wss, url);
       let closed = false;
       wss.close(() => (closed = true));
       await new Promise((resolve) => setImmediate(resolve));
@@ -112,7 +79,8 @@ describe('new WebSocketServer(options[, callback])', () => {
 
     it(`${name}: closeTimeout bounds the wait for the peer's close frame`, async () => {
       const { wss } = await portServer(WebSocketServer, { closeTimeout: 300 });
-      const peer = silentPeer(wss.address().port);
+      // a raw upgrade that never answers a close frame
+      const peer = rawSocket(wss.address().port);
       const [conn] = await withTimeout(once(wss, 'connection'));
       const t0 = Date.now();
       conn.close(1000);

@@ -5,42 +5,9 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert');
 const http = require('node:http');
-const { once } = require('node:events');
 const ws = require('ws');
-const wirehub = require('../..');
-const { withTimeout, httpListen } = require('./helpers');
-
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
-
-async function makeServer(lib, mode, options = {}) {
-  if (mode === 'port') {
-    const wss = new lib.WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
-    await withTimeout(once(wss, 'listening'));
-    return { wss, url: `ws://127.0.0.1:${wss.address().port}`, close: () => closeWss(wss) };
-  }
-  const httpServer = http.createServer();
-  const wss = new lib.WebSocketServer({ noServer: true, ...options });
-  httpServer.on('upgrade', (req, socket, head) => {
-    wss.handleUpgrade(req, socket, head, (conn) => wss.emit('connection', conn, req));
-  });
-  const port = await httpListen(httpServer);
-  return {
-    wss,
-    url: `ws://127.0.0.1:${port}`,
-    close: async () => {
-      await closeWss(wss);
-      httpServer.closeAllConnections();
-      await new Promise((resolve) => httpServer.close(resolve));
-    }
-  };
-}
-
-function closeWss(wss) {
-  return withTimeout(new Promise((resolve) => wss.close(() => resolve())), 8000, 'server close');
-}
+const { withTimeout } = require('./helpers');
+const { impls, makeServer } = require('./ws-server-helpers');
 
 // Connects with ws's client; resolves with the 101's headers, the agreed
 // protocol and the client's error, if any, once it closed.

@@ -4,25 +4,11 @@
 // against ws (the reference) and wirehub; the client is always ws's.
 const { describe, it } = require('node:test');
 const assert = require('node:assert');
-const http = require('node:http');
 const { once } = require('node:events');
 const ws = require('ws');
 const wirehub = require('../..');
-const { withTimeout, httpListen } = require('./helpers');
-
-const servers = [
-  ['ws', ws.WebSocketServer],
-  ['wirehub', wirehub.WebSocketServer]
-];
-
-// An http server whose upgrades go to `onUpgrade(wss, req, socket, head)`.
-async function noServerSetup(WebSocketServer, onUpgrade, options = {}) {
-  const httpServer = http.createServer();
-  const wss = new WebSocketServer({ noServer: true, ...options });
-  httpServer.on('upgrade', (req, socket, head) => onUpgrade(wss, req, socket, head));
-  const port = await httpListen(httpServer);
-  return { httpServer, wss, url: `ws://127.0.0.1:${port}` };
-}
+const { withTimeout } = require('./helpers');
+const { impls, noServerSetup } = require('./ws-server-helpers');
 
 function clientOutcome(client) {
   return withTimeout(new Promise((resolve) => {
@@ -33,17 +19,11 @@ function clientOutcome(client) {
   }), 5000, 'client close');
 }
 
-async function shutdown(httpServer, wss) {
-  await withTimeout(new Promise((resolve) => wss.close(() => resolve())), 5000, 'wss close');
-  httpServer.closeAllConnections();
-  await withTimeout(new Promise((resolve) => httpServer.close(() => resolve())), 5000, 'http close');
-}
-
 describe('server.handleUpgrade(request, socket, head, callback)', () => {
-  for (const [name, WebSocketServer] of servers) {
+  for (const [name, lib] of impls) {
     it(`${name}: the socket stays the connection's (websocket._socket, request.socket, its addresses)`, async () => {
       let seen;
-      const { httpServer, wss, url } = await noServerSetup(WebSocketServer, (wss, req, socket, head) => {
+      const { close, url } = await noServerSetup(lib, {}, (wss, req, socket, head) => {
         wss.handleUpgrade(req, socket, head, (conn, request) => {
           seen = {
             same: conn._socket === socket,
@@ -70,13 +50,13 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
         wsRemote: '127.0.0.1'
       });
       assert.ok(seen.remotePort > 0);
-      await shutdown(httpServer, wss);
+      await close();
     });
 
     for (const how of ['destroy', 'end']) {
       it(`${name}: socket.${how}() after the upgrade closes the connection (1006 both sides)`, async () => {
         let serverSide;
-        const { httpServer, wss, url } = await noServerSetup(WebSocketServer, (wss, req, socket, head) => {
+        const { close, url } = await noServerSetup(lib, {}, (wss, req, socket, head) => {
           wss.handleUpgrade(req, socket, head, (conn) => {
             serverSide = Promise.all([
               withTimeout(once(conn, 'close'), 5000, 'server ws close'),
@@ -90,12 +70,12 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
         assert.deepStrictEqual(out.errors, []);
         const [[code]] = await serverSide;
         assert.strictEqual(code, 1006);
-        await shutdown(httpServer, wss);
+        await close();
       });
     }
 
     it(`${name}: bytes written to the socket after the upgrade make the client fail (engine.io)`, async () => {
-      const { httpServer, wss, url } = await noServerSetup(WebSocketServer, (wss, req, socket, head) => {
+      const { close, url } = await noServerSetup(lib, {}, (wss, req, socket, head) => {
         wss.handleUpgrade(req, socket, head, () => {
           // what engine.io's abortUpgrade() does
           socket.on('error', () => {});
@@ -107,12 +87,12 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
       assert.strictEqual(out.open, true);
       assert.strictEqual(out.errors.length, 1);
       assert.match(out.errors[0], /^Invalid WebSocket frame: /);
-      await shutdown(httpServer, wss);
+      await close();
     });
 
     it(`${name}: a second handleUpgrade() with the same socket throws ws's error`, async () => {
       let thrown;
-      const { httpServer, wss, url } = await noServerSetup(WebSocketServer, (wss, req, socket, head) => {
+      const { close, url } = await noServerSetup(lib, {}, (wss, req, socket, head) => {
         wss.handleUpgrade(req, socket, head, (conn) => {
           try {
             wss.handleUpgrade(req, socket, head, () => {});
@@ -129,19 +109,19 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
         thrown.message,
         'server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration'
       );
-      await shutdown(httpServer, wss);
+      await close();
     });
 
     it(`${name}: a socket already ended or destroyed is not upgraded, and destroyed`, async () => {
       let called = false;
-      const { httpServer, wss, url } = await noServerSetup(WebSocketServer, (wss, req, socket, head) => {
+      const { close, url } = await noServerSetup(lib, {}, (wss, req, socket, head) => {
         socket.end();
         wss.handleUpgrade(req, socket, head, () => (called = true));
       });
       const out = await clientOutcome(new ws.WebSocket(url));
       assert.strictEqual(out.open, false);
       assert.strictEqual(called, false);
-      await shutdown(httpServer, wss);
+      await close();
     });
   }
 
@@ -151,13 +131,13 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
   // so the http server can close.
   it('wirehub: a handshake the engine refuses after adoption closes the kept socket', async () => {
     let closed = false;
-    const { httpServer, wss, url } = await noServerSetup(
-      wirehub.WebSocketServer,
+    const { wss, close, url } = await noServerSetup(
+      wirehub,
+      { handleProtocols: () => { throw new Error('refused'); } },
       (wss, req, socket, head) => {
         socket.on('close', () => (closed = true));
         wss.handleUpgrade(req, socket, head, () => assert.fail('connected'));
-      },
-      { handleProtocols: () => { throw new Error('refused'); } }
+      }
     );
     const errors = [];
     wss.on('error', (err) => errors.push(err.message));
@@ -170,6 +150,6 @@ describe('server.handleUpgrade(request, socket, head, callback)', () => {
       const t = setInterval(() => closed && (clearInterval(t), resolve()), 10);
     }), 5000, 'kept socket close');
     assert.deepStrictEqual(errors, ['refused']);
-    await shutdown(httpServer, wss);
+    await close();
   });
 });

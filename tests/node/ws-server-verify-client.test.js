@@ -6,60 +6,15 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert');
 const http = require('node:http');
-const net = require('node:net');
-const { once } = require('node:events');
-const ws = require('ws');
-const wirehub = require('../..');
-const { withTimeout, httpListen } = require('./helpers');
+const { impls, upgradeHeaders, request, makeServer, exchange } = require('./ws-server-helpers');
 
-const impls = [
-  ['ws', ws],
-  ['wirehub', wirehub]
-];
-const UPGRADE =
-  'GET /v HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-  'Origin: http://example.test\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
-
-async function makeServer(lib, mode, options) {
-  if (mode === 'port') {
-    const wss = new lib.WebSocketServer({ port: 0, host: '127.0.0.1', ...options });
-    await withTimeout(once(wss, 'listening'));
-    return { wss, port: wss.address().port, close: () => closeWss(wss) };
-  }
-  const httpServer = http.createServer();
-  const wss = new lib.WebSocketServer({ noServer: true, ...options });
-  httpServer.on('upgrade', (req, socket, head) => {
-    wss.handleUpgrade(req, socket, head, (conn) => wss.emit('connection', conn, req));
-  });
-  const port = await httpListen(httpServer);
-  return {
-    wss,
-    port,
-    close: async () => {
-      await closeWss(wss);
-      httpServer.closeAllConnections();
-      await new Promise((resolve) => httpServer.close(resolve));
-    }
-  };
-}
-
-function closeWss(wss) {
-  return withTimeout(new Promise((resolve) => wss.close(() => resolve())), 8000, 'server close');
-}
+const UPGRADE = request('GET', upgradeHeaders({ Origin: 'http://example.test' }), '/v');
 
 // Writes the upgrade, optionally half-closes after `endAfter` ms; resolves
 // with what came back once the server closed the connection.
 function rawUpgrade(port, endAfter) {
-  return withTimeout(new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('data', (d) => (got += d.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(got.replace(/Date: [^\r]*\r\n/, '')));
-    socket.write(UPGRADE);
-    if (endAfter !== undefined) setTimeout(() => socket.end(), endAfter);
-    else setTimeout(() => socket.destroy(), 1500);
-  }), 5000, 'server closing');
+  const how = endAfter !== undefined ? { endAfter } : { destroyAfter: 1500 };
+  return exchange(port, UPGRADE, { ...how, what: 'server closing' });
 }
 
 describe('new WebSocketServer(options[, callback]): verifyClient', () => {
