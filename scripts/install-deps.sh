@@ -9,8 +9,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # openssl: the tests make their self-signed certificates with it (a TLS test
 # without one fails; it does not skip).
-APT_PACKAGES=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev
-              zlib1g-dev googletest libgtest-dev openssl)
+# Boost is not among them: the build uses Boost 1.85 from PyPI's boost-headers
+# (below), for Boost.Redis, which Debian's Boost 1.81 predates.
+# redis-server: the broker tests start their own on a free loopback port.
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config libssl-dev
+              zlib1g-dev googletest libgtest-dev openssl redis-server)
+BOOST_HEADERS_VERSION=1.85.0.post1
 KOSOKU_VERSION=0.1.0
 
 missing=()
@@ -57,6 +61,7 @@ PY
 pip_missing=()
 py_has pytest "" || pip_missing+=(pytest)
 py_has kosoku "$KOSOKU_VERSION" || pip_missing+=("kosoku==$KOSOKU_VERSION")
+py_has boost-headers "$BOOST_HEADERS_VERSION" || pip_missing+=("boost-headers==$BOOST_HEADERS_VERSION")
 if [ "${#pip_missing[@]}" -gt 0 ]; then
   echo "install-deps: pip install ${pip_missing[*]}"
   # Debian's own python3 is "externally managed" (PEP 668); these are test
@@ -70,7 +75,7 @@ if [ "${#pip_missing[@]}" -gt 0 ]; then
     fi
   fi
 else
-  echo "install-deps: pytest and kosoku==$KOSOKU_VERSION already present"
+  echo "install-deps: pytest, kosoku==$KOSOKU_VERSION and boost-headers==$BOOST_HEADERS_VERSION already present"
 fi
 
 # kosoku 0.1.0 hashes text messages given as str in cases 12/13 (see README,
