@@ -246,6 +246,27 @@ int wh_server_publish(wh_server* s, const char* topic, const void* data, size_t 
   });
 }
 
+int wh_server_set_broker(wh_server* s, const wh_broker_options* options) {
+  if (!s || !options) return WH_EINVAL;
+  wh_broker_options o;
+  if (!read_options(options, o)) return WH_EINVAL;
+  if (!o.url) return WH_EINVAL;
+  // It waits for Redis: on an I/O thread that would stall every connection
+  // on it. The host thread of a host-mode hub may wait (it owns the loop).
+  loop* l = loop::current();
+  if (l && !l->owner().hosted()) return WH_ESTATE;
+  if (S(s)->closing()) return WH_ESHUTDOWN;
+  return guarded([&]() -> int { return S(s)->set_broker(o); });
+}
+
+int wh_server_broker_stats(wh_server* s, wh_broker_stats* out) {
+  if (!s || !out || out->size != sizeof(wh_broker_stats)) return WH_EINVAL;
+  const std::size_t size = out->size;
+  std::memset(out, 0, sizeof *out);
+  out->size = size;
+  return S(s)->broker_stats(*out);
+}
+
 int wh_server_broadcast(wh_server* s, const void* data, size_t len, int flags, wh_conn* except) {
   if (!s || (!data && len)) return WH_EINVAL;
   if (S(s)->closing()) return WH_ESHUTDOWN;

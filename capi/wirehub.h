@@ -106,7 +106,8 @@ WH_EXTERN int wh_abi_version(void);             /* WH_ABI_VERSION of the loaded 
   X(EINTERNAL, -27, "internal error")                                                \
   X(EIDLE, -28, "nothing received from the peer within the idle timeout")           \
   X(EBUDGET, -29, "server memory budget exceeded")                                   \
-  X(EMFILE, -30, "too many open files")
+  X(EMFILE, -30, "too many open files")                                             \
+  X(EBROKER, -31, "broker (Redis) error")
 
 typedef enum wh_errno {
   WH_OK = 0,
@@ -430,6 +431,70 @@ WH_EXTERN int wh_server_publish(wh_server* server, const char* topic, const void
 /* Every open connection of the server. [any thread] */
 WH_EXTERN int wh_server_broadcast(wh_server* server, const void* data, size_t len, int flags,
                                   wh_conn* except);
+
+/* ------------------------------------------------------------------- broker */
+/* Scale-out: with a broker, wh_server_publish() also reaches the subscribers
+ * of the topic on every other server (process, machine) attached to the same
+ * Redis with the same prefix. Local subscribers get the message directly, as
+ * without a broker; the others through the Redis channel prefix + topic, and
+ * each node frames (and compresses) what it receives once for all its
+ * subscribers. wh_server_broadcast() stays local.
+ *
+ * Interest: a node subscribes to a topic's channel only while at least one of
+ * its connections is subscribed to the topic, so a node without subscribers
+ * of a topic receives no traffic for it. Changes are sent in batches, one
+ * SUBSCRIBE/UNSUBSCRIBE per I/O turn.
+ *
+ * Order: what one thread publishes reaches every subscriber, on every node,
+ * in publish order; the kind (WH_TEXT/WH_BINARY) is kept; `except` applies on
+ * the publishing node only.
+ *
+ * Redis down: local delivery goes on; publishes meant for other nodes are
+ * dropped and counted (wh_broker_stats.dropped), never queued past
+ * max_pending and never waited for; the engine reconnects with backoff
+ * (100 ms doubling to 5 s) and resubscribes every channel in one command.
+ * Messages on our channels that are not ours to read (another publisher's
+ * garbage, a text message that is not UTF-8, one above max_message_size)
+ * are dropped and counted (wh_broker_stats.malformed).
+ *
+ * The client is Boost.Redis (RESP3, Redis 6 or later). It runs on the
+ * server's first I/O thread and never blocks it. */
+typedef struct wh_broker_options {
+  size_t size;              /* sizeof(wh_broker_options) */
+  const char* url;          /* redis://[[user]:password@]host[:port][/db], or rediss:// for
+                               TLS; the port defaults to 6379, db to 0. Required. */
+  const char* prefix;       /* channel prefix, so applications can share one Redis;
+                               NULL = "wirehub:" */
+  const char* ca_file;      /* rediss://: trust these CAs (else the system's) */
+  int insecure;             /* rediss://: do not verify the server certificate */
+  int connect_timeout_ms;   /* the check at wh_server_set_broker and each reconnect
+                               attempt; 0 = 5000 */
+  size_t max_pending;       /* bytes of publishes handed to Redis but not yet written;
+                               past it a publish is dropped and counted. 0 = 8 MiB */
+} wh_broker_options;
+
+/* Attach a broker to the server. Checks the URL (WH_EURL), then connects once
+ * and waits, up to connect_timeout_ms, for Redis to answer: an unreachable
+ * Redis gives WH_ECONNREFUSED, WH_ERESOLVE or WH_ETIMEDOUT, a refused
+ * password WH_EACCES, a TLS failure WH_ETLS, anything else WH_EBROKER. After
+ * that the connection is kept up in the background. Topics already
+ * subscribed are subscribed on Redis at once. One broker per server
+ * (WH_ESTATE for a second). [not I/O thread: it blocks until Redis answers] */
+WH_EXTERN int wh_server_set_broker(wh_server* server, const wh_broker_options* options);
+
+typedef struct wh_broker_stats {
+  size_t size;              /* sizeof(wh_broker_stats), set by the caller */
+  int connected;            /* 1 while the connection to Redis is up */
+  int channels;             /* Redis channels this node is subscribed to now */
+  uint64_t published;       /* messages written to Redis for other nodes */
+  uint64_t received;        /* messages from other nodes delivered to local subscribers */
+  uint64_t dropped;         /* publishes that could not be sent (Redis down, max_pending) */
+  uint64_t malformed;       /* messages on our channels dropped as unreadable */
+  uint64_t reconnects;      /* times the connection to Redis came back after a loss */
+} wh_broker_stats;
+
+/* Counters of the server's broker (WH_ESTATE without one). [any thread] */
+WH_EXTERN int wh_server_broker_stats(wh_server* server, wh_broker_stats* out);
 
 /* ------------------------------------------------------------------ request */
 /* The upgrade (WH_EV_UPGRADE) or plain HTTP request (WH_EV_HTTP) of a server.

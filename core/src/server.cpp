@@ -34,6 +34,9 @@ server::server(hub& h, const wh_server_options& o, endpoint_config cfg)
       acceptor_(h.loop_at(0).ioc()) {}
 
 server::~server() {
+  // On loop 0's thread, or after the loops stopped: the broker's Redis
+  // callbacks run there, so none runs concurrently with this.
+  if (broker_owner_) broker_owner_->detach();
   if (tls_) SSL_CTX_free(tls_);
 }
 
@@ -180,7 +183,10 @@ void server::remove(connection* c, bool was_open) {
         if (it == topics_.end()) continue;
         auto& v = it->second;
         v.erase(std::remove(v.begin(), v.end(), c), v.end());
-        if (v.empty()) topics_.erase(it);
+        if (v.empty()) {
+          if (broker* b = broker_.load(std::memory_order_relaxed)) b->interest(t, false);
+          topics_.erase(it);
+        }
       }
       c->topics_->clear();
     }
@@ -200,7 +206,10 @@ int server::subscribe(connection* c, const std::string& topic, bool on) {
   if (on) {
     if (it != mine.end()) return 0;
     mine.push_back(topic);
-    topics_[topic].push_back(c);
+    auto& v = topics_[topic];
+    if (v.empty())
+      if (broker* b = broker_.load(std::memory_order_relaxed)) b->interest(topic, true);
+    v.push_back(c);
   } else {
     if (it == mine.end()) return 0;
     mine.erase(it);
@@ -208,7 +217,10 @@ int server::subscribe(connection* c, const std::string& topic, bool on) {
     if (t != topics_.end()) {
       auto& v = t->second;
       v.erase(std::remove(v.begin(), v.end(), c), v.end());
-      if (v.empty()) topics_.erase(t);
+      if (v.empty()) {
+        if (broker* b = broker_.load(std::memory_order_relaxed)) b->interest(topic, false);
+        topics_.erase(t);
+      }
     }
   }
   return 0;
@@ -266,6 +278,15 @@ const std::string* prepared_message::deflated(int window_bits) const {
 int server::publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except) {
   if ((flags & WH_TEXT) && (flags & WH_BINARY)) return WH_EINVAL;
   if (flags & WH_MORE) return WH_EINVAL;
+  const int n = publish_local(topic, data, len, flags, except);
+  // After the local deliveries: a subscriber here never waits for Redis.
+  if (topic && n >= 0)
+    if (broker* b = broker_.load(std::memory_order_acquire)) b->publish(*topic, data, len, flags);
+  return n;
+}
+
+int server::publish_local(const std::string* topic, const void* data, std::size_t len, int flags,
+                          connection* except) {
   // Frame once; every subscriber shares these bytes (and the compressed
   // frames the first subscriber of each window size builds).
   std::shared_ptr<const prepared_message> shared = prepared_message::make(data, len, flags, cfg_.deflate);
@@ -306,6 +327,44 @@ int server::publish(const std::string* topic, const void* data, std::size_t len,
     });
   }
   return count;
+}
+
+// ------------------------------------------------------------------- broker
+
+int server::set_broker(const wh_broker_options& o) {
+  broker_config cfg;
+  if (int rc = parse_broker_url(o.url, cfg); rc < 0) return rc;
+  if (o.prefix) cfg.prefix = o.prefix;
+  if (o.ca_file) cfg.ca_file = o.ca_file;
+  cfg.insecure = o.insecure != 0;
+  if (o.connect_timeout_ms < 0) return WH_EINVAL;
+  if (o.connect_timeout_ms) cfg.connect_timeout_ms = o.connect_timeout_ms;
+  if (o.max_pending) cfg.max_pending = o.max_pending;
+  cfg.max_message_size = cfg_.max_message_size;
+  if (closing_) return WH_ESHUTDOWN;
+  if (broker_.load()) return WH_ESTATE;
+  if (int rc = broker::check(cfg); rc < 0) return rc;
+  auto b = std::make_shared<broker>(*this, hub_.loop_at(0), std::move(cfg));
+  std::vector<std::string> topics;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (broker_.load()) return WH_ESTATE;
+    // From here subscribe() tells the broker; what is subscribed already
+    // goes with start().
+    broker_owner_ = b;
+    broker_.store(b.get(), std::memory_order_release);
+    topics.reserve(topics_.size());
+    for (const auto& kv : topics_) topics.push_back(kv.first);
+  }
+  b->start(std::move(topics));
+  return 0;
+}
+
+int server::broker_stats(wh_broker_stats& out) const {
+  broker* b = broker_.load(std::memory_order_acquire);
+  if (!b) return WH_ESTATE;
+  b->stats(out);
+  return 0;
 }
 
 int server::unlisten() {

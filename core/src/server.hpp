@@ -2,6 +2,7 @@
 #pragma once
 
 #include "engine.hpp"
+#include "broker.hpp"
 #include "handshake.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -49,6 +50,10 @@ class server {
   int unlisten();
 
   int publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except);
+  // To this node's subscribers only (what the broker delivers from others).
+  int publish_local(const std::string* topic, const void* data, std::size_t len, int flags, connection* except);
+  int set_broker(const wh_broker_options& o);
+  int broker_stats(wh_broker_stats& out) const;
   int subscribe(connection* c, const std::string& topic, bool on);
 
   // Called by connections (their loop thread).
@@ -119,6 +124,9 @@ class server {
   std::vector<connection*> conns_;
   std::unordered_map<std::string, std::vector<connection*>> topics_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
+  // Set once (under mu_), read by publish on any thread; freed with us.
+  std::shared_ptr<broker> broker_owner_;
+  std::atomic<broker*> broker_{nullptr};
   friend class hub;
 };
 
