@@ -40,6 +40,7 @@ pub const WH_EINTERNAL: c_int = -27;
 pub const WH_EIDLE: c_int = -28;
 pub const WH_EBUDGET: c_int = -29;
 pub const WH_EMFILE: c_int = -30;
+pub const WH_EBROKER: c_int = -31;
 
 pub const WH_CLOSE_NORMAL: c_int = 1000;
 pub const WH_CLOSE_GOING_AWAY: c_int = 1001;
@@ -226,6 +227,32 @@ pub struct wh_client_options {
     pub tls_ciphers: *const c_char,
 }
 
+/// `wh_server_set_broker`'s options (scale-out through Redis).
+#[repr(C)]
+pub struct wh_broker_options {
+    pub size: usize,
+    pub url: *const c_char,
+    pub prefix: *const c_char,
+    pub ca_file: *const c_char,
+    pub insecure: c_int,
+    pub connect_timeout_ms: c_int,
+    pub max_pending: usize,
+}
+
+/// `wh_server_broker_stats`'s counters.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct wh_broker_stats {
+    pub size: usize,
+    pub connected: c_int,
+    pub channels: c_int,
+    pub published: u64,
+    pub received: u64,
+    pub dropped: u64,
+    pub malformed: u64,
+    pub reconnects: u64,
+}
+
 extern "C" {
     pub fn wh_version() -> c_uint;
     pub fn wh_version_string() -> *const c_char;
@@ -286,6 +313,8 @@ extern "C" {
         flags: c_int,
         except: *mut wh_conn,
     ) -> c_int;
+    pub fn wh_server_set_broker(server: *mut wh_server, options: *const wh_broker_options) -> c_int;
+    pub fn wh_server_broker_stats(server: *mut wh_server, out: *mut wh_broker_stats) -> c_int;
 
     pub fn wh_request_method(req: *mut wh_request) -> *const c_char;
     pub fn wh_request_target(req: *mut wh_request) -> *const c_char;

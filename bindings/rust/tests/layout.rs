@@ -157,6 +157,31 @@ fn expected() -> Expect {
             message_timeout_ms,
         }
     );
+    layout!(
+        e,
+        wh_broker_options {
+            size,
+            url,
+            prefix,
+            ca_file,
+            insecure,
+            connect_timeout_ms,
+            max_pending,
+        }
+    );
+    layout!(
+        e,
+        wh_broker_stats {
+            size,
+            connected,
+            channels,
+            published,
+            received,
+            dropped,
+            malformed,
+            reconnects,
+        }
+    );
     constants!(
         e,
         WH_ABI_VERSION,
@@ -191,6 +216,7 @@ fn expected() -> Expect {
         WH_EIDLE,
         WH_EBUDGET,
         WH_EMFILE,
+        WH_EBROKER,
         WH_CLOSE_NORMAL,
         WH_CLOSE_GOING_AWAY,
         WH_CLOSE_PROTOCOL_ERROR,
@@ -257,6 +283,14 @@ const SIGNATURES: &[(&str, &str)] = &[
     (
         "__typeof__(&wh_hub_set_payload_alloc)",
         "int (*)(wh_hub*, size_t, wh_payload_alloc_cb, void*)",
+    ),
+    (
+        "__typeof__(&wh_server_set_broker)",
+        "int (*)(wh_server*, const wh_broker_options*)",
+    ),
+    (
+        "__typeof__(&wh_server_broker_stats)",
+        "int (*)(wh_server*, wh_broker_stats*)",
     ),
 ];
 
