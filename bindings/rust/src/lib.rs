@@ -76,6 +76,9 @@ pub enum Code {
     Budget,
     /// Too many open files (EMFILE).
     TooManyFiles,
+    /// The broker (Redis) failed in a way no other code names: a refused
+    /// command, an unexpected answer (see [`ServerOptions::broker`]).
+    Broker,
     /// A code this version of the crate does not know (the ABI only appends).
     Other(i32),
 }
@@ -114,6 +117,7 @@ impl Code {
             -28 => Idle,
             -29 => Budget,
             -30 => TooManyFiles,
+            -31 => Broker,
             n => Other(n),
         }
     }
@@ -152,6 +156,7 @@ impl Code {
             Idle => -28,
             Budget => -29,
             TooManyFiles => -30,
+            Broker => -31,
             Other(n) => n,
         }
     }
@@ -976,7 +981,9 @@ impl Hub {
         })
     }
 
-    /// Listen with a server on this hub.
+    /// Listen with a server on this hub. With a
+    /// [`broker`](ServerOptions::broker) this blocks until Redis answers, so
+    /// it must not be called from a handler (that fails with [`Code::State`]).
     pub fn listen(&self, options: &ServerOptions) -> Result<Server> {
         let host = opt_cstring(&options.host, "host")?;
         let subprotocols = opt_cstring(&options.subprotocols, "subprotocols")?;
@@ -1030,11 +1037,14 @@ impl Hub {
                 &format!("listen on {}:{}", host, options.port),
             ));
         }
-        Ok(Server {
+        let server = Server {
             r: ServerRef(NonNull::new(raw).unwrap()),
             hub: self.clone(),
             closed: false,
-        })
+        };
+        // On failure the server is dropped, which closes it.
+        options.attach_broker(&server.r)?;
+        Ok(server)
     }
 
     /// Start connecting to `ws://` or `wss://` `url` and return at once; the
@@ -1195,6 +1205,33 @@ pub struct ServerOptions {
     /// that connection with 1008, a send past it fails with
     /// [`Code::Dropped`]. Default 1 GiB.
     pub max_memory: Setting<usize>,
+    /// Scale-out: `redis://[[user]:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS. With it, [`ServerRef::publish`] also reaches the
+    /// subscribers of the topic on every server attached to the same Redis
+    /// with the same [`broker_prefix`](Self::broker_prefix);
+    /// [`ServerRef::broadcast`] stays local. Listening then waits (up to
+    /// [`broker_connect_timeout`](Self::broker_connect_timeout)) for Redis
+    /// to answer, and fails if it does not: [`Code::Url`] for a malformed
+    /// URL, [`Code::ConnectionRefused`], [`Code::Resolve`] or
+    /// [`Code::TimedOut`] for an unreachable Redis, [`Code::Access`] for a
+    /// refused password, [`Code::Tls`], else [`Code::Broker`]. After that,
+    /// Redis going away never fails a publish: local subscribers still get
+    /// it, what other nodes miss is counted in
+    /// [`BrokerStats::dropped`], and the engine reconnects by itself.
+    pub broker: Option<String>,
+    /// The Redis channel prefix (a topic's channel is prefix + topic), so
+    /// applications can share one Redis. Default `"wirehub:"`.
+    pub broker_prefix: Option<String>,
+    /// `rediss://`: trust the CAs in this PEM file (else the system's).
+    pub broker_ca_file: Option<String>,
+    /// `rediss://`: do not verify the Redis server's certificate.
+    pub broker_insecure: bool,
+    /// How long listening waits for Redis, and each reconnect attempt.
+    /// Default 5 s.
+    pub broker_connect_timeout: Option<Duration>,
+    /// Bytes of publishes handed to Redis but not yet written; past it a
+    /// publish for other nodes is dropped and counted. 0 = 8 MiB.
+    pub broker_max_pending: usize,
 }
 
 impl ServerOptions {
@@ -1268,6 +1305,84 @@ impl ServerOptions {
         self.max_memory = bytes;
         self
     }
+    /// See [`ServerOptions::broker`]: the Redis URL of the scale-out broker.
+    ///
+    /// ```no_run
+    /// use wirehub::{Event, Server, ServerOptions};
+    /// let options = ServerOptions::new()
+    ///     .port(8080)
+    ///     .broker("redis://:secret@10.0.0.5:6379/0")
+    ///     .broker_prefix("chat:");
+    /// let server = Server::listen(options, |_: &Event| {})?;
+    /// server.publish("room", "reaches every node", None)?;
+    /// println!("{:?}", server.broker_stats()?);
+    /// # Ok::<(), wirehub::Error>(())
+    /// ```
+    pub fn broker(mut self, url: &str) -> Self {
+        self.broker = Some(url.to_string());
+        self
+    }
+    /// See [`ServerOptions::broker_prefix`].
+    pub fn broker_prefix(mut self, prefix: &str) -> Self {
+        self.broker_prefix = Some(prefix.to_string());
+        self
+    }
+    /// See [`ServerOptions::broker_ca_file`].
+    pub fn broker_ca_file(mut self, path: &str) -> Self {
+        self.broker_ca_file = Some(path.to_string());
+        self
+    }
+    /// See [`ServerOptions::broker_insecure`].
+    pub fn broker_insecure(mut self, on: bool) -> Self {
+        self.broker_insecure = on;
+        self
+    }
+    /// See [`ServerOptions::broker_connect_timeout`].
+    pub fn broker_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.broker_connect_timeout = Some(timeout);
+        self
+    }
+    /// See [`ServerOptions::broker_max_pending`].
+    pub fn broker_max_pending(mut self, bytes: usize) -> Self {
+        self.broker_max_pending = bytes;
+        self
+    }
+
+    /// Attach the broker, if any, to a server that just started listening.
+    fn attach_broker(&self, server: &ServerRef) -> Result<()> {
+        let url = match &self.broker {
+            Some(u) => u,
+            None if self.broker_prefix.is_some()
+                || self.broker_ca_file.is_some()
+                || self.broker_insecure
+                || self.broker_connect_timeout.is_some()
+                || self.broker_max_pending != 0 =>
+            {
+                return Err(invalid("broker options without a broker URL"))
+            }
+            None => return Ok(()),
+        };
+        // The URL may carry a password: errors name it without one.
+        let context = format!("broker {}", redact_url(url));
+        let c_url = cstring(url, "broker url")?;
+        let prefix = opt_cstring(&self.broker_prefix, "broker prefix")?;
+        let ca = opt_cstring(&self.broker_ca_file, "broker ca file")?;
+        let connect_timeout_ms = match self.broker_connect_timeout {
+            None => 0,
+            Some(d) => timeout_ms(Setting::Set(d), 0, "broker_connect_timeout")?,
+        };
+        let o = sys::wh_broker_options {
+            size: std::mem::size_of::<sys::wh_broker_options>(),
+            url: c_url.as_ptr(),
+            prefix: opt_ptr(&prefix),
+            ca_file: opt_ptr(&ca),
+            insecure: self.broker_insecure as c_int,
+            connect_timeout_ms,
+            max_pending: self.broker_max_pending,
+        };
+        let rc = unsafe { sys::wh_server_set_broker(server.0.as_ptr(), &o) };
+        check(rc, &context).map(|_| ())
+    }
 
     fn hardening(&self) -> Result<(c_int, c_int, c_int, usize)> {
         let handshakes = match self.max_handshakes {
@@ -1293,6 +1408,16 @@ impl ServerOptions {
             timeout_ms(self.message_timeout, -1, "message_timeout")?,
             memory,
         ))
+    }
+}
+
+/// `scheme://host...` with any `user:password@` replaced by `***@`.
+fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
     }
 }
 
@@ -1372,6 +1497,50 @@ impl ServerRef {
         };
         check(rc, "publish").map(|n| n as usize)
     }
+    /// The broker's counters; [`Code::State`] for a server without one
+    /// (see [`ServerOptions::broker`]).
+    pub fn broker_stats(&self) -> Result<BrokerStats> {
+        let mut st = sys::wh_broker_stats {
+            size: std::mem::size_of::<sys::wh_broker_stats>(),
+            ..Default::default()
+        };
+        check(
+            unsafe { sys::wh_server_broker_stats(self.0.as_ptr(), &mut st) },
+            "broker stats",
+        )?;
+        Ok(BrokerStats {
+            connected: st.connected != 0,
+            channels: st.channels.max(0) as usize,
+            published: st.published,
+            received: st.received,
+            dropped: st.dropped,
+            malformed: st.malformed,
+            reconnects: st.reconnects,
+        })
+    }
+}
+
+/// The counters of a server's broker ([`ServerRef::broker_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerStats {
+    /// The connection to Redis is up.
+    pub connected: bool,
+    /// Redis channels this node is subscribed to now: one per topic with at
+    /// least one local subscriber.
+    pub channels: usize,
+    /// Messages written to Redis for other nodes.
+    pub published: u64,
+    /// Messages from other nodes delivered to local subscribers.
+    pub received: u64,
+    /// Publishes other nodes did not get: Redis was down, or more than
+    /// [`ServerOptions::broker_max_pending`] bytes were waiting for it.
+    pub dropped: u64,
+    /// Messages on this server's channels dropped as unreadable (another
+    /// publisher's, text that is not UTF-8, above the maximum message size).
+    pub malformed: u64,
+    /// Times the connection to Redis came back after a loss.
+    pub reconnects: u64,
 }
 
 /// A listening WebSocket server. Dropping it closes it (1001 to every

@@ -34,6 +34,7 @@ fn the_hardening_error_codes_round_trip_with_their_names() {
         (Code::Idle, sys::WH_EIDLE, "WH_EIDLE"),
         (Code::Budget, sys::WH_EBUDGET, "WH_EBUDGET"),
         (Code::TooManyFiles, sys::WH_EMFILE, "WH_EMFILE"),
+        (Code::Broker, sys::WH_EBROKER, "WH_EBROKER"),
     ] {
         assert_eq!(code.raw(), raw);
         assert_eq!(Code::from_raw(raw), code);
