@@ -43,6 +43,7 @@ func TestHardeningErrnosMatchTheLibrarysNames(t *testing.T) {
 		{ErrIdle, "WH_EIDLE"},
 		{ErrBudget, "WH_EBUDGET"},
 		{ErrTooManyFiles, "WH_EMFILE"},
+		{ErrBroker, "WH_EBROKER"},
 	} {
 		if got := c.code.Name(); got != c.name {
 			t.Errorf("Errno(%d).Name() = %q, want %q", int(c.code), got, c.name)

@@ -43,6 +43,7 @@ const (
 	ErrIdle         Errno = -28 // nothing arrived from the peer within the idle timeout
 	ErrBudget       Errno = -29 // the server's memory budget (MaxMemory) was exceeded
 	ErrTooManyFiles Errno = -30 // the process is out of file descriptors (EMFILE, ENFILE)
+	ErrBroker       Errno = -31 // the broker (Redis) failed in a way no other code names
 )
 
 // RFC 6455 close codes, the C header's WH_CLOSE_*: for CloseWith and

@@ -69,7 +69,7 @@ func closedPort(t *testing.T) int {
 }
 
 func TestErrnoDescribesEveryCode(t *testing.T) {
-	for e := ErrInternal; e <= ErrInvalid; e++ {
+	for e := ErrBroker; e <= ErrInvalid; e++ {
 		if !strings.HasPrefix(e.Name(), "WH_E") || e.Error() == "" {
 			t.Errorf("%d: %q %q", int(e), e.Name(), e.Error())
 		}
