@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -55,6 +56,33 @@ type ServerConfig struct {
 	// reading from that peer pauses there and resumes at a quarter of it,
 	// as python-websockets' max_queue. Default 16; NoLimit never pauses.
 	MaxQueue int
+
+	// Broker attaches the server to Redis for scale-out (issue 13):
+	// "redis://[[user]:password@]host[:port][/db]", or "rediss://" for TLS.
+	// Publish then also reaches the subscribers of the topic on every server
+	// attached to the same Redis with the same BrokerPrefix; Broadcast stays
+	// local. Listen waits (up to BrokerConnectTimeout) for Redis to answer
+	// and fails if it does not: ErrURL for a malformed URL, ErrConnRefused,
+	// ErrResolve or ErrTimedOut for an unreachable Redis, ErrAccess for a
+	// refused password, ErrTLS, else ErrBroker. After that, Redis going away
+	// never fails a Publish: local subscribers still get it, what other
+	// nodes miss is counted (BrokerStats.Dropped), and the engine
+	// reconnects by itself. Empty: no broker.
+	Broker string
+	// BrokerPrefix is the Redis channel prefix (a topic's channel is prefix
+	// + topic), so applications can share one Redis. Default "wirehub:".
+	BrokerPrefix string
+	// BrokerCAFile (rediss://): trust the CAs in this PEM file, else the
+	// system's. BrokerInsecure: do not verify Redis's certificate.
+	BrokerCAFile   string
+	BrokerInsecure bool
+	// BrokerConnectTimeout bounds Listen's wait for Redis and each
+	// reconnect attempt. Default 5 s.
+	BrokerConnectTimeout time.Duration
+	// BrokerMaxPending caps the bytes of publishes handed to Redis but not
+	// yet written; past it a publish for other nodes is dropped and counted.
+	// Default 8 MiB.
+	BrokerMaxPending int
 
 	// OnUpgrade decides each handshake: call r.Accept or r.Reject before it
 	// returns. Left unanswered, or if OnUpgrade panics, the handshake is
@@ -207,9 +235,116 @@ func Listen(addr string, cfg *ServerConfig) (*Server, error) {
 		_ = h.destroy(0, nil)
 		return nil, opErr(op, rc)
 	}
+	if err := s.attachBroker(); err != nil {
+		_ = h.destroy(0, nil)
+		return nil, err
+	}
 	s.port = int(C.wh_server_port(s.raw))
 	s.host = host
 	return s, nil
+}
+
+// attachBroker connects the new server to ServerConfig.Broker, if set. It
+// blocks until Redis answers (or BrokerConnectTimeout), on the calling
+// goroutine's thread; from a handler (an I/O thread) it fails with ErrState.
+func (s *Server) attachBroker() error {
+	cfg := &s.cfg
+	if cfg.Broker == "" {
+		if cfg.BrokerPrefix != "" || cfg.BrokerCAFile != "" || cfg.BrokerInsecure ||
+			cfg.BrokerConnectTimeout != 0 || cfg.BrokerMaxPending != 0 {
+			return &OpError{Op: "broker options without a Broker URL", Code: ErrInvalid}
+		}
+		return nil
+	}
+	// The URL may carry a password: errors name it without one.
+	op := "broker " + redactURL(cfg.Broker)
+	if cfg.BrokerMaxPending < 0 {
+		return &OpError{Op: op + ": BrokerMaxPending must not be negative", Code: ErrInvalid}
+	}
+	var o C.wh_broker_options
+	o.size = C.size_t(unsafe.Sizeof(o))
+	var err error
+	if o.connect_timeout_ms, err = limitMs("BrokerConnectTimeout", cfg.BrokerConnectTimeout, false); err != nil {
+		err.(*OpError).Op = op + ": " + err.(*OpError).Op
+		return err
+	}
+	o.max_pending = C.size_t(cfg.BrokerMaxPending)
+	// C strings cannot hold a NUL: one in the URL would cut it short.
+	for _, v := range []string{cfg.Broker, cfg.BrokerPrefix, cfg.BrokerCAFile} {
+		if strings.IndexByte(v, 0) >= 0 {
+			return &OpError{Op: op + ": a NUL byte in the broker options", Code: ErrInvalid}
+		}
+	}
+	url := C.CString(cfg.Broker)
+	defer C.free(unsafe.Pointer(url))
+	o.url = url
+	if cfg.BrokerPrefix != "" {
+		p := C.CString(cfg.BrokerPrefix)
+		defer C.free(unsafe.Pointer(p))
+		o.prefix = p
+	}
+	if cfg.BrokerCAFile != "" {
+		ca := C.CString(cfg.BrokerCAFile)
+		defer C.free(unsafe.Pointer(ca))
+		o.ca_file = ca
+	}
+	if cfg.BrokerInsecure {
+		o.insecure = 1
+	}
+	return opErr(op, C.wh_server_set_broker(s.raw, &o))
+}
+
+// redactURL replaces the user and password of a URL, if any, with "***".
+func redactURL(u string) string {
+	start := 0
+	if i := strings.Index(u, "://"); i >= 0 {
+		start = i + 3
+	}
+	end := len(u)
+	if i := strings.IndexByte(u[start:], '/'); i >= 0 {
+		end = start + i
+	}
+	if at := strings.LastIndexByte(u[start:end], '@'); at >= 0 {
+		return u[:start] + "***" + u[start+at:]
+	}
+	return u
+}
+
+// BrokerStats are the counters of a server's broker (Server.BrokerStats).
+type BrokerStats struct {
+	Connected  bool   // the connection to Redis is up
+	Channels   int    // Redis channels subscribed now: topics with a local subscriber
+	Published  uint64 // messages written to Redis for other nodes
+	Received   uint64 // messages from other nodes delivered to local subscribers
+	Dropped    uint64 // publishes other nodes did not get (Redis down, BrokerMaxPending)
+	Malformed  uint64 // messages on our channels dropped as unreadable (another publisher's, ...)
+	Reconnects uint64 // times the connection to Redis came back after a loss
+}
+
+// BrokerStats returns the broker's counters: ErrState for a server without
+// a broker (ServerConfig.Broker), ErrShutdown once closed.
+func (s *Server) BrokerStats() (BrokerStats, error) {
+	if !s.life.TryRLock() {
+		return BrokerStats{}, &OpError{Op: "broker stats", Code: ErrShutdown}
+	}
+	defer s.life.RUnlock()
+	if s.raw == nil {
+		return BrokerStats{}, &OpError{Op: "broker stats", Code: ErrShutdown}
+	}
+	var st C.wh_broker_stats
+	st.size = C.size_t(unsafe.Sizeof(st))
+	if rc := C.wh_server_broker_stats(s.raw, &st); rc < 0 {
+		return BrokerStats{}, &OpError{Op: "broker stats", Code: Errno(rc)}
+	}
+	return BrokerStats{
+		Connected:  st.connected != 0,
+		Channels:   int(st.channels),
+		Published:  uint64(st.published),
+		Received:   uint64(st.received),
+		Dropped:    uint64(st.dropped),
+		Malformed:  uint64(st.malformed),
+		Reconnects: uint64(st.reconnects),
+	}, nil
 }
 
 // upgrade runs OnUpgrade on the I/O thread. It fails closed: a hook that
