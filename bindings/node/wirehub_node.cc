@@ -24,13 +24,17 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "wirehub.h"
@@ -113,6 +117,15 @@ struct State {
   uint64_t slab_freed_ms = 0;  // when one last did
   uint64_t gc_asked_ms = 0;
   uint64_t gc_asks = 0;
+  // Servers whose broker is being attached on a worker thread (see
+  // SetBroker): their wh_server must outlive the call, so a close asked for
+  // meanwhile waits here (id -> timeout) until the worker is done.
+  std::unordered_map<uint32_t, int> broker_busy;
+  std::unordered_map<uint32_t, int> close_after_broker;
+  std::mutex workers_mu;
+  std::condition_variable workers_cv;
+  int workers = 0;  // SetBroker calls running on worker threads
+  bool stopping = false;  // Cleanup: workers stop waiting for the loop
 };
 
 State* g = nullptr;
@@ -552,6 +565,14 @@ bool Drain() {
 
 void Cleanup(void*) {
   if (!g) return;
+  {
+    // A broker still being attached uses the hub: let it finish first
+    // (bounded by its connect timeout).
+    std::unique_lock<std::mutex> lk(g->workers_mu);
+    g->stopping = true;
+    g->workers_cv.notify_all();
+    g->workers_cv.wait(lk, [] { return g->workers == 0; });
+  }
   if (g->poll_started) uv_poll_stop(&g->poll);
   if (g->more_started) uv_idle_stop(&g->more);
   g->more_started = false;
@@ -686,7 +707,15 @@ wh_conn* ConnArg(const Napi::CallbackInfo& info, int i) {
 Napi::Value ServerClose(const Napi::CallbackInfo& info) {
   wh_server* s = ServerArg(info, 0);
   if (!s) return Napi::Number::New(info.Env(), WH_ESTATE);
-  return Napi::Number::New(info.Env(), wh_server_close(s, info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0));
+  const int timeout = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (g->broker_busy.count(id)) {
+    // closed once the broker call returns (BrokerWorker), as if now
+    if (timeout < 0) return Napi::Number::New(info.Env(), WH_EINVAL);
+    g->close_after_broker[id] = timeout;
+    return Napi::Number::New(info.Env(), 0);
+  }
+  return Napi::Number::New(info.Env(), wh_server_close(s, timeout));
 }
 
 Napi::Value ServerUnlisten(const Napi::CallbackInfo& info) {
@@ -794,6 +823,144 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   wh_conn* except = info[3].IsNumber() ? ConnArg(info, 3) : nullptr;
   return Napi::Number::New(env, wh_server_broadcast(s, b.data, b.len,
                                                     info[2].As<Napi::Number>().Int32Value(), except));
+}
+
+// setBroker(serverId, {url, prefix, caFile, insecure, connectTimeout,
+// maxPending}, done): attaches a Redis broker; done(rc) runs on the JS thread
+// with 0 or a negative WH_E* code.
+//
+// wh_server_set_broker() blocks until Redis answers PING, up to the connect
+// timeout (5 s by default). In host mode the JS thread may make that call,
+// but it is also the engine's only I/O thread: for as long as it waits no
+// socket of the process is read or written and no timer fires. A local
+// Redis answers in a millisecond; one that drops packets, a slow DNS name or
+// a TLS handshake across a WAN would freeze every connection for up to the
+// timeout. So the call runs on a libuv worker thread (not an I/O thread of
+// the hub, as the C ABI requires; its check uses an io_context of its own,
+// then posts the start to the hub's loop, which wakes our poll handle). The
+// server stays alive meanwhile: a close waits for the worker (ServerClose),
+// and so does the environment's cleanup (Cleanup).
+class BrokerWorker : public Napi::AsyncWorker {
+ public:
+  BrokerWorker(Napi::Function done, uint32_t id, wh_server* s, const Napi::Object& o)
+      : Napi::AsyncWorker(done, "wirehub:broker"), id_(id), s_(s) {
+    url_ = OptString(o, "url");
+    prefix_ = OptString(o, "prefix");
+    has_prefix_ = HasString(o, "prefix");
+    ca_ = OptString(o, "caFile");
+    std::memset(&opts_, 0, sizeof opts_);
+    opts_.size = sizeof opts_;
+    opts_.insecure = o.Get("insecure").ToBoolean() ? 1 : 0;
+    opts_.connect_timeout_ms = static_cast<int>(OptInt(o, "connectTimeout"));
+    opts_.max_pending = static_cast<size_t>(OptInt(o, "maxPending"));
+  }
+
+  void Execute() override {
+    opts_.url = url_.c_str();
+    opts_.prefix = has_prefix_ ? prefix_.c_str() : nullptr;
+    opts_.ca_file = ca_.empty() ? nullptr : ca_.c_str();
+    rc_ = wh_server_set_broker(s_, &opts_);
+    if (rc_ == 0) WaitConnected();
+    Done();
+  }
+
+  void OnOK() override { Finish(); }
+  void OnError(const Napi::Error&) override { Finish(); }
+
+  // Counted from the JS thread, before Queue(), so Cleanup never misses one.
+  static void Started() {
+    std::lock_guard<std::mutex> lk(g->workers_mu);
+    ++g->workers;
+  }
+
+ private:
+  // wh_server_set_broker() returns once Redis answered its check; the
+  // connection the broker keeps is then made on the hub's loop (the JS
+  // thread, free meanwhile), and a publish before it is up is dropped. So
+  // done() waits here until it is, for up to the connect timeout more:
+  // 'listening' then means that a publish reaches the other nodes.
+  void WaitConnected() {
+    const int timeout = opts_.connect_timeout_ms > 0 ? opts_.connect_timeout_ms : 5000;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+      wh_broker_stats st;
+      std::memset(&st, 0, sizeof st);
+      st.size = sizeof st;
+      if (wh_server_broker_stats(s_, &st) < 0 || st.connected) return;
+      {
+        std::unique_lock<std::mutex> lk(g->workers_mu);
+        if (g->workers_cv.wait_for(lk, std::chrono::milliseconds(1), [] { return g->stopping; })) return;
+      }
+      struct timespec t;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= timeout) return;
+    }
+  }
+
+  void Done() {
+    std::lock_guard<std::mutex> lk(g->workers_mu);
+    --g->workers;
+    g->workers_cv.notify_all();
+  }
+
+  void Finish() {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    g->broker_busy.erase(id_);
+    auto it = g->close_after_broker.find(id_);
+    if (it != g->close_after_broker.end()) {
+      const int timeout = it->second;
+      g->close_after_broker.erase(it);
+      wh_server_close(s_, timeout);
+    }
+    Callback().Call({Napi::Number::New(env, rc_)});
+  }
+
+  uint32_t id_;
+  wh_server* s_;
+  std::string url_, prefix_, ca_;
+  bool has_prefix_ = false;
+  wh_broker_options opts_;
+  int rc_ = 0;
+};
+
+Napi::Value SetBroker(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  wh_server* s = ServerArg(info, 0);
+  if (!s) return Napi::Number::New(env, WH_ESTATE);
+  if (!info[1].IsObject() || !info[2].IsFunction())
+    throw Napi::TypeError::New(env, "setBroker(serverId, options, done)");
+  const uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (g->broker_busy.count(id)) return Napi::Number::New(env, WH_ESTATE);
+  auto* w = new BrokerWorker(info[2].As<Napi::Function>(), id, s, info[1].As<Napi::Object>());
+  g->broker_busy[id] = 1;
+  BrokerWorker::Started();
+  w->Queue();
+  return Napi::Number::New(env, 0);
+}
+
+// brokerStats(serverId) -> [connected, channels, published, received,
+// dropped, malformed, reconnects], or a negative code (WH_ESTATE: no broker).
+Napi::Value BrokerStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  wh_server* s = ServerArg(info, 0);
+  if (!s) return Napi::Number::New(env, WH_ESTATE);
+  wh_broker_stats st;
+  std::memset(&st, 0, sizeof st);
+  st.size = sizeof st;
+  const int rc = wh_server_broker_stats(s, &st);
+  if (rc < 0) return Napi::Number::New(env, rc);
+  auto r = Napi::Array::New(env, 7);
+  r.Set(0u, Napi::Number::New(env, st.connected));
+  r.Set(1u, Napi::Number::New(env, st.channels));
+  r.Set(2u, Napi::Number::New(env, static_cast<double>(st.published)));
+  r.Set(3u, Napi::Number::New(env, static_cast<double>(st.received)));
+  r.Set(4u, Napi::Number::New(env, static_cast<double>(st.dropped)));
+  r.Set(5u, Napi::Number::New(env, static_cast<double>(st.malformed)));
+  r.Set(6u, Napi::Number::New(env, static_cast<double>(st.reconnects)));
+  return r;
 }
 
 // The request info[0] names, taken out of the table: a request is answered once.
@@ -1006,6 +1173,8 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("publish", Napi::Function::New(env, Publish));
   exports.Set("broadcast", Napi::Function::New(env, Broadcast));
+  exports.Set("setBroker", Napi::Function::New(env, SetBroker));
+  exports.Set("brokerStats", Napi::Function::New(env, BrokerStats));
   exports.Set("accept", Napi::Function::New(env, Accept));
   exports.Set("respond", Napi::Function::New(env, Respond));
   exports.Set("connect", Napi::Function::New(env, Connect));
