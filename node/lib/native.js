@@ -103,7 +103,8 @@ const E = {
   EINTERNAL: -27,
   EIDLE: -28,
   EBUDGET: -29,
-  EMFILE: -30
+  EMFILE: -30,
+  EBROKER: -31
 };
 
 const conns = []; // conn id -> WebSocket

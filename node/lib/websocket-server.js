@@ -23,7 +23,7 @@ const net = require('net');
 const os = require('os');
 const { Duplex } = require('stream');
 
-const { addon, conns, servers, SERVER, F, E, limitOptions } = require('./native');
+const { addon, conns, servers, SERVER, F, E, errName, limitOptions } = require('./native');
 const WebSocket = require('./websocket');
 const { engineError } = require('./errors');
 
@@ -400,6 +400,54 @@ function socketOnError() {
 
 function noop() {}
 
+// The broker options (wirehub extras): checked here, so a wrong type is a
+// TypeError/RangeError at construction; what only Redis can judge (the URL's
+// host, the password) comes as an 'error' event (see _attachBroker()).
+function brokerOptions(o) {
+  if (o.broker == null) {
+    for (const name of ['brokerPrefix', 'brokerCa', 'brokerInsecure', 'brokerConnectTimeout', 'brokerMaxPending']) {
+      if (o[name] != null) throw new TypeError(`The "${name}" option needs the "broker" option`);
+    }
+    return null;
+  }
+  if (typeof o.broker !== 'string' || o.broker === '') {
+    throw new TypeError('The "broker" option must be a redis:// or rediss:// URL string');
+  }
+  const out = { url: o.broker };
+  if (o.brokerPrefix != null) {
+    if (typeof o.brokerPrefix !== 'string') throw new TypeError('The "brokerPrefix" option must be a string');
+    out.prefix = o.brokerPrefix;
+  }
+  if (o.brokerCa != null) {
+    if (typeof o.brokerCa !== 'string') throw new TypeError('The "brokerCa" option must be a file path');
+    out.caFile = o.brokerCa;
+  }
+  if (o.brokerInsecure) out.insecure = true;
+  const ints = [
+    ['brokerConnectTimeout', 'connectTimeout', 2 ** 31 - 1],
+    ['brokerMaxPending', 'maxPending', Number.MAX_SAFE_INTEGER]
+  ];
+  for (const [name, key, max] of ints) {
+    const v = o[name];
+    if (v == null) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+      throw new RangeError(`The "${name}" option must be an integer between 1 and ${max}; got ${v}`);
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
+// The URL as an error message may show it: without its password.
+function redactUrl(url) {
+  // the userinfo ends at the authority's last '@' (redis://password@host
+  // names a password alone)
+  return url.replace(/^([a-z]+:\/\/)([^/]*)@/i, (m, scheme, info) => {
+    const colon = info.indexOf(':');
+    return `${scheme}${colon === -1 ? '' : info.slice(0, colon + 1)}***@`;
+  });
+}
+
 // ws keeps the socket given to handleUpgrade() as the connection's: its user
 // (engine.io refusing a handshake after the upgrade, say) may write to it,
 // end or destroy it, and it closes when the connection is gone. The engine
@@ -504,6 +552,7 @@ class WebSocketServer extends EventEmitter {
     }
     if (options.perMessageDeflate === true) options.perMessageDeflate = {};
     this._limits = limitOptions(options, ['maxHandshakes', 'idleTimeout', 'messageTimeout', 'maxMemory']);
+    this._brokerOptions = brokerOptions(options);
     if (options.clientTracking) {
       this.clients = new Set();
       this._shouldEmitClose = false;
@@ -520,6 +569,8 @@ class WebSocketServer extends EventEmitter {
     this._removeListeners = null;
     this._closeEmitted = false;
     this._closingEngine = false;
+    this._broker = false; // attached (brokerStats() answers)
+    this._brokerPending = false;
     this._emitConnection = (ws, req) => this.emit('connection', ws, req);
 
     if (options.port != null) {
@@ -540,6 +591,57 @@ class WebSocketServer extends EventEmitter {
         this._server.removeListener('upgrade', onUpgrade);
       };
     }
+    if (this._brokerOptions && options.port == null) {
+      // With an outside HTTP server the engine server is made now, not at
+      // the first upgrade: a node with no connection yet still publishes to
+      // the others.
+      this._engineServer();
+      this._attachBroker(null);
+    }
+  }
+
+  // Attaches the Redis broker to the engine server, on a worker thread (see
+  // SetBroker in bindings/node/wirehub_node.cc): the server's port is bound
+  // already, and 'listening' (with { port }) waits for Redis to answer. A
+  // broker that cannot be reached at start fails the server as a port in
+  // use does: 'error' with the engine's code (WH_EURL, WH_ECONNREFUSED,
+  // WH_ERESOLVE, WH_ETIMEDOUT, WH_EACCES for a refused password, WH_ETLS,
+  // WH_EBROKER), the port released, no 'listening' and no 'close'.
+  _attachBroker(onAttached) {
+    const bo = this._brokerOptions;
+    this._brokerPending = true;
+    const rc = addon.setBroker(this._sid, bo, (code) => {
+      this._brokerPending = false;
+      if (code >= 0) {
+        this._broker = true;
+        if (this._state === RUNNING && onAttached) onAttached();
+      } else if (this._state === RUNNING) {
+        this._brokerFailed(code);
+      }
+      this._maybeFinishClose();
+    });
+    if (rc < 0) {
+      this._brokerPending = false;
+      process.nextTick(() => this._brokerFailed(rc));
+    }
+  }
+
+  _brokerFailed(code) {
+    const url = redactUrl(this._brokerOptions.url);
+    const [name, text] = errName(code);
+    const err = new Error(`broker ${url}: ${text}`);
+    err.code = name;
+    err.errno = code;
+    err.syscall = 'broker';
+    err.address = url;
+    // As after a failed listen: not running, and 'close' only for close().
+    this._state = CLOSED;
+    this._closeEmitted = true;
+    if (this._sid) {
+      addon.serverUnlisten(this._sid);
+      if (addon.serverClose(this._sid, 1000) >= 0) this._closingEngine = true;
+    }
+    this.emit('error', err);
   }
 
   _engineOptions(extraFlags) {
@@ -611,7 +713,8 @@ class WebSocketServer extends EventEmitter {
     this._listening = true;
     addon.ref(1);
     this._address = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: r[1] };
-    process.nextTick(() => this.emit('listening'));
+    if (this._brokerOptions) this._attachBroker(() => this.emit('listening'));
+    else process.nextTick(() => this.emit('listening'));
   }
 
   _engineServer() {
@@ -667,6 +770,8 @@ class WebSocketServer extends EventEmitter {
 
   _maybeFinishClose() {
     if (this._state === RUNNING || this._live.size || this._closingEngine) return;
+    // the engine server lives until its broker call is back (see SetBroker)
+    if (this._brokerPending) return;
     this._closingEngine = true;
     // 'close' then follows WH_EV_SERVER_CLOSED
     if (this._sid && addon.serverClose(this._sid, 1000) >= 0) return;
@@ -1087,6 +1192,25 @@ class WebSocketServer extends EventEmitter {
       throw engineError(rc);
     }
     return rc;
+  }
+
+  /**
+   * The broker's counters (with the "broker" option), or null: no broker,
+   * not attached yet, or the server is closed.
+   */
+  brokerStats() {
+    if (!this._broker || !this._sid) return null;
+    const r = addon.brokerStats(this._sid);
+    if (typeof r === 'number') return null;
+    return {
+      connected: r[0] === 1,
+      channels: r[1],
+      published: r[2],
+      received: r[3],
+      dropped: r[4],
+      malformed: r[5],
+      reconnects: r[6]
+    };
   }
 
   /** Send to every open connection of this server, framed once. */
