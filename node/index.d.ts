@@ -207,6 +207,56 @@ declare namespace WebSocket {
     messageTimeout?: number;
     /** wirehub (not in ws): server-wide budget in bytes for data held for peers; input past it closes that connection with 1008. Default 1 GiB; 0: no budget. */
     maxMemory?: number;
+    /**
+     * wirehub (not in ws): scale-out through Redis, `redis://[[user]:password@]host[:port][/db]`
+     * or `rediss://` (TLS). `publish()` then also reaches the subscribers of the topic on every
+     * server attached to the same Redis with the same `brokerPrefix`. With `port`, `'listening'`
+     * waits for Redis to answer; a Redis that cannot be reached at start (or a wrong URL, a refused
+     * password) fails the server as a port in use does: an `'error'` event with a `BrokerError`,
+     * the port released, no `'listening'`. Checked on a worker thread: the JS thread is not held.
+     */
+    broker?: string;
+    /** wirehub: the Redis channel prefix, so applications can share one Redis. Default `"wirehub:"`. */
+    brokerPrefix?: string;
+    /** wirehub: `rediss://`: a PEM file of the CAs to trust (default: the system's). */
+    brokerCa?: string;
+    /** wirehub: `rediss://`: do not verify Redis's certificate. */
+    brokerInsecure?: boolean;
+    /** wirehub: ms for the check at start and for each reconnect attempt. Default 5000. */
+    brokerConnectTimeout?: number;
+    /** wirehub: bytes of publishes handed to Redis but not yet written; past it a publish for other nodes is dropped (and counted). Default 8 MiB. */
+    brokerMaxPending?: number;
+  }
+
+  /**
+   * wirehub: the `'error'` of a server whose broker failed at start. `code` is the engine's:
+   * `WH_EURL` (malformed URL), `WH_ECONNREFUSED`, `WH_ERESOLVE`, `WH_ETIMEDOUT` (unreachable),
+   * `WH_EACCES` (password refused), `WH_ETLS`, `WH_EBROKER` (anything else); `errno` its
+   * negative `WH_E*` value; `address` the URL without its password.
+   */
+  interface BrokerError extends Error {
+    code: 'WH_EURL' | 'WH_ECONNREFUSED' | 'WH_ERESOLVE' | 'WH_ETIMEDOUT' | 'WH_EACCES' | 'WH_ETLS' | 'WH_EBROKER' | string;
+    errno: number;
+    syscall: 'broker';
+    address: string;
+  }
+
+  /** wirehub: `wss.brokerStats()`. Counters since the broker was attached. */
+  interface BrokerStats {
+    /** the connection to Redis is up */
+    connected: boolean;
+    /** Redis channels this node is subscribed to now (topics with local subscribers) */
+    channels: number;
+    /** messages written to Redis for other nodes */
+    published: number;
+    /** messages from other nodes delivered to local subscribers */
+    received: number;
+    /** publishes for other nodes that could not be sent (Redis down, brokerMaxPending) */
+    dropped: number;
+    /** messages on our channels dropped as unreadable (another publisher's, bad UTF-8, too big) */
+    malformed: number;
+    /** times the connection to Redis came back after a loss */
+    reconnects: number;
   }
 
   interface AddressInfo {
@@ -239,8 +289,10 @@ declare namespace WebSocket {
     ): void;
     shouldHandle(request: InstanceType<U>): boolean | Promise<boolean>;
 
-    /** wirehub: send to every connection subscribed to `topic`, framed once. Returns the receiver count. */
+    /** wirehub: send to every connection subscribed to `topic`, framed once (with a broker, also to the other nodes' subscribers). Returns the local receiver count. */
     publish(topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: PublishOptions): number;
+    /** wirehub: the broker's counters; null without the `broker` option, before it is attached, or once closed. */
+    brokerStats(): BrokerStats | null;
     /** wirehub: send to every open connection of this server, framed once. */
     broadcast(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: PublishOptions): number;
 

@@ -22,5 +22,11 @@ c.addEventListener('close', (ev) => void [ev.code, ev.reason, ev.wasClean]);
 c.on('unexpected-response', (req, res) => void [req, res.statusCode]);
 const state: number = c.readyState === WebSocket.OPEN ? c.bufferedAmount : 0;
 const duplex = WebSocket.createWebSocketStream(c, { encoding: 'utf8' });
+const wss4 = new WebSocket.Server({
+  port: 0, broker: 'redis://127.0.0.1:6379/0', brokerPrefix: 'app:', brokerConnectTimeout: 2000, brokerMaxPending: 1 << 20
+});
+wss4.on('error', (err) => void (err as WebSocket.BrokerError).code);
+const stats: WebSocket.BrokerStats | null = wss4.brokerStats();
+if (stats) void [stats.connected, stats.channels, stats.published, stats.received, stats.dropped, stats.malformed, stats.reconnects];
 wss3.close(() => {});
 void [state, duplex, wss.clients.size, WebSocket.engineVersion];
