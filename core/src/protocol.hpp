@@ -29,30 +29,38 @@
 namespace wirehub {
 
 // A byte buffer that grows as bytes are appended (geometrically, capped at
-// what a caller says it will need), without zero-filling.
+// what a caller says it will need), without zero-filling. One pointer while
+// empty: its size and capacity live in front of the bytes they describe.
 class grow_buffer {
  public:
   grow_buffer() = default;
   ~grow_buffer();
   grow_buffer(const grow_buffer&) = delete;
   grow_buffer& operator=(const grow_buffer&) = delete;
-  std::uint8_t* data() { return p_; }
-  std::size_t size() const { return n_; }
-  std::size_t capacity() const { return cap_; }
-  bool empty() const { return n_ == 0; }
+  std::uint8_t* data() { return b_ ? bytes() : nullptr; }
+  std::size_t size() const { return b_ ? b_->n : 0; }
+  std::size_t capacity() const { return b_ ? b_->cap : 0; }
+  bool empty() const { return size() == 0; }
   // Room for at least `more` bytes after size(), growing to at most
   // max(need_total, size()+more) and otherwise doubling. Returns the free
   // space's start; commit() what was written there.
   std::uint8_t* prepare(std::size_t more, std::size_t need_total);
-  void commit(std::size_t n) { n_ += n; }
+  void commit(std::size_t n) {
+    if (n) b_->n += n;
+  }
   void append(const std::uint8_t* p, std::size_t n, std::size_t need_total);
   void consume_front(std::size_t n);
-  void clear() { n_ = 0; }
+  void clear() {
+    if (b_) b_->n = 0;
+  }
   void release();  // frees the memory
 
  private:
-  std::uint8_t* p_ = nullptr;
-  std::size_t n_ = 0, cap_ = 0;
+  struct block {
+    std::size_t n, cap;  // the bytes follow
+  };
+  std::uint8_t* bytes() const { return reinterpret_cast<std::uint8_t*>(b_ + 1); }
+  block* b_ = nullptr;
 };
 
 class protocol {
@@ -128,7 +136,7 @@ class protocol {
   // Bytes held for the peer: a partial frame plus a message being built.
   std::size_t held() const { return reserved_; }
   // Memory its buffers took (capacity, not size): what an attacker costs.
-  std::size_t footprint() const { return partial_.capacity() + msgbuf_.capacity(); }
+  std::size_t footprint() const { return partial_.capacity() + (msg_ ? msg_->buf.capacity() : 0); }
   // A frame or a fragmented message has begun and is not complete.
   bool mid_message() const { return !partial_.empty() || msg_opcode_ != 0; }
   // Frees the buffers a connection between messages does not need.
@@ -136,9 +144,9 @@ class protocol {
   // A connection gone quiet: its inflater keeps only the history it needs
   // (permessage_deflate.hpp), hundreds of bytes instead of ~40 KB.
   void park() {
-    if (inflater_ && !inflater_->mid_message()) inflater_->park();
+    if (msg_ && msg_->inflate && !msg_->inflate->mid_message()) msg_->inflate->park();
   }
-  bool inflating() const { return inflater_ && !inflater_->parked(); }
+  bool inflating() const { return msg_ && msg_->inflate && !msg_->inflate->parked(); }
 
  private:
   // Runs every whole frame in [p, p+n); `used` is what it got through.
@@ -150,20 +158,31 @@ class protocol {
   bool finished(handler& h);  // done: frees what it held
   bool peer_keeps_context() const;
 
+  // What only a fragmented or compressed message needs: allocated by the
+  // first one and freed between messages (trim) unless an inflater that
+  // keeps its context must stay. An idle connection's protocol is 40 bytes.
+  struct message_state {
+    std::string buf;  // a fragmented or inflated message being built
+    boost::beast::websocket::detail::utf8_checker utf8;
+    std::uint32_t fragments = 0;  // non-empty fragments of the message being built
+    std::unique_ptr<inflater> inflate;
+  };
+  message_state& ms() {
+    if (!msg_) msg_ = std::make_unique<message_state>();
+    return *msg_;
+  }
+  std::size_t msg_size() const { return msg_ ? msg_->buf.size() : 0; }
+
   const endpoint_config* cfg_;
+  grow_buffer partial_;  // a frame that did not fit in the bytes fed so far
+  std::size_t reserved_ = 0;
+  std::unique_ptr<message_state> msg_;
   role role_;
   bool pmd_ = false, peer_no_ctx_ = false;
-  int peer_bits_ = 15;
+  std::uint8_t peer_bits_ = 15;
   bool done_ = false, stopped_ = false;
   std::uint8_t msg_opcode_ = 0;
-  std::uint32_t fragments_ = 0;  // non-empty fragments of the message being built
   bool msg_compressed_ = false;
-  grow_buffer partial_;   // a frame that did not fit in the bytes fed so far
-  std::size_t partial_need_ = 0;  // its whole size once its header is known
-  std::string msgbuf_;    // a fragmented or inflated message being built
-  std::unique_ptr<inflater> inflater_;
-  boost::beast::websocket::detail::utf8_checker utf8_;
-  std::size_t reserved_ = 0;
 };
 
 }  // namespace wirehub
