@@ -138,14 +138,14 @@ static int socket_failure_code() {
 }
 
 void connection::start_client(std::unique_ptr<client_handshake> hs) {
-  chs_ = std::move(hs);
+  client_handshake& first = *(side().chs = std::move(hs));
   cfg_ = own_cfg_.get();
   rx_.configure(protocol::role::client, *cfg_);
   loop_.attach(this);
   state_ = state::connecting;
   deadline_ = now_ms() + cfg_->handshake_timeout_ms;
   retain();
-  if (!chs_->url.unix_path.empty()) {
+  if (!first.url.unix_path.empty()) {
     // Posted, as a resolution is: a failure is never reported from inside
     // wh_connect() when it is called on this loop's thread.
     loop_.post([this] {
@@ -160,11 +160,11 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
           return;
         }
         if (ec) {
-          client_fail(WH_ERESOLVE, "getaddrinfo " + ec.message() + " " + chs_->url.host);
+          client_fail(WH_ERESOLVE, "getaddrinfo " + ec.message() + " " + chs()->url.host);
           release();
           return;
         }
-        net::async_connect(chs_->sock, results,
+        net::async_connect(chs()->sock, results,
                            [this](const boost::system::error_code& ec2, const net::ip::tcp::endpoint& ep) {
                              if (state_ != state::closed) {
                                if (ec2) {
@@ -176,7 +176,7 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
                                } else {
                                  (void)ep;
                                  client_connected();
-                                 if (fd_ >= 0) peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
+                                 if (fd_ >= 0) take_peer_address();
                                }
                              }
                              release();
@@ -188,13 +188,13 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
     // So an address is taken as is, and a name resolves on a thread of ours
     // that comes back through the loop's inbox.
     boost::system::error_code ec;
-    auto numeric = chs_->resolver.resolve(chs_->url.host, chs_->url.port,
+    auto numeric = first.resolver.resolve(first.url.host, first.url.port,
                                           net::ip::tcp::resolver::numeric_host, ec);
     if (!ec) {
       loop_.post([numeric = std::move(numeric), on_resolved]() mutable { on_resolved({}, std::move(numeric)); });
       return;
     }
-    std::thread([ref = loop_.remote(), host = chs_->url.host, port = chs_->url.port, on_resolved]() mutable {
+    std::thread([ref = loop_.remote(), host = first.url.host, port = first.url.port, on_resolved]() mutable {
       net::io_context ctx;
       net::ip::tcp::resolver r(ctx);
       boost::system::error_code ec;
@@ -205,7 +205,7 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
     }).detach();
     return;
   }
-  chs_->resolver.async_resolve(chs_->url.host, chs_->url.port, std::move(on_resolved));
+  first.resolver.async_resolve(first.url.host, first.url.port, std::move(on_resolved));
 }
 
 void connection::start_adopted_client(std::string subprotocol, std::string extensions, const deflate_params* pmd,
@@ -213,7 +213,7 @@ void connection::start_adopted_client(std::string subprotocol, std::string exten
   rx_.configure(protocol::role::client, *cfg_);
   loop_.attach(this);
   prepare_socket(fd_);
-  peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
+  take_peer_address();
   loop_.watch(fd_, this);
   state_ = state::handshaking;
   become_open(std::move(subprotocol), std::move(extensions), pmd, {});
@@ -223,7 +223,7 @@ void connection::start_adopted_client(std::string subprotocol, std::string exten
 
 void connection::connect_unix() {
   if (state_ == state::closed) return;
-  const std::string& path = chs_->url.unix_path;
+  const std::string& path = chs()->url.unix_path;
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::memcpy(sa.sun_path, path.data(), path.size());  // parse_url bounds its length
@@ -247,7 +247,7 @@ void connection::connect_unix() {
 
 void connection::client_connected() {
   boost::system::error_code ec;
-  fd_ = chs_->sock.release(ec);
+  fd_ = chs()->sock.release(ec);
   if (ec || fd_ < 0) {
     fd_ = -1;
     client_fail(WH_EIO, "connect: " + ec.message());
@@ -259,18 +259,19 @@ void connection::client_connected() {
 void connection::client_connected_fd() {
   prepare_socket(fd_);
   loop_.watch(fd_, this);
-  if (chs_->tls) {
-    ssl_ = SSL_new(chs_->tls);
+  client_handshake& hs = *chs();
+  if (hs.tls) {
+    ssl_ = SSL_new(hs.tls);
     if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) {
       client_fail(WH_ETLS, "TLS setup failed");
       return;
     }
     SSL_set_connect_state(ssl_);
-    const std::string& name = chs_->server_name;
+    const std::string& name = hs.server_name;
     boost::system::error_code aec;
     net::ip::make_address(name, aec);
     if (aec) SSL_set_tlsext_host_name(ssl_, name.c_str());  // SNI is for names only
-    if (chs_->verify) {
+    if (hs.verify) {
       if (aec) SSL_set1_host(ssl_, name.c_str());
       else X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
     }
@@ -283,7 +284,7 @@ void connection::client_connected_fd() {
 }
 
 void connection::client_send_request() {
-  client_handshake& hs = *chs_;
+  client_handshake& hs = *chs();
   state_ = state::handshaking;
   hs.parser.header_limit(static_cast<std::uint32_t>(cfg_->max_header_bytes));
   hs.parser.body_limit(64 * 1024);
@@ -295,7 +296,7 @@ void connection::client_send_request() {
 
 void connection::client_fail(int error, std::string message) {
   if (state_ == state::closed) return;
-  close_reason_.set(std::move(message));
+  set_close_reason(std::move(message));
   finish(error);
 }
 
@@ -313,7 +314,7 @@ void capture_response(client_handshake& hs) {
 }
 
 void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
-  client_handshake& hs = *chs_;
+  client_handshake& hs = *chs();
   hs.buf.append(reinterpret_cast<const char*>(p), n);
   boost::beast::error_code ec;
   while (!hs.parser.is_done()) {
@@ -380,7 +381,7 @@ void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
   std::string leftover = hs.buf.substr(hs.consumed);
   capture_response(hs);
   const std::string response_headers = std::move(hs.response_headers);
-  chs_.reset();
+  side_->chs.reset();
   become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr, response_headers);
   if (state_ != state::open) return;
   if (!leftover.empty()) {

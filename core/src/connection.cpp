@@ -30,18 +30,67 @@ const endpoint_config& default_config() {
 }
 }  // namespace
 
+// Issue 11's memory bar: an idle connection is this object and little
+// else. It was 520 bytes before the cold fields moved to side_state.
+static_assert(sizeof(connection) <= 280, "connection grew: move what idle connections do not use to side_state");
+
+connection::side_state::side_state() = default;
+connection::side_state::~side_state() = default;
+
+hub& connection::owner_hub() const { return loop_.owner(); }
+
+const std::string& connection::no_name() {
+  static const std::string empty;
+  return empty;
+}
+
 connection::connection(hub& h, loop& l, role r, int fd)
-    : hub_(h),
-      loop_(l),
+    : loop_(l),
       fd_(fd),
       rx_(r == role::server ? protocol::role::server : protocol::role::client, default_config()),
-      role_(r) {}
+      role_(r),
+      pmd_server_no_ctx_(false),
+      pmd_client_no_ctx_(false),
+      write_armed_(false),
+      paused_(false),
+      peer_hup_(false),
+      close_sent_(false),
+      close_received_(false),
+      failed_(false),
+      close_answer_waits_(false),
+      read_posted_(false),
+      close_after_flush_(false),
+      shut_wr_(false),
+      ping_pending_(false),
+      opened_(false),
+      tls_want_write_(false),
+      tls_handshaking_(false),
+      input_held_(false),
+      queue_held_(false),
+      pong_pending_(false),
+      handshake_counted_(false),
+      terminating_(false),
+      deflate_active_(false) {
+  (void)h;  // the loop's owner: loop_.owner()
+}
 
 connection::~connection() {
   if (ssl_) SSL_free(ssl_);
   if (fd_ >= 0) ::close(fd_);  // never started (hub torn down first)
   delete topics_;
-  delete deferred_;
+  delete[] peer_text_.load(std::memory_order_relaxed);
+}
+
+void connection::drop_side() {
+  // Only while open: a handshake, a close and their callers hold on to
+  // what is in it. Everything below is what an open connection may still
+  // need from it.
+  if (!side_ || state_ != state::open) return;
+  const side_state& s = *side_;
+  if (s.shs || s.chs || s.deflate || !s.deferred.empty() || pong_pending_ || !s.pong_owed.empty() ||
+      !s.close_reason.empty() || s.park_due || ping_pending_ || timers_on_rx())
+    return;
+  side_.reset();
 }
 
 void connection::release() {
@@ -252,7 +301,7 @@ void connection::on_readable() {
       return;
     }
     if (!paused_ && state_ == state::open && pause_requested_.load(std::memory_order_relaxed)) paused_ = true;
-    if ((paused_ && state_ == state::open) || (shs_ && shs_->pending)) {  // pending: the application decides
+    if ((paused_ && state_ == state::open) || (shs() && shs()->pending)) {  // pending: the application decides
       input_interest(false);
       return;
     }
@@ -280,7 +329,7 @@ void connection::on_readable() {
       cap = win.second;
       n = io_read(win.first, cap);
       if (n > 0) {
-        if (cfg_->ping_interval_ms || cfg_->idle_timeout_ms) last_rx_ = now_ms();
+        if (timers_on_rx()) side().last_rx = now_ms();
         rx_input(nullptr, static_cast<std::size_t>(n), true);
       }
     } else {
@@ -288,7 +337,7 @@ void connection::on_readable() {
       cap = loop::rbuf_size;
       n = io_read(p, cap);
       if (n > 0) {
-        if (cfg_ && (cfg_->ping_interval_ms || cfg_->idle_timeout_ms)) last_rx_ = now_ms();
+        if (timers_on_rx()) side().last_rx = now_ms();
         if (state_ == state::handshaking) {
           if (role_ == role::server) server_handshake_input(p, static_cast<std::size_t>(n));
           else client_handshake_input(p, static_cast<std::size_t>(n));
@@ -326,9 +375,10 @@ void connection::on_eof() {
     return;
   }
   if (role_ == role::client && !opened_) {
-    if (chs_ && chs_->parser.is_header_done() && chs_->parser.get().result_int() != 101) {
-      capture_response(*chs_);
-      client_fail(WH_ESTATUS, "Unexpected server response: " + std::to_string(chs_->status));
+    client_handshake* hs = chs();
+    if (hs && hs->parser.is_header_done() && hs->parser.get().result_int() != 101) {
+      capture_response(*hs);
+      client_fail(WH_ESTATUS, "Unexpected server response: " + std::to_string(hs->status));
       return;
     }
     client_fail(WH_EHANDSHAKE, "Connection closed during the handshake");
@@ -365,7 +415,7 @@ struct rx_events final : protocol::handler {
   }
   void on_close(unsigned code, std::string_view reason) override { c.on_peer_close(code, reason); }
   void on_fail(int close_code, std::string_view reason, int error) override { c.fail(close_code, reason, error); }
-  void* place_payload(std::size_t len) override { return c.hub_.place_payload(len); }
+  void* place_payload(std::size_t len) override { return c.owner_hub().place_payload(len); }
   bool on_fragment() override { return ++c.turn_events_ < connection::max_turn_events; }
   bool reserve(std::size_t more) override { return !c.server_ || c.server_->reserve(more); }
   void unreserve(std::size_t less) override {
@@ -392,6 +442,7 @@ void connection::rx_input(std::uint8_t* p, std::size_t n, bool window) {
   }
   if (!mid) rx_.trim();
   if (rx_.inflating()) deflate_used();
+  if (!mid) drop_side();
 }
 
 void connection::deflate_used() {
@@ -399,9 +450,9 @@ void connection::deflate_used() {
   // connection has had no compressed traffic for a second: restoring it
   // costs a few microseconds, too much per message, nothing per second.
   deflate_active_ = true;
-  if (!park_due_ && state_ == state::open) {
+  if (state_ == state::open && !side().park_due) {
     const std::uint64_t now = now_ms();
-    park_due_ = now + 1000;
+    side_->park_due = now + 1000;
     next_deadline(now);
   }
 }
@@ -424,7 +475,7 @@ void connection::emit_simple(int type, const std::uint8_t* data, std::size_t len
   ev.data = reinterpret_cast<const char*>(data);
   ev.len = len;
   ev.user_data = user_data();
-  hub_.emit(ev);
+  owner_hub().emit(ev);
 }
 
 void connection::on_peer_ping(const std::uint8_t* data, std::size_t len) {
@@ -432,7 +483,7 @@ void connection::on_peer_ping(const std::uint8_t* data, std::size_t len) {
     // A peer that pings and never reads must not grow our send buffer: past
     // high water only the latest ping is answered, once it reads again.
     if (pending_bytes() > cfg_->high_water) {
-      pong_owed_.set(std::string(reinterpret_cast<const char*>(data), len));
+      side().pong_owed.assign(reinterpret_cast<const char*>(data), len);
       pong_pending_ = true;
     } else {
       queue_frame(frame::op_pong, true, false, data, len);
@@ -447,14 +498,14 @@ void connection::on_peer_close(unsigned code, std::string_view reason) {
   loop_.batch_point();
   close_received_ = true;
   close_code_ = static_cast<std::uint16_t>(code);
-  close_reason_.set(std::string(reason));
-  if (!close_sent_ && state_ == state::open && hub_.queue()) {
+  set_close_reason(std::string(reason));
+  if (!close_sent_ && state_ == state::open && owner_hub().queue()) {
     // A host that polls has not run its handlers for the messages before
     // this close yet; a reply they send (request, then close: ws delivers
     // it) must go out before our close frame. The queue tells us when the
     // host has taken them; meanwhile nothing more is read.
     close_answer_waits_ = true;
-    hub_.queue()->push_close_marker(this);
+    owner_hub().queue()->push_close_marker(this);
     return;
   }
   answer_peer_close();
@@ -473,7 +524,7 @@ void connection::answer_peer_close() {
   if (state_ == state::closed) return;
   if (!close_sent_) {
     // Echo code and reason, as ws does: the initiator learns both back.
-    queue_close(close_code_ == WH_CLOSE_NO_STATUS ? 0 : static_cast<int>(close_code_), close_reason_.get());
+    queue_close(close_code_ == WH_CLOSE_NO_STATUS ? 0 : static_cast<int>(close_code_), close_reason());
     close_sent_ = true;
   }
   state_ = state::closing;
@@ -493,7 +544,7 @@ bool connection::deliver(const std::uint8_t* data, std::size_t len, int flags) {
   ev.data = reinterpret_cast<const char*>(data);
   ev.len = len;
   ev.user_data = user_data();
-  hub_.emit(ev);
+  owner_hub().emit(ev);
   if (state_ == state::closed || failed_ || close_received_ || terminating_) return false;
   // A pause holds input while open (once closing, the rest is read as usual).
   if (state_ == state::open && (paused_ || pause_requested_.load(std::memory_order_relaxed))) {
@@ -527,9 +578,9 @@ bool connection::backed_up() {
 }
 
 bool connection::hold_for_host() {
-  if (!hub_.backlogged()) return false;
+  if (!owner_hub().backlogged()) return false;
   queue_held_ = true;
-  hub_.queue()->hold(this);
+  owner_hub().queue()->hold(this);
   return true;
 }
 
@@ -557,7 +608,7 @@ void connection::fail(int close_code, std::string_view reason, int error) {
   }
   if (!close_received_) {
     close_code_ = static_cast<std::uint16_t>(close_code);
-    close_reason_.set(std::string(reason));
+    set_close_reason(std::string(reason));
   }
   state_ = state::closing;
   api_state_.store(2, std::memory_order_release);
@@ -599,9 +650,9 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
   std::string& out = out_buf();
   if (borrow && len && !mask && !ssl_ && &out == &wbuf_) {
     out.append(reinterpret_cast<const char*>(hdr), hn);
-    if (!borrowed_) borrowed_ = std::make_unique<std::vector<borrowed>>();
-    borrowed_->push_back(borrowed{out.size(), data, len, nullptr});
-    runs_bytes_ += len;
+    if (!runs_) runs_ = std::make_unique<run_list>();
+    runs_->v.push_back(borrowed{out.size(), data, len, nullptr});
+    runs_->bytes += len;
     sync_buffered(pending_bytes());
     mark_dirty();
     return;
@@ -626,8 +677,9 @@ void connection::queue_message(const std::uint8_t* data, std::size_t len, int fl
   const int bits = role_ == role::server ? pmd_server_bits_ : pmd_client_bits_;
   deflater* d;
   if (we_keep_context()) {
-    if (!deflater_) deflater_ = std::make_unique<deflater>(bits, cfg_->deflate.level, cfg_->deflate.mem_level, false);
-    d = deflater_.get();
+    auto& kept = side().deflate;
+    if (!kept) kept = std::make_unique<deflater>(bits, cfg_->deflate.level, cfg_->deflate.mem_level, false);
+    d = kept.get();
     deflate_used();
   } else {
     d = &loop_.shared_deflater(bits, cfg_->deflate.level, cfg_->deflate.mem_level);
@@ -663,10 +715,10 @@ void connection::do_send(const std::uint8_t* data, std::size_t len, int flags) {
     queue_frame(op, fin, false, data, len);
     if (fin) {
       send_opcode_ = 0;
-      if (deferred_) {
+      if (side_ && !side_->deferred.empty()) {
         // Messages published while our fragments were going out.
-        auto pending = std::move(*deferred_);
-        deferred_->clear();
+        auto pending = std::move(side_->deferred);
+        side_->deferred.clear();
         for (auto& m : pending) send_prepared(m);
       }
     }
@@ -732,8 +784,7 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
   if (state_ != state::open || close_sent_) return;
   if (send_opcode_) {
     // Data frames of two messages must not interleave (RFC 6455 5.4).
-    if (!deferred_) deferred_ = new std::vector<std::shared_ptr<const prepared_message>>();
-    deferred_->push_back(m);
+    side().deferred.push_back(m);
     return;
   }
   // [deflate helper, issue 11 finding 9] prepared_message compresses once per
@@ -766,10 +817,10 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
     // Behind bytes the peer has not taken yet: keep the publish's own frame
     // instead of a copy. A broadcast to slow subscribers then costs one
     // copy, not one per subscriber (sendmsg writes it in place; TLS copies).
-    if (!borrowed_) borrowed_ = std::make_unique<std::vector<borrowed>>();
-    borrowed_->push_back(
+    if (!runs_) runs_ = std::make_unique<run_list>();
+    runs_->v.push_back(
         borrowed{wbuf_.size(), reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size(), m});
-    runs_bytes_ += bytes->size();
+    runs_->bytes += bytes->size();
   } else {
     out_buf().append(*bytes);
   }
@@ -824,7 +875,7 @@ void connection::start_close(int code, std::string reason) {
     return;
   }
   close_code_ = static_cast<std::uint16_t>(code ? code : WH_CLOSE_NO_STATUS);
-  close_reason_.set(std::move(reason));
+  set_close_reason(std::move(reason));
   state_ = state::closing;
   deadline_ = now_ms() + cfg_->close_timeout_ms;
 }
@@ -906,8 +957,8 @@ void connection::flush() {
     if (rc == -EAGAIN) {
       if (woff_ > (1u << 20) && woff_ * 2 > wbuf_.size()) {
         wbuf_.erase(0, woff_);
-        if (borrowed_)
-          for (std::size_t i = runs_head_; i < borrowed_->size(); ++i) (*borrowed_)[i].at -= woff_;
+        if (runs_)
+          for (std::size_t i = runs_->head; i < runs_->v.size(); ++i) runs_->v[i].at -= woff_;
         woff_ = 0;
       }
       arm_write();
@@ -936,9 +987,10 @@ long connection::write_runs() {
     iovec iov[max_iov];
     int k = 0;
     std::size_t pos = woff_, total = 0;
-    std::size_t i = runs_head_;
-    for (; i < borrowed_->size() && k + 2 <= max_iov; ++i) {
-      const borrowed& b = (*borrowed_)[i];
+    const std::vector<borrowed>& runs = runs_->v;
+    std::size_t i = runs_->head;
+    for (; i < runs.size() && k + 2 <= max_iov; ++i) {
+      const borrowed& b = runs[i];
       if (b.at > pos) {
         iov[k++] = iovec{&wbuf_[pos], b.at - pos};
         total += b.at - pos;
@@ -947,7 +999,7 @@ long connection::write_runs() {
       total += b.len;
       pos = b.at;
     }
-    if (i == borrowed_->size() && wbuf_.size() > pos && k < max_iov) {
+    if (i == runs.size() && wbuf_.size() > pos && k < max_iov) {
       iov[k++] = iovec{&wbuf_[pos], wbuf_.size() - pos};
       total += wbuf_.size() - pos;
     }
@@ -967,7 +1019,9 @@ long connection::write_runs() {
 }
 
 void connection::consume_written(std::size_t n) {
-  auto& runs = *borrowed_;
+  auto& runs = runs_->v;
+  std::size_t& runs_head_ = runs_->head;
+  std::size_t& runs_bytes_ = runs_->bytes;
   while (n && runs_head_ < runs.size()) {
     borrowed& b = runs[runs_head_];
     if (woff_ < b.at) {
@@ -994,7 +1048,9 @@ void connection::consume_written(std::size_t n) {
 }
 
 void connection::own_borrowed() {
-  auto& runs = *borrowed_;
+  auto& runs = runs_->v;
+  std::size_t& runs_head_ = runs_->head;
+  std::size_t& runs_bytes_ = runs_->bytes;
   bool borrowed_left = false;
   for (std::size_t i = runs_head_; i < runs.size(); ++i) borrowed_left |= !runs[i].keep;
   if (!borrowed_left) return;  // shared runs may stay as long as they must
@@ -1053,12 +1109,12 @@ void connection::uncork() {
 }
 
 void connection::after_write_progress() {
-  const std::size_t b = wbuf_.size() - woff_ + runs_bytes_;
+  const std::size_t b = wbuf_.size() - woff_ + borrowed_bytes();
   sync_buffered(b);
   if (pong_pending_ && b <= cfg_->high_water && state_ == state::open && !close_sent_) {
     pong_pending_ = false;
-    std::string payload = pong_owed_.get();
-    pong_owed_.set({});
+    std::string payload;
+    payload.swap(side().pong_owed);
     queue_frame(frame::op_pong, true, false, reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
   }
   if (input_held_ && b <= cfg_->low_water) {
@@ -1080,7 +1136,7 @@ void connection::after_write_progress() {
       ev.conn = reinterpret_cast<wh_conn*>(this);
       ev.server = reinterpret_cast<wh_server*>(server_);
       ev.user_data = user_data();
-      hub_.emit(ev);
+      owner_hub().emit(ev);
     }
   }
 }
@@ -1108,14 +1164,14 @@ void connection::on_deadline(std::uint64_t now) {
       finish(error_ ? int(error_) : int(WH_ETIMEDOUT));
       return;
     case state::open: {
-      if (park_due_ && now >= park_due_) {
+      if (side_ && side_->park_due && now >= side_->park_due) {
         if (deflate_active_) {
           deflate_active_ = false;
-          park_due_ = now + 1000;
+          side_->park_due = now + 1000;
         } else {
           rx_.park();
-          if (deflater_) deflater_->park();
-          park_due_ = 0;
+          if (side_->deflate) side_->deflate->park();
+          side_->park_due = 0;
         }
       }
       auto give_up = [&](int code, std::string_view why, int error) {
@@ -1123,7 +1179,9 @@ void connection::on_deadline(std::uint64_t now) {
         // A peer that went quiet will not answer our close either.
         deadline_ = now + std::min(cfg_->close_timeout_ms, std::max(cfg_->ping_timeout_ms, 100));
       };
-      if (cfg_->idle_timeout_ms && now >= last_rx_ + cfg_->idle_timeout_ms) {
+      // Reads keep last_rx while a ping interval or an idle timeout is on.
+      const std::uint64_t last_rx = side_ ? side_->last_rx : 0;
+      if (cfg_->idle_timeout_ms && now >= last_rx + cfg_->idle_timeout_ms) {
         give_up(WH_CLOSE_GOING_AWAY, "idle timeout", WH_EIDLE);
         return;
       }
@@ -1131,16 +1189,17 @@ void connection::on_deadline(std::uint64_t now) {
         give_up(WH_CLOSE_POLICY, "message timeout", WH_ETIMEDOUT);
         return;
       }
-      if (ping_pending_ && now >= ping_due_) {
+      if (ping_pending_ && now >= side().ping_due) {
         give_up(WH_CLOSE_INTERNAL_ERROR, frame::reason::ping_timeout, WH_EPINGTIMEOUT);
         return;
       }
-      if (cfg_->ping_interval_ms && !ping_pending_ && now >= last_rx_ + cfg_->ping_interval_ms) {
+      if (cfg_->ping_interval_ms && !ping_pending_ && now >= last_rx + cfg_->ping_interval_ms) {
         queue_frame(frame::op_ping, true, false, nullptr, 0);
         ping_pending_ = true;
-        ping_due_ = now + (cfg_->ping_timeout_ms ? cfg_->ping_timeout_ms : cfg_->ping_interval_ms);
+        side().ping_due = now + (cfg_->ping_timeout_ms ? cfg_->ping_timeout_ms : cfg_->ping_interval_ms);
       }
       next_deadline(now);
+      drop_side();
       return;
     }
     default:
@@ -1153,11 +1212,12 @@ void connection::next_deadline(std::uint64_t now) {
   auto earliest = [&](std::uint64_t t) {
     if (t && (!d || t < d)) d = t;
   };
-  if (cfg_->idle_timeout_ms) earliest(last_rx_ + cfg_->idle_timeout_ms);
+  const std::uint64_t last_rx = side_ ? side_->last_rx : 0;
+  if (cfg_->idle_timeout_ms) earliest(last_rx + cfg_->idle_timeout_ms);
   if (msg_started_ && cfg_->message_timeout_ms) earliest(msg_started_ + cfg_->message_timeout_ms);
-  earliest(park_due_);
-  if (ping_pending_) earliest(ping_due_);
-  else if (cfg_->ping_interval_ms) earliest(last_rx_ + cfg_->ping_interval_ms);
+  if (side_) earliest(side_->park_due);
+  if (ping_pending_) earliest(side().ping_due);
+  else if (cfg_->ping_interval_ms) earliest(last_rx + cfg_->ping_interval_ms);
   deadline_ = d ? std::max(d, now) : 0;
 }
 
@@ -1175,18 +1235,18 @@ void connection::finish(int error) {
     ::close(fd_);
     fd_ = -1;
   }
-  if (chs_) {
-    chs_->resolver.cancel();
+  if (client_handshake* hs = chs()) {
+    hs->resolver.cancel();
     boost::system::error_code ec;
-    chs_->sock.close(ec);
+    hs->sock.close(ec);
   }
   loop_.detach(this);
-  if (borrowed_) {
+  if (runs_) {
     // Shared publish frames go back to their other subscribers now, not
     // when the last handle to this connection is released.
-    borrowed_->clear();
-    runs_head_ = 0;
-    runs_bytes_ = 0;
+    runs_->v.clear();
+    runs_->head = 0;
+    runs_->bytes = 0;
   }
   rx_close();  // what the protocol held goes back to the server's budget
   if (server_) {
@@ -1194,13 +1254,15 @@ void connection::finish(int error) {
     end_handshake();
     server_->remove(this, opened_);
   }
-  if (!server_) hub_.untrack(this);  // the hub tracks clients; servers track theirs
-  if (shs_ && shs_->pending) shs_->pending = nullptr;  // the request still holds a reference
+  if (!server_) owner_hub().untrack(this);  // the hub tracks clients; servers track theirs
+  if (shs() && shs()->pending) shs()->pending = nullptr;  // the request still holds a reference
   if (opened_ || role_ == role::client) emit_close();
   // Its resolver and socket belong to this loop's io_context, which a
   // retained handle may outlive: free them here, on the loop thread.
-  chs_.reset();
-  deflater_.reset();
+  if (side_) {
+    side_->chs.reset();
+    side_->deflate.reset();
+  }
   release();  // the engine's reference
 }
 
@@ -1214,27 +1276,28 @@ void connection::emit_close() {
   ev.code = (close_received_ || failed_ || (close_sent_ && !error_)) ? close_code_ : WH_CLOSE_ABNORMAL;
   if (close_received_) ev.flags = WH_PEER_CLOSED;
   if (!opened_) ev.code = WH_CLOSE_ABNORMAL;
-  ev.data = close_reason_.get().data();
-  ev.len = close_reason_.get().size();
-  if (chs_ && chs_->status) {
+  ev.data = close_reason().data();
+  ev.len = close_reason().size();
+  client_handshake* hs = chs();
+  if (hs && hs->status) {
     // The answer the handshake failed on; for a 101 whose headers failed
     // the checks too, so the host can show it (ws emits 'upgrade' with it
     // before its checks). `status` stays the refusal's only.
-    ev.headers = chs_->response_headers.data();
-    ev.headers_len = chs_->response_headers.size();
-    if (chs_->status != 101) {
-      ev.status = chs_->status;
-      ev.data = chs_->body.data();
-      ev.len = chs_->body.size();
+    ev.headers = hs->response_headers.data();
+    ev.headers_len = hs->response_headers.size();
+    if (hs->status != 101) {
+      ev.status = hs->status;
+      ev.data = hs->body.data();
+      ev.len = hs->body.size();
     }
   }
-  hub_.emit(ev);
+  owner_hub().emit(ev);
 }
 
 void connection::become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd,
                              std::string_view response_headers) {
-  subprotocol_.set(std::move(subprotocol));
-  extensions_.set(std::move(extensions));
+  if (!subprotocol.empty() || !extensions.empty())
+    names_.reset(new names{std::move(subprotocol), std::move(extensions)});
   if (pmd) {
     pmd_server_bits_ = static_cast<std::uint8_t>(pmd->server_max_window_bits);
     pmd_client_bits_ = static_cast<std::uint8_t>(pmd->client_max_window_bits);
@@ -1249,8 +1312,10 @@ void connection::become_open(std::string subprotocol, std::string extensions, co
     end_handshake();
   }
   api_state_.store(1, std::memory_order_release);
-  last_rx_ = now_ms();
-  next_deadline(last_rx_);
+  const std::uint64_t now = now_ms();
+  if (timers_on_rx()) side().last_rx = now;
+  next_deadline(now);
+  drop_side();  // the handshake is over: an idle connection keeps nothing there
   wh_event ev{};
   ev.type = WH_EV_OPEN;
   ev.conn = reinterpret_cast<wh_conn*>(this);
@@ -1258,7 +1323,7 @@ void connection::become_open(std::string subprotocol, std::string extensions, co
   ev.user_data = user_data();
   ev.headers = response_headers.empty() ? nullptr : response_headers.data();
   ev.headers_len = response_headers.size();
-  hub_.emit(ev);
+  owner_hub().emit(ev);
 }
 
 void connection::resume_reading() {

@@ -25,27 +25,6 @@ typedef struct ssl_st SSL;
 
 namespace wirehub {
 
-// A string most connections never set: 8 bytes instead of 32 while empty,
-// which matters at hundreds of thousands of idle connections.
-class rare_string {
- public:
-  const std::string& get() const {
-    static const std::string empty;
-    return p_ ? *p_ : empty;
-  }
-  std::string& mut() {
-    if (!p_) p_ = std::make_unique<std::string>();
-    return *p_;
-  }
-  void set(std::string s) {
-    if (s.empty()) p_.reset();
-    else mut() = std::move(s);
-  }
-
- private:
-  std::unique_ptr<std::string> p_;
-};
-
 struct server_handshake;
 struct client_handshake;
 struct prepared_message;
@@ -75,9 +54,11 @@ class connection {
 
   void* user_data() const { return user_data_.load(std::memory_order_relaxed); }
   void set_user_data(void* p) { user_data_.store(p, std::memory_order_relaxed); }
-  const std::string& subprotocol() const { return subprotocol_.get(); }
-  const std::string& extensions() const { return extensions_.get(); }
-  const char* remote_address() const { return remote_address_; }
+  const std::string& subprotocol() const { return names_ ? names_->subprotocol : no_name(); }
+  const std::string& extensions() const { return names_ ? names_->extensions : no_name(); }
+  // Formatted on the first call (any thread), then kept: most connections
+  // are never asked, and 16 bytes in binary hold what takes 46 in text.
+  const char* remote_address() const;
   int remote_port() const { return remote_port_; }
   server* owner_server() const { return server_; }
   loop& owner_loop() { return loop_; }
@@ -103,18 +84,21 @@ class connection {
   // membership, the server's connection table.
   connection* next_ = nullptr;
   connection* prev_ = nullptr;
+  std::vector<std::string>* topics_ = nullptr;  // allocated on first subscribe
+  std::uint32_t server_index_ = 0;
   bool dirty_ = false;
   // With a host watch (wh_hub_set_watch): the application wants no input
   // now (paused, or an upgrade it is deciding), so a host watching this
   // socket itself, level-triggered, must not be woken by it.
   bool read_off_ = false;
-  std::uint32_t server_index_ = 0;
-  std::vector<std::string>* topics_ = nullptr;  // allocated on first subscribe
 
  private:
   friend class server;
   friend class hub;
   friend struct client_handshake;
+
+  // Here, in what would be padding after the public fields above.
+  std::uint16_t close_code_ = WH_CLOSE_ABNORMAL;
 
   // I/O primitives over plain TCP or TLS: >0 bytes, 0 = EOF, <0 = -errno
   // (-EAGAIN when it would block in the direction stored in tls_want_write_).
@@ -131,8 +115,8 @@ class connection {
   // The borrow ends: the caller's bytes not yet written are copied into
   // wbuf_; shared runs stay runs.
   void own_borrowed();
-  bool has_runs() const { return borrowed_ && runs_head_ < borrowed_->size(); }
-  std::size_t borrowed_bytes() const { return runs_bytes_; }
+  bool has_runs() const { return runs_ && runs_->head < runs_->v.size(); }
+  std::size_t borrowed_bytes() const { return runs_ ? runs_->bytes : 0; }
   void arm_write();
   void input_interest(bool on);
   void on_readable();
@@ -177,8 +161,8 @@ class connection {
 
  private:
   void on_peer_close(unsigned code, std::string_view reason);
-  void next_deadline(std::uint64_t now);
-  void deflate_used();  // a message was inflated or deflated with a kept context  // the earliest of ping, idle, message timeouts
+  void next_deadline(std::uint64_t now);  // the earliest of ping, idle, message timeouts
+  void deflate_used();  // a message was inflated or deflated with a kept context
   void fail(int close_code, std::string_view reason, int error);
   // borrow: data stays valid until the host thread's uncork (WH_BORROW), so
   // the frame may be written from it instead of a copy.
@@ -208,21 +192,58 @@ class connection {
   void client_fail(int error, std::string message);
   bool peer_keeps_context() const;
   bool we_keep_context() const;
+  hub& owner_hub() const;  // the loop's owner
+  static const std::string& no_name();
 
-  hub& hub_;
-  loop& loop_;
+  // What an open, idle connection does not need (the handshake, closing,
+  // deflate with context takeover, timers that are off by default, a pong
+  // owed, publishes held back): one side struct, allocated on first use
+  // and freed once nothing in it is needed (drop_side), so an idle
+  // connection pays 8 bytes for all of it. Loop thread only.
+  struct side_state {
+    side_state();
+    ~side_state();
+    std::unique_ptr<server_handshake> shs;
+    std::unique_ptr<client_handshake> chs;
+    std::unique_ptr<deflater> deflate;  // only with context takeover
+    std::vector<std::shared_ptr<const prepared_message>> deferred;  // published mid-fragment
+    // A pong owed while the send buffer was above high water: only the
+    // latest ping is answered (RFC 6455 5.5.3), when the peer reads again.
+    std::string pong_owed;
+    std::string close_reason;
+    std::uint64_t last_rx = 0;      // with a ping interval or an idle timeout only
+    std::uint64_t ping_due = 0;     // when the pong to our keepalive ping is late
+    std::uint64_t park_due = 0;     // when to look whether deflate went quiet
+  };
+  side_state& side() {
+    if (!side_) side_ = std::make_unique<side_state>();
+    return *side_;
+  }
+  server_handshake* shs() const { return side_ ? side_->shs.get() : nullptr; }
+  client_handshake* chs() const { return side_ ? side_->chs.get() : nullptr; }
+  const std::string& close_reason() const { return side_ ? side_->close_reason : no_name(); }
+  void set_close_reason(std::string r) {
+    if (!r.empty() || side_) side().close_reason = std::move(r);
+  }
+  bool timers_on_rx() const { return cfg_ && (cfg_->ping_interval_ms || cfg_->idle_timeout_ms); }
+  void drop_side();  // frees the side struct when nothing in it is needed
+  // The socket's peer (getpeername), or as the host gave it (adopted).
+  void take_peer_address();
+  void set_remote_address(const char* text);
+  // The text of the binary address into out[46]; "" when there is none.
+  void format_peer(char* out) const;
+
+  // Hot fields, ordered so that nothing pads: what every open connection
+  // uses. sizeof(connection) is checked in connection.cpp (issue 11).
+  loop& loop_;  // its owner() is the hub
   server* server_ = nullptr;
+  SSL* ssl_ = nullptr;
   std::atomic<int> refs_{1};
   int fd_ = -1;  // in the loop's epoll set from open to finish()
-  SSL* ssl_ = nullptr;
 
   // Receive side.
   protocol rx_;
-  std::unique_ptr<server_handshake> shs_;
-  std::unique_ptr<client_handshake> chs_;
-  // A pong owed while the send buffer was above high water: only the latest
-  // ping is answered (RFC 6455 5.5.3), when the peer reads again.
-  rare_string pong_owed_;
+  std::unique_ptr<side_state> side_;
 
   // Send side.
   std::string wbuf_;
@@ -233,19 +254,20 @@ class connection {
   //  - a published frame (`keep` holds it) queued behind bytes the peer
   //    has not taken: every slow subscriber of a publish holds the one
   //    copy, instead of one each (issue 11).
-  // Written runs leave from the front (runs_head_); a partly written one
-  // moves its p/len on.
+  // Written runs leave from the front (`head`); a partly written one
+  // moves its p/len on. Allocated on first use, kept.
   struct borrowed {
     std::size_t at;
     const std::uint8_t* p;
     std::size_t len;
     std::shared_ptr<const prepared_message> keep;
   };
-  std::unique_ptr<std::vector<borrowed>> borrowed_;
-  std::size_t runs_head_ = 0;   // first run not yet written
-  std::size_t runs_bytes_ = 0;  // bytes of the runs not yet written
-  std::unique_ptr<deflater> deflater_;  // only with context takeover
-  std::vector<std::shared_ptr<const prepared_message>>* deferred_ = nullptr;  // published mid-fragment
+  struct run_list {
+    std::vector<borrowed> v;
+    std::size_t head = 0;   // first run not yet written
+    std::size_t bytes = 0;  // bytes of the runs not yet written
+  };
+  std::unique_ptr<run_list> runs_;
   // What buffered() reports: bytes queued here plus sends posted from other
   // threads and not yet queued. One atomic, moved by deltas, so a reader never
   // sees a posted send counted twice or not at all.
@@ -254,59 +276,69 @@ class connection {
   std::size_t credit_ = 0;   // a posted send, already in buffered_, being queued now
   std::atomic<void*> user_data_{nullptr};
 
-  rare_string subprotocol_;
-  rare_string extensions_;
+  // Set once before WH_EV_OPEN, read from any thread after it: not in
+  // side_, which the loop frees and allocates again.
+  struct names {
+    std::string subprotocol, extensions;
+  };
+  std::unique_ptr<names> names_;
   const endpoint_config* cfg_ = nullptr;
   std::unique_ptr<endpoint_config> own_cfg_;  // a client's own limits
 
-  // Close bookkeeping.
-  rare_string close_reason_;
-  std::uint16_t close_code_ = WH_CLOSE_ABNORMAL;
-  std::int16_t error_ = 0;
-
-  // Timers: one deadline checked by the loop's sweep.
+  // Timers: one deadline checked by the loop's sweep (the times it is the
+  // earliest of are in side_).
   std::uint64_t deadline_ = 0;
-  std::uint64_t last_rx_ = 0;
-  std::uint64_t msg_started_ = 0;  // when the message in progress began (message timeout)
-  std::uint64_t ping_due_ = 0;     // when the pong to our keepalive ping is late
-  std::uint64_t park_due_ = 0;     // when to look whether deflate went quiet
+  // When the message in progress began (the message timeout, on by
+  // default): set by every read that ends inside a frame, so not in side_.
+  std::uint64_t msg_started_ = 0;
+  mutable std::atomic<char*> peer_text_{nullptr};  // remote_address() once formatted, or as adopted
 
+  std::atomic<std::uint32_t> pause_gen_{0};  // wh_conn_pause/resume calls so far
+  std::int16_t error_ = 0;  // close_code_ is at the top, the close reason in side_
   std::uint16_t remote_port_ = 0;
-  std::uint8_t pmd_server_bits_ = 0, pmd_client_bits_ = 0;  // 0 = no deflate
-  role role_;
-  state state_ = state::connecting;
-  std::uint8_t send_opcode_ = 0; // opcode of a fragmented message being sent
   // Events this read turn delivered: past max_turn_events the connection
   // yields to the others (the protocol keeps what it has not parsed).
   static constexpr std::uint16_t max_turn_events = 4096;
   std::uint16_t turn_events_ = 0;
-  bool pmd_server_no_ctx_ = false, pmd_client_no_ctx_ = false;
-  bool write_armed_ = false, paused_ = false, peer_hup_ = false;
-  bool close_sent_ = false, close_received_ = false, failed_ = false;
-  // The peer's close arrived while its earlier messages were still queued
-  // for the host: the answer waits until the host has taken them (queue
-  // and host modes), so what it sends in reply still goes out.
-  bool close_answer_waits_ = false;
-  bool read_posted_ = false;  // a read-again continuation is waiting (on_readable)
-  std::atomic<std::uint32_t> pause_gen_{0};  // wh_conn_pause/resume calls so far
-  bool close_after_flush_ = false, shut_wr_ = false, ping_pending_ = false;
-  bool opened_ = false, tls_want_write_ = false, tls_handshaking_ = false;
-  // Input stops while the peer does not read what we send (the send buffer
-  // above max_buffered) and resumes below low water.
-  bool input_held_ = false;
-  bool queue_held_ = false;  // the host is behind on its events (event_queue::hold)
-  bool pong_pending_ = false;   // pong_owed_ holds a ping's payload (maybe empty)
-  bool handshake_counted_ = false;  // counts toward the server's max_handshakes
-  bool terminating_ = false;
-  bool deflate_active_ = false;  // compressed traffic since the last look (park_due_)  // wh_conn_terminate() from this loop's thread: no more events
+  std::uint8_t pmd_server_bits_ = 0, pmd_client_bits_ = 0;  // 0 = no deflate
+  role role_;
+  state state_ = state::connecting;
+  std::uint8_t send_opcode_ = 0;  // opcode of a fragmented message being sent
+
+  // Written from other threads: atomics, each its own byte.
   std::atomic<bool> closed_flag_{false};
   // What the C ABI may do, readable from any thread: 0 connecting, 1 open,
   // 2 closing or closed (no more sends).
   std::atomic<std::uint8_t> api_state_{0};
   std::atomic<bool> api_fragmenting_{false};
-  std::atomic<bool> drain_armed_{false};
-  std::atomic<bool> pause_requested_{false};  // wh_conn_pause() from another thread, not yet run  // a send answered WH_QUEUED: WH_EV_DRAIN is owed
-  char remote_address_[46] = {0};
+  std::atomic<bool> drain_armed_{false};      // a send answered WH_QUEUED: WH_EV_DRAIN is owed
+  std::atomic<bool> pause_requested_{false};  // wh_conn_pause() from another thread, not yet run
+
+  // Flags of the loop thread (handshake_counted_ is set by the server
+  // before the connection reaches its loop): one bit each.
+  bool pmd_server_no_ctx_ : 1, pmd_client_no_ctx_ : 1;
+  bool write_armed_ : 1, paused_ : 1, peer_hup_ : 1;
+  bool close_sent_ : 1, close_received_ : 1, failed_ : 1;
+  // The peer's close arrived while its earlier messages were still queued
+  // for the host: the answer waits until the host has taken them (queue
+  // and host modes), so what it sends in reply still goes out.
+  bool close_answer_waits_ : 1;
+  bool read_posted_ : 1;  // a read-again continuation is waiting (on_readable)
+  bool close_after_flush_ : 1, shut_wr_ : 1, ping_pending_ : 1;
+  bool opened_ : 1, tls_want_write_ : 1, tls_handshaking_ : 1;
+  // Input stops while the peer does not read what we send (the send buffer
+  // above max_buffered) and resumes below low water.
+  bool input_held_ : 1;
+  bool queue_held_ : 1;         // the host is behind on its events (event_queue::hold)
+  bool pong_pending_ : 1;       // side_->pong_owed holds a ping's payload (maybe empty)
+  bool handshake_counted_ : 1;  // counts toward the server's max_handshakes
+  bool terminating_ : 1;        // wh_conn_terminate() from this loop's thread: no more events
+  bool deflate_active_ : 1;     // compressed traffic since the last look (side_->park_due)
+  // The peer's address in binary (take_peer_address): 4 (IPv4, also an
+  // IPv4-mapped IPv6 peer), 6 (IPv6), or 0 (none, or given as text).
+  // Stored before the family, which publishes it to remote_address().
+  std::atomic<std::uint8_t> peer_family_{0};
+  std::uint8_t peer_addr_[16] = {0};
 };
 
 // A message published to many connections: framed once, shared by all, and

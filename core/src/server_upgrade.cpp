@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <cstring>
 
 namespace wirehub {
 
@@ -41,6 +42,69 @@ void peer_address(int fd, char* out, std::size_t n, std::uint16_t& port) {
   }
 }
 
+void connection::take_peer_address() {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  remote_port_ = 0;
+  if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  std::uint8_t family = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    std::memcpy(peer_addr_, &a->sin_addr, 4);
+    remote_port_ = ntohs(a->sin_port);
+    family = 4;
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    remote_port_ = ntohs(a->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      std::memcpy(peer_addr_, &a->sin6_addr.s6_addr[12], 4);
+      family = 4;
+    } else {
+      std::memcpy(peer_addr_, &a->sin6_addr, 16);
+      family = 6;
+    }
+  }
+  peer_family_.store(family, std::memory_order_release);
+}
+
+void connection::set_remote_address(const char* text) {
+  // As the 46-byte field it replaces kept it: at most 45 characters.
+  const std::size_t n = ::strnlen(text, 45);
+  char* t = new char[n + 1];
+  std::memcpy(t, text, n);
+  t[n] = 0;
+  delete[] peer_text_.exchange(t, std::memory_order_acq_rel);
+}
+
+void connection::format_peer(char* out) const {
+  out[0] = 0;
+  switch (peer_family_.load(std::memory_order_acquire)) {
+    case 4:
+      ::inet_ntop(AF_INET, peer_addr_, out, 46);
+      break;
+    case 6:
+      ::inet_ntop(AF_INET6, peer_addr_, out, 46);
+      break;
+    default:
+      break;
+  }
+}
+
+const char* connection::remote_address() const {
+  if (char* t = peer_text_.load(std::memory_order_acquire)) return t;
+  if (peer_family_.load(std::memory_order_acquire) == 0) return "";  // none yet (a client not connected)
+  char buf[46];
+  format_peer(buf);
+  const std::size_t n = std::strlen(buf);
+  char* mine = new char[n + 1];
+  std::memcpy(mine, buf, n + 1);
+  char* expected = nullptr;
+  // Two threads asking at once: one text is kept, the same for both.
+  if (peer_text_.compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) return mine;
+  delete[] mine;
+  return expected;
+}
+
 void prepare_socket(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -53,19 +117,19 @@ void connection::start_server(server& s, const std::string* head, const char* re
   cfg_ = &s.config();
   rx_.configure(protocol::role::server, *cfg_);
   if (remote_address) {
-    std::snprintf(remote_address_, sizeof remote_address_, "%s", remote_address);
+    set_remote_address(remote_address);
     remote_port_ = static_cast<std::uint16_t>(remote_port);
   } else {
-    peer_address(fd_, remote_address_, sizeof remote_address_, remote_port_);
+    take_peer_address();
   }
   prepare_socket(fd_);
   loop_.attach(this);
   loop_.watch(fd_, this);
   state_ = state::handshaking;
   deadline_ = now_ms() + cfg_->handshake_timeout_ms;
-  shs_ = std::make_unique<server_handshake>();
-  shs_->parser.header_limit(static_cast<std::uint32_t>(cfg_->max_header_bytes));
-  shs_->parser.eager(false);
+  server_handshake& shs = *(side().shs = std::make_unique<server_handshake>());
+  shs.parser.header_limit(static_cast<std::uint32_t>(cfg_->max_header_bytes));
+  shs.parser.eager(false);
   if (s.closing()) {
     finish(WH_ESHUTDOWN);
     return;
@@ -90,7 +154,7 @@ void connection::start_server(server& s, const std::string* head, const char* re
 }
 
 void connection::server_handshake_input(const std::uint8_t* p, std::size_t n) {
-  server_handshake& hs = *shs_;
+  server_handshake& hs = *shs();
   hs.buf.append(reinterpret_cast<const char*>(p), n);
   if (hs.pending) return;
   boost::beast::error_code ec;
@@ -118,7 +182,14 @@ void connection::server_handshake_input(const std::uint8_t* p, std::size_t n) {
   req->raw = (flags & WH_SERVER_RAW_UPGRADE) && (flags & WH_SERVER_UPGRADE_HOOK);
   auto kind = req->raw ? handshake::classify_raw(hs.parser.get(), req->info)
                        : handshake::classify(hs.parser.get(), req->info);
-  req->info.remote_address = remote_address_;
+  if (char* given = peer_text_.load(std::memory_order_acquire)) {
+    req->info.remote_address = given;
+  } else {
+    // Formatted for the request only: kept, it would cost every connection.
+    char addr[46];
+    format_peer(addr);
+    req->info.remote_address = addr;
+  }
   req->info.remote_port = remote_port_;
   switch (kind) {
     case handshake::request_kind::bad_request:
@@ -161,13 +232,13 @@ void connection::server_handshake_input(const std::uint8_t* p, std::size_t n) {
   ev.server = reinterpret_cast<wh_server*>(server_);
   ev.request = reinterpret_cast<wh_request*>(req);
   ev.user_data = server_->user_data();
-  hub_.emit(ev);
+  owner_hub().emit(ev);
 }
 
 void connection::answer_upgrade(request& req, const std::string* subprotocol, std::string headers, void* user_data,
                                 int status, std::string body) {
-  if (state_ != state::handshaking || !shs_) return;
-  server_handshake& hs = *shs_;
+  if (state_ != state::handshaking || !shs()) return;
+  server_handshake& hs = *shs();
   // Answered later by the application: reading stopped meanwhile, resume it.
   // Answered at once (no hook): we are inside on_readable, which goes on.
   const bool resume = hs.pending != nullptr;
@@ -189,7 +260,7 @@ void connection::answer_upgrade(request& req, const std::string* subprotocol, st
   wbuf_.append(handshake::response_101(req.info.key, proto, pmd ? ext : std::string(), headers));
   mark_dirty();
   std::string leftover = hs.buf.substr(hs.consumed);
-  shs_.reset();  // the parser and request bytes are not needed any more
+  side_->shs.reset();  // the parser and request bytes are not needed any more
   if (user_data) set_user_data(user_data);
   become_open(std::move(proto), pmd ? std::move(ext) : std::string(), pmd ? &params : nullptr);
   if (state_ != state::open) return;

@@ -3,10 +3,15 @@
 // arrived, every send queue capped, refused upgrades read nothing more,
 // aggregate limits (handshakes, idle, unfinished messages, memory budget),
 // and callbacks that never nest.
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -486,6 +491,84 @@ TEST(HardeningShared, SlowSubscribersShareOnePublishedCopy) {
   EXPECT_LT(grown, held / 2) << (grown >> 20) << " MiB in the heap for " << (held >> 20)
                              << " MiB held for 4 subscribers: each keeps its own copy";
   EXPECT_EQ(hub.rec().count(WH_EV_CLOSE), 0u);
+}
+
+}  // namespace
+
+namespace {
+
+// Blocking: a socket that did the opening handshake, with no heap of ours
+// (the test's own allocations would blur the server's).
+int open_raw(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  char buf[512];
+  std::size_t got = 0;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return -1;
+  }
+  while (got < sizeof buf - 1) {
+    const ssize_t n = ::recv(fd, buf + got, sizeof buf - 1 - got, 0);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+    buf[got] = 0;
+    if (std::strstr(buf, "\r\n\r\n")) return std::strncmp(buf, "HTTP/1.1 101", 12) == 0 ? fd : (::close(fd), -1);
+  }
+  ::close(fd);
+  return -1;
+}
+
+TEST(HardeningIdle, AnOpenIdleConnectionKeepsItsObjectAndNothingElse) {
+  // Issue 11's memory bar: at most 0.5 KB an idle connection in the
+  // benchmark (uWebSockets 0.25). The connection object is 280 bytes (a
+  // static_assert in connection.cpp holds it; it was 520); this holds the
+  // rest: what the handshake allocated (the request parser, the side
+  // struct) is freed once open, and an idle connection keeps no buffer.
+  std::atomic<int> opens{0};
+  wh_hub_options ho{};
+  ho.size = sizeof ho;
+  ho.io_threads = 1;
+  ho.event_mode = WH_EVENTS_CALLBACK;
+  ho.on_event = [](wh_hub*, const wh_event* ev, void* u) {
+    if (ev->type == WH_EV_OPEN) static_cast<std::atomic<int>*>(u)->fetch_add(1);
+  };
+  ho.user_data = &opens;
+  wh_hub* hub = nullptr;
+  ASSERT_EQ(wh_hub_create(&ho, &hub), 0);
+  wh_server_options so = server_options();
+  wh_server* s = nullptr;
+  ASSERT_EQ(wh_server_listen(hub, &so, &s), 0);
+  const int port = wh_server_port(s);
+  const std::string request = upgrade_request();
+  constexpr int warm = 32, n = 256;
+  std::vector<int> fds;
+  fds.reserve(warm + n);
+  // The first ones grow what every later one shares (the loop's spare
+  // buffers, its tables): not what a connection costs.
+  for (int i = 0; i < warm; ++i) fds.push_back(open_raw(port, request));
+  ASSERT_TRUE(eventually([&] { return opens.load() == warm; }));
+  const long long before = static_cast<long long>(heap_in_use());
+  for (int i = 0; i < n; ++i) fds.push_back(open_raw(port, request));
+  for (int fd : fds) ASSERT_GE(fd, 0);
+  ASSERT_TRUE(eventually([&] { return opens.load() == warm + n; }));
+  // The server's tables grow by doubling: 400 bytes leaves them room,
+  // and not the 520-byte object this test was written against.
+  long long per = 0;
+  const bool small = eventually([&] {
+    per = (static_cast<long long>(heap_in_use()) - before) / n;
+    return per <= 400;
+  }, 2000);
+  EXPECT_TRUE(small) << per << " bytes in the heap for each idle connection";
+  for (int fd : fds) ::close(fd);
+  wh_hub_destroy(hub, 1000);
 }
 
 }  // namespace
