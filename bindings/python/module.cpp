@@ -760,7 +760,39 @@ PYBIND11_MODULE(_wirehub, m) {
         wh_conn* ex = except ? except->c : nullptr;
         py::gil_scoped_release nogil;
         return wh_server_broadcast(s.s, v.data, static_cast<size_t>(v.len), flags, ex);
-      }, py::arg("message"), py::arg("flags") = 0, py::arg("except_") = nullptr);
+      }, py::arg("message"), py::arg("flags") = 0, py::arg("except_") = nullptr)
+      // Blocks until Redis answers (up to connect_timeout_ms): called off the
+      // loop's thread, without the GIL. The caller keeps the server open
+      // until it returns.
+      .def("set_broker", [](Server& s, const std::string& url, py::object prefix, py::object ca_file,
+                            bool insecure, int connect_timeout_ms, size_t max_pending) {
+        if (!s.s) return static_cast<int>(WH_ESHUTDOWN);
+        const bool has_prefix = !prefix.is_none(), has_ca = !ca_file.is_none();
+        const std::string pfx = has_prefix ? prefix.cast<std::string>() : std::string();
+        const std::string ca = has_ca ? ca_file.cast<std::string>() : std::string();
+        wh_broker_options bo;
+        std::memset(&bo, 0, sizeof bo);
+        bo.size = sizeof bo;
+        bo.url = url.c_str();
+        bo.prefix = has_prefix ? pfx.c_str() : nullptr;
+        bo.ca_file = has_ca ? ca.c_str() : nullptr;
+        bo.insecure = insecure ? 1 : 0;
+        bo.connect_timeout_ms = connect_timeout_ms;
+        bo.max_pending = max_pending;
+        wh_server* sv = s.s;
+        py::gil_scoped_release nogil;
+        return wh_server_set_broker(sv, &bo);
+      }, py::arg("url"), py::arg("prefix") = py::none(), py::arg("ca_file") = py::none(),
+         py::arg("insecure") = false, py::arg("connect_timeout_ms") = 0, py::arg("max_pending") = 0)
+      .def("broker_stats", [](Server& s) -> py::object {
+        if (!s.s) return py::none();
+        wh_broker_stats st;
+        std::memset(&st, 0, sizeof st);
+        st.size = sizeof st;
+        if (wh_server_broker_stats(s.s, &st) < 0) return py::none();
+        return py::make_tuple(st.connected != 0, st.channels, st.published, st.received, st.dropped, st.malformed,
+                              st.reconnects);
+      }, "(connected, channels, published, received, dropped, malformed, reconnects), None without a broker");
 
   py::class_<Request, std::shared_ptr<Request>>(m, "Request", "An upgrade or plain HTTP request waiting for an answer.")
       .def_readonly("upgrade", &Request::upgrade)

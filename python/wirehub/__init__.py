@@ -35,9 +35,10 @@ from __future__ import annotations
 
 from . import _wirehub
 from ._tls import SSLContext
+from .broker import BrokerStats
 from .client import ClientConnection, connect
 from .connection import Connection, Data, State
-from .exceptions import (ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
+from .exceptions import (BrokerError, ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK,
                          InvalidHandshake, InvalidStatus, InvalidURI, PayloadTooBig, WebSocketException)
 from .frames import CloseCode
 from .http import Headers, Request, Response
@@ -53,4 +54,5 @@ __all__ = [
     "broadcast", "Headers", "Request", "Response", "SSLContext", "parse_uri", "CloseCode",
     "WebSocketException", "ConnectionClosed", "ConnectionClosedOK", "ConnectionClosedError",
     "InvalidURI", "InvalidHandshake", "InvalidStatus", "PayloadTooBig", "ConcurrencyError",
+    "BrokerError", "BrokerStats",
 ]

@@ -10,7 +10,8 @@ Hierarchy::
     ├── InvalidHandshake
     │   └── InvalidStatus            (the server answered with a non-101 status)
     ├── PayloadTooBig                (a message over max_size)
-    └── ConcurrencyError             (two coroutines in recv() at once)
+    ├── ConcurrencyError             (two coroutines in recv() at once)
+    └── BrokerError                  (serve(broker=...) could not attach to Redis)
 
 A connection closed because the peer sent a message over ``max_size`` raises
 an exception that is both a :class:`ConnectionClosedError` (code 1009) and a
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidStatus",
     "PayloadTooBig",
     "ConcurrencyError",
+    "BrokerError",
     "close_code_name",
 ]
 
@@ -137,6 +139,26 @@ class PayloadTooBig(WebSocketException):
 
 class ConcurrencyError(WebSocketException, RuntimeError):
     """Two coroutines called ``recv()`` on one connection at the same time."""
+
+
+class BrokerError(WebSocketException):
+    """``serve(broker=...)`` could not attach the server to Redis: a wrong
+    URL, an unreachable Redis or a refused password. The server is closed.
+
+    ``url`` is the broker URL with its password replaced by ``***``,
+    ``reason`` says what went wrong, ``code`` is the engine's ``WH_E*`` code
+    (``wirehub._wirehub.ECONNREFUSED``, ``EACCES``, ``EURL``, ``ETIMEDOUT``,
+    ``ERESOLVE``, ``ETLS`` or ``EBROKER``).
+    """
+
+    def __init__(self, url: str, reason: str, code: int = 0) -> None:
+        self.url = url
+        self.reason = reason
+        self.code = code
+        super().__init__(url, reason, code)
+
+    def __str__(self) -> str:
+        return f"cannot attach to the broker {self.url}: {self.reason}"
 
 
 class _ClosedTooBig(ConnectionClosedError, PayloadTooBig):

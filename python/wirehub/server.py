@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import http
 import inspect
 import logging
@@ -13,8 +14,9 @@ from . import _wirehub as _native
 from ._runtime import (EV_ERROR, EV_HTTP, EV_SERVER_CLOSED, EV_UPGRADE, get_runtime, limit_options, queue_marks,
                        strerror)
 from ._tls import server_tls_files
+from .broker import BrokerStats, broker_options, reason as _broker_reason, redact_url
 from .connection import Connection, Data, State
-from .exceptions import ConnectionClosed
+from .exceptions import BrokerError, ConnectionClosed
 from .http import Headers, Request, Response
 
 __all__ = ["serve", "Server", "ServerConnection", "Listener", "broadcast"]
@@ -126,7 +128,12 @@ class Server:
                  max_handshakes: Optional[int] = None,
                  idle_timeout: Optional[float] = None,
                  message_timeout: Optional[float] = None,
-                 max_memory: Optional[int] = None) -> None:
+                 max_memory: Optional[int] = None,
+                 broker: Optional[str] = None,
+                 broker_prefix: Optional[str] = None,
+                 broker_timeout: Optional[float] = None,
+                 broker_max_pending: Optional[int] = None,
+                 broker_ssl: Any = None) -> None:
         self._listener = handler if isinstance(handler, Listener) else None
         if self._listener is None and not callable(handler):
             raise TypeError("handler must be a coroutine function taking the connection, or a Listener")
@@ -163,6 +170,10 @@ class Server:
             **limit_options(idle_timeout=idle_timeout, message_timeout=message_timeout,
                             max_handshakes=max_handshakes, max_memory=max_memory),
         }
+        self._broker = broker_options(broker, broker_prefix, broker_timeout, broker_max_pending, broker_ssl)
+        self.broker: Optional[str] = redact_url(broker) if broker is not None else None
+        """The broker URL (password hidden), None without a broker."""
+        self._broker_stats: Optional[BrokerStats] = None  # the last counters, kept at close()
         self._runtime: Any = None
         self._native: Any = None
         self.port: int = 0
@@ -199,6 +210,52 @@ class Server:
         self.logger.info("server listening on %s:%d", self.host, self.port)
         return self
 
+    async def _open(self) -> "Server":
+        self._start()
+        if self._broker is not None:
+            await self._attach_broker()
+        return self
+
+    async def _attach_broker(self) -> None:
+        # wh_server_set_broker waits for Redis (up to broker_timeout). The C
+        # ABI allows it on the host thread, but that thread runs this loop
+        # and the engine: every other task and connection would stall. So it
+        # runs in the loop's executor, the GIL released; the server stays
+        # open (and this runtime acquired) until it has returned.
+        o = self._broker
+        assert o is not None
+        if "\x00" in o["url"]:
+            rc = _native.EURL
+        else:
+            fut = self._runtime.loop.run_in_executor(
+                None, functools.partial(self._native.set_broker, o["url"], o["prefix"], o["ca_file"], o["insecure"],
+                                        o["connect_timeout_ms"], o["max_pending"]))
+            try:
+                rc = await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                fut.add_done_callback(lambda _f: self.close())
+                raise
+        if rc < 0:
+            self.close()
+            await self.wait_closed()
+            raise BrokerError(self.broker or "", _broker_reason(rc, o["connect_timeout_ms"]), rc)
+        # Redis answered the check; the engine's own connection comes up in
+        # the background right after. Until it is up, a publish would skip the
+        # other nodes (dropped), so serve() returns once it is (or, if Redis
+        # went away in between, after broker_timeout, reconnecting then).
+        loop = self._runtime.loop
+        deadline = loop.time() + o["connect_timeout_ms"] / 1000
+        try:
+            while loop.time() < deadline:
+                t = self._native.broker_stats()
+                if t is None or t[0]:
+                    break
+                await asyncio.sleep(0.002)
+        except asyncio.CancelledError:
+            self.close()
+            raise
+        self.logger.info("server on port %d attached to the broker %s", self.port, self.broker)
+
     @property
     def connections(self) -> Set[ServerConnection]:
         """The open connections (a live set: copy it before awaiting while iterating)."""
@@ -216,6 +273,8 @@ class Server:
         """
         if self._closing or self._native is None:
             return
+        if self._broker is not None:
+            self._broker_stats = self.broker_stats()
         self._closing = True
         self._native.close(0)
 
@@ -249,7 +308,10 @@ class Server:
     def publish(self, topic: str, message: Data, except_: Optional[Connection] = None) -> int:
         """Send ``message`` to every connection subscribed to ``topic`` (framed once).
 
-        Returns how many connections it was queued for (0 once closing).
+        With a ``broker``, the subscribers of ``topic`` on every other server
+        attached to the same Redis and prefix get it too, in publish order;
+        ``except_`` applies here only. Returns how many connections of this
+        server it was queued for (0 once closing).
         """
         if self._native is None or self._closing:
             return 0
@@ -258,12 +320,29 @@ class Server:
         return rc if rc > 0 else 0
 
     def broadcast(self, message: Data, except_: Optional[Connection] = None) -> int:
-        """Send ``message`` to every open connection of this server (framed once)."""
+        """Send ``message`` to every open connection of this server (framed once).
+
+        Local even with a ``broker``: use :meth:`publish` to reach other servers.
+        """
         if self._native is None or self._closing:
             return 0
         self._cork()
         rc = self._native.broadcast(message, 0, except_._native if except_ is not None else None)
         return rc if rc > 0 else 0
+
+    def broker_stats(self) -> Optional[BrokerStats]:
+        """The counters of the broker (:class:`wirehub.BrokerStats`), None without one.
+
+        ``dropped`` counts publishes other servers missed (Redis down,
+        ``broker_max_pending`` reached), ``malformed`` what arrived on our
+        channels and could not be read. After ``close()``, the last counters.
+        """
+        if self._broker is None:
+            return None
+        if self._native is None or self._closing:
+            return self._broker_stats
+        t = self._native.broker_stats()
+        return BrokerStats(*t) if t is not None else self._broker_stats
 
     def _cork(self) -> None:
         # A fan-out is about throughput: the loop iteration's fan-outs leave
@@ -443,6 +522,20 @@ class serve:
     may take before closing with 1008, default 60), ``max_memory`` (bytes
     held for all peers before refusing more with 1008, default 1 GiB).
     Negative values raise ``ValueError``.
+
+    Scale-out (wirehub's own): ``broker`` (a ``redis://[[user]:password@]host[:port][/db]``
+    or ``rediss://`` URL) makes :meth:`Server.publish` reach the subscribers
+    of the topic on every server attached to the same Redis with the same
+    ``broker_prefix`` (default ``"wirehub:"``; one per application sharing a
+    Redis). ``broker_timeout`` (seconds, default 5) bounds the check at start
+    and each reconnection attempt; ``broker_max_pending`` (bytes, default 8
+    MiB) what may wait for Redis before publishes for other nodes are dropped
+    (and counted); ``broker_ssl`` for ``rediss://`` (an ``ssl.SSLContext``:
+    ``CERT_NONE`` disables verification, a :class:`wirehub.SSLContext`'s
+    ``load_verify_locations`` CA file is trusted). Starting waits until Redis
+    answers and raises :class:`BrokerError` for a wrong URL, a refused
+    password or an unreachable Redis; later losses are reconnected in the
+    background (:meth:`Server.broker_stats`).
     """
 
     def __init__(self, handler: Union[Handler, Listener], host: Optional[str] = None, port: Optional[int] = None,
@@ -453,10 +546,10 @@ class serve:
         return self._start().__await__()
 
     async def _start(self) -> Server:
-        return self._server._start()
+        return await self._server._open()
 
     async def __aenter__(self) -> Server:
-        return self._server._start()
+        return await self._server._open()
 
     async def __aexit__(self, *exc: Any) -> None:
         self._server.close()
