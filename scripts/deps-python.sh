@@ -3,10 +3,12 @@
 # Debian bookworm, installing only what is missing; no network call when
 # everything is present.
 #   apt:  the build toolchain and -dev packages come from install-deps.sh;
-#         here: openssl (test certificates), chromium (browser test), nodejs/npm
-#         if there is no node at all.
+#         here: openssl (test certificates), chromium (browser test),
+#         redis-server (broker tests, the chat cluster), nodejs/npm if there
+#         is no node at all.
 #   pip:  scikit-build-core + pybind11 (so test-python.sh can build without
-#         build isolation, offline), websockets + uvloop (test peers), pytest.
+#         build isolation, offline), websockets + uvloop (test peers), pytest,
+#         redis (the chat example's shared state on several instances).
 #   npm:  playwright-core into tests/python/browser (npm ci, from its lock file).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -19,7 +21,7 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=(sudo -E);
 
 missing=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for pkg in openssl chromium; do have_pkg "$pkg" || missing+=("$pkg"); done
+for pkg in openssl chromium redis-server; do have_pkg "$pkg" || missing+=("$pkg"); done
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then

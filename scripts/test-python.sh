@@ -59,6 +59,8 @@ junit="$logdir/$tag-junit.xml"
 rm -f "$junit"
 # The browser test must run here, not be skipped for a missing browser.
 export WIREHUB_REQUIRE_BROWSER=1
+# So must the broker tests, for a missing redis-server.
+export WIREHUB_REQUIRE_REDIS=1
 export WIREHUB_SCREENSHOT_DIR="$logdir"
 # Run from a neutral directory so `import wirehub` is the installed package.
 run_env=()

@@ -3,6 +3,7 @@ headers that would inject lines into the upgrade request, a process out of
 file descriptors, and the extension's exported symbols."""
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -30,6 +31,20 @@ def test_close_codes_are_the_engines_and_named_as_in_websockets():
 def test_the_hardening_error_codes_are_exported():
     assert (native.EIDLE, native.EBUDGET, native.EMFILE) == (-28, -29, -30)
     assert native.strerror(native.EMFILE) == "too many open files"
+
+
+def test_every_error_code_of_the_header_is_exported_and_typed():
+    # capi/wirehub.h's WH_ERRNO_MAP, parsed: a code appended there (EBROKER,
+    # issue 13) must reach the module and its stub without anyone listing it.
+    header = (ROOT / "capi" / "wirehub.h").read_text()
+    codes = dict((name, int(value)) for name, value in re.findall(r"X\((E[A-Z0-9]+), (-\d+),", header))
+    assert len(codes) >= 31 and codes["EBROKER"] == -31
+    stub = (ROOT / "python" / "wirehub" / "_wirehub.pyi").read_text()
+    for name, value in codes.items():
+        assert getattr(native, name) == value, name
+        assert native.err_name(value) == "WH_" + name
+        assert f"\n{name}: int\n" in stub, name
+    assert native.strerror(native.EBROKER) == "broker (Redis) error"
 
 
 @pytest.mark.parametrize("bad", ["ws://127.0.0.1:9/a\r\nX-Injected: 1", "ws://127.0.0.1:9/a\nb",
