@@ -41,6 +41,7 @@ py_has pybind11 || pip_missing+=("pybind11>=2.11")
 py_has websockets || pip_missing+=(websockets)
 py_has uvloop || pip_missing+=(uvloop)
 py_has pytest || pip_missing+=(pytest)
+py_has redis || pip_missing+=("redis>=5.0.1")
 if [ "${#pip_missing[@]}" -gt 0 ]; then
   echo "deps-python: pip install ${pip_missing[*]}"
   # Debian's own python3 is "externally managed" (PEP 668): fall back to
