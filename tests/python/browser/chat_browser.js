@@ -1,10 +1,12 @@
 // Two Chromium pages chat through the Python chat example.
-//   node chat_browser.js http://127.0.0.1:PORT/ SCREENSHOT.png
+//   node chat_browser.js http://127.0.0.1:PORT/ SCREENSHOT.png [BOB_URL]
+// With BOB_URL (another instance of a cluster), bob's page loads from there.
 // Prints one JSON line with what each page shows; exits non-zero on failure.
 "use strict";
 const { chromium } = require("playwright-core");
 
-const [url, shot] = process.argv.slice(2);
+const [url, shot, bobArg] = process.argv.slice(2);
+const bobUrl = bobArg || url;
 const TIMEOUT = 15000;
 
 async function main() {
@@ -21,8 +23,8 @@ async function main() {
     const bob = await ctx.newPage();
     for (const p of [alice, bob]) p.setDefaultTimeout(TIMEOUT);
 
-    async function join(page, nick, room) {
-      await page.goto(url);
+    async function join(page, nick, room, from) {
+      await page.goto(from);
       await page.waitForSelector("#status:text-matches('connected as')");
       await page.fill("#nick", nick);
       await page.fill("#room", room);
@@ -34,9 +36,9 @@ async function main() {
       await page.click("#send");
     }
 
-    await join(alice, "alice", "browsers");
+    await join(alice, "alice", "browsers", url);
     await say(alice, "hello from alice");
-    await join(bob, "bob", "browsers");
+    await join(bob, "bob", "browsers", bobUrl);
     // bob sees alice's line from the room history, and both in the member list
     await bob.waitForSelector("#messages li:has-text('hello from alice')");
     await alice.waitForSelector("#members li:text-is('bob')");
@@ -50,6 +52,7 @@ async function main() {
       room: await p.textContent("#room-name"),
       messages: await p.$$eval("#messages li", (els) => els.map((e) => e.textContent)),
       members: await p.$$eval("#members li", (els) => els.map((e) => e.textContent)),
+      instance: await p.textContent("#instance"),
     });
     console.log(JSON.stringify({ alice: await view(alice), bob: await view(bob) }));
   } finally {
