@@ -2,6 +2,8 @@
 // resolve, connect, TLS, send the upgrade, check the answer.
 #include "client.hpp"
 
+#include <fcntl.h>
+
 #include "connection.hpp"
 #include "hub.hpp"
 #include "loop.hpp"
@@ -175,6 +177,9 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
                                  client_fail(code, "connect " + ec2.message() + " " + ep.address().to_string());
                                } else {
                                  (void)ep;
+                                 // Asio opened it without close-on-exec (a
+                                 // child process would keep it open).
+                                 ::fcntl(chs()->sock.native_handle(), F_SETFD, FD_CLOEXEC);
                                  client_connected();
                                  if (fd_ >= 0) take_peer_address();
                                }
