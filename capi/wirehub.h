@@ -477,7 +477,8 @@ typedef struct wh_broker_options {
  * and waits, up to connect_timeout_ms, for Redis to answer: an unreachable
  * Redis gives WH_ECONNREFUSED, WH_ERESOLVE or WH_ETIMEDOUT, a refused
  * password WH_EACCES, a TLS failure WH_ETLS, anything else WH_EBROKER. After
- * that the connection is kept up in the background. Topics already
+ * that the connection is kept up in the background; publishes made before it
+ * is first up (a few ms) wait for it, within max_pending. Topics already
  * subscribed are subscribed on Redis at once. One broker per server
  * (WH_ESTATE for a second). [not I/O thread: it blocks until Redis answers] */
 WH_EXTERN int wh_server_set_broker(wh_server* server, const wh_broker_options* options);

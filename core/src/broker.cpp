@@ -20,6 +20,7 @@
 #include <boost/redis/response.hpp>
 #include <boost/redis/src.hpp>  // Boost.Redis is compiled here, once
 
+#include <fcntl.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -347,10 +348,14 @@ void broker::connect() {
     for (const auto& ch : *sent)
       if (!self->channels_.count(ch)) unsub.push_back(ch);
     self->send_interest(conn, sub, unsub);
+    // Asio opened it without close-on-exec; a child process the
+    // application spawns must not keep our Redis connection alive.
+    ::fcntl(conn->next_layer().next_layer().native_handle(), F_SETFD, FD_CLOEXEC);
     if (self->ever_connected_) self->reconnects_.fetch_add(1, std::memory_order_relaxed);
     self->ever_connected_ = true;
     self->backoff_ms_ = 0;
     self->connected_ = true;
+    self->first_up_ = true;
     self->receive();
     std::lock_guard<std::mutex> lk(self->mu_);
     self->post_flush();  // interest that changed while we were away
@@ -451,7 +456,10 @@ void broker::publish(const std::string& topic, const void* data, std::size_t len
   if (detached_) return;
   // Redis down: the other nodes miss it, and the application can tell.
   // Never queued: a Redis that is away for minutes must not cost memory.
-  if (!connected_.load(std::memory_order_relaxed) ||
+  // Until the first connection is up (a few ms after set_broker returned)
+  // publishes wait for it, within max_pending, so none made right after
+  // start-up is lost.
+  if ((!connected_.load(std::memory_order_relaxed) && first_up_.load(std::memory_order_relaxed)) ||
       unwritten_ + len + topic.size() + cfg_.prefix.size() + 64 > cfg_.max_pending) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -510,8 +518,13 @@ void broker::flush() {
     std::lock_guard<std::mutex> lk(mu_);
     flush_posted_ = false;
     if (detached_) return;
-    pubs = std::move(rs_->pending);
-    count = std::exchange(pending_count_, 0);
+    // Before the first connection, publishes wait for it (see publish()).
+    if (ever_connected_) {
+      pubs = std::move(rs_->pending);
+      count = std::exchange(pending_count_, 0);
+    } else {
+      count = 0;
+    }
     changes.swap(changes_);
   }
   std::vector<std::string> sub, unsub;

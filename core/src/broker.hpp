@@ -114,6 +114,7 @@ class broker : public std::enable_shared_from_this<broker> {
   std::uint64_t generation_ = 0;    // one per connection attempt
 
   std::atomic<bool> connected_{false};
+  std::atomic<bool> first_up_{false};  // the first connection came up once
   std::atomic<int> channel_count_{0};
   std::atomic<std::uint64_t> published_{0}, received_{0}, dropped_{0}, malformed_{0}, reconnects_{0};
 };
