@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/interop: one wirehub server, a client per language and the reference
-# libraries in one room (tests/interop/README.md). Runs after the language
+# libraries in one room (tests/interop/README.md); then the same room on two
+# servers (C and Python) sharing one redis-server. Runs after the language
 # suites, so the Python package and the Node addon are already built; builds
 # the relay, the C client and the Rust and Go clients here.
 #
@@ -34,4 +35,21 @@ ninja -C "$build" interop_relay_server interop_c_client >"$log" 2>&1 ||
   setup_failed "tests/interop/clients/build-native.sh (the Rust and Go clients)"
 echo "test-interop: setup done in $(( $(date +%s) - t0 ))s"
 rm -f "$log"
-exec python3 "$root/tests/interop/run_interop.py" --build-dir "$build" --require "$required"
+# One room on one server, then one room on two servers in two languages
+# (C and Python) on one redis-server, every client on both.
+# The last line sums both runs' "N passed, M failed".
+passed=0 failed=0
+for mode in "" --cluster; do
+  out="$(mktemp -t wirehub-interop-run.XXXXXX)"
+  python3 "$root/tests/interop/run_interop.py" --build-dir "$build" --require "$required" $mode | tee "$out"
+  last="$(tail -n 1 "$out")"
+  rm -f "$out"
+  if [[ "$last" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+  else
+    failed=$((failed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

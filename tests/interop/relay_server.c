@@ -13,6 +13,14 @@
  * (name: the prefix of its first message, "?" if it sent none).
  *
  *   relay_server PORT     (0 = any; prints "PORT <n>" once listening)
+ *   relay_server PORT REDIS_URL NODE PEERS
+ *
+ * The second form is one node of a room that spans several servers on one
+ * Redis (run_interop.py --cluster): this node's connections subscribe to
+ * "room@NODE"; what they send reaches them as above (published to
+ * "room@NODE", or fragmented), and every other node (PEERS, comma-separated)
+ * through the broker, published whole to "room@PEER", a topic this node has
+ * no subscriber of, so only Redis carries it.
  *
  * One I/O thread: the order messages are read in is the order everyone gets
  * them. Runs until stdin closes.
@@ -37,6 +45,9 @@ typedef struct peer {
 static wh_server* server;
 static peer* peers[MAX_PEERS];
 static int npeers;
+static char room[80] = "room";     /* this node's topic */
+static char remote[8][80];         /* the other nodes' topics */
+static int nremote;
 
 /* The kind of a "<NAME>|<kind>|..." message, or -1. */
 static int kind_of(const char* d, size_t len, size_t* name_len) {
@@ -107,7 +118,7 @@ static void on_event(wh_hub* hub, const wh_event* ev, void* user_data) {
       strcpy(p->name, "?");
       peers[npeers++] = p;
       wh_conn_set_user_data(ev->conn, p);
-      wh_conn_subscribe(ev->conn, "room");
+      wh_conn_subscribe(ev->conn, room);
       break;
     }
     case WH_EV_MESSAGE: {
@@ -125,8 +136,12 @@ static void on_event(wh_hub* hub, const wh_event* ev, void* user_data) {
       if (kind == 1 || kind == 4) {
         forward_fragmented(ev, kind, type);
       } else {
-        int rc = wh_server_publish(server, "room", ev->data, ev->len, type, NULL);
+        int rc = wh_server_publish(server, room, ev->data, ev->len, type, NULL);
         if (rc < 0) fprintf(stderr, "relay_server: publish: %s\n", wh_strerror(rc));
+      }
+      for (int i = 0; i < nremote; ++i) {
+        int rc = wh_server_publish(server, remote[i], ev->data, ev->len, type, NULL);
+        if (rc < 0) fprintf(stderr, "relay_server: publish to %s: %s\n", remote[i], wh_strerror(rc));
       }
       break;
     }
@@ -155,9 +170,16 @@ static void on_event(wh_hub* hub, const wh_event* ev, void* user_data) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: relay_server PORT\n");
+  if (argc != 2 && argc != 5) {
+    fprintf(stderr, "usage: relay_server PORT [REDIS_URL NODE PEERS]\n");
     return 2;
+  }
+  if (argc == 5) {
+    snprintf(room, sizeof room, "room@%s", argv[3]);
+    char peers_arg[512];
+    snprintf(peers_arg, sizeof peers_arg, "%s", argv[4]);
+    for (char* save = NULL, *p = strtok_r(peers_arg, ",", &save); p && nremote < 8; p = strtok_r(NULL, ",", &save))
+      snprintf(remote[nremote++], sizeof remote[0], "room@%s", p);
   }
   wh_hub_options ho = {0};
   ho.size = sizeof ho;
@@ -180,6 +202,19 @@ int main(int argc, char** argv) {
   if (rc) {
     fprintf(stderr, "relay_server: listen: %s\n", wh_strerror(rc));
     return 1;
+  }
+  if (argc == 5) {
+    wh_broker_options bo = {0};
+    bo.size = sizeof bo;
+    bo.url = argv[2];
+    bo.prefix = "interop:";
+    /* The room's 1 MiB messages, from every client at once. */
+    bo.max_pending = 256u << 20;
+    rc = wh_server_set_broker(server, &bo);
+    if (rc) {
+      fprintf(stderr, "relay_server: broker %s: %s\n", argv[2], wh_strerror(rc));
+      return 1;
+    }
   }
   printf("PORT %d\n", wh_server_port(server));
   fflush(stdout);

@@ -1,6 +1,9 @@
 """Every implementation in one chat room (see README.md).
 
-    run_interop.py --build-dir build [--only c,ws,...] [--require c,python,...]
+    run_interop.py --build-dir build [--only c,ws,...] [--require c,python,...] [--cluster]
+
+--cluster: the room spans two servers, relay_server.c and relay_server.py, on
+one redis-server, with every client once on each.
 
 Prints one line per client and round, then "N passed, M failed"; exits 1 on
 any failure. Clients whose implementation is not available here are listed
@@ -103,15 +106,19 @@ def clients(build: Path):
 
 
 class Relay:
-    """relay_server.c, with its STATS lines collected as they come."""
+    """relay_server.c (or, for --cluster, relay_server.py), with its STATS lines
+    collected as they come. `fragments`: whether it re-sends kinds 1 and 4
+    fragmented (relay_server.py publishes everything whole)."""
 
-    def __init__(self, exe: Path):
-        self.proc = subprocess.Popen([str(exe), "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, argv, fragments=True):
+        self.fragments = fragments
+        self.proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         first = self.proc.stdout.readline().split()
         if len(first) != 2 or first[0] != "PORT":
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError(f"relay_server did not start (exit {self.proc.returncode})")
+            raise RuntimeError(f"{argv[-1] if len(argv) < 3 else Path(str(argv[0])).name} did not start "
+                               f"(exit {self.proc.returncode})")
         self.port = int(first[1])
         self.stats = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -153,6 +160,36 @@ class Relay:
             self.proc.wait()
         self.reader.join(5)
         return self.proc.returncode
+
+
+class RedisServer:
+    """Debian's redis-server on a free loopback port, without persistence."""
+
+    def __init__(self):
+        import socket
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            self.port = sk.getsockname()[1]
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise RuntimeError("redis-server not found (scripts/install-deps.sh installs it)")
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--loglevel", "warning"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
 
 
 class Client:
@@ -199,11 +236,16 @@ class Client:
         return [tuple(l.split()[1:]) for l in self.lines if l.startswith(kind + " ")]
 
 
-def run_round(found, url, offers, relay):
-    """offers: {client: offers permessage-deflate}. Returns {client: (error or None,
-    the relay's STATS for it)}."""
-    relay.drain()  # STATS of an earlier round's stragglers
-    running = {n: Client(n, argv, env, url, offers[n]) for n, (argv, env) in found.items()}
+def run_round(members, offers, cluster=False):
+    """members: {client: (argv, env, url, relay)}; offers: {client: offers
+    permessage-deflate}. Returns {client: (error or None, its relay's STATS)}.
+    In a cluster (several relays on one Redis) there is no single order to
+    compare: each client must still get every message exactly once, and
+    each sender's in the order sent."""
+    relays = list({id(m[3]): m[3] for m in members.values()}.values())
+    for relay in relays:
+        relay.drain()  # STATS of an earlier round's stragglers
+    running = {n: Client(n, argv, env, url, offers[n]) for n, (argv, env, url, _) in members.items()}
     results = {}
     deadline = time.monotonic() + READY_TIMEOUT
     for c in running.values():
@@ -224,7 +266,11 @@ def run_round(found, url, offers, relay):
             err = "never READY: " + " | ".join(c.err[-3:]) if n in not_ready else "room never started"
             results[n] = (err, None)
         return results
-    stats = relay.collect(list(running), STATS_TIMEOUT)
+    stats = {}
+    for relay in relays:
+        stats.update(relay.collect([n for n in running if members[n][3] is relay], STATS_TIMEOUT))
+    # What a relay fragments goes to the clients of that relay only.
+    on_relay = collections.Counter(id(m[3]) for m in members.values())
 
     sent_by = {n: c.records("SENT") for n, c in running.items()}
     origin = {}
@@ -263,17 +309,21 @@ def run_round(found, url, offers, relay):
             got, compressed, frag_out, send_errors = st
             if got != MESSAGES_PER_CLIENT:
                 problems.append(f"relay received {got} of its {MESSAGES_PER_CLIENT} messages")
-            if compress and compressed < COMPRESSIBLE_PER_SENDER:
+            # -1: the relay cannot tell (relay_server.py).
+            if compressed >= 0 and compress and compressed < COMPRESSIBLE_PER_SENDER:
                 problems.append(f"deflate negotiated, yet only {compressed} of its messages arrived compressed "
                                 f"(its two 1 MiB messages at least should)")
-            if not compress and compressed:
+            if compressed >= 0 and not compress and compressed:
                 problems.append(f"{compressed} compressed messages on an uncompressed connection")
-            if frag_out != FRAGMENTED_PER_SENDER * n_clients:
-                problems.append(f"relay sent it {frag_out} fragmented messages, "
-                                f"expected {FRAGMENTED_PER_SENDER * n_clients}")
+            relay = members[n][3]
+            want = FRAGMENTED_PER_SENDER * on_relay[id(relay)] if relay.fragments else 0
+            if frag_out != want:
+                problems.append(f"relay sent it {frag_out} fragmented messages, expected {want}")
             if send_errors:
                 problems.append(f"{send_errors} relay send errors")
-        if reference is None and not problems:
+        if cluster:
+            pass
+        elif reference is None and not problems:
             reference = recv
         elif reference is not None and recv != reference:
             problems.append("a different order than the other clients")
@@ -288,6 +338,9 @@ def main():
     ap.add_argument("--require", default="",
                     help="comma-separated clients that must be present; an absent one is a failure "
                          f"(all: {','.join(ALL_CLIENTS)})")
+    ap.add_argument("--cluster", action="store_true",
+                    help="one room on two servers in two languages (relay_server.c and relay_server.py) "
+                         "on one redis-server, every client on both")
     args = ap.parse_args()
     build = Path(args.build_dir).resolve()
     only = [x for x in args.only.split(",") if x]
@@ -311,26 +364,48 @@ def main():
             print(f"  absent: {n} ({why})")
 
     relay_exe = build / "tests" / "interop" / "interop_relay_server"
+    redis = None
+    relays = []
     try:
         if not relay_exe.exists():
             raise RuntimeError(f"{relay_exe} not built (ninja interop_relay_server)")
-        relay = Relay(relay_exe)
+        if args.cluster:
+            redis = RedisServer()
+            relays = [Relay([relay_exe, "0", redis.url, "a", "b"]),
+                      Relay([sys.executable, HERE / "relay_server.py", "0", redis.url, "b", "a"], fragments=False)]
+        else:
+            relays = [Relay([relay_exe, "0"])]
     except (OSError, RuntimeError) as e:
         print(f"  FAIL relay: {e}")
+        for r in relays:
+            r.stop()
+        if redis:
+            redis.stop()
         print(f"{passed} passed, {failed + 1} failed")
         return 1
-    url = f"ws://127.0.0.1:{relay.port}/room"
-    names = list(found)
+    # Every client on every relay: "<client>" alone, "<client>-a"/"-b" in a cluster.
+    members = {}
+    for n, (argv, env) in found.items():
+        for relay, tag in zip(relays, ("a", "b")):
+            name = f"{n}-{tag}" if args.cluster else n
+            members[name] = (argv, env, f"ws://127.0.0.1:{relay.port}/room", relay)
+    names = list(members)
+    # A cluster runs one round: on each server half the clients compress.
+    rounds = [("mixed (on each server every other client compresses)", lambda i: i % 4 in (0, 3))] \
+        if args.cluster else ROUNDS
+    rcs = []
     try:
-        for label, offer in ROUNDS:
+        for label, offer in rounds:
             offers = {n: offer(i) for i, n in enumerate(names)}
             t0 = time.monotonic()
-            results = run_round(found, url, offers, relay)
+            results = run_round(members, offers, cluster=args.cluster)
             deflating = [n for n in names if offers[n]]
-            print(f"== round {label} ({len(found)} clients, {len(deflating)} offering deflate"
+            where = " on 2 servers (C and Python) and one Redis" if args.cluster else ""
+            print(f"== round {label} ({len(members)} clients{where}, {len(deflating)} offering deflate"
                   f"{': ' + ', '.join(deflating) if 0 < len(deflating) < len(names) else ''}; "
                   f"{time.monotonic() - t0:.1f} s)")
-            n_total = MESSAGES_PER_CLIENT * len(found)
+            n_total = MESSAGES_PER_CLIENT * len(members)
+            order = "each sender's in order" if args.cluster else "in the room's order"
             for n, res in results.items():
                 err, st = res
                 if err:
@@ -338,13 +413,17 @@ def main():
                     print(f"  FAIL {n}: {err}")
                 else:
                     passed += 1
-                    print(f"  ok   {n}: sent {MESSAGES_PER_CLIENT} ({st[1]} arrived compressed), received all "
-                          f"{n_total} ({st[2]} fragmented by the relay) in the room's order")
+                    compressed = "?" if st[1] < 0 else st[1]
+                    print(f"  ok   {n}: sent {MESSAGES_PER_CLIENT} ({compressed} arrived compressed), received all "
+                          f"{n_total} ({st[2]} fragmented by the relay) {order}")
     finally:
-        rc = relay.stop()
-    if rc != 0:
-        print(f"  FAIL relay: relay_server exited with {rc}")
-        failed += 1
+        rcs = [r.stop() for r in relays]
+        if redis:
+            redis.stop()
+    for rc in rcs:
+        if rc != 0:
+            print(f"  FAIL relay: a relay exited with {rc}")
+            failed += 1
     if len(found) < 2:
         print("interop: fewer than two clients available", file=sys.stderr)
         failed += 1
