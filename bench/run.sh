@@ -33,6 +33,9 @@ trap 'rm -f "$out"' EXIT
 "${cmd[@]}" | tee "$out"
 
 cpu="$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)"
+# The cluster section is bench/cluster/run.sh's: kept as it is.
+cluster=""
+if [ -f bench/RESULTS.md ]; then cluster="$(sed -n '/^## Cluster:/,$p' bench/RESULTS.md)"; fi
 {
   echo "# Benchmark results"
   echo
@@ -61,5 +64,9 @@ cpu="$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -
   echo '```json'
   tail -n 1 "$out"
   echo '```'
+  if [ -n "$cluster" ]; then
+    echo
+    printf '%s\n' "$cluster"
+  fi
 } > bench/RESULTS.md
 echo "bench/run.sh: wrote bench/RESULTS.md" >&2

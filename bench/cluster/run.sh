@@ -169,4 +169,26 @@ say "done; raw steps in $steps"
 python3 "$here/report.py" --subs "$SUBS" --topics "$TOPICS" --load-before "$load_before" \
   --redis-version "$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')" \
   --socketio-version "$(cd "$here" && node -p 'require("socket.io/package.json").version + " / redis-adapter " + require("@socket.io/redis-adapter/package.json").version')" \
-  < "$steps"
+  < "$steps" > "$out/report.md"
+
+# bench/RESULTS.md keeps one cluster section (bench/run.sh leaves it as it
+# is): this run's replaces the last one's.
+results="$root/bench/RESULTS.md"
+if [ "${CLUSTER_NO_RESULTS:-0}" != 1 ] && [ -f "$results" ]; then
+  {
+    sed '/^## Cluster:/,$d' "$results"
+    echo "## Cluster: wirehub broker against Socket.IO + Redis adapter (\`bench/cluster/run.sh\`)"
+    echo
+    echo "K=2 nodes per system and one \`redis-server\` on this machine, $SUBS subscribers spread"
+    echo "over the nodes in $TOPICS topic(s)/room(s), one publisher per node, 64-byte messages; the CPU"
+    echo "of every process from /proc over the measured window (\`bench/cluster/README.md\`)."
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "- machine: $(nproc) CPUs; load average before the run: $load_before"
+    echo "- command: \`bench/cluster/run.sh\`"
+    echo
+    cat "$out/report.md"
+  } > "$results.new" && mv "$results.new" "$results"
+  say "wrote the cluster section of bench/RESULTS.md"
+fi
+cat "$out/report.md"
