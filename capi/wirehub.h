@@ -114,7 +114,7 @@ typedef enum wh_errno {
 #define WH_ERRNO_ENUM_(name, value, msg) WH_##name = value,
   WH_ERRNO_MAP(WH_ERRNO_ENUM_)
 #undef WH_ERRNO_ENUM_
-  WH_ERRNO_LAST_ = -31
+  WH_ERRNO_LAST_ = -32
 } wh_errno;
 
 WH_EXTERN const char* wh_strerror(int err);  /* [any thread] static string */
