@@ -307,10 +307,16 @@ WH_EXTERN void* wh_hub_user_data(wh_hub* hub);
 typedef struct wh_deflate_options {
   int enabled;                     /* negotiate permessage-deflate (RFC 7692) */
   int server_no_context_takeover;  /* server: 0 = default = yes (one shared compressor per
-                                      I/O thread, low memory); -1 = keep context per connection */
+                                      I/O thread, low memory); -1 = keep context per connection.
+                                      client: > 0 = offer it (ask the server not to keep
+                                      context), else not offered */
   int client_no_context_takeover;  /* ask/allow the client not to keep context */
-  int server_max_window_bits;      /* 8..15; 0 = 15 */
-  int client_max_window_bits;      /* 8..15; 0 = 15 */
+  int server_max_window_bits;      /* 8..15; 0 = 15. client: offered when 8..15 (8 too: the
+                                      server may answer 8 or more), not when 0 */
+  int client_max_window_bits;      /* 8..15; 0 = 15. client: offered with this value when
+                                      8..15 (8 too: the engine then compresses with 9, whose
+                                      distances stay within 250 bytes), without a value when
+                                      0, not at all when -1 */
   int level;                       /* zlib level 1..9; 0 = 1 (fast) */
   int mem_level;                   /* zlib memLevel 1..9; 0 = 8 */
   size_t threshold;                /* compress messages of at least this size; 0 = 1024 */

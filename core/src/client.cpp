@@ -72,8 +72,15 @@ static SSL_CTX* make_client_ctx(const wh_client_options& o, int& err) {
 }
 
 int resolve_client_config(const wh_client_options& o, endpoint_config& cfg) {
-  int rc = resolve_config(o.limits, o.deflate, cfg);
+  // A client may leave client_max_window_bits out of its offer (-1); a
+  // server has no such setting.
+  wh_deflate_options d = o.deflate;
+  const bool no_client_bits = d.client_max_window_bits == -1;
+  if (no_client_bits) d.client_max_window_bits = 0;
+  int rc = resolve_config(o.limits, d, cfg);
   if (rc) return rc;
+  if (no_client_bits) cfg.deflate.client_max_window_bits = kNoClientWindowBits;
+  cfg.deflate.request_server_no_context_takeover = o.deflate.server_no_context_takeover > 0;
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
   if (rc) return rc;
   rc = resolve_fragments(o.max_fragments, cfg);

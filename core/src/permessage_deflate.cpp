@@ -10,7 +10,8 @@
 // (python-websockets, autobahn-python) may fail to initialise with 8. When the
 // peer forces 8 (an offer of server_max_window_bits=8, an answer of
 // client_max_window_bits=8) we accept it, as the RFC requires, and rely on the
-// argument above. Inflaters accept 8 in every zlib version.
+// argument above. A client offers 8 only when its host configured 8, as ws
+// then does. Inflaters accept 8 in every zlib version.
 
 #include "wirehub/permessage_deflate.hpp"
 
@@ -238,17 +239,21 @@ void append_param(std::string& s, std::string_view name, int value) {
   s += std::to_string(value);
 }
 
+bool explicit_bits(int bits) { return bits >= 8 && bits <= 15; }
+
 // The client offer as values; pmd_client_offer and pmd_client_accept share it.
+// The values are offered as configured, 8 included, as ws does: as
+// client_max_window_bits, 8 limits our own compressor (which then runs with 9,
+// see the note at the top); as server_max_window_bits, it asks the server for
+// 8, which we inflate.
 pmd_values client_offer_values(const deflate_config& cfg) {
   pmd_values v;
+  v.server_no_ctx = cfg.request_server_no_context_takeover;
   v.client_no_ctx = cfg.client_no_context_takeover;
-  // server_no_context_takeover is not offered: the option is documented as a
-  // server setting and offering it by default would cost compression ratio on
-  // everything the client receives.
-  if (cfg_bits(cfg.server_max_window_bits) < 15) v.server_bits = chosen_bits(cfg.server_max_window_bits);
-  v.client_bits_present = true;
-  // Valueless when we allow 15: the server may then pick any size.
-  v.client_bits = cfg_bits(cfg.client_max_window_bits) < 15 ? chosen_bits(cfg.client_max_window_bits) : 0;
+  if (explicit_bits(cfg.server_max_window_bits)) v.server_bits = cfg.server_max_window_bits;
+  v.client_bits_present = cfg.client_max_window_bits != kNoClientWindowBits;
+  // Valueless: the server may then pick any size.
+  v.client_bits = explicit_bits(cfg.client_max_window_bits) ? cfg.client_max_window_bits : 0;
   return v;
 }
 
@@ -330,12 +335,15 @@ bool pmd_negotiate_server(std::string_view offers, const deflate_config& cfg, de
 
 std::string pmd_client_offer(const deflate_config& cfg) {
   const pmd_values v = client_offer_values(cfg);
+  // ws's order: server_no_context_takeover, client_no_context_takeover,
+  // server_max_window_bits, client_max_window_bits.
   std::string s(kExtName);
+  if (v.server_no_ctx) append_param(s, kServerNoCtx);
   if (v.client_no_ctx) append_param(s, kClientNoCtx);
   if (v.server_bits != 0) append_param(s, kServerBits, v.server_bits);
   if (v.client_bits != 0)
     append_param(s, kClientBits, v.client_bits);
-  else
+  else if (v.client_bits_present)
     append_param(s, kClientBits);
   return s;
 }

@@ -276,7 +276,31 @@ TEST(PermessageDeflate, ClientOfferFollowsTheConfig) {
   EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; client_max_window_bits=11");
   cfg.server_max_window_bits = 8;
   cfg.client_max_window_bits = 8;
-  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9");
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8");
+}
+
+// ws's PerMessageDeflate#offer, word for word: what is configured is offered
+// (15 included), in ws's order, and client_max_window_bits can be left out.
+TEST(PermessageDeflate, ClientOfferIsWordedAsWsWordsIt) {
+  deflate_config cfg = enabled_config();
+  cfg.server_max_window_bits = 15;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; server_max_window_bits=15; client_max_window_bits");
+  cfg = enabled_config();
+  cfg.client_max_window_bits = 15;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; client_max_window_bits=15");
+  cfg = enabled_config();
+  cfg.request_server_no_context_takeover = true;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate; server_no_context_takeover; client_max_window_bits");
+  cfg = enabled_config();
+  cfg.client_max_window_bits = wirehub::kNoClientWindowBits;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg), "permessage-deflate");
+  cfg.request_server_no_context_takeover = true;
+  cfg.client_no_context_takeover = true;
+  cfg.server_max_window_bits = 10;
+  cfg.client_max_window_bits = 12;
+  EXPECT_EQ(wirehub::pmd_client_offer(cfg),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "server_max_window_bits=10; client_max_window_bits=12");
 }
 
 struct client_case {

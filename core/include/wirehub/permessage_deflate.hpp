@@ -19,12 +19,23 @@ struct deflate_config {
   bool server_no_context_takeover = true;
   // Server: demand it in the answer; client: offer it.
   bool client_no_context_takeover = false;
-  int server_max_window_bits = 15;  // 8..15
-  int client_max_window_bits = 15;  // 8..15
+  // Client: offer server_no_context_takeover (ask the server to drop its
+  // context after each message).
+  bool request_server_no_context_takeover = false;
+  // 8..15; 0 (the default) or anything else means 15. A server answers with
+  // these (never below 9, see permessage_deflate.cpp). A client offers them
+  // as they are, the way ws words its offer: server_max_window_bits when
+  // 8..15, else not at all; client_max_window_bits with its value when
+  // 8..15, without one otherwise, and not at all when kNoClientWindowBits.
+  int server_max_window_bits = 0;
+  int client_max_window_bits = 0;
   int level = 1;
   int mem_level = 8;
   std::size_t threshold = 1024;
 };
+
+// client_max_window_bits: not offered at all (ws's clientMaxWindowBits: false).
+constexpr int kNoClientWindowBits = -1;
 
 // What was agreed for one connection.
 struct deflate_params {
