@@ -33,8 +33,9 @@ function deflateOffer(pmd) {
   const params = ['permessage-deflate'];
   if (o.serverNoContextTakeover) params.push('server_no_context_takeover');
   if (o.clientNoContextTakeover) params.push('client_no_context_takeover');
-  if (typeof o.serverMaxWindowBits === 'number') params.push(`server_max_window_bits=${o.serverMaxWindowBits}`);
-  if (typeof o.clientMaxWindowBits === 'number') params.push(`client_max_window_bits=${o.clientMaxWindowBits}`);
+  const param = (name, v) => (v === true ? name : `${name}=${v}`);
+  if (o.serverMaxWindowBits) params.push(param('server_max_window_bits', o.serverMaxWindowBits));
+  if (o.clientMaxWindowBits) params.push(param('client_max_window_bits', o.clientMaxWindowBits));
   else if (o.clientMaxWindowBits == null) params.push('client_max_window_bits');
   return params.join('; ');
 }

@@ -86,11 +86,15 @@ function deflateOptions(pmd, isServer) {
   if (!pmd) return undefined;
   const o = pmd === true ? {} : pmd;
   const bits = (v) => (typeof v === 'number' ? v : 0);
+  // A client offers as ws's PerMessageDeflate#offer: client_max_window_bits
+  // without a value when the option is not given (or true), and not at all
+  // when it is false (-1 for the engine).
+  const clientBits = (v) => (isServer || v == null || v === true ? bits(v) : v ? bits(v) : -1);
   return {
     serverNoContextTakeover: o.serverNoContextTakeover ? 1 : isServer ? -1 : 0,
     clientNoContextTakeover: o.clientNoContextTakeover ? 1 : 0,
     serverMaxWindowBits: bits(o.serverMaxWindowBits),
-    clientMaxWindowBits: bits(o.clientMaxWindowBits),
+    clientMaxWindowBits: clientBits(o.clientMaxWindowBits),
     level: (o.zlibDeflateOptions && o.zlibDeflateOptions.level) || 0,
     memLevel: (o.zlibDeflateOptions && o.zlibDeflateOptions.memLevel) || 0,
     // ws compresses from 1024 bytes by default, as does the engine

@@ -5,6 +5,8 @@
 // ws and wirehub and compares what the application sees.
 const { describe, test } = require('node:test');
 const assert = require('assert');
+const dns = require('dns');
+const net = require('net');
 const zlib = require('zlib');
 const ws = require('ws');
 const wirehub = require('../../node');
@@ -189,5 +191,100 @@ describe('new WebSocket(): an answer that repeats permessage-deflate', () => {
         assert.deepStrictEqual(await repeatedExtension(WebSocket, extensions), expected);
       });
     }
+  }
+});
+
+// ws's offer (lib/permessage-deflate.js offer(), lib/extension.js format()):
+// the options as given, in a fixed order, 8 and 15 included;
+// clientMaxWindowBits: false leaves client_max_window_bits out.
+describe('new WebSocket(): the permessage-deflate offer', () => {
+  const offers = [
+    [true, 'permessage-deflate; client_max_window_bits'],
+    [{ clientMaxWindowBits: 8, serverMaxWindowBits: 8 },
+      'permessage-deflate; server_max_window_bits=8; client_max_window_bits=8'],
+    [{ clientMaxWindowBits: 8 }, 'permessage-deflate; client_max_window_bits=8'],
+    [{ serverMaxWindowBits: 15 }, 'permessage-deflate; server_max_window_bits=15; client_max_window_bits'],
+    [{ clientMaxWindowBits: 15 }, 'permessage-deflate; client_max_window_bits=15'],
+    [{ serverNoContextTakeover: true }, 'permessage-deflate; server_no_context_takeover; client_max_window_bits'],
+    [{ clientNoContextTakeover: true }, 'permessage-deflate; client_no_context_takeover; client_max_window_bits'],
+    [{ clientMaxWindowBits: false }, 'permessage-deflate'],
+    [{ clientMaxWindowBits: true }, 'permessage-deflate; client_max_window_bits'],
+    [{ serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: false },
+      'permessage-deflate; client_max_window_bits'],
+    [{ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 12 },
+      'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; ' +
+        'client_max_window_bits=12']
+  ];
+  // The offer as it went out: the request's Sec-WebSocket-Extensions line.
+  function offered(WebSocket, options) {
+    return withTimeout(new Promise((resolve) => {
+      const probe = net.createServer((s) => {
+        let head = '';
+        s.on('data', (d) => {
+          head += d;
+          if (!head.includes('\r\n\r\n')) return;
+          const m = /\r\nSec-WebSocket-Extensions: *([^\r]*)\r\n/i.exec(head);
+          s.destroy();
+          probe.close();
+          resolve(m ? m[1] : null);
+        });
+      }).listen(0, '127.0.0.1', () => {
+        const client = new WebSocket(`ws://127.0.0.1:${probe.address().port}/`, options);
+        client.on('error', () => {});
+      });
+    }), 5000, 'the request');
+  }
+  for (const [pmd, offer] of offers) {
+    for (const [name, WebSocket] of impls) {
+      test(`${name}: perMessageDeflate ${JSON.stringify(pmd)} offers "${offer}"`, async () => {
+        assert.strictEqual(await offered(WebSocket, { perMessageDeflate: pmd }), offer);
+      });
+      // Through Node's http (a `lookup` of the user's), the same offer.
+      test(`${name}: perMessageDeflate ${JSON.stringify(pmd)} with lookup offers the same`, async () => {
+        const lookup = (host, opts, cb) => dns.lookup(host, opts, cb);
+        assert.strictEqual(await offered(WebSocket, { perMessageDeflate: pmd, lookup }), offer);
+      });
+    }
+  }
+
+  // Window bits 8 as ws agrees on them with a ws server: the answer echoes
+  // 8 both ways and messages go through compressed in both directions.
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: clientMaxWindowBits and serverMaxWindowBits 8 against a ws server`, async () => {
+      const wss = new ws.WebSocketServer({ port: 0, perMessageDeflate: { threshold: 0 } });
+      await new Promise((r) => wss.once('listening', r));
+      let answer;
+      wss.on('headers', (headers) => {
+        answer = headers.find((h) => /^Sec-WebSocket-Extensions:/i.test(h));
+      });
+      wss.on('connection', (conn) => conn.on('message', (m, isBinary) => conn.send(m, { binary: isBinary })));
+      const text = Array.from({ length: 2000 }, (_, i) => `line ${i % 37} of ${i % 11}`).join('\n');
+      try {
+        const got = await withTimeout(new Promise((resolve, reject) => {
+          const client = new WebSocket(`ws://127.0.0.1:${wss.address().port}/`, {
+            perMessageDeflate: { clientMaxWindowBits: 8, serverMaxWindowBits: 8, threshold: 0 }
+          });
+          client.on('error', reject);
+          client.on('open', () => {
+            client.send(text);
+            client.send(text);
+          });
+          const echoes = [];
+          client.on('message', (m) => {
+            echoes.push(String(m) === text);
+            if (echoes.length === 2) {
+              client.close();
+              resolve([client.extensions, echoes]);
+            }
+          });
+        }), 5000, 'the echoes');
+        assert.deepStrictEqual(got, ['permessage-deflate', [true, true]]);
+        assert.strictEqual(answer,
+          'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8; client_max_window_bits=8');
+      } finally {
+        for (const c of wss.clients) c.terminate();
+        await new Promise((r) => wss.close(r));
+      }
+    });
   }
 });
