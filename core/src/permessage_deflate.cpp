@@ -356,25 +356,26 @@ bool pmd_client_accept(std::string_view response, const deflate_config& cfg, def
     error = "malformed Sec-WebSocket-Extensions";
     return false;
   }
-  const extension* pmd = nullptr;
+  // permessage-deflate answered more than once (a repeated element, or two
+  // Sec-WebSocket-Extensions lines) is taken as ws takes it: every answer
+  // must be well formed, and the first one's parameters are used.
+  pmd_values answer;
+  bool first = true;
   for (const extension& ext : exts) {
     // RFC 6455 4.1: an extension we did not offer fails the connection.
     if (!iequals(ext.name, kExtName)) {
       error = "unrequested extension " + std::string(ext.name);
       return false;
     }
-    if (pmd != nullptr) {
-      error = "permessage-deflate answered more than once";
-      return false;
-    }
-    pmd = &ext;
+    pmd_values v;
+    if (!read_pmd_params(ext, true, v, error)) return false;
+    if (first) answer = v;
+    first = false;
   }
-  if (pmd == nullptr) {
+  if (first) {
     error = "no permessage-deflate in the answer";
     return false;
   }
-  pmd_values answer;
-  if (!read_pmd_params(*pmd, true, answer, error)) return false;
   const pmd_values offer = client_offer_values(cfg);
 
   deflate_params p;

@@ -176,13 +176,11 @@ class WebSocket extends EventEmitter {
     return this._info;
   }
   get extensions() {
-    // ws: the names of the negotiated extensions, without their parameters
+    // ws: the names of the negotiated extensions, without their parameters,
+    // each once (an answer may repeat permessage-deflate: ws uses the first)
     const i = this._connInfo();
     if (!i || !i[1]) return '';
-    return i[1]
-      .split(',')
-      .map((e) => e.split(';')[0].trim())
-      .join();
+    return [...new Set(i[1].split(',').map((e) => e.split(';')[0].trim()))].join();
   }
   get isPaused() {
     return this._paused;

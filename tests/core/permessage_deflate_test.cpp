@@ -365,7 +365,6 @@ TEST(PermessageDeflate, ClientRejectsAnswersItCannotHaveAsked) {
       {"", false, {}},
       {"x-webkit-deflate-frame", false, {}},
       {"permessage-deflate, x-webkit-deflate-frame", false, {}},
-      {"permessage-deflate, permessage-deflate", false, {}},
       {"permessage-deflate; foo", false, {}},
       {"permessage-deflate; client_max_window_bits", false, {}},
       {"permessage-deflate; server_max_window_bits", false, {}},
@@ -376,6 +375,29 @@ TEST(PermessageDeflate, ClientRejectsAnswersItCannotHaveAsked) {
       {"permessage-deflate; client_max_window_bits=9; client_max_window_bits=9", false, {}},
       {"permessage-deflate; server_max_window_bits=\"9", false, {}},
       {"permessage-deflate;", false, {}},
+  });
+}
+
+// As ws (PerMessageDeflate#accept): every answer must be well formed, the
+// first one's parameters are used.
+TEST(PermessageDeflate, ClientTakesTheFirstOfRepeatedAnswers) {
+  expect_client(enabled_config(), {
+      {"permessage-deflate, permessage-deflate", true, params(false, false, 15, 15)},
+      {"permessage-deflate; server_no_context_takeover, permessage-deflate", true, params(true, false, 15, 15)},
+      {"permessage-deflate, permessage-deflate; server_no_context_takeover", true, params(false, false, 15, 15)},
+      {"permessage-deflate; client_max_window_bits=9, permessage-deflate; server_max_window_bits=10", true,
+       params(false, false, 15, 9)},
+      {"permessage-deflate, permessage-deflate; server_max_window_bits=20", false, {}},
+      {"permessage-deflate, permessage-deflate; foo", false, {}},
+      {"permessage-deflate, permessage-deflate; client_max_window_bits", false, {}},
+      {"permessage-deflate, x-webkit-deflate-frame", false, {}},
+  });
+  deflate_config cfg = enabled_config();
+  cfg.client_max_window_bits = wirehub::kNoClientWindowBits;
+  // Only the first answer is held to the offer.
+  expect_client(cfg, {
+      {"permessage-deflate; client_max_window_bits=10", false, {}},
+      {"permessage-deflate, permessage-deflate; client_max_window_bits=10", true, params(false, false, 15, 15)},
   });
 }
 
