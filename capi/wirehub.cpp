@@ -337,7 +337,10 @@ static int answer(wh_request* r, int status, const char* subprotocol, const char
   if (!cl.empty() && cl != std::to_string(len)) return WH_EINVAL;
   bool expected = false;
   if (!req->answered.compare_exchange_strong(expected, true)) return WH_ESTATE;
-  return guarded([&]() -> int {
+  // Read before the answer is handed over: the loop frees `req`.
+  const bool gone = status == 101 && req->peer_gone.load(std::memory_order_acquire);
+  req->dropped = gone;
+  const int rc = guarded([&]() -> int {
     connection* c = req->conn;
     std::string sub = subprotocol ? subprotocol : "";
     std::string b(static_cast<const char*>(body ? body : ""), len);
@@ -349,6 +352,7 @@ static int answer(wh_request* r, int status, const char* subprotocol, const char
     });
     return 0;
   });
+  return rc == 0 && gone ? WH_ECLOSED : rc;
 }
 
 int wh_request_accept(wh_request* r, const char* subprotocol, const char* headers, void* user_data) {

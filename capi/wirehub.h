@@ -524,7 +524,13 @@ WH_EXTERN const char* wh_request_subprotocols(wh_request* req);
 /* Accept an upgrade. subprotocol: one of the offered ones, or NULL for none
  * (the server's `subprotocols` preference is not applied when the hook
  * decides). headers: extra response headers "Name: v\r\n..." or NULL.
- * user_data: the new conn's user data. The conn arrives with WH_EV_OPEN. */
+ * user_data: the new conn's user data. The conn arrives with WH_EV_OPEN.
+ * The engine keeps reading while the request waits (up to max_header_bytes
+ * behind it): if the peer ended its side (FIN) or the socket failed
+ * meanwhile, the accept returns WH_ECLOSED and the socket is closed with
+ * nothing written, as ws does; no WH_EV_OPEN follows, the request is answered
+ * all the same. (From another thread, a FIN that arrives as the accept is
+ * made may still open the conn, which then closes.) */
 WH_EXTERN int wh_request_accept(wh_request* req, const char* subprotocol, const char* headers,
                                 void* user_data);
 /* Refuse an upgrade or answer a plain HTTP request with `status`, extra headers

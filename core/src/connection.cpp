@@ -301,7 +301,7 @@ void connection::on_readable() {
       return;
     }
     if (!paused_ && state_ == state::open && pause_requested_.load(std::memory_order_relaxed)) paused_ = true;
-    if ((paused_ && state_ == state::open) || (shs() && shs()->pending)) {  // pending: the application decides
+    if ((paused_ && state_ == state::open) || (shs() && shs()->pending && !read_while_pending())) {
       input_interest(false);
       return;
     }
@@ -369,8 +369,26 @@ void connection::on_readable() {
   if (ssl_ && woff_ < wbuf_.size() && !write_armed_) flush();
 }
 
+// The application decides on the request: reading goes on, so that the
+// peer's FIN is seen (ws drops a client that half-closed meanwhile, see
+// answer_upgrade), keeping what the client sent behind its request up to
+// the header limit; past that, and after the FIN, reading stops until the
+// answer.
+bool connection::read_while_pending() {
+  const server_handshake& hs = *shs();
+  return !hs.peer_eof && hs.buf.size() - hs.consumed < cfg_->max_header_bytes;
+}
+
 void connection::on_eof() {
   if (role_ == role::server && !opened_) {
+    if (shs() && shs()->pending) {
+      // The answer decides: a refusal is still written (the peer may read),
+      // an accept is dropped.
+      shs()->peer_eof = true;
+      shs()->pending->peer_gone.store(true, std::memory_order_release);
+      input_interest(false);
+      return;
+    }
     finish(0);
     return;
   }
@@ -1255,7 +1273,11 @@ void connection::finish(int error) {
     server_->remove(this, opened_);
   }
   if (!server_) owner_hub().untrack(this);  // the hub tracks clients; servers track theirs
-  if (shs() && shs()->pending) shs()->pending = nullptr;  // the request still holds a reference
+  if (shs() && shs()->pending) {
+    // The request still holds a reference; its accept now fails.
+    shs()->pending->peer_gone.store(true, std::memory_order_release);
+    shs()->pending = nullptr;
+  }
   if (opened_ || role_ == role::client) emit_close();
   // Its resolver and socket belong to this loop's io_context, which a
   // retained handle may outlive: free them here, on the loop thread.

@@ -184,6 +184,7 @@ class connection {
   void after_write_progress();
   void finish(int error);
   void emit_close();
+  bool read_while_pending();
   void on_eof();
   void start_close(int code, std::string reason);
   void do_send(const std::uint8_t* data, std::size_t len, int flags);

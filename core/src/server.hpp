@@ -25,6 +25,10 @@ struct request {
   bool upgrade = false;
   bool raw = false;             // WH_SERVER_RAW_UPGRADE: not validated, the host did it
   std::atomic<bool> answered{false};
+  // The peer closed its side, or the socket failed, while the host decided:
+  // an accept is then dropped unanswered (wh_request_accept: WH_ECLOSED).
+  std::atomic<bool> peer_gone{false};
+  bool dropped = false;  // the host's accept was told so (set before the answer is dispatched)
   std::string header_value;  // what wh_request_header() returned last
 };
 
@@ -34,6 +38,7 @@ struct server_handshake {
   std::string buf;
   std::size_t consumed = 0;
   request* pending = nullptr;  // handed to the application, awaiting an answer
+  bool peer_eof = false;       // the peer's FIN came while `pending` waited
 };
 
 class server {

@@ -239,13 +239,21 @@ void connection::answer_upgrade(request& req, const std::string* subprotocol, st
                                 int status, std::string body) {
   if (state_ != state::handshaking || !shs()) return;
   server_handshake& hs = *shs();
-  // Answered later by the application: reading stopped meanwhile, resume it.
+  // Answered later by the application: reading may have stopped meanwhile
+  // (at the FIN, or with enough buffered), resume it.
   // Answered at once (no hook): we are inside on_readable, which goes on.
   const bool resume = hs.pending != nullptr;
   hs.pending = nullptr;
   if (status != 101 || !req.upgrade) {
     write_raw_and_close(handshake::response_status(status, headers, body));
     if (resume) resume_reading();
+    return;
+  }
+  if (hs.peer_eof && req.dropped) {
+    // As ws's completeUpgrade: a client that is no longer readable is
+    // dropped once accepted, with nothing written. (A FIN that came after
+    // the host's accept returned opens the connection, which then closes.)
+    finish(0);
     return;
   }
   if (server_->closing() || server_->at_limit()) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.hpp"
@@ -189,6 +190,47 @@ TEST(Hardening, ARefusedUpgradeReadsNoFramesBehindItsRequest) {
   std::this_thread::sleep_for(Ms(50));
   EXPECT_EQ(hub.rec().count(WH_EV_MESSAGE), 0u) << hub.rec().dump();
   EXPECT_EQ(hub.rec().count(WH_EV_PING), 0u) << hub.rec().dump();
+}
+
+// As ws's completeUpgrade: a client that half-closed while the hook decided
+// is dropped when accepted, with nothing written and no WH_EV_OPEN; the
+// accept says so (WH_ECLOSED). A refusal is still written: the peer may read.
+TEST(Hardening, AnUpgradeWhosePeerEndedWhileTheHookDecidedIsDroppedOnAccept) {
+  for (bool refuse : {false, true}) {
+    SCOPED_TRACE(refuse ? "refused" : "accepted");
+    TestHub hub;
+    std::atomic<wh_request*> pending{nullptr};
+    hub.set_handler([&](wh_hub*, const wh_event& ev) {
+      if (ev.type == WH_EV_UPGRADE) pending.store(ev.request);
+    });
+    auto o = server_options();
+    o.flags = WH_SERVER_UPGRADE_HOOK;
+    wh_server* s = hub.listen(o);
+    ASSERT_NE(s, nullptr);
+    RawClient c;
+    ASSERT_TRUE(c.connect(wh_server_port(s)));
+    ASSERT_TRUE(c.send_raw(upgrade_request()));
+    for (int i = 0; i < 200 && !pending.load(); ++i) std::this_thread::sleep_for(Ms(10));
+    ASSERT_NE(pending.load(), nullptr);
+    c.shutdown_write();
+    std::this_thread::sleep_for(Ms(100));  // the FIN reaches the engine
+    if (refuse) {
+      EXPECT_EQ(wh_request_respond(pending.load(), 403, nullptr, "no", 2), 0);
+      EXPECT_EQ(c.read_http_response().status, 403);
+    } else {
+      EXPECT_EQ(wh_request_accept(pending.load(), nullptr, nullptr, nullptr), WH_ECLOSED);
+      std::string got;
+      char buf[256];
+      for (;;) {
+        const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+      EXPECT_EQ(got, "");
+      std::this_thread::sleep_for(Ms(50));
+      EXPECT_EQ(hub.rec().count(WH_EV_OPEN), 0u) << hub.rec().dump();
+    }
+  }
 }
 
 TEST(Hardening, FramesPastATurnsShareInOneShortReadAreStillDelivered) {
