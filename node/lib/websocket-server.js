@@ -561,7 +561,7 @@ class WebSocketServer extends EventEmitter {
     this._state = RUNNING;
     this._sid = 0;
     this._listening = false;
-    this._live = new Set();
+    this._live = 0; // connections opened and not closed yet (each with its _live flag)
     this._pending = new Map();
     this._sockets = new Map(); // adopted connection -> the socket it came on
     this._address = null;
@@ -769,7 +769,7 @@ class WebSocketServer extends EventEmitter {
   }
 
   _maybeFinishClose() {
-    if (this._state === RUNNING || this._live.size || this._closingEngine) return;
+    if (this._state === RUNNING || this._live || this._closingEngine) return;
     // the engine server lives until its broker call is back (see SetBroker)
     if (this._brokerPending) return;
     this._closingEngine = true;
@@ -1137,7 +1137,8 @@ class WebSocketServer extends EventEmitter {
   }
 
   _whConnOpen(ws) {
-    this._live.add(ws);
+    ws._live = true;
+    this._live++;
     if (this.clients) this.clients.add(ws);
     const cb = ws._onConnect;
     const req = ws._req;
@@ -1154,9 +1155,11 @@ class WebSocketServer extends EventEmitter {
         socket.destroy();
       }
     }
-    if (!this._live.delete(ws)) return;
+    if (!ws._live) return;
+    ws._live = false;
+    this._live--;
     if (this.clients) this.clients.delete(ws);
-    if (this._state !== RUNNING && !this._live.size) process.nextTick(() => this._maybeFinishClose());
+    if (this._state !== RUNNING && !this._live) process.nextTick(() => this._maybeFinishClose());
   }
 
   _whClosed() {

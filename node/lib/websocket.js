@@ -1302,7 +1302,8 @@ const FLAGS = [
   '_refd',
   '_terminated',
   '_deferEvents', // allowSynchronousEvents: false
-  '_deferredRunning'
+  '_deferredRunning',
+  '_live' // counted by its server (WebSocketServer._live)
 ];
 for (let i = 0; i < FLAGS.length; i++) {
   const bit = 1 << i;
