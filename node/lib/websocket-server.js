@@ -71,7 +71,13 @@ class UpgradeRequest extends http.IncomingMessage {
       let eol = text.indexOf('\r\n', i);
       if (eol === -1) eol = text.length;
       const colon = text.indexOf(':', i);
-      if (colon > i && colon < eol) raw.push(text.slice(i, colon).trim(), text.slice(colon + 1, eol).trim());
+      if (colon > i && colon < eol) {
+        // past the blanks after the colon first: trim() then has nothing to
+        // cut and returns the same string instead of a second copy
+        let v = colon + 1;
+        while (v < eol && (text.charCodeAt(v) === 32 || text.charCodeAt(v) === 9)) v++;
+        raw.push(text.slice(i, colon).trim(), text.slice(v, eol).trim());
+      }
       i = eol + 2;
     }
     this._addHeaderLines(raw, raw.length);
@@ -98,6 +104,36 @@ function linkRequestSocket(req) {
   routeSocket(req._sock, ctx);
   if (ws.readyState === WebSocket.CLOSED) req._sock.destroy();
   else if (ws._server) ws._server._sockets.set(ws, req._sock);
+}
+
+// No Sec-WebSocket-Protocol header: never handed to user code (handleProtocols
+// is called only when there are some), so one Set serves every request.
+const NO_PROTOCOLS = new Set();
+
+// A handshake that goes on past _check() (subprotocols, verifyClient,
+// 'headers' listeners, handleUpgrade()): reject(code, message, headers)
+// answers it with an error.
+function upgradeContext(req, protocols, cb, reject) {
+  return { rid: 0, req, cb, protocols, key: req.headers['sec-websocket-key'], reject };
+}
+
+// A request _check() refuses: answered (abortUpgrade), or, with a
+// 'wsClientError' listener, handed to it as ws does, with the socket (a
+// request the engine holds gets an EngineSocket, answered through it).
+function refuseUpgrade(server, req, rid, socket, code, message, headers) {
+  if (server.listenerCount('wsClientError')) {
+    const err = new Error(message);
+    Error.captureStackTrace(err, refuseUpgrade);
+    server.emit('wsClientError', err, socket || new EngineSocket(rid, req), req);
+  } else {
+    abortUpgrade(server, rid, socket, code, message, headers);
+  }
+  return null;
+}
+
+function abortUpgrade(server, rid, socket, code, message, headers) {
+  if (socket) abortHandshake(socket, code, message, headers);
+  else server._respond(rid, code, message, headers);
 }
 
 function peerSocket(address, port) {
@@ -799,57 +835,55 @@ class WebSocketServer extends EventEmitter {
   // ---------------------------------------------------------------- upgrades
   handleUpgrade(req, socket, head, cb) {
     socket.on('error', socketOnError);
-    const abort = (code, message, headers) => abortHandshake(socket, code, message, headers);
-    const ctx = this._check(req, () => socket, abort);
-    if (ctx === null) return;
-    ctx.cb = cb;
+    const protocols = this._check(req, 0, socket);
+    if (protocols === null) return;
+    const ctx = upgradeContext(req, protocols, cb, (code, message, headers) =>
+      abortHandshake(socket, code, message, headers)
+    );
     this._verify(ctx, () => this._adopt(ctx, socket, head));
   }
 
   // ws's checks of an upgrade request, in ws's order and words, for both
   // ways in (a server on its own port, whose engine hands every upgrade over
-  // unvalidated, and handleUpgrade()). Returns the handshake's context, or
-  // null when the request was refused. A check ws reports through
-  // 'wsClientError' (when listened to) gets clientSocket().
-  _check(req, clientSocket, abort) {
-    const fail = (code, message, headers) => {
-      if (this.listenerCount('wsClientError')) {
-        const err = new Error(message);
-        Error.captureStackTrace(err, fail);
-        this.emit('wsClientError', err, clientSocket(), req);
-      } else {
-        abort(code, message, headers);
-      }
-      return null;
-    };
+  // unvalidated, as request rid, and handleUpgrade(), with the socket).
+  // Returns the subprotocols asked for (a Set), or null when the request was
+  // refused. A request that passes without subprotocols costs no object
+  // here (the engine's path runs once per handshake).
+  _check(req, rid, socket) {
     const key = req.headers['sec-websocket-key'];
     const upgrade = req.headers.upgrade;
     const version = +req.headers['sec-websocket-version'];
-    if (req.method !== 'GET') return fail(405, 'Invalid HTTP method');
-    if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') return fail(400, 'Invalid Upgrade header');
-    if (key === undefined || !keyRegex.test(key)) return fail(400, 'Missing or invalid Sec-WebSocket-Key header');
+    if (req.method !== 'GET') return refuseUpgrade(this, req, rid, socket, 405, 'Invalid HTTP method');
+    if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+      return refuseUpgrade(this, req, rid, socket, 400, 'Invalid Upgrade header');
+    }
+    if (key === undefined || !keyRegex.test(key)) {
+      return refuseUpgrade(this, req, rid, socket, 400, 'Missing or invalid Sec-WebSocket-Key header');
+    }
     if (version !== 13 && version !== 8) {
-      return fail(400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' });
+      return refuseUpgrade(this, req, rid, socket, 400, 'Missing or invalid Sec-WebSocket-Version header', {
+        'Sec-WebSocket-Version': '13, 8'
+      });
     }
     let handled;
     try {
       handled = this.shouldHandle(req);
     } catch (err) {
-      abort(500);
+      abortUpgrade(this, rid, socket, 500);
       this.emit('error', err);
       return null;
     }
     if (!handled) {
-      abort(400);
+      abortUpgrade(this, rid, socket, 400);
       return null;
     }
-    let protocols = new Set();
+    let protocols = NO_PROTOCOLS;
     const sp = req.headers['sec-websocket-protocol'];
     if (sp !== undefined) {
       try {
         protocols = parseSubprotocols(sp);
       } catch {
-        return fail(400, 'Invalid Sec-WebSocket-Protocol header');
+        return refuseUpgrade(this, req, rid, socket, 400, 'Invalid Sec-WebSocket-Protocol header');
       }
     }
     const pmd = this.options.perMessageDeflate;
@@ -859,10 +893,10 @@ class WebSocketServer extends EventEmitter {
         const offers = parseExtensions(se);
         if (offers['permessage-deflate']) checkDeflateOffers(pmd, offers['permessage-deflate']);
       } catch {
-        return fail(400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
+        return refuseUpgrade(this, req, rid, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
       }
     }
-    return { rid: 0, req, cb: null, protocols, key, reject: abort };
+    return protocols;
   }
 
   _verify(ctx, next) {
@@ -1046,19 +1080,17 @@ class WebSocketServer extends EventEmitter {
       return;
     }
     const req = new UpgradeRequest(x);
-    const ctx = this._check(
-      req,
-      () => new EngineSocket(rid, req),
-      (code, message, headers) => this._respond(rid, code, message, headers)
-    );
-    if (ctx === null) return;
-    if (!ctx.protocols.size && !this.options.verifyClient && !this.listenerCount('headers')) {
+    const protocols = this._check(req, rid, null);
+    if (protocols === null) return;
+    if (!protocols.size && !this.options.verifyClient && !this.listenerCount('headers')) {
       // the common case, without a per-upgrade context
       this._acceptPlain(rid, req);
       return;
     }
+    const ctx = upgradeContext(req, protocols, this._emitConnection, (code, message, headers) =>
+      this._respond(rid, code, message, headers)
+    );
     ctx.rid = rid;
-    ctx.cb = this._emitConnection;
     this._verify(ctx, () => this._accept(ctx));
   }
 
