@@ -113,6 +113,20 @@ const servers = []; // server id -> WebSocketServer
 const FIELDS = addon.FIELDS;
 const meta = new Int32Array(addon.BATCH * FIELDS);
 
+const EMPTY = Buffer.alloc(0);
+
+// An event's bytes, copied out of the batch's payload (a view would keep
+// all of it): a close reason or a ping's data. Zero bytes (most closes)
+// share one empty Buffer, as ws's receiver gives for an empty payload.
+function eventBytes(payload, o) {
+  const len = meta[o + 7];
+  if (len === 0) return EMPTY;
+  const off = meta[o + 6];
+  const bytes = Buffer.allocUnsafe(len);
+  payload.copy(bytes, 0, off, off + len);
+  return bytes;
+}
+
 // payload: one Buffer with the batch's payloads; blocks: views of the slabs
 // holding its large messages (field 8 names one, 0 meaning payload).
 function dispatch(n, payload, extras, blocks) {
@@ -136,8 +150,6 @@ function dispatch(n, payload, extras, blocks) {
       if (extras !== undefined && xi < extras.length && extras[xi][extras[xi].length - 1] === i) {
         x = extras[xi++];
       }
-      const off = meta[o + 6];
-      const data = payload.subarray(off, off + meta[o + 7]);
       switch (type) {
         case EV.OPEN: {
           const ws = conns[id];
@@ -147,7 +159,7 @@ function dispatch(n, payload, extras, blocks) {
         case EV.PING:
         case EV.PONG: {
           const ws = conns[id];
-          if (ws !== undefined) ws._whPingPong(type === EV.PING, Buffer.from(data));
+          if (ws !== undefined) ws._whPingPong(type === EV.PING, eventBytes(payload, o));
           break;
         }
         case EV.DRAIN: {
@@ -159,7 +171,7 @@ function dispatch(n, payload, extras, blocks) {
           const ws = conns[id];
           if (ws !== undefined) {
             try {
-              ws._whClose(meta[o + 3], Buffer.from(data), meta[o + 4], meta[o + 5], x ? x[1] : null);
+              ws._whClose(meta[o + 3], eventBytes(payload, o), meta[o + 4], meta[o + 5], x ? x[1] : null);
             } finally {
               if (conns[id] === ws) conns[id] = undefined;
             }
@@ -191,7 +203,10 @@ function dispatch(n, payload, extras, blocks) {
         }
         case EV.ERROR: {
           const srv = servers[id];
-          if (srv !== undefined) srv._whError(meta[o + 3], data.toString());
+          if (srv !== undefined) {
+            const off = meta[o + 6];
+            srv._whError(meta[o + 3], payload.toString('utf8', off, off + meta[o + 7]));
+          }
           break;
         }
         default:
