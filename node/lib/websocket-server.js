@@ -106,6 +106,50 @@ function linkRequestSocket(req) {
   else if (ws._server) ws._server._sockets.set(ws, req._sock);
 }
 
+// The headers _check() reads, [upgrade, key, version, protocol, extensions],
+// as req.headers would give them (lines of one name joined with ', ', the
+// name compared lowercased), from the raw lines of a request the engine
+// handed over; null for any other request. One array, reused: _check()
+// takes its values out at once.
+const UPGRADE_HEADERS = [
+  'upgrade',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions'
+];
+const upgradeValues = [undefined, undefined, undefined, undefined, undefined];
+
+function upgradeHeaders(req) {
+  if (!(req instanceof UpgradeRequest)) return null;
+  const v = upgradeValues;
+  v.fill(undefined);
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = upgradeHeaderIndex(raw[i]);
+    if (k !== -1) v[k] = v[k] === undefined ? raw[i + 1] : `${v[k]}, ${raw[i + 1]}`;
+  }
+  return v;
+}
+
+function upgradeHeaderIndex(name) {
+  for (let i = 0; i < name.length; i++) {
+    // beyond ASCII, as Node does it (toLowerCase() may change the length)
+    if (name.charCodeAt(i) > 127) return UPGRADE_HEADERS.indexOf(name.toLowerCase());
+  }
+  outer: for (let k = 0; k < UPGRADE_HEADERS.length; k++) {
+    const want = UPGRADE_HEADERS[k];
+    if (name.length !== want.length) continue;
+    for (let i = 0; i < want.length; i++) {
+      let c = name.charCodeAt(i);
+      if (c >= 65 && c <= 90) c += 32;
+      if (c !== want.charCodeAt(i)) continue outer;
+    }
+    return k;
+  }
+  return -1;
+}
+
 // No Sec-WebSocket-Protocol header: never handed to user code (handleProtocols
 // is called only when there are some), so one Set serves every request.
 const NO_PROTOCOLS = new Set();
@@ -850,9 +894,17 @@ class WebSocketServer extends EventEmitter {
   // refused. A request that passes without subprotocols costs no object
   // here (the engine's path runs once per handshake).
   _check(req, rid, socket) {
-    const key = req.headers['sec-websocket-key'];
-    const upgrade = req.headers.upgrade;
-    const version = +req.headers['sec-websocket-version'];
+    // A request the engine handed over has its values read from its raw
+    // lines (its headers object is made only if someone asks for it); a
+    // shouldHandle() of the user's may change req.headers before ws reads
+    // the last two, so they are read from there after it.
+    const h = upgradeHeaders(req);
+    const own = h !== null && this.shouldHandle === WebSocketServer.prototype.shouldHandle;
+    const key = h !== null ? h[1] : req.headers['sec-websocket-key'];
+    const upgrade = h !== null ? h[0] : req.headers.upgrade;
+    const version = +(h !== null ? h[2] : req.headers['sec-websocket-version']);
+    const sp = own ? h[3] : undefined;
+    const se = own ? h[4] : undefined;
     if (req.method !== 'GET') return refuseUpgrade(this, req, rid, socket, 405, 'Invalid HTTP method');
     if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
       return refuseUpgrade(this, req, rid, socket, 400, 'Invalid Upgrade header');
@@ -878,19 +930,19 @@ class WebSocketServer extends EventEmitter {
       return null;
     }
     let protocols = NO_PROTOCOLS;
-    const sp = req.headers['sec-websocket-protocol'];
-    if (sp !== undefined) {
+    const protocol = own ? sp : req.headers['sec-websocket-protocol'];
+    if (protocol !== undefined) {
       try {
-        protocols = parseSubprotocols(sp);
+        protocols = parseSubprotocols(protocol);
       } catch {
         return refuseUpgrade(this, req, rid, socket, 400, 'Invalid Sec-WebSocket-Protocol header');
       }
     }
     const pmd = this.options.perMessageDeflate;
-    const se = req.headers['sec-websocket-extensions'];
-    if (pmd && se !== undefined) {
+    const extensions = own ? se : pmd ? req.headers['sec-websocket-extensions'] : undefined;
+    if (pmd && extensions !== undefined) {
       try {
-        const offers = parseExtensions(se);
+        const offers = parseExtensions(extensions);
         if (offers['permessage-deflate']) checkDeflateOffers(pmd, offers['permessage-deflate']);
       } catch {
         return refuseUpgrade(this, req, rid, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
