@@ -810,8 +810,10 @@ PYBIND11_MODULE(_wirehub, m) {
         std::string sub = subprotocol.is_none() ? std::string() : subprotocol.cast<std::string>();
         ConnPtr c = r.hub->adopt_shell(std::move(owner));
         int rc = wh_request_accept(r.r, opt_cstr(sub), opt_cstr(headers), c.get());
-        // Answered only on success: a refused accept can still be responded to.
-        if (rc >= 0 || rc == WH_ESTATE) r.r = nullptr;
+        // Answered on success, and on WH_ECLOSED (the peer left while the
+        // request waited: the engine dropped it); any other refused accept
+        // can still be responded to.
+        if (rc >= 0 || rc == WH_ESTATE || rc == WH_ECLOSED) r.r = nullptr;
         if (rc < 0) {
           r.hub->conns.erase(c.get());
           c->owner = py::none();

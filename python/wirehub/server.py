@@ -19,6 +19,8 @@ from .connection import Connection, Data, State
 from .exceptions import BrokerError, ConnectionClosed
 from .http import Headers, Request, Response
 
+_ECLOSED = _native.ECLOSED
+
 __all__ = ["serve", "Server", "ServerConnection", "Listener", "broadcast"]
 
 logger = logging.getLogger("wirehub.server")
@@ -445,6 +447,11 @@ class Server:
             return
         extra = f"Server: {self._server_header}\r\n" if self._server_header else ""
         rc, native = nreq.accept(sub, extra, conn)
+        if rc == _ECLOSED:
+            # The client went away while the handshake was being decided:
+            # the engine closed the socket with nothing written, as ws does.
+            self.logger.info("connection from %s closed before it was accepted", conn.request.remote_address)
+            return
         if rc < 0:
             self.logger.error("cannot accept connection from %s (subprotocol %r): %s",
                               conn.request.remote_address, sub, strerror(rc))

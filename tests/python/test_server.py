@@ -89,6 +89,32 @@ async def test_async_process_request_and_custom_headers():
             pass
 
 
+async def test_a_client_that_leaves_while_process_request_waits_is_dropped():
+    # The engine keeps reading while the handshake is decided; a client that
+    # sent its FIN meanwhile is closed with nothing written (as ws does) and
+    # its request counts as answered: no 500 is attempted on a dropped socket.
+    decided = asyncio.Event()
+
+    async def process_request(connection, request):
+        await asyncio.sleep(0.2)
+        decided.set()
+        return None
+
+    async with wirehub.serve(echo, HOST, 0, process_request=process_request) as server:
+        reader, writer = await asyncio.open_connection(HOST, server.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        await writer.drain()
+        writer.write_eof()
+        await asyncio.wait_for(decided.wait(), 5)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        assert len(server.connections) == 0
+        async with wirehub.connect(uri(server)) as ws:
+            await ws.send("still serving")
+            assert await ws.recv() == "still serving"
+
+
 async def test_process_request_serves_plain_http():
     page = "<html><body>hello page</body></html>"
 
