@@ -281,14 +281,7 @@ def launch(kind):
 
 # Cases that still fail against one server: known gaps of issue 11, run and
 # measured every time, reported as xfail (xpass once fixed), never as passed.
-KNOWN_GAPS = {
-    ("connect_close_cycles", "node"): "RSS 7.8-9.0 MB above baseline 2 s after 10,000 handshakes (bound 8; 8-16 "
-                                      "before the handshake's garbage was cut from 3.5 to 2.3 KB): V8 keeps the "
-                                      "young generation that the burst grew (an http.IncomingMessage per upgrade, "
-                                      "as ws) until its memory reducer runs. "
-                                      "No leak: heapUsed is back to +0.2 MB after a GC and RSS plateaus over 30,000 "
-                                      "cycles; ws itself holds +18 MB after 10,000 and +34 MB after 30,000",
-}
+KNOWN_GAPS: dict = {}
 
 
 @pytest.fixture

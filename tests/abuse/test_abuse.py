@@ -487,6 +487,9 @@ def test_fragment_flood(case):
     c.finish(rss_bound=SLACK + 2 * min(n_one, s.spec["max_size"]), fd_bound=1 + FD_SLACK)
 
 
+RSS_SETTLE_S = 20
+
+
 def test_connect_close_cycles(case):
     """10,000 connections (4 at a time) that each open, echo one message and
     go, half with a close handshake and half with a reset. Every one is
@@ -528,11 +531,22 @@ def test_connect_close_cycles(case):
         t.join(70)
     c.note(f"{sum(done)} cycles in {time.monotonic() - t0:.1f} s")
     c.check("every cycle served", sum(done) == total and not errors, f"{sum(done)}/{total}, {errors[:3]}")
-    time.sleep(2)
-    if s.alive():
+    # "Back to baseline" is a state to reach, not an instant: V8 returns the
+    # young generation the burst grew only when its memory reducer runs, about
+    # 12 s after the burst ends (RSS +9.7 MiB until then, -0.6 MiB after). The
+    # C and Python servers are back within the first sample.
+    settle = time.monotonic()
+    after = None
+    while s.alive():
         after = s.rss() - c.base_rss
+        if after <= SLACK or time.monotonic() - settle > RSS_SETTLE_S:
+            break
+        time.sleep(0.25)
+    if after is not None:
         c.figures["rss_after_mb"] = round(after / MiB, 1)
-        c.check(f"RSS back within {SLACK // MiB} MiB of baseline", after <= SLACK, f"{after / MiB:.1f} MiB")
+        c.figures["rss_settle_s"] = round(time.monotonic() - settle, 1)
+        c.check(f"RSS back within {SLACK // MiB} MiB of baseline within {RSS_SETTLE_S} s", after <= SLACK,
+                f"{after / MiB:.1f} MiB after {time.monotonic() - settle:.1f} s")
     c.finish(rss_bound=SLACK + threads * PER_CONN + 8 * MiB, fd_bound=threads + FD_SLACK)
 
 
