@@ -29,11 +29,11 @@ server::server(hub& h, const wh_server_options& o, endpoint_config cfg)
       cfg_(std::move(cfg)),
       flags_(o.flags),
       max_connections_(o.max_connections),
-      max_handshakes_(o.max_handshakes > 0 ? o.max_handshakes : o.max_handshakes < 0 ? INT_MAX : 1024),
-      max_memory_(o.max_memory ? o.max_memory : std::size_t(1) << 30),
       subprotocols_(o.subprotocols ? o.subprotocols : ""),
       user_data_(o.user_data),
-      acceptor_(h.loop_at(0).ioc()) {}
+      acceptor_(h.loop_at(0).ioc()),
+      max_handshakes_(o.max_handshakes > 0 ? o.max_handshakes : o.max_handshakes < 0 ? INT_MAX : 1024),
+      max_memory_(o.max_memory ? o.max_memory : std::size_t(1) << 30) {}
 
 server::~server() {
   // On loop 0's thread, or after the loops stopped: the broker's Redis
