@@ -241,7 +241,7 @@ int wh_server_publish(wh_server* s, const char* topic, const void* data, size_t 
   if (!s || !topic || (!data && len)) return WH_EINVAL;
   if (S(s)->closing()) return WH_ESHUTDOWN;
   return guarded([&]() -> int {
-    std::string t(topic);
+    const std::string_view t(topic);
     return S(s)->publish(&t, data, len, flags, C(except));
   });
 }

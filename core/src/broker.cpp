@@ -164,6 +164,18 @@ void boost_redis_to_bulk(std::string& to, const framed_payload& p) {
   redis::resp3::add_separator(to);
 }
 
+// The channel (prefix + topic) the same way.
+struct channel_name {
+  std::string_view prefix;
+  std::string_view topic;
+};
+void boost_redis_to_bulk(std::string& to, const channel_name& c) {
+  redis::resp3::add_header(to, redis::resp3::type::blob_string, c.prefix.size() + c.topic.size());
+  to.append(c.prefix);
+  to.append(c.topic);
+  redis::resp3::add_separator(to);
+}
+
 // ------------------------------------------------------------- connection
 
 namespace {
@@ -435,7 +447,7 @@ void broker::deliver(const std::string& channel, const std::string& msg) {
       return;
     }
   }
-  const std::string topic = channel.substr(cfg_.prefix.size());
+  const std::string_view topic = std::string_view(channel).substr(cfg_.prefix.size());
   server_->publish_local(&topic, payload, len, text ? WH_TEXT : WH_BINARY, nullptr);
   received_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -449,7 +461,7 @@ void broker::post_flush() {
   loop_.post([self] { self->flush(); });
 }
 
-void broker::publish(const std::string& topic, const void* data, std::size_t len, int flags) {
+void broker::publish(std::string_view topic, const void* data, std::size_t len, int flags) {
   char hdr[broker_wire::header_size];
   broker_wire::write_header(hdr, (flags & WH_TEXT) != 0, node_id_);
   std::lock_guard<std::mutex> lk(mu_);
@@ -472,10 +484,7 @@ void broker::publish(const std::string& topic, const void* data, std::size_t len
   }
   auto& req = *rs_->pending;
   const std::size_t before = req.payload().size();
-  std::string channel;
-  channel.reserve(cfg_.prefix.size() + topic.size());
-  channel.append(cfg_.prefix).append(topic);
-  req.push("PUBLISH", channel,
+  req.push("PUBLISH", channel_name{cfg_.prefix, topic},
            framed_payload{std::string_view(hdr, sizeof hdr), std::string_view(static_cast<const char*>(data), len)});
   unwritten_ += req.payload().size() - before;
   ++pending_count_;

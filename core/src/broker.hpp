@@ -76,7 +76,7 @@ class broker : public std::enable_shared_from_this<broker> {
   void detach();
 
   // [any thread]
-  void publish(const std::string& topic, const void* data, std::size_t len, int flags);
+  void publish(std::string_view topic, const void* data, std::size_t len, int flags);
   void interest(const std::string& topic, bool on);
   void stats(wh_broker_stats& out) const;
 

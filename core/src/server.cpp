@@ -281,7 +281,7 @@ const std::string* prepared_message::deflated(int window_bits) const {
 
 // ------------------------------------------------------------------ publish
 
-int server::publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except) {
+int server::publish(const std::string_view* topic, const void* data, std::size_t len, int flags, connection* except) {
   if ((flags & WH_TEXT) && (flags & WH_BINARY)) return WH_EINVAL;
   if (flags & WH_MORE) return WH_EINVAL;
   const int n = publish_local(topic, data, len, flags, except);
@@ -291,25 +291,27 @@ int server::publish(const std::string* topic, const void* data, std::size_t len,
   return n;
 }
 
-int server::publish_local(const std::string* topic, const void* data, std::size_t len, int flags,
+int server::publish_local(const std::string_view* topic, const void* data, std::size_t len, int flags,
                           connection* except) {
-  // Frame once; every subscriber shares these bytes (and the compressed
-  // frames the first subscriber of each window size builds).
-  std::shared_ptr<const prepared_message> shared = prepared_message::make(data, len, flags, cfg_.deflate);
-
   // Connections on this thread get the bytes now; those of other loops in
   // one posted batch per loop.
   loop* here = loop::current();
   std::vector<std::vector<connection*>> remote;
+  std::shared_ptr<const prepared_message> shared;
   int count = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);
     const std::vector<connection*>* targets = &conns_;
     if (topic) {
       auto it = topics_.find(*topic);
+      // No subscriber here (a publisher whose readers are all on other
+      // nodes): no frame to build, no copy of the payload.
       if (it == topics_.end()) return 0;
       targets = &it->second;
     }
+    // Frame once; every subscriber shares these bytes (and the compressed
+    // frames the first subscriber of each window size builds).
+    shared = prepared_message::make(data, len, flags, cfg_.deflate);
     for (connection* c : *targets) {
       if (c == except || !c->is_open()) continue;
       ++count;

@@ -7,10 +7,14 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <boost/container_hash/hash.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -54,9 +58,11 @@ class server {
   int close(int timeout_ms);
   int unlisten();
 
-  int publish(const std::string* topic, const void* data, std::size_t len, int flags, connection* except);
+  // topic == nullptr: every open connection (broadcast).
+  int publish(const std::string_view* topic, const void* data, std::size_t len, int flags, connection* except);
   // To this node's subscribers only (what the broker delivers from others).
-  int publish_local(const std::string* topic, const void* data, std::size_t len, int flags, connection* except);
+  int publish_local(const std::string_view* topic, const void* data, std::size_t len, int flags,
+                    connection* except);
   int set_broker(const wh_broker_options& o);
   int broker_stats(wh_broker_stats& out) const;
   int subscribe(connection* c, const std::string& topic, bool on);
@@ -127,7 +133,13 @@ class server {
 
   std::mutex mu_;  // guards conns_ and topics_ (publish may come from any thread)
   std::vector<connection*> conns_;
-  std::unordered_map<std::string, std::vector<connection*>> topics_;
+  // Looked up by string_view (transparent), so neither the C ABI's
+  // publish nor a message from the broker builds a std::string for it.
+  struct topic_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return boost::hash<std::string_view>()(s); }
+  };
+  boost::unordered_flat_map<std::string, std::vector<connection*>, topic_hash, std::equal_to<>> topics_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;
   // Set once (under mu_), read by publish on any thread; freed with us.
   std::shared_ptr<broker> broker_owner_;
