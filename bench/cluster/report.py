@@ -18,18 +18,20 @@ P99_LIMIT_US = 50000
 
 
 def parse(lines):
-    steps, broker = [], {}
+    steps, broker, floor = [], {}, None
     for line in lines:
         kind, _, rest = line.strip().partition(" ")
         kv = dict(f.split("=", 1) for f in rest.split() if "=" in f)
-        if kind == "step":
+        if kind == "floor":
+            floor = {k: float(v) for k, v in kv.items()}
+        elif kind == "step":
             for k, v in kv.items():
                 if k not in ("run", "proto"):
                     kv[k] = float(v)
             steps.append(kv)
         elif kind == "brokerstats":
             broker.setdefault(kv["run"], []).append(kv)
-    return steps, broker
+    return steps, broker, floor
 
 
 def passes(s):
@@ -113,7 +115,7 @@ def main():
     ap.add_argument("--redis-version", default="?")
     ap.add_argument("--socketio-version", default="?")
     a = ap.parse_args()
-    steps, broker = parse(sys.stdin)
+    steps, broker, floor = parse(sys.stdin)
     if a.max_rate:
         b = best(steps, a.max_rate)
         print(f"{b['rate']:.0f}" if b else "0")
@@ -164,6 +166,16 @@ def main():
         print(f"- cross-node p99 at the fixed rate: {ms(wh['p99_remote_us'])} ms (target <= 2 ms); "
               f"p50 {ms(wh['p50_remote_us'])} ms")
     ratio = per_cpu(wh) / per_cpu(sio) if sio and wh and per_cpu(sio) > 0 else 0.0
+    if floor and floor["deliveries_per_cpu_s"] > 0:
+        f = floor["deliveries_per_cpu_s"]
+        print(f"- kernel floor (`write_floor.c`: one 66-byte write() per delivery to {floor['sockets']:.0f} "
+              f"loopback sockets, {floor['rate']:.0f} rounds/s, the reader in epoll as the load generator): "
+              f"{floor['us_per_write']:.2f} µs of CPU per write, so at most {k(f)} deliveries per CPU-s "
+              f"for a server that writes each message as it comes")
+        if sio and wh and per_cpu(sio) > 0:
+            print(f"- at the fixed rate, wirehub's server side (nodes + Redis) reaches {per_cpu(wh) / f:.0%} of "
+                  f"that floor and Socket.IO's {per_cpu(sio) / f:.0%}; 10x Socket.IO would be "
+                  f"{k(10 * per_cpu(sio))} deliveries per CPU-s, {10 * per_cpu(sio) / f:.1f}x the floor")
     print()
     print(f"wirehub/socketio per-cpu = {ratio:.2f}")
 

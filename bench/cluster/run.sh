@@ -14,7 +14,8 @@
 # local mode: one wirehub node with the broker set (every subscriber local)
 # against the same node without one. Prints a markdown table and, last,
 # `wirehub/socketio per-cpu = X.XX` (deliveries per CPU-second of the
-# server-side processes, nodes + Redis, at the fixed rate).
+# server-side processes, nodes + Redis, at the fixed rate), after the kernel
+# floor under that figure (write_floor.c).
 #
 # Environment (all optional):
 #   WIREHUB_BUILD_DIR  CMake build tree with libwirehub.so (default: build/)
@@ -45,6 +46,7 @@ fi
 cc -O2 -Wall -o "$out/node_server" "$here/node_server.c" -I "$root/capi" -L "$build" -lwirehub \
   -Wl,-rpath,"$build"
 g++ -O2 -std=c++17 -pthread -Wall -o "$out/cluster_load" "$here/cluster_load.cpp"
+cc -O2 -Wall -o "$out/write_floor" "$here/write_floor.c"
 if [ ! -d "$here/node_modules/@socket.io/redis-adapter" ]; then
   say "npm ci (socket.io, @socket.io/redis-adapter, redis)"
   (cd "$here" && npm ci --no-audit --no-fund >&2)
@@ -156,6 +158,11 @@ say "fixed rate: $rate publishes/s ($((rate * SUBS / TOPICS)) deliveries/s)"
 fixed=(--warmup 2 --duration "$FIXED_SECONDS" --rates "$rate")
 run sio-fixed socketio 2 1 -- "${fixed[@]}"
 run wh-fixed wirehub 2 1 -- "${fixed[@]}"
+# The kernel's share alone: a node's writes at the fixed rate (each node
+# sends every message, its own and the other's, to its SUBS/2 subscribers),
+# one write() per delivery, with nothing else to do.
+say "write floor: $((SUBS / 2)) sockets, $rate rounds/s"
+"$out/write_floor" "$((SUBS / 2))" "$rate" "$FIXED_SECONDS" | grep '^floor ' | tee -a "$steps" >&2
 
 # Local mode: the broker set but every subscriber on the publishing node,
 # against the same node without a broker.
