@@ -876,9 +876,10 @@ class BrokerWorker : public Napi::AsyncWorker {
  private:
   // wh_server_set_broker() returns once Redis answered its check; the
   // connection the broker keeps is then made on the hub's loop (the JS
-  // thread, free meanwhile), and a publish before it is up is dropped. So
+  // thread, free meanwhile). Publishes made before it is up wait for it
+  // (within brokerMaxPending), but subscriptions reach Redis only then. So
   // done() waits here until it is, for up to the connect timeout more:
-  // 'listening' then means that a publish reaches the other nodes.
+  // 'listening' then means that this node reaches the others, and they it.
   void WaitConnected() {
     const int timeout = opts_.connect_timeout_ms > 0 ? opts_.connect_timeout_ms : 5000;
     struct timespec t0;

@@ -242,9 +242,11 @@ class Server:
             await self.wait_closed()
             raise BrokerError(self.broker or "", _broker_reason(rc, o["connect_timeout_ms"]), rc)
         # Redis answered the check; the engine's own connection comes up in
-        # the background right after. Until it is up, a publish would skip the
-        # other nodes (dropped), so serve() returns once it is (or, if Redis
-        # went away in between, after broker_timeout, reconnecting then).
+        # the background right after. Publishes made before it is up wait for
+        # it (within broker_max_pending), but subscriptions would reach Redis
+        # only then: serve() returns once it is up, so that a node that is
+        # serving is one the others can reach both ways (or, if Redis went
+        # away in between, after broker_timeout, reconnecting then).
         loop = self._runtime.loop
         deadline = loop.time() + o["connect_timeout_ms"] / 1000
         try:
