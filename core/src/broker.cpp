@@ -360,9 +360,7 @@ void broker::connect() {
     for (const auto& ch : *sent)
       if (!self->channels_.count(ch)) unsub.push_back(ch);
     self->send_interest(conn, sub, unsub);
-    // Asio opened it without close-on-exec; a child process the
-    // application spawns must not keep our Redis connection alive.
-    ::fcntl(conn->next_layer().next_layer().native_handle(), F_SETFD, FD_CLOEXEC);
+    set_cloexec(conn->next_layer().next_layer().native_handle());
     if (self->ever_connected_) self->reconnects_.fetch_add(1, std::memory_order_relaxed);
     self->ever_connected_ = true;
     self->backoff_ms_ = 0;

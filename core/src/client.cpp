@@ -184,9 +184,7 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
                                  client_fail(code, "connect " + ec2.message() + " " + ep.address().to_string());
                                } else {
                                  (void)ep;
-                                 // Asio opened it without close-on-exec (a
-                                 // child process would keep it open).
-                                 ::fcntl(chs()->sock.native_handle(), F_SETFD, FD_CLOEXEC);
+                                 set_cloexec(chs()->sock.native_handle());
                                  client_connected();
                                  if (fd_ >= 0) take_peer_address();
                                }

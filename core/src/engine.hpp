@@ -56,4 +56,10 @@ int resolve_fragments(int max_fragments, endpoint_config& out);
 
 std::uint64_t now_ms();
 
+// Asio opens, accepts and connects sockets without close-on-exec, so every
+// descriptor it hands us goes through this: a child process the application
+// spawns (a redis-server, a CGI) must not keep our port bound, a peer's
+// connection or our Redis link open after we closed them.
+void set_cloexec(int fd);
+
 }  // namespace wirehub

@@ -7,6 +7,7 @@
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/post.hpp>
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -27,6 +28,8 @@ std::uint64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
+
+void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
 
 loop::loop(hub& h, int index)
     : hub_(h),

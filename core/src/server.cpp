@@ -80,9 +80,7 @@ int server::listen(const wh_server_options& o) {
   tcp::endpoint ep(addr, static_cast<unsigned short>(o.port));
   acceptor_.open(ep.protocol(), ec);
   if (ec) return map_bind_error(ec);
-  // Asio opens sockets without close-on-exec: a child the application
-  // spawns (a redis-server, a CGI) would keep the port bound after us.
-  ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
+  set_cloexec(acceptor_.native_handle());
   acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (o.flags & WH_SERVER_REUSE_PORT) {
     int one = 1;
@@ -124,7 +122,7 @@ void server::accept_next() {
       accept_next();
       return;
     }
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // Asio's accept() does not set it: see listen()
+    set_cloexec(fd);
     // Sockets still in their handshake cost us and nothing to the peer:
     // past the cap a new one is closed at once, before any byte is read.
     if (!handshake_begin()) {
