@@ -14,7 +14,7 @@
 //     descriptors sends no FIN), the net.Socket object kept as the
 //     connection's (see keepSocket()); a TLS socket has no descriptor
 //     carrying plaintext, so it is bridged to the engine through a
-//     socketpair.
+//     socketpair (bridge.js, shared with the client).
 
 const EventEmitter = require('events');
 const crypto = require('crypto');
@@ -26,6 +26,7 @@ const { Duplex } = require('stream');
 const { addon, conns, servers, SERVER, F, E, errName, limitOptions } = require('./native');
 const WebSocket = require('./websocket');
 const { engineError } = require('./errors');
+const { bridge } = require('./bridge');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
@@ -1042,7 +1043,14 @@ class WebSocketServer extends EventEmitter {
       keepSocket(socket, handle, ctx);
       ctx.kept = true;
     } else {
-      fd = this._bridge(socket);
+      socket.removeListener('error', socketOnError);
+      try {
+        fd = bridge(socket, this.options.closeTimeout);
+      } catch (err) {
+        abortHandshake(socket, 500);
+        this.emit('error', err);
+        return;
+      }
     }
     socket[kAdopted] = true;
     ctx.socket = socket;
@@ -1072,23 +1080,6 @@ class WebSocketServer extends EventEmitter {
   // its bridge, once the engine's answer went through.
   _dropAdopted(ctx) {
     if (ctx.kept && !ctx.ws && ctx.socket) ctx.socket.destroy();
-  }
-
-  _bridge(socket) {
-    const [engineEnd, ourEnd] = addon.socketpair();
-    const local = new net.Socket({ fd: ourEnd, readable: true, writable: true });
-    socket.removeListener('error', socketOnError);
-    const done = () => {
-      socket.destroy();
-      local.destroy();
-    };
-    socket.on('error', done);
-    local.on('error', done);
-    socket.on('close', done);
-    local.on('close', done);
-    socket.pipe(local);
-    local.pipe(socket);
-    return engineEnd;
   }
 
   _respond(rid, code, message, headers) {
