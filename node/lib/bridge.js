@@ -3,7 +3,8 @@
 // lives in Node's OpenSSL; a user's Duplex without a descriptor) is handed
 // to the engine through a UNIX socketpair: the engine owns one end, Node
 // pipes the other to the socket both ways. Used by the server ({ server }
-// over https, handleUpgrade).
+// over https, handleUpgrade) and by the client (wss:// through an `agent`,
+// `createConnection`, or TLS options only Node's tls.connect honours).
 //
 // Each direction ends as it would on the wire, so the engine sees what it
 // sees on a socket of its own:

@@ -1,29 +1,65 @@
 'use strict';
 // A client whose ws options ask for Node's own networking: `agent` (a
 // proxy), `createConnection`, `lookup`, `finishRequest`, `family`,
-// `localAddress`... As ws does, the opening handshake then goes through
-// Node's http.request with those options; the upgraded socket is handed to
-// the engine (wh_client_adopt), which runs the connection from there. Only
-// the connections that use these options take this path: the others are
-// dialled by the engine itself.
-//
-// The engine takes a socket's descriptor, not its TLS session: a wss://
-// handshake through Node's TLS cannot be handed over, and fails with a
-// clear error (ENOTSUP) instead of a hang.
+// `localAddress`..., or for wss:// a tls.connect option only Node's TLS
+// honours (`pfx`, `passphrase`, `checkServerIdentity`, `secureContext`...).
+// As ws does, the opening handshake then goes through Node's http(s).request
+// with those options, and the upgraded socket is handed to the engine
+// (wh_client_adopt), which runs the connection from there: a plain TCP
+// socket by its descriptor (dup()ed; Node's handle closed), a TLSSocket or a
+// Duplex without a descriptor through a socketpair bridge (bridge.js), Node
+// keeping the TLS session. Only the connections that use these options take
+// this path: the others are dialled by the engine itself.
 
 const crypto = require('crypto');
 const http = require('http');
 const https = require('https');
+const net = require('net');
+const tls = require('tls');
+const util = require('util');
 
 const { addon, E, conns } = require('./native');
+const { bridge } = require('./bridge');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 // The options that make ws's request differ from a plain dial.
 const NODE_NET_OPTIONS = ['agent', 'createConnection', 'lookup', 'finishRequest', 'family', 'localAddress', 'localPort'];
 
-function usesNodeHttp(opts) {
-  return NODE_NET_OPTIONS.some((k) => opts[k] !== undefined && opts[k] !== null);
+// tls.connect options ws passes on that the engine has no equivalent for
+// (it verifies the host name itself and reads PEM certificates and
+// unencrypted keys): with one of them a wss:// client goes through Node's
+// TLS. Server-only options (dhparam, ticketKeys...) are left out: ws's
+// client ignores them too.
+const NODE_TLS_OPTIONS = [
+  'pfx', 'passphrase', 'checkServerIdentity', 'secureContext', 'crl', 'sigalgs', 'ecdhCurve',
+  'secureOptions', 'secureProtocol', 'session', 'ALPNProtocols', 'pskCallback', 'minDHSize',
+  'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'enableTrace'
+];
+
+const given = (v) => v !== undefined && v !== null;
+// The engine takes PEM text (strings or Buffers); tls.connect also takes
+// { pem, passphrase } objects for `key`, `cert`'s and `ca`'s arrays.
+const pemOnly = (v) => !given(v) || (Array.isArray(v) ? v : [v]).every((x) => typeof x === 'string' || Buffer.isBuffer(x));
+
+function usesNodeHttp(opts, isSecure) {
+  if (NODE_NET_OPTIONS.some((k) => given(opts[k]))) return true;
+  if (!isSecure) return false;
+  return NODE_TLS_OPTIONS.some((k) => given(opts[k])) || !pemOnly(opts.key) || !pemOnly(opts.cert) || !pemOnly(opts.ca);
+}
+
+// ws's own connectors, for the requests without a `createConnection`.
+function netConnect(options) {
+  options.path = options.socketPath;
+  return net.connect(options);
+}
+
+function tlsConnect(options) {
+  options.path = undefined;
+  if (!options.servername && options.servername !== '') {
+    options.servername = net.isIP(options.host) ? '' : options.host;
+  }
+  return tls.connect(options);
 }
 
 // ws's permessage-deflate offer (PerMessageDeflate#offer + extension.format).
@@ -65,6 +101,7 @@ function connectViaNodeHttp(ws, c) {
   }
   const reqOpts = {
     ...opts,
+    createConnection: opts.createConnection || (isSecure ? tlsConnect : netConnect),
     headers,
     defaultPort: isSecure ? 443 : 80,
     host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
@@ -125,25 +162,51 @@ function connectViaNodeHttp(ws, c) {
     if (ext !== undefined && !offer) {
       return refuse('Server sent a Sec-WebSocket-Extensions header but no extension was requested');
     }
-    if (socket.encrypted) {
+    // As ws's setSocket: the handshake's timeout is not the connection's.
+    if (typeof socket.setTimeout === 'function') socket.setTimeout(0);
+    const fd = !socket.encrypted && socket._handle ? socket._handle.fd : -1;
+    let own;
+    if (typeof fd === 'number' && fd >= 0) {
+      // Bytes Node read past the 101 but did not hand out yet follow `head`.
+      if (socket.readableLength > 0) {
+        const more = socket.read(socket.readableLength);
+        if (more) head = Buffer.concat([head, more]);
+      }
+      own = addon.dup(fd);
+      // Node closes its descriptor without a FIN: the engine holds its own.
       socket.destroy();
-      const err = new Error('wirehub: a wss:// handshake made through Node\'s TLS (agent, createConnection) cannot be handed to the engine');
-      err.code = 'ENOTSUP';
-      c.fail(err);
-      return;
-    }
-    const fd = socket._handle && socket._handle.fd;
-    const own = typeof fd === 'number' && fd >= 0 ? addon.dup(fd) : -1;
-    // Node closes its descriptor without a FIN: the engine holds its own.
-    socket.destroy();
-    if (own < 0) {
-      const err = new Error('wirehub: the upgraded socket has no descriptor to hand to the engine');
-      err.code = 'ENOTSUP';
-      c.fail(err);
-      return;
+      if (own < 0) {
+        const code = util.getSystemErrorName(own);
+        const err = new Error(`dup ${code}`);
+        err.code = code;
+        err.errno = own;
+        c.fail(err);
+        return;
+      }
+    } else {
+      // What Node already buffered goes through the bridge, behind `head`
+      // (the engine reads `head` before its end of the pair).
+      try {
+        own = bridge(socket, c.nopts.closeTimeout);
+      } catch (err) {
+        socket.destroy();
+        c.fail(err);
+        return;
+      }
+      // The engine's peer is its end of the pair: ws._socket answers what
+      // the socket Node kept says, as ws's own would.
+      ws._socketInfo = {
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        remoteFamily: socket.remoteFamily,
+        localAddress: socket.localAddress,
+        localPort: socket.localPort
+      };
     }
     const id = addon.clientAdopt(own, c.nopts, serverProt || '', ext || '', head);
     if (id < 0) {
+      // The engine closed its end; a bridged socket goes at once, as ws's.
+      if (!socket.destroyed) socket.destroy();
       if (id === E.EHANDSHAKE) c.abort('Invalid Sec-WebSocket-Extensions header');
       else c.fail(c.engineError(id));
       return;

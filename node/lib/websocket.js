@@ -1177,7 +1177,12 @@ function initAsClient(ws, address, protocols, options) {
     ...limitOptions(opts, ['idleTimeout', 'messageTimeout'])
   };
   if (opts.origin) nopts.origin = String(opts.origin);
-  if (isSecure) {
+  // ws's agent, createConnection, lookup, finishRequest, a TLS option only
+  // Node's tls.connect honours, or protocolVersion 8 (the engine's own
+  // request says 13): the handshake goes through Node's http(s), the
+  // upgraded socket to the engine.
+  const viaNode = !isIpcUrl && (usesNodeHttp(opts, isSecure) || opts.protocolVersion === 8);
+  if (isSecure && !viaNode) {
     if (opts.rejectUnauthorized === false) nopts.insecure = 1;
     if (opts.ca) nopts.caFile = caFile(opts.ca);
     if (opts.servername) nopts.servername = opts.servername;
@@ -1211,10 +1216,7 @@ function initAsClient(ws, address, protocols, options) {
     clean.password = '';
     target = clean.href;
   }
-  // protocolVersion 8 too (the engine's own request says 13), for ws://.
-  if (!isIpcUrl && (usesNodeHttp(opts) || (opts.protocolVersion === 8 && !isSecure))) {
-    // ws's agent, createConnection, lookup, finishRequest...: the handshake
-    // goes through Node's http, the upgraded socket to the engine.
+  if (viaNode) {
     connectViaNodeHttp(ws, {
       url: parsedUrl,
       opts,

@@ -8,6 +8,7 @@ const { describe, test } = require('node:test');
 const assert = require('assert');
 const http = require('http');
 const net = require('net');
+const { Duplex } = require('stream');
 const ws = require('ws');
 const { withTimeout } = require('./helpers');
 const { impls } = require('./ws-client-helpers');
@@ -112,6 +113,44 @@ describe('new WebSocket(address, protocols, options): http.request options', () 
       assert.ok(looked >= 1, 'lookup was used to resolve localhost');
       client.close();
       await closed(client);
+      await srv.close();
+    });
+
+    test(`${name}: createConnection returning a Duplex without a descriptor`, async () => {
+      const srv = await echoServer();
+      // A tunnel of the user's: a stream over a TCP socket, with no handle
+      // of its own (the engine gets it through a socketpair bridge).
+      const tunnel = () => {
+        const s = net.connect(srv.port, '127.0.0.1');
+        const d = new Duplex({
+          read() {
+            s.resume();
+          },
+          write(chunk, encoding, cb) {
+            s.write(chunk, cb);
+          },
+          final(cb) {
+            s.end();
+            cb();
+          },
+          destroy(err, cb) {
+            s.destroy();
+            cb(err);
+          }
+        });
+        s.on('data', (b) => {
+          if (!d.push(b)) s.pause();
+        });
+        s.on('end', () => d.push(null));
+        s.on('error', (err) => d.destroy(err));
+        return d;
+      };
+      const client = new lib.WebSocket(`ws://127.0.0.1:${srv.port}/`, { createConnection: tunnel });
+      assert.strictEqual(await echoOnce(client), 'through node http');
+      const serverClosed = new Promise((r) => [...srv.wss.clients][0].once('close', (code, reason) => r([code, String(reason)])));
+      client.close(4000, 'tunnel done');
+      await closed(client);
+      assert.deepStrictEqual(await withTimeout(serverClosed, 5000, 'server close'), [4000, 'tunnel done']);
       await srv.close();
     });
 
