@@ -37,6 +37,10 @@ const NODE_TLS_OPTIONS = [
   'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'enableTrace'
 ];
 
+// The engine speaks TLS 1.2 and 1.3; a client that allows older ones gets
+// Node's TLS, which offers what its OpenSSL permits, as ws does.
+const OLD_TLS = new Set(['TLSv1', 'TLSv1.1']);
+
 const given = (v) => v !== undefined && v !== null;
 // The engine takes PEM text (strings or Buffers); tls.connect also takes
 // { pem, passphrase } objects for `key`, `cert`'s and `ca`'s arrays.
@@ -45,7 +49,8 @@ const pemOnly = (v) => !given(v) || (Array.isArray(v) ? v : [v]).every((x) => ty
 function usesNodeHttp(opts, isSecure) {
   if (NODE_NET_OPTIONS.some((k) => given(opts[k]))) return true;
   if (!isSecure) return false;
-  return NODE_TLS_OPTIONS.some((k) => given(opts[k])) || !pemOnly(opts.key) || !pemOnly(opts.cert) || !pemOnly(opts.ca);
+  return NODE_TLS_OPTIONS.some((k) => given(opts[k])) || !pemOnly(opts.key) || !pemOnly(opts.cert) || !pemOnly(opts.ca) ||
+    OLD_TLS.has(opts.minVersion);
 }
 
 // ws's own connectors, for the requests without a `createConnection`.

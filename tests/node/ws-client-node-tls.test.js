@@ -423,4 +423,28 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
     assert.strictEqual(requests, 0);
     await srv.close();
   });
+
+  // wirehub only: a minimum below the engine's TLS 1.2 goes to Node's TLS,
+  // which then negotiates what ws would (1.3 with this server).
+  test('wirehub: minVersion TLSv1 or TLSv1.1 goes through Node\'s TLS', async () => {
+    const srv = await wssServer({});
+    const request = https.request;
+    let requests = 0;
+    https.request = (...args) => {
+      requests++;
+      return request(...args);
+    };
+    try {
+      for (const minVersion of ['TLSv1', 'TLSv1.1']) {
+        const client = new wirehub.WebSocket(srv.url, { ca: pem.server.cert, minVersion });
+        assert.strictEqual(await outcome(client), 'open');
+        client.close();
+        await closeEvent(client);
+      }
+    } finally {
+      https.request = request;
+    }
+    assert.strictEqual(requests, 2);
+    await srv.close();
+  });
 });
