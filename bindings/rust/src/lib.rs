@@ -1171,8 +1171,9 @@ fn timeout_ms(t: Setting<Duration>, off: c_int, what: &str) -> Result<c_int> {
 
 // ------------------------------------------------------------------ server
 
-/// Options of a server (builder style).
-#[derive(Debug, Clone, Default)]
+/// Options of a server (builder style). Its `Debug` hides the password of
+/// the [`broker`](Self::broker) URL, so logging the options leaks nothing.
+#[derive(Clone, Default)]
 pub struct ServerOptions {
     /// Default `127.0.0.1`.
     pub host: Option<String>,
@@ -1232,6 +1233,35 @@ pub struct ServerOptions {
     /// Bytes of publishes handed to Redis but not yet written; past it a
     /// publish for other nodes is dropped and counted. 0 = 8 MiB.
     pub broker_max_pending: usize,
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("backlog", &self.backlog)
+            .field("subprotocols", &self.subprotocols)
+            .field("max_connections", &self.max_connections)
+            .field("upgrade_hook", &self.upgrade_hook)
+            .field("reuse_port", &self.reuse_port)
+            .field("deflate", &self.deflate)
+            .field("limits", &self.limits)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("io_threads", &self.io_threads)
+            .field("max_handshakes", &self.max_handshakes)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("message_timeout", &self.message_timeout)
+            .field("max_memory", &self.max_memory)
+            .field("broker", &self.broker.as_deref().map(redact_url))
+            .field("broker_prefix", &self.broker_prefix)
+            .field("broker_ca_file", &self.broker_ca_file)
+            .field("broker_insecure", &self.broker_insecure)
+            .field("broker_connect_timeout", &self.broker_connect_timeout)
+            .field("broker_max_pending", &self.broker_max_pending)
+            .finish()
+    }
 }
 
 impl ServerOptions {
@@ -1800,5 +1830,18 @@ impl OwnedEvent {
             },
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_server_options_hides_the_broker_password() {
+        let o = ServerOptions::new().broker("redis://:s3cret@127.0.0.1:6379/0");
+        let shown = format!("{:?}", o);
+        assert!(!shown.contains("s3cret"), "{}", shown);
+        assert!(shown.contains("redis://***@127.0.0.1:6379/0"), "{}", shown);
     }
 }
