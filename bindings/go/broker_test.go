@@ -437,3 +437,19 @@ func TestBrokerStatsWithoutABrokerIsErrState(t *testing.T) {
 		t.Errorf("after Close: %v, want ErrShutdown", err)
 	}
 }
+
+func TestServerConfigPrintsWithoutTheBrokerPassword(t *testing.T) {
+	cfg := ServerConfig{Broker: "redis://:s3cret@127.0.0.1:6379/0", BrokerPrefix: "chat:"}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		shown := fmt.Sprintf(verb, cfg)
+		if strings.Contains(shown, "s3cret") {
+			t.Errorf("%s shows the password: %s", verb, shown)
+		}
+		if !strings.Contains(shown, "redis://***@127.0.0.1:6379/0") || !strings.Contains(shown, "chat:") {
+			t.Errorf("%s: %s", verb, shown)
+		}
+	}
+	if shown := fmt.Sprintf("%#v", &cfg); strings.Contains(shown, "s3cret") {
+		t.Errorf("%%#v of a pointer shows the password: %s", shown)
+	}
+}

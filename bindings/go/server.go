@@ -294,6 +294,24 @@ func (s *Server) attachBroker() error {
 	return opErr(op, C.wh_server_set_broker(s.raw, &o))
 }
 
+// String prints the config as %+v would, with the Broker URL's user and
+// password replaced by "***": logging a config must not leak Redis's
+// password. GoString does the same for %#v.
+func (c ServerConfig) String() string {
+	type plain ServerConfig // without the methods, so Sprintf does not recurse
+	p := plain(c)
+	p.Broker = redactURL(p.Broker)
+	return fmt.Sprintf("%+v", p)
+}
+
+// GoString: see String.
+func (c ServerConfig) GoString() string {
+	type ServerConfig_ ServerConfig
+	p := ServerConfig_(c)
+	p.Broker = redactURL(p.Broker)
+	return strings.Replace(fmt.Sprintf("%#v", p), "ServerConfig_", "ServerConfig", 1)
+}
+
 // redactURL replaces the user and password of a URL, if any, with "***".
 func redactURL(u string) string {
 	start := 0
