@@ -93,7 +93,7 @@ WH_EXTERN int wh_abi_version(void);             /* WH_ABI_VERSION of the loaded 
   X(EUTF8, -14, "invalid UTF-8 in a text message")                                   \
   X(ETOOBIG, -15, "message larger than the maximum message size")                    \
   X(ELIMIT, -16, "connection limit reached")                                         \
-  X(EURL, -17, "invalid WebSocket URL")                                              \
+  X(EURL, -17, "invalid URL")                                                        \
   X(ENOTSUP, -18, "not supported")                                                   \
   X(EAGAIN, -19, "no event waiting")                                                 \
   X(ESHUTDOWN, -20, "server or hub is shutting down")                                \

@@ -307,7 +307,7 @@ def case_client_errors(run):
     c = run.client("client-bad-url", "http://127.0.0.1:1/")
     c.close_stdin()
     check_client_exit(c, 2)
-    if "invalid WebSocket URL" not in c.stderr():
+    if "invalid URL" not in c.stderr():
         c.fail("expected wh_strerror(WH_EURL) on stderr")
 
     c = run.client("client-404", "ws://127.0.0.1:%d/" % http_404_server())
