@@ -151,28 +151,17 @@ bool read(const char* msg, std::size_t len, bool& text, std::uint64_t& node, con
 }
 }  // namespace broker_wire
 
-// A PUBLISH argument written straight into the request: header then payload,
-// without building the message in a string of its own first.
-struct framed_payload {
-  std::string_view header;
-  std::string_view body;
+// A PUBLISH argument made of two parts (the channel: prefix + topic; the
+// message: header + payload), written straight into the request without
+// joining them in a string of their own first.
+struct joined {
+  std::string_view first;
+  std::string_view second;
 };
-void boost_redis_to_bulk(std::string& to, const framed_payload& p) {
-  redis::resp3::add_header(to, redis::resp3::type::blob_string, p.header.size() + p.body.size());
-  to.append(p.header);
-  to.append(p.body);
-  redis::resp3::add_separator(to);
-}
-
-// The channel (prefix + topic) the same way.
-struct channel_name {
-  std::string_view prefix;
-  std::string_view topic;
-};
-void boost_redis_to_bulk(std::string& to, const channel_name& c) {
-  redis::resp3::add_header(to, redis::resp3::type::blob_string, c.prefix.size() + c.topic.size());
-  to.append(c.prefix);
-  to.append(c.topic);
+void boost_redis_to_bulk(std::string& to, const joined& j) {
+  redis::resp3::add_header(to, redis::resp3::type::blob_string, j.first.size() + j.second.size());
+  to.append(j.first);
+  to.append(j.second);
   redis::resp3::add_separator(to);
 }
 
@@ -482,8 +471,8 @@ void broker::publish(std::string_view topic, const void* data, std::size_t len, 
   }
   auto& req = *rs_->pending;
   const std::size_t before = req.payload().size();
-  req.push("PUBLISH", channel_name{cfg_.prefix, topic},
-           framed_payload{std::string_view(hdr, sizeof hdr), std::string_view(static_cast<const char*>(data), len)});
+  req.push("PUBLISH", joined{cfg_.prefix, topic},
+           joined{std::string_view(hdr, sizeof hdr), std::string_view(static_cast<const char*>(data), len)});
   unwritten_ += req.payload().size() - before;
   ++pending_count_;
   post_flush();
