@@ -393,10 +393,9 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
     });
   }
 
-  // wirehub only: the options the engine honours keep its own dial, with
-  // no Node request (and no bridge) in the way.
-  test('wirehub: ca, cert, key, servername, rejectUnauthorized, versions and ciphers stay on the engine', async () => {
-    const srv = await wssServer({ requestCert: true });
+  // How many https.request calls wirehub clients with these options make;
+  // each client opens, then closes.
+  async function httpsRequestsOf(url, optionsList) {
     const request = https.request;
     let requests = 0;
     https.request = (...args) => {
@@ -404,22 +403,32 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
       return request(...args);
     };
     try {
-      const client = new wirehub.WebSocket(srv.url, {
-        ca: pem.server.cert,
-        cert: pem.client.cert,
-        key: pem.client.key,
-        servername: '127.0.0.1',
-        rejectUnauthorized: true,
-        minVersion: 'TLSv1.2',
-        maxVersion: 'TLSv1.3',
-        ciphers: 'ECDHE-RSA-AES128-GCM-SHA256'
-      });
-      assert.strictEqual(await outcome(client), 'open');
-      client.close();
-      await closeEvent(client);
+      for (const options of optionsList) {
+        const client = new wirehub.WebSocket(url, options);
+        assert.strictEqual(await outcome(client), 'open');
+        client.close();
+        await closeEvent(client);
+      }
     } finally {
       https.request = request;
     }
+    return requests;
+  }
+
+  // wirehub only: the options the engine honours keep its own dial, with
+  // no Node request (and no bridge) in the way.
+  test('wirehub: ca, cert, key, servername, rejectUnauthorized, versions and ciphers stay on the engine', async () => {
+    const srv = await wssServer({ requestCert: true });
+    const requests = await httpsRequestsOf(srv.url, [{
+      ca: pem.server.cert,
+      cert: pem.client.cert,
+      key: pem.client.key,
+      servername: '127.0.0.1',
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.3',
+      ciphers: 'ECDHE-RSA-AES128-GCM-SHA256'
+    }]);
     assert.strictEqual(requests, 0);
     await srv.close();
   });
@@ -428,22 +437,10 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
   // which then negotiates what ws would (1.3 with this server).
   test('wirehub: minVersion TLSv1 or TLSv1.1 goes through Node\'s TLS', async () => {
     const srv = await wssServer({});
-    const request = https.request;
-    let requests = 0;
-    https.request = (...args) => {
-      requests++;
-      return request(...args);
-    };
-    try {
-      for (const minVersion of ['TLSv1', 'TLSv1.1']) {
-        const client = new wirehub.WebSocket(srv.url, { ca: pem.server.cert, minVersion });
-        assert.strictEqual(await outcome(client), 'open');
-        client.close();
-        await closeEvent(client);
-      }
-    } finally {
-      https.request = request;
-    }
+    const requests = await httpsRequestsOf(srv.url, [
+      { ca: pem.server.cert, minVersion: 'TLSv1' },
+      { ca: pem.server.cert, minVersion: 'TLSv1.1' }
+    ]);
     assert.strictEqual(requests, 2);
     await srv.close();
   });
