@@ -551,6 +551,9 @@ void broker::flush() {
     std::lock_guard<std::mutex> lk(self->mu_);
     self->unwritten_ -= bytes;
   });
+  // Boost.Redis writes it from a handler it has just queued: let that run
+  // before this turn's local writes (see server::publish).
+  loop_.flush_after_asio();
 }
 
 }  // namespace wirehub

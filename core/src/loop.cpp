@@ -280,6 +280,10 @@ void loop::arm_turn_end() {
 }
 
 void loop::turn_end() {
+  if (std::exchange(flush_after_asio_, false)) {
+    boost::asio::post(ioc_, [this] { turn_end(); });  // turn_posted_ stays set
+    return;
+  }
   // The batch end first: a batching host replies there, and those replies
   // belong to this turn's flush.
   if (batch_pending_) {

@@ -144,6 +144,10 @@ class loop {
   void defer_signal(class event_queue* q);
   // WH_EV_BATCH_END once the events of this turn are delivered.
   void defer_batch_end();
+  // This turn's writes wait for the handlers Asio has queued so far (the
+  // broker's write to Redis): one more trip through Asio's queue. With a
+  // host the order is already so (Asio is polled before the writes).
+  void flush_after_asio() { flush_after_asio_ = !hosted_; }
   // Ends a pending batch at once (before a close makes sends fail).
   void batch_point();
 
@@ -267,6 +271,7 @@ class loop {
   // One posted handler per turn runs what waits for the turn's end: the
   // batch end, the flush of dirty_, the event queue's signal.
   bool turn_posted_ = false;
+  bool flush_after_asio_ = false;
   bool batch_pending_ = false;
   class event_queue* signal_queue_ = nullptr;
   connection* head_ = nullptr;  // intrusive list of this loop's connections

@@ -282,11 +282,14 @@ const std::string* prepared_message::deflated(int window_bits) const {
 int server::publish(const std::string_view* topic, const void* data, std::size_t len, int flags, connection* except) {
   if ((flags & WH_TEXT) && (flags & WH_BINARY)) return WH_EINVAL;
   if (flags & WH_MORE) return WH_EINVAL;
-  const int n = publish_local(topic, data, len, flags, except);
-  // After the local deliveries: a subscriber here never waits for Redis.
-  if (topic && n >= 0)
+  // The other nodes' copy first: it is only queued here (the broker writes
+  // it to Redis at the end of the loop's turn, ahead of this turn's local
+  // writes), so a subscriber here waits for no round trip, and one on
+  // another node does not wait for this node's local writes, hundreds of
+  // write() calls for a large topic.
+  if (topic)
     if (broker* b = broker_.load(std::memory_order_acquire)) b->publish(*topic, data, len, flags);
-  return n;
+  return publish_local(topic, data, len, flags, except);
 }
 
 int server::publish_local(const std::string_view* topic, const void* data, std::size_t len, int flags,
