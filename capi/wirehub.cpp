@@ -391,6 +391,10 @@ int wh_conn_buffered(wh_conn* c, size_t* out) {
   *out = C(c)->buffered();
   return 0;
 }
+int wh_conn_flush(wh_conn* c) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->flush_now(); });
+}
 int wh_conn_pause(wh_conn* c) {
   if (!c) return WH_EINVAL;
   return guarded([&]() -> int { return C(c)->pause(true); });

@@ -565,6 +565,15 @@ WH_EXTERN int wh_conn_close(wh_conn* conn, int code, const char* reason, size_t 
 WH_EXTERN int wh_conn_terminate(wh_conn* conn);
 /* Bytes accepted by send() but not yet written to the socket. [any thread] */
 WH_EXTERN int wh_conn_buffered(wh_conn* conn, size_t* out);
+/* Write what is queued for the conn now, instead of at the end of the I/O
+ * thread's turn or at the host thread's uncork (wh_hub_cork): for a host
+ * whose wh_conn_buffered() right after a send must mean what the socket did
+ * not take, as ws's bufferedAmount does. On the conn's I/O thread, or the
+ * host thread in host mode, the write happens in the call; from another
+ * thread it is handed to the I/O thread (at the uncork if that thread corked
+ * the hub). What the socket does not take stays queued, as always.
+ * WH_ECLOSED once closed. [any thread] */
+WH_EXTERN int wh_conn_flush(wh_conn* conn);
 /* Stop/resume reading from the peer (flow control for the application). [any thread] */
 WH_EXTERN int wh_conn_pause(wh_conn* conn);
 WH_EXTERN int wh_conn_resume(wh_conn* conn);

@@ -849,6 +849,24 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
   mark_dirty();
 }
 
+int connection::flush_now() {
+  if (is_closed()) return WH_ECLOSED;
+  if (loop_.on_this_thread() || loop_.is_host_thread()) {
+    auto now = [&] {
+      if (state_ != state::closed) flush();
+    };
+    if (loop_.on_this_thread()) now();
+    else loop_.on_host(now);
+    return 0;
+  }
+  retain();
+  loop_.dispatch([this] {
+    if (state_ != state::closed) flush();
+    release();
+  });
+  return 0;
+}
+
 int connection::ping(const void* data, std::size_t len, bool pong) {
   if (len > 125 || (!data && len)) return WH_EINVAL;
   const auto st = api_state_.load(std::memory_order_acquire);

@@ -48,6 +48,7 @@ class connection {
   int close(int code, const char* reason, std::size_t len);
   int terminate();
   int pause(bool paused);
+  int flush_now();  // wh_conn_flush
   std::size_t buffered() const { return buffered_.load(std::memory_order_relaxed); }
   bool is_closed() const { return closed_flag_.load(std::memory_order_acquire); }
   bool is_open() const { return api_state_.load(std::memory_order_acquire) == 1; }

@@ -285,6 +285,32 @@ TEST(HostMode, HostThreadSendsRunAtOnceAndACorkedBurstLeavesAtTheUncork) {
   }
 }
 
+TEST(HostMode, FlushWritesWhatACorkHoldsAndBufferedThenCountsOnlyWhatTheSocketLeft) {
+  Host host;
+  RawClient c;
+  wh_conn* conn = host.open(c);
+  ASSERT_NE(conn, nullptr);
+  size_t before = 0, after = 1;
+  ASSERT_EQ(host.on_host([&] {
+              int rc = wh_hub_cork(host.hub());
+              rc |= wh_conn_send(conn, "held", 4, WH_TEXT) < 0;
+              rc |= wh_conn_buffered(conn, &before);
+              // ws's bufferedAmount right after a send: what the socket did not take.
+              rc |= wh_conn_flush(conn);
+              rc |= wh_conn_buffered(conn, &after);
+              return rc;
+            }),
+            0);
+  EXPECT_GT(before, 0u) << "a corked send is held until the uncork";
+  EXPECT_EQ(after, 0u) << "flushed: the socket took it all";
+  auto f = c.read_data_frame();
+  ASSERT_TRUE(f.has_value()) << "written before the uncork";
+  EXPECT_EQ(f->payload, "held");
+  ASSERT_EQ(host.on_host([&] { return wh_hub_uncork(host.hub()); }), 0);
+  EXPECT_TRUE(c.quiet_for(100)) << "the uncork has nothing left to send";
+  ASSERT_EQ(host.on_host([&] { return wh_conn_flush(nullptr); }), WH_EINVAL);
+}
+
 namespace {
 // A host's payload allocator: it owns what it hands out.
 struct PayloadStore {
