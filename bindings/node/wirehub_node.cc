@@ -1091,10 +1091,17 @@ Napi::Value Terminate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), c ? wh_conn_terminate(c) : WH_ECLOSED);
 }
 
+// ws's bufferedAmount: ws writes each send to the socket at once, so right
+// after a send it counts only what the socket did not take. Sends made while
+// JS handles a batch wait for the batch's uncork here; asked for the amount,
+// this connection writes them first and the answer means the same.
 Napi::Value Buffered(const Napi::CallbackInfo& info) {
   wh_conn* c = ConnArg(info, 0);
   size_t n = 0;
-  if (c) wh_conn_buffered(c, &n);
+  if (c) {
+    wh_conn_flush(c);
+    wh_conn_buffered(c, &n);
+  }
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 

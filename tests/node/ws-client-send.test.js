@@ -53,6 +53,27 @@ describe('websocket.bufferedAmount', () => {
       await closeServer(srv.wss);
     });
 
+    test(`${name}: right after send() in a handler it counts only what the socket did not take`, async () => {
+      const srv = await recordingServer(WebSocket);
+      const client = new WebSocket(srv.url, { perMessageDeflate: false });
+      const seen = await new Promise((resolve) => {
+        client.on('open', () => {
+          const out = [];
+          client.send('x'.repeat(100));
+          out.push(client.bufferedAmount);
+          client.send(Buffer.alloc(100000));
+          out.push(client.bufferedAmount);
+          resolve(out);
+        });
+      });
+      // The loopback socket takes both at once: nothing left, as in ws.
+      assert.deepStrictEqual(seen, [0, 0]);
+      await withTimeout((async () => { while (srv.got.length < 2) await new Promise((r) => setTimeout(r, 5)); })());
+      client.close();
+      await waitFor(client, 'close');
+      await closeServer(srv.wss);
+    });
+
     test(`${name}: a Blob counts from send() until it is read and written`, async () => {
       const srv = await recordingServer(WebSocket);
       const client = new WebSocket(srv.url, { perMessageDeflate: false });
