@@ -20,9 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
-#include "wirehub.h"
+#include "bench_common.h"
 
 static int g_broadcast;
 
@@ -56,16 +55,6 @@ static void on_event(wh_hub* hub, const wh_event* ev, void* user_data) {
   }
 }
 
-/* connect-5k and memory-5k hold 5000 sockets; a soft limit of 1024 would
- * make accept() fail and measure the limit, not the server. */
-static void raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) perror("bench: setrlimit");
-  }
-}
-
 int main(int argc, char** argv) {
   if (argc != 3 || (strcmp(argv[1], "echo") && strcmp(argv[1], "broadcast"))) {
     fprintf(stderr, "usage: wirehub-bench-server echo|broadcast PORT\n");
@@ -79,50 +68,19 @@ int main(int argc, char** argv) {
     fprintf(stderr, "wirehub-bench-server: invalid port '%s'\n", argv[2]);
     return 2;
   }
-  raise_fd_limit();
-
-  /* Inherited by the I/O thread: the signals reach only sigwait(). */
+  bench_raise_fd_limit("wirehub-bench-server");
   sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
-
-  wh_hub_options ho;
-  memset(&ho, 0, sizeof ho);
-  ho.size = sizeof ho;
-  ho.io_threads = 1;
-  ho.event_mode = WH_EVENTS_CALLBACK;
-  ho.on_event = on_event;
-  wh_hub* hub = NULL;
-  int rc = wh_hub_create(&ho, &hub);
-  if (rc < 0) {
-    fprintf(stderr, "wirehub-bench-server: %s\n", wh_strerror(rc));
-    return 1;
-  }
-
-  wh_server_options so;
-  memset(&so, 0, sizeof so);
-  so.size = sizeof so;
-  so.host = "127.0.0.1";
-  so.port = (int)port;
-  /* connect-5k opens connections in bursts of 200 */
-  so.backlog = 4096;
+  bench_block_stop_signals(&stop);
   /* echo-1m keeps 8 MiB in flight; the default 16 MiB limit covers it. The
    * anchors do not compress, neither do we (deflate stays off). */
+  wh_hub* hub = NULL;
   wh_server* server = NULL;
-  rc = wh_server_listen(hub, &so, &server);
-  if (rc < 0) {
-    fprintf(stderr, "wirehub-bench-server: listen on 127.0.0.1:%ld: %s\n", port, wh_strerror(rc));
-    wh_hub_destroy(hub, 0);
-    return 1;
-  }
+  if (bench_listen("wirehub-bench-server", 1, on_event, port, &hub, &server) < 0) return 1;
   printf("listening on ws://127.0.0.1:%d (%s)\n", wh_server_port(server), argv[1]);
   fflush(stdout);
 
   int sig;
   sigwait(&stop, &sig);
   /* Short: wsbench kills the group 5 s after SIGTERM anyway. */
-  rc = wh_hub_destroy(hub, 500);
-  return rc < 0 ? 1 : 0;
+  return wh_hub_destroy(hub, 500) < 0 ? 1 : 0;
 }

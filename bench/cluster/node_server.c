@@ -23,9 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
-#include "wirehub.h"
+#include "../bench_common.h"
 
 static void on_event(wh_hub* hub, const wh_event* ev, void* user_data) {
   (void)hub;
@@ -90,50 +89,19 @@ int main(int argc, char** argv) {
   }
   if (port < 0) usage();
 
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  /* Inherited by the I/O threads: the signals reach only sigwait(). */
+  bench_raise_fd_limit("node_server");
   sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
-
-  wh_hub_options ho;
-  memset(&ho, 0, sizeof ho);
-  ho.size = sizeof ho;
-  ho.io_threads = (int)threads;
-  ho.event_mode = WH_EVENTS_CALLBACK;
-  ho.on_event = on_event;
+  bench_block_stop_signals(&stop);
   wh_hub* hub = NULL;
-  int rc = wh_hub_create(&ho, &hub);
-  if (rc < 0) {
-    fprintf(stderr, "node_server: %s\n", wh_strerror(rc));
-    return 1;
-  }
-  wh_server_options so;
-  memset(&so, 0, sizeof so);
-  so.size = sizeof so;
-  so.host = "127.0.0.1";
-  so.port = (int)port;
-  so.backlog = 4096;
   wh_server* server = NULL;
-  rc = wh_server_listen(hub, &so, &server);
-  if (rc < 0) {
-    fprintf(stderr, "node_server: listen on 127.0.0.1:%ld: %s\n", port, wh_strerror(rc));
-    wh_hub_destroy(hub, 0);
-    return 1;
-  }
+  if (bench_listen("node_server", (int)threads, on_event, port, &hub, &server) < 0) return 1;
   if (broker) {
     wh_broker_options bo;
     memset(&bo, 0, sizeof bo);
     bo.size = sizeof bo;
     bo.url = broker;
     bo.prefix = prefix;
-    rc = wh_server_set_broker(server, &bo);
+    int rc = wh_server_set_broker(server, &bo);
     if (rc < 0) {
       fprintf(stderr, "node_server: broker %s: %s\n", broker, wh_strerror(rc));
       wh_hub_destroy(hub, 0);
@@ -156,6 +124,5 @@ int main(int argc, char** argv) {
              st.connected, st.channels, st.published, st.received, st.dropped, st.malformed, st.reconnects);
     fflush(stdout);
   }
-  rc = wh_hub_destroy(hub, 500);
-  return rc < 0 ? 1 : 0;
+  return wh_hub_destroy(hub, 500) < 0 ? 1 : 0;
 }
