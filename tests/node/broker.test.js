@@ -542,9 +542,10 @@ describe('broker errors at start', { skip: !haveRedis && 'redis-server is not in
     assert.ok(Date.now() - t0 < 5000);
   });
 
-  test('the JS thread is not held while the broker connects', { timeout: 20000 }, async () => {
-    // A listener that accepts and never answers: the check waits for the
-    // whole connect timeout, on a worker thread.
+  // Runs fn(wss) with a server whose broker is still connecting: its Redis
+  // is a listener that accepts and never answers, so the check waits for the
+  // whole brokerConnectTimeout.
+  async function whileBrokerConnects(brokerConnectTimeout, fn) {
     const silent = net.createServer(() => {});
     await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
@@ -552,8 +553,17 @@ describe('broker errors at start', { skip: !haveRedis && 'redis-server is not in
         port: 0,
         host: '127.0.0.1',
         broker: `redis://127.0.0.1:${silent.address().port}`,
-        brokerConnectTimeout: 1000
+        brokerConnectTimeout
       });
+      await fn(wss);
+    } finally {
+      silent.close();
+    }
+  }
+
+  test('the JS thread is not held while the broker connects', { timeout: 20000 }, async () => {
+    // The check waits on a worker thread: timers keep running meanwhile.
+    await whileBrokerConnects(1000, async (wss) => {
       let ticks = 0;
       const iv = setInterval(() => ticks++, 10);
       const t0 = Date.now();
@@ -562,28 +572,16 @@ describe('broker errors at start', { skip: !haveRedis && 'redis-server is not in
       assert.strictEqual(err.code, 'WH_ETIMEDOUT');
       assert.ok(Date.now() - t0 >= 900);
       assert.ok(ticks >= 30, `timers ran meanwhile (${ticks})`);
-    } finally {
-      silent.close();
-    }
+    });
   });
 
   test('close() while the broker connects', { timeout: 20000 }, async () => {
-    const silent = net.createServer(() => {});
-    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    try {
-      const wss = new WebSocketServer({
-        port: 0,
-        host: '127.0.0.1',
-        broker: `redis://127.0.0.1:${silent.address().port}`,
-        brokerConnectTimeout: 500
-      });
+    await whileBrokerConnects(500, async (wss) => {
       const errors = [];
       wss.on('error', (e) => errors.push(e));
       await sleep(20);
       await closeServer(wss);
       assert.deepStrictEqual(errors, []);
-    } finally {
-      silent.close();
-    }
+    });
   });
 });
