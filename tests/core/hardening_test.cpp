@@ -39,6 +39,13 @@ std::size_t heap_in_use() {
 #endif
 }
 
+// A server whose upgrades wait for the handler's WH_EV_UPGRADE to decide.
+wh_server* listen_with_upgrade_hook(TestHub& hub) {
+  auto o = server_options();
+  o.flags = WH_SERVER_UPGRADE_HOOK;
+  return hub.listen(o);
+}
+
 TEST(Hardening, AnnouncedLengthsCostOnlyTheBytesThatArrived) {
   // Finding 1: 16 connections, each a header announcing ~16 MiB and one byte.
   TestHub hub;
@@ -178,9 +185,7 @@ TEST(Hardening, ARefusedUpgradeReadsNoFramesBehindItsRequest) {
   hub.set_handler([](wh_hub*, const wh_event& ev) {
     if (ev.type == WH_EV_UPGRADE) wh_request_respond(ev.request, 403, nullptr, "no", 2);
   });
-  auto o = server_options();
-  o.flags = WH_SERVER_UPGRADE_HOOK;
-  wh_server* s = hub.listen(o);
+  wh_server* s = listen_with_upgrade_hook(hub);
   ASSERT_NE(s, nullptr);
   RawClient c;
   ASSERT_TRUE(c.connect(wh_server_port(s)));
@@ -203,9 +208,7 @@ TEST(Hardening, AnUpgradeWhosePeerEndedWhileTheHookDecidedIsDroppedOnAccept) {
     hub.set_handler([&](wh_hub*, const wh_event& ev) {
       if (ev.type == WH_EV_UPGRADE) pending.store(ev.request);
     });
-    auto o = server_options();
-    o.flags = WH_SERVER_UPGRADE_HOOK;
-    wh_server* s = hub.listen(o);
+    wh_server* s = listen_with_upgrade_hook(hub);
     ASSERT_NE(s, nullptr);
     RawClient c;
     ASSERT_TRUE(c.connect(wh_server_port(s)));
@@ -365,9 +368,7 @@ TEST(Hardening, AnUpgradeAcceptedInsideAnotherCallbackDoesNotReadIntoItsEvent) {
       checked = true;
     }
   });
-  auto o = server_options();
-  o.flags = WH_SERVER_UPGRADE_HOOK;
-  wh_server* s = hub.listen(o);
+  wh_server* s = listen_with_upgrade_hook(hub);
   ASSERT_NE(s, nullptr);
   RawClient a, b;
   ASSERT_TRUE(a.open(wh_server_port(s)));
