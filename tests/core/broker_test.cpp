@@ -26,18 +26,6 @@ using namespace wht;
 
 namespace {
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // A blocking RESP client for the test's own look at Redis.
 class RedisProbe {
  public:
@@ -95,10 +83,10 @@ class RedisProbe {
 
 class RedisServer {
  public:
-  explicit RedisServer(std::string password = {}) : password_(std::move(password)) { port_ = free_port(); }
+  explicit RedisServer(std::string password = {}) : password_(std::move(password)) { port_ = unused_port(); }
   // TLS only (rediss://), with this PEM certificate and key.
   RedisServer(std::string cert, std::string key) : cert_(std::move(cert)), key_(std::move(key)) {
-    port_ = free_port();
+    port_ = unused_port();
   }
   ~RedisServer() { stop(); }
   bool start() {
@@ -459,7 +447,7 @@ TEST(BrokerSetup, BadUrlsAreRefusedWithWH_EURL) {
 TEST(BrokerSetup, AnUnreachableRedisIsRefusedAtOnce) {
   TestHub h;
   wh_server* s = h.listen(server_options());
-  const std::string url = "redis://127.0.0.1:" + std::to_string(free_port());
+  const std::string url = "redis://127.0.0.1:" + std::to_string(unused_port());
   auto o = broker_options(url);
   const auto t0 = Clock::now();
   EXPECT_EQ(wh_server_set_broker(s, &o), WH_ECONNREFUSED);
