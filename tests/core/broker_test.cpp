@@ -196,6 +196,13 @@ class Broker : public ::testing::Test {
       return p.numsub("test:" + topic) == n;
     });
   }
+  // The first client of each node (c_[0][0], c_[1][0]) subscribes to
+  // `topic`, and Redis counts both nodes' subscriptions.
+  void subscribe_one_on_each_node(const char* topic) {
+    ASSERT_EQ(wh_conn_subscribe(conn_[0][0], topic), 0);
+    ASSERT_EQ(wh_conn_subscribe(conn_[1][0], topic), 0);
+    ASSERT_TRUE(redis_counts(topic, 2));
+  }
   std::string next(int node, int i, int timeout_ms = kTimeoutMs) {
     auto f = c_[node][i].read_data_frame(timeout_ms);
     return f ? f->payload : std::string("(none)");
@@ -211,9 +218,7 @@ class Broker : public ::testing::Test {
 }  // namespace
 
 TEST_F(Broker, PublishReachesSubscribersOnEveryNode) {
-  ASSERT_EQ(wh_conn_subscribe(conn_[0][0], "room"), 0);
-  ASSERT_EQ(wh_conn_subscribe(conn_[1][0], "room"), 0);
-  ASSERT_TRUE(redis_counts("room", 2));
+  ASSERT_NO_FATAL_FAILURE(subscribe_one_on_each_node("room"));
   // The count is of local subscribers: the remote ones are Redis's business.
   EXPECT_EQ(wh_server_publish(node_[0], "room", "hello", 5, WH_TEXT, nullptr), 1);
   EXPECT_EQ(next(0, 0), "hello");
@@ -275,9 +280,7 @@ TEST_F(Broker, ANodeSubscribesToATopicOnlyWhileItHasSubscribers) {
 }
 
 TEST_F(Broker, OnePublishersMessagesArriveInOrderOnEveryNode) {
-  ASSERT_EQ(wh_conn_subscribe(conn_[0][0], "seq"), 0);
-  ASSERT_EQ(wh_conn_subscribe(conn_[1][0], "seq"), 0);
-  ASSERT_TRUE(redis_counts("seq", 2));
+  ASSERT_NO_FATAL_FAILURE(subscribe_one_on_each_node("seq"));
   constexpr int n = 2000;
   for (int i = 0; i < n; ++i) {
     std::string m = std::to_string(i);
@@ -289,9 +292,7 @@ TEST_F(Broker, OnePublishersMessagesArriveInOrderOnEveryNode) {
 }
 
 TEST_F(Broker, RedisGoingAwayAndComingBack) {
-  ASSERT_EQ(wh_conn_subscribe(conn_[0][0], "live"), 0);
-  ASSERT_EQ(wh_conn_subscribe(conn_[1][0], "live"), 0);
-  ASSERT_TRUE(redis_counts("live", 2));
+  ASSERT_NO_FATAL_FAILURE(subscribe_one_on_each_node("live"));
   ASSERT_EQ(wh_server_publish(node_[0], "live", "before", 6, WH_TEXT, nullptr), 1);
   EXPECT_EQ(next(1, 0), "before");
   EXPECT_EQ(next(0, 0), "before");
