@@ -109,6 +109,21 @@ class Client:
                 return msg
 
 
+async def bob_joins_alice_in_the_lobby(alice, bob):
+    """bob joins "lobby", where alice said "first!": he gets that history and both
+    members, she his arrival; then what he says reaches them both."""
+    await bob.say(type="join", room="lobby", nick="bob")
+    joined = await bob.get("joined")
+    assert [m["text"] for m in joined["history"]] == ["first!"]
+    assert joined["members"] == ["alice", "bob"]
+    presence = await alice.get("presence")
+    assert (presence["event"], presence["nick"], presence["members"]) == ("join", "bob", ["alice", "bob"])
+
+    await bob.say(type="message", text="hello alice")
+    assert (await alice.get("message"))["text"] == "hello alice"
+    assert (await bob.get("message"))["text"] == "hello alice"
+
+
 async def test_join_message_history_members_and_leave(chat_port):
     alice = await Client.open(chat_port)
     assert alice.nick.startswith("guest")
@@ -121,16 +136,7 @@ async def test_join_message_history_members_and_leave(chat_port):
     assert (line["nick"], line["text"], line["room"]) == ("alice", "first!", "lobby")
 
     bob = await Client.open(chat_port)
-    await bob.say(type="join", room="lobby", nick="bob")
-    joined = await bob.get("joined")
-    assert [m["text"] for m in joined["history"]] == ["first!"]
-    assert joined["members"] == ["alice", "bob"]
-    presence = await alice.get("presence")
-    assert (presence["event"], presence["nick"], presence["members"]) == ("join", "bob", ["alice", "bob"])
-
-    await bob.say(type="message", text="hello alice")
-    assert (await alice.get("message"))["text"] == "hello alice"
-    assert (await bob.get("message"))["text"] == "hello alice"
+    await bob_joins_alice_in_the_lobby(alice, bob)
 
     await bob.say(type="leave")
     assert (await bob.get("left"))["room"] == "lobby"
@@ -216,16 +222,8 @@ async def test_two_instances_are_one_chat(chat_cluster):
     bob = await Client.open(two)
     assert bob.hello["instance"] == "two" and bob.hello["rooms"] == ["lobby"]
     assert bob.nick != alice.nick  # guest numbers are shared too
-    await bob.say(type="join", room="lobby", nick="bob")
-    joined = await bob.get("joined")
-    assert [m["text"] for m in joined["history"]] == ["first!"]  # history is shared
-    assert joined["members"] == ["alice", "bob"]
-    presence = await alice.get("presence")
-    assert (presence["event"], presence["nick"], presence["members"]) == ("join", "bob", ["alice", "bob"])
-
-    await bob.say(type="message", text="hello alice")
-    assert (await alice.get("message"))["text"] == "hello alice"
-    assert (await bob.get("message"))["text"] == "hello alice"
+    # History, members and presence are shared: the same as on one instance.
+    await bob_joins_alice_in_the_lobby(alice, bob)
     await alice.say(type="message", text="hi bob, from instance one")
     assert (await bob.get("message"))["text"] == "hi bob, from instance one"
     assert (await alice.get("message"))["text"] == "hi bob, from instance one"
