@@ -5,6 +5,7 @@ What is checked against Redis itself goes through a raw RESP connection
 (redis_helpers.Resp): PUBSUB NUMSUB for the interest-based subscriptions,
 PUBLISH for a foreign publisher's garbage."""
 import asyncio
+import inspect
 import os
 import socket
 import subprocess
@@ -159,15 +160,9 @@ async def test_thousands_of_messages_arrive_on_the_other_node_in_publish_order(r
         await remote.close()
 
 
-NODE = textwrap.dedent("""
-    import asyncio, sys, wirehub
-
-    async def room(ws):
-        topic = ws.request.path.rsplit("/", 1)[1]
-        ws.subscribe(topic)
-        await ws.send("subscribed")
-        async for message in ws:
-            ws.server.publish(topic, message)
+# The node in the other process serves the same room() (its source, copied
+# in), prints its port, and when its stdin ends how much came from Redis.
+NODE = "import asyncio, sys, wirehub\n\n" + inspect.getsource(room) + textwrap.dedent("""
 
     async def main():
         async with wirehub.serve(room, "127.0.0.1", 0, broker=sys.argv[1]) as server:
