@@ -178,6 +178,19 @@ func subscribeTo(t *testing.T, c *Conn, topic string) {
 	}
 }
 
+// subscribedPair: two nodes on one Redis, and on each one client (a on n0,
+// b on n1) subscribed to topic, once Redis counts both nodes.
+func subscribedPair(t *testing.T, topic string) (redis *redisServer, n0, n1 *Server, a, b *Conn) {
+	t.Helper()
+	redis = startRedis(t, "")
+	n0, n1 = brokerNode(t, redis.url()), brokerNode(t, redis.url())
+	a, b = dial(t, wsURL(n0, "/"), nil), dial(t, wsURL(n1, "/"), nil)
+	subscribeTo(t, a, topic)
+	subscribeTo(t, b, topic)
+	redis.counts(topic, 2)
+	return redis, n0, n1, a, b
+}
+
 func expect(t *testing.T, c *Conn, typ MessageType, want string) {
 	t.Helper()
 	if gt, m := read(t, c); gt != typ || m != want {
@@ -198,12 +211,8 @@ func quietFor(t *testing.T, c *Conn, d time.Duration) {
 }
 
 func TestBrokerPublishReachesSubscribersOnEveryNodeOnce(t *testing.T) {
-	redis := startRedis(t, "")
-	n0, n1 := brokerNode(t, redis.url()), brokerNode(t, redis.url())
-	a, b, idle := dial(t, wsURL(n0, "/"), nil), dial(t, wsURL(n1, "/"), nil), dial(t, wsURL(n1, "/"), nil)
-	subscribeTo(t, a, "room")
-	subscribeTo(t, b, "room")
-	redis.counts("room", 2)
+	_, n0, n1, a, b := subscribedPair(t, "room")
+	idle := dial(t, wsURL(n1, "/"), nil)
 
 	// The count is of local subscribers: the remote ones are Redis's.
 	if n, err := n0.Publish("room", Text, []byte("hello"), nil); n != 1 || err != nil {
@@ -270,12 +279,7 @@ func TestBrokerSubscribesToATopicOnlyWhileTheNodeHasSubscribers(t *testing.T) {
 }
 
 func TestBrokerKeepsOnePublishersOrderOnEveryNode(t *testing.T) {
-	redis := startRedis(t, "")
-	n0, n1 := brokerNode(t, redis.url()), brokerNode(t, redis.url())
-	a, b := dial(t, wsURL(n0, "/"), nil), dial(t, wsURL(n1, "/"), nil)
-	subscribeTo(t, a, "seq")
-	subscribeTo(t, b, "seq")
-	redis.counts("seq", 2)
+	_, n0, n1, a, b := subscribedPair(t, "seq")
 	const n = 2000
 	for i := 0; i < n; i++ {
 		if _, err := n0.Publish("seq", Text, []byte(strconv.Itoa(i)), nil); err != nil {
@@ -294,12 +298,7 @@ func TestBrokerKeepsOnePublishersOrderOnEveryNode(t *testing.T) {
 }
 
 func TestBrokerRedisGoingAwayAndComingBackMidStream(t *testing.T) {
-	redis := startRedis(t, "")
-	n0, n1 := brokerNode(t, redis.url()), brokerNode(t, redis.url())
-	a, b := dial(t, wsURL(n0, "/"), nil), dial(t, wsURL(n1, "/"), nil)
-	subscribeTo(t, a, "live")
-	subscribeTo(t, b, "live")
-	redis.counts("live", 2)
+	redis, n0, n1, a, b := subscribedPair(t, "live")
 	stream := func(what string, subscribers ...*Conn) {
 		t.Helper()
 		for i := 0; i < 100; i++ {
