@@ -227,16 +227,27 @@ fn subscribe(c: &Client, rx: &Receiver<OwnedEvent>, topic: &str) {
     assert_eq!(next(rx), text("ok"));
 }
 
-#[test]
-fn a_publish_reaches_the_subscribers_on_every_node_once() {
+/// A client and the receiver of its events.
+type Subscriber = (Client, Receiver<OwnedEvent>);
+
+/// Two nodes on one Redis and on each one client subscribed to `topic`
+/// (the first on n0, the second on n1), once Redis counts both nodes.
+/// Bind the clients (`_a`, not `_`): dropping one closes it.
+fn subscribed_pair(topic: &str) -> (Redis, Server, Server, Subscriber, Subscriber) {
     let redis = Redis::start(None);
     let (n0, n1) = (node(&redis.url()), node(&redis.url()));
     let (a, arx) = client(&n0);
     let (b, brx) = client(&n1);
+    subscribe(&a, &arx, topic);
+    subscribe(&b, &brx, topic);
+    assert!(redis.counts(topic, 2));
+    (redis, n0, n1, (a, arx), (b, brx))
+}
+
+#[test]
+fn a_publish_reaches_the_subscribers_on_every_node_once() {
+    let (_redis, n0, n1, (_a, arx), (_b, brx)) = subscribed_pair("room");
     let (_idle, idle_rx) = client(&n1);
-    subscribe(&a, &arx, "room");
-    subscribe(&b, &brx, "room");
-    assert!(redis.counts("room", 2));
 
     // The count is of local subscribers: the remote ones are Redis's.
     assert_eq!(n0.publish("room", "hello", None).unwrap(), 1);
@@ -296,13 +307,7 @@ fn a_node_subscribes_to_a_topic_only_while_it_has_subscribers() {
 
 #[test]
 fn two_thousand_messages_arrive_in_publish_order_on_every_node() {
-    let redis = Redis::start(None);
-    let (n0, n1) = (node(&redis.url()), node(&redis.url()));
-    let (a, arx) = client(&n0);
-    let (b, brx) = client(&n1);
-    subscribe(&a, &arx, "seq");
-    subscribe(&b, &brx, "seq");
-    assert!(redis.counts("seq", 2));
+    let (_redis, n0, n1, (_a, arx), (_b, brx)) = subscribed_pair("seq");
     const N: usize = 2000;
     for i in 0..N {
         n0.publish("seq", i.to_string().as_str(), None).unwrap();
@@ -318,13 +323,7 @@ fn two_thousand_messages_arrive_in_publish_order_on_every_node() {
 
 #[test]
 fn redis_going_away_and_coming_back_mid_stream() {
-    let mut redis = Redis::start(None);
-    let (n0, n1) = (node(&redis.url()), node(&redis.url()));
-    let (a, arx) = client(&n0);
-    let (b, brx) = client(&n1);
-    subscribe(&a, &arx, "live");
-    subscribe(&b, &brx, "live");
-    assert!(redis.counts("live", 2));
+    let (mut redis, n0, n1, (_a, arx), (_b, brx)) = subscribed_pair("live");
     for i in 0..100 {
         n0.publish("live", format!("before {}", i).as_str(), None)
             .unwrap();
