@@ -304,48 +304,48 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 _HAVE_BROWSER = (os.path.exists(CHROMIUM) and shutil.which("node")
                  and os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")))
+needs_browser = pytest.mark.skipif(not _HAVE_BROWSER and not os.environ.get("WIREHUB_REQUIRE_BROWSER"),
+                                   reason="needs Debian's chromium, node and playwright-core (scripts/deps-python.sh)")
 
 
-@pytest.mark.skipif(not _HAVE_BROWSER and not os.environ.get("WIREHUB_REQUIRE_BROWSER"),
-                    reason="needs Debian's chromium, node and playwright-core (scripts/deps-python.sh)")
-def test_two_browser_pages_chat_through_the_server(chat_port, tmp_path):
+def chat_in_browsers(tmp_path, shot_name, *urls):
+    """Runs chat_browser.js: alice's page on urls[0], bob's on urls[1] if given
+    (else on urls[0] too), a screenshot to shot_name (in WIREHUB_SCREENSHOT_DIR
+    if set). Returns (alice, bob, shot): each page's view as the script reports
+    it, and the screenshot's path, checked to be a PNG."""
     shot_dir = os.environ.get("WIREHUB_SCREENSHOT_DIR", str(tmp_path))
     os.makedirs(shot_dir, exist_ok=True)
-    shot = os.path.join(shot_dir, "python-chat.png")
+    shot = os.path.join(shot_dir, shot_name)
     # The browser loads no wirehub code; the ASan runtime that test-python.sh
     # --asan preloads into Python would only hang Chromium's start.
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    proc = subprocess.run(["node", os.path.join(BROWSER_DIR, "chat_browser.js"), f"http://{HOST}:{chat_port}/", shot],
+    proc = subprocess.run(["node", os.path.join(BROWSER_DIR, "chat_browser.js"), urls[0], shot, *urls[1:]],
                           capture_output=True, text=True, timeout=90, cwd=BROWSER_DIR, env=env)
     assert proc.returncode == 0, proc.stderr
     view = json.loads(proc.stdout.strip().splitlines()[-1])
-    alice, bob = view["alice"], view["bob"]
+    with open(shot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    return view["alice"], view["bob"], shot
+
+
+@needs_browser
+def test_two_browser_pages_chat_through_the_server(chat_port, tmp_path):
+    alice, bob, shot = chat_in_browsers(tmp_path, "python-chat.png", f"http://{HOST}:{chat_port}/")
     assert alice["room"] == bob["room"] == "browsers"
     assert alice["members"] == bob["members"] == ["alice", "bob"]
     assert "alice: hello from alice" in bob["messages"]  # from the room's history
     assert "bob: hi alice, bob here" in alice["messages"]
     assert "bob joined" in alice["messages"]
     assert alice["status"] == "connected as alice"
-    with open(shot, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(shot) > 5000
 
 
 @needs_cluster
-@pytest.mark.skipif(not _HAVE_BROWSER and not os.environ.get("WIREHUB_REQUIRE_BROWSER"),
-                    reason="needs Debian's chromium, node and playwright-core (scripts/deps-python.sh)")
+@needs_browser
 def test_two_browser_pages_on_two_instances_chat_as_on_one(chat_cluster, tmp_path):
-    shot_dir = os.environ.get("WIREHUB_SCREENSHOT_DIR", str(tmp_path))
-    os.makedirs(shot_dir, exist_ok=True)
-    shot = os.path.join(shot_dir, "python-chat-cluster.png")
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     one, two = chat_cluster.ports
-    proc = subprocess.run(["node", os.path.join(BROWSER_DIR, "chat_browser.js"), f"http://{HOST}:{one}/", shot,
-                           f"http://{HOST}:{two}/"],
-                          capture_output=True, text=True, timeout=90, cwd=BROWSER_DIR, env=env)
-    assert proc.returncode == 0, proc.stderr
-    view = json.loads(proc.stdout.strip().splitlines()[-1])
-    alice, bob = view["alice"], view["bob"]
+    alice, bob, _ = chat_in_browsers(tmp_path, "python-chat-cluster.png", f"http://{HOST}:{one}/",
+                                     f"http://{HOST}:{two}/")
     assert (alice["instance"], bob["instance"]) == ("via instance one", "via instance two")
     assert alice["room"] == bob["room"] == "browsers"
     assert alice["members"] == bob["members"] == ["alice", "bob"]
@@ -353,5 +353,3 @@ def test_two_browser_pages_on_two_instances_chat_as_on_one(chat_cluster, tmp_pat
     assert "bob: hi alice, bob here" in alice["messages"]  # carried by the broker
     assert "bob joined" in alice["messages"]
     assert alice["status"] == "connected as alice"
-    with open(shot, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
