@@ -128,7 +128,9 @@ WH_EXTERN const char* wh_err_name(int err);  /* [any thread] "WH_ECLOSED" */
 #define WH_CLOSE_UNSUPPORTED_DATA 1003    /* a type of data the endpoint cannot take */
 #define WH_CLOSE_NO_STATUS 1005           /* reported only: the close frame had no code */
 #define WH_CLOSE_ABNORMAL 1006            /* reported only: no close frame at all */
-#define WH_CLOSE_INVALID_DATA 1007        /* invalid UTF-8, corrupt compressed data */
+#define WH_CLOSE_INVALID_DATA 1007        /* invalid UTF-8, corrupt compressed data (error
+                                             WH_EPROTO, reason zlib's own message, e.g.
+                                             "invalid distance too far back") */
 #define WH_CLOSE_POLICY 1008              /* a limit other than size: a message too slow,
                                              a peer that does not read, the memory budget */
 #define WH_CLOSE_TOO_BIG 1009             /* a message above max_message_size */

@@ -627,6 +627,7 @@ struct inflater::impl {
   int bits = 15;
   std::size_t zlib_bytes = 0;
   history hist;
+  const char* error = "";  // zlib's messages are static strings
 
   bool activate() {
     if (active) return true;
@@ -634,12 +635,16 @@ struct inflater::impl {
     zs.zalloc = counted_alloc;
     zs.zfree = counted_free;
     zs.opaque = &zlib_bytes;
-    if (inflateInit2(&zs, -bits) != Z_OK) return false;
+    if (inflateInit2(&zs, -bits) != Z_OK) {
+      error = "out of memory";
+      return false;
+    }
     active = true;
     if (hist.size != 0) {
       if (inflateSetDictionary(&zs, hist.bytes.get(), hist.size) != Z_OK) {
         inflateEnd(&zs);
         active = false;
+        error = "out of memory";
         return false;
       }
       hist.clear();
@@ -698,6 +703,7 @@ inflater::~inflater() {
 void inflater::park() { impl_->park(); }
 bool inflater::parked() const { return !impl_->active; }
 bool inflater::mid_message() const { return impl_->in_message; }
+const char* inflater::error_message() const { return impl_->error; }
 std::size_t inflater::held_bytes() const { return impl_->zlib_bytes + impl_->hist.size; }
 
 inflater::result inflater::impl::run(const std::uint8_t* data, std::size_t len, std::string& out,
@@ -754,6 +760,8 @@ inflater::result inflater::impl::run(const std::uint8_t* data, std::size_t len, 
         break;
       }
       if (rc != Z_OK) {
+        // As Node's zlib binding words it: zlib's message when it has one.
+        error = zs.msg ? zs.msg : rc == Z_MEM_ERROR ? "out of memory" : "zlib error";
         res = result::error;
         break;
       }
@@ -782,6 +790,9 @@ inflater::result inflater::finish(std::string& out, std::size_t max_size) {
   // (data_type bit 128); otherwise the message was cut inside a block and the
   // tail was eaten as data, which would poison the next message.
   if (!impl_->stream_ended && (impl_->zs.data_type & 128) == 0) {
+    // zlib sees no error here (it waits for the rest of the block); Node's
+    // words for a stream that stops short.
+    impl_->error = "unexpected end of file";
     impl_->drop();
     return result::error;
   }

@@ -69,7 +69,6 @@ thread_local thread_rx tl_rx;
 
 // Messages fail with these reasons (RFC 6455 7.4.1 codes from wirehub.h).
 constexpr std::string_view reason_budget = "server memory budget exceeded";
-constexpr std::string_view reason_inflate = "invalid compressed data";
 
 }  // namespace
 
@@ -321,11 +320,13 @@ bool protocol::data(const header& fh, std::uint8_t* payload, std::size_t len, ha
     auto r = inf.feed(payload, len, out, max);
     if (r == inflater::result::ok) r = inf.finish(out, max);
     if (r != inflater::result::ok) {
+      // zlib's words, as ws reports them (1007, its error's message).
+      const std::string_view why = inf.error_message();
       if (shared) tl_rx.shared.reset();  // its stream is broken
       // A refused bomb must not leave the thread holding its output.
       if (out.capacity() > (1u << 20)) std::string().swap(out);
       if (r == inflater::result::too_big) return fail(h, WH_CLOSE_TOO_BIG, frame::reason::too_big, WH_ETOOBIG);
-      return fail(h, WH_CLOSE_INVALID_DATA, reason_inflate, WH_EPROTO);
+      return fail(h, WH_CLOSE_INVALID_DATA, why, WH_EPROTO);
     }
     if (check && !bwd::check_utf8(out.data(), out.size()))
       return fail(h, WH_CLOSE_INVALID_DATA, frame::reason::invalid_utf8, WH_EUTF8);
@@ -352,7 +353,7 @@ bool protocol::data(const header& fh, std::uint8_t* payload, std::size_t len, ha
     if (r == inflater::result::ok && fh.fin) r = m.inflate->finish(msgbuf, max);
     if (r != inflater::result::ok) {
       if (r == inflater::result::too_big) return fail(h, WH_CLOSE_TOO_BIG, frame::reason::too_big, WH_ETOOBIG);
-      return fail(h, WH_CLOSE_INVALID_DATA, reason_inflate, WH_EPROTO);
+      return fail(h, WH_CLOSE_INVALID_DATA, m.inflate->error_message(), WH_EPROTO);
     }
   } else {
     if (before + len > max) return fail(h, WH_CLOSE_TOO_BIG, frame::reason::too_big, WH_ETOOBIG);

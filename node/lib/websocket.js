@@ -12,7 +12,7 @@ const { URL } = require('url');
 
 const { addon, conns, F, E, limitOptions } = require('./native');
 const { EventTarget, kListener, kForOnEventAttribute } = require('./event-target');
-const { wsError, engineError, isValidStatusCode, toBuffer } = require('./errors');
+const { wsError, engineError, isValidStatusCode, toBuffer, kStatusCode } = require('./errors');
 const { usesNodeHttp, connectViaNodeHttp } = require('./node-http-client');
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -590,12 +590,27 @@ function closeError(error, code, reason) {
     case E.ECLOSECODE:
       return wsError(RangeError, 'Invalid WebSocket frame: invalid status code', 'WS_ERR_INVALID_CLOSE_CODE', 1002);
     case E.EPROTO: {
+      // a message that did not inflate: ws passes zlib's error on (its
+      // message, code and errno) and closes with 1007
+      if (code === 1007) return zlibError(reason.toString());
       const text = reason.length ? reason.toString() : 'protocol error';
       return protocolError(text);
     }
     default:
       return null;
   }
+}
+
+// zlib's error as Node's zlib reports it, from the message the engine got
+// from zlib (or, for a stream cut inside a block and for memory, Node's words).
+function zlibError(message) {
+  const err = new Error(message);
+  const [code, errno] =
+    message === 'unexpected end of file' ? ['Z_BUF_ERROR', -5] : message === 'out of memory' ? ['Z_MEM_ERROR', -4] : ['Z_DATA_ERROR', -3];
+  err.errno = errno;
+  err.code = code;
+  err[kStatusCode] = 1007;
+  return err;
 }
 
 // Maps the engine's close reasons for protocol errors to ws's codes.

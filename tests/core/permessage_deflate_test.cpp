@@ -721,16 +721,22 @@ TEST(PermessageDeflate, CorruptInputIsAnError) {
   std::string wire;
   ASSERT_TRUE(def.compress(bytes(msg), msg.size(), wire));
 
-  auto run = [](const std::string& payload) {
+  // The error comes with zlib's words (ws reports them as its message).
+  std::string why;
+  auto run = [&why](const std::string& payload) {
     inflater inf(15, true);
     std::string out;
     result r = inf.feed(bytes(payload), payload.size(), out, 1 << 24);
     if (r == result::ok) r = inf.finish(out, 1 << 24);
+    why = inf.error_message();
     return r;
   };
   EXPECT_EQ(run(from_hex({0xff, 0xff, 0xff, 0xff})), result::error);              // reserved block type
+  EXPECT_EQ(why, "invalid block type");
   EXPECT_EQ(run(from_hex({0x00, 0x05, 0x00, 0x00, 0x00, 'a'})), result::error);   // bad stored length
+  EXPECT_EQ(why, "invalid stored block lengths");
   EXPECT_EQ(run(wire.substr(0, wire.size() / 2)), result::error);                 // cut inside a block
+  EXPECT_EQ(why, "unexpected end of file");
 }
 
 TEST(PermessageDeflate, InflaterIsUsableForTheNextMessageAfterOneThatWasTooBig) {

@@ -301,6 +301,35 @@ TEST(Protocol, MoreNonEmptyFragmentsThanMaxFragmentsClose1008) {
   EXPECT_EQ(run(many), std::vector<std::string>{"fail:1008:WH_ELIMIT"});
 }
 
+struct reason_recorder : recorder {
+  std::string reason;
+  void on_fail(int code, std::string_view why, int error) override {
+    recorder::on_fail(code, why, error);
+    reason = std::string(why);
+  }
+};
+
+// ws reports zlib's error for a message that does not inflate; the engine
+// closes with 1007 and zlib's own words as the reason.
+TEST(Protocol, AMessageThatDoesNotInflateFailsWith1007AndZlibsMessage) {
+  deflate_params pmd;
+  for (const bool fragmented : {false, true}) {
+    SCOPED_TRACE(fragmented);
+    auto cfg = config();
+    protocol p(protocol::role::server, cfg);
+    p.set_deflate(pmd);
+    reason_recorder r;
+    // A stored block whose length and its complement disagree.
+    const std::string bad("\x00\x05\x00\x00\x00" "a", 6);
+    std::string bytes = fragmented ? client_frame(frame::op_text, bad, false, true) +
+                                         client_frame(frame::op_continuation, "")
+                                   : client_frame(frame::op_text, bad, true, true);
+    p.feed(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size(), r);
+    EXPECT_EQ(r.events, std::vector<std::string>{"fail:1007:WH_EPROTO"});
+    EXPECT_EQ(r.reason, "invalid stored block lengths");
+  }
+}
+
 TEST(Protocol, RandomStreamsGiveTheSameEventsHoweverTheyAreCut) {
   std::mt19937 rng(42);
   std::string s;

@@ -213,3 +213,76 @@ describe('new WebSocket(address[, protocols][, options]): maxFragments', () => {
     });
   }
 });
+
+// The close frame a client sent, read by the raw server: [code, reason].
+function closeFrameOf(bytes) {
+  for (let at = 0; at + 6 <= bytes.length; ) {
+    const len = bytes[at + 1] & 0x7f; // control frames: 125 bytes at most
+    const mask = bytes.subarray(at + 2, at + 6);
+    const payload = Buffer.from(bytes.subarray(at + 6, at + 6 + len)).map((b, i) => b ^ mask[i % 4]);
+    if ((bytes[at] & 0x0f) === 0x8) return [payload.length >= 2 ? payload.readUInt16BE(0) : 1005, String(payload.subarray(2))];
+    at += 6 + len;
+  }
+  return null;
+}
+
+
+// A compressed message zlib cannot inflate: ws passes zlib's error on (its
+// message, code Z_DATA_ERROR, errno -3) and closes with 1007
+// (lib/permessage-deflate.js inflateOnError, lib/receiver.js).
+describe('new WebSocket(address[, protocols][, options]): a message that fails to inflate', () => {
+  const cases = [
+    // a stored block whose length and its complement disagree
+    ['invalid stored block lengths', Buffer.from([0xc2, 0x06, 0x00, 0x05, 0x00, 0x00, 0x00, 0x61])],
+    // block type 3 (reserved)
+    ['invalid block type', Buffer.from([0xc2, 0x01, 0xff])]
+  ];
+  for (const [message, bytes] of cases) {
+    for (const [name, WebSocket] of impls) {
+      test(`${name}: "${message}": zlib's error, 1007 to the peer`, async () => {
+        let received = Buffer.alloc(0);
+        const peer = await tcpServerWithDeflate(bytes, (x) => (received = Buffer.concat([received, x])));
+        const client = new WebSocket(peer.url);
+        const errors = [];
+        client.on('error', (err) => errors.push([err.constructor.name, err.message, err.code, err.errno]));
+        const [code] = await withTimeout(new Promise((resolve) => client.on('close', (...a) => resolve(a))), 5000);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        peer.close();
+        assert.deepStrictEqual(errors, [['Error', message, 'Z_DATA_ERROR', -3]]);
+        assert.strictEqual(code, 1006);
+        assert.strictEqual(closeFrameOf(received)[0], 1007);
+      });
+    }
+  }
+});
+
+// A server that answers with permessage-deflate, sends `frames` and records
+// what the client sends.
+function tcpServerWithDeflate(frames, onData) {
+  const { accept } = require('./ws-client-helpers');
+  const net = require('net');
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    let head = '';
+    const onHead = (d) => {
+      head += d;
+      if (!head.includes('\r\n\r\n')) return;
+      s.removeListener('data', onHead);
+      s.on('data', onData);
+      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(head)[1];
+      s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept(key)}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`);
+      s.write(frames);
+    };
+    s.on('data', onHead);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    url: `ws://127.0.0.1:${server.address().port}/`,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  })));
+}

@@ -149,6 +149,10 @@ class inflater {
   bool parked() const;
   // A message has been fed and not finished yet.
   bool mid_message() const;
+  // Why the last feed()/finish() returned error: zlib's own words (its
+  // strm.msg, e.g. "invalid distance too far back"), which ws reports as its
+  // error's message; a static string.
+  const char* error_message() const;
   // Heap bytes held now: zlib's allocations plus the parked history.
   std::size_t held_bytes() const;
 
