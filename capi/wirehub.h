@@ -312,7 +312,9 @@ typedef struct wh_deflate_options {
                                       I/O thread, low memory); -1 = keep context per connection.
                                       client: > 0 = offer it (ask the server not to keep
                                       context), else not offered */
-  int client_no_context_takeover;  /* ask/allow the client not to keep context */
+  int client_no_context_takeover;  /* ask/allow the client not to keep context. client:
+                                      > 0 = offer it; -1 = refuse an answer that has it
+                                      (ws's clientNoContextTakeover: false); 0 = allow it */
   int server_max_window_bits;      /* 8..15; 0 = 15. client: offered when 8..15 (8 too: the
                                       server may answer 8 or more), not when 0 */
   int client_max_window_bits;      /* 8..15; 0 = 15. client: offered with this value when
@@ -620,6 +622,12 @@ typedef struct wh_client_options {
 
 #define WH_CLIENT_SKIP_UTF8 0x1     /* as WH_SERVER_SKIP_UTF8 (ws's skipUTF8Validation) */
 #define WH_CLIENT_NO_AUTO_PONG 0x2  /* as WH_SERVER_NO_AUTO_PONG (ws's autoPong: false) */
+#define WH_CLIENT_WS_DEFLATE_ANSWER 0x4 /* take the permessage-deflate answer as ws 8 does,
+                                       not as RFC 7692 7.1.2.1 asks: a server_max_window_bits
+                                       above the offered one is used as answered, and one
+                                       offered but not answered means 15 (both refused
+                                       without the flag); our context is dropped only when
+                                       the answer has client_no_context_takeover */
 
 /* Connect to ws://host[:port]/path?query or wss://. Returns the conn at once
  * (connecting); WH_EV_OPEN or, on failure, WH_EV_CLOSE with error set follows.

@@ -379,22 +379,29 @@ bool pmd_client_accept(std::string_view response, const deflate_config& cfg, def
   const pmd_values offer = client_offer_values(cfg);
 
   deflate_params p;
+  if (answer.client_no_ctx && cfg.refuse_client_no_context_takeover) {
+    error = "client_no_context_takeover answered but refused";
+    return false;
+  }
   // 7.1.1.1 / 7.1.1.2: both may appear whether offered or not.
   p.server_no_context_takeover = answer.server_no_ctx;
   // Dropping our own context is always allowed, so a wish in cfg holds even if
-  // the server did not echo it.
-  p.client_no_context_takeover = answer.client_no_ctx || cfg.client_no_context_takeover;
+  // the server did not echo it; ws keeps its context unless answered.
+  p.client_no_context_takeover =
+      answer.client_no_ctx || (cfg.client_no_context_takeover && !cfg.ws_answer_rules);
 
   if (answer.server_bits != 0) {
-    // 7.1.2.1: allowed unasked, but never above what we asked for.
-    if (offer.server_bits != 0 && answer.server_bits > offer.server_bits) {
+    // 7.1.2.1: allowed unasked, but never above what we asked for (ws takes
+    // it: a larger window only costs our inflater memory).
+    if (!cfg.ws_answer_rules && offer.server_bits != 0 && answer.server_bits > offer.server_bits) {
       error = "server_max_window_bits above the offered value";
       return false;
     }
     p.server_max_window_bits = answer.server_bits;
-  } else if (offer.server_bits != 0) {
+  } else if (offer.server_bits != 0 && !cfg.ws_answer_rules) {
     // A server accepts server_max_window_bits only by answering it (7.1.2.1);
     // without it the server would use a window larger than we asked for.
+    // ws inflates with 15 bits then, which takes whatever the server sends.
     error = "server_max_window_bits offered but not answered";
     return false;
   }

@@ -28,6 +28,10 @@ const EMPTY = Buffer.alloc(0);
 // wh_client_options.flags (capi/wirehub.h).
 const CLIENT_SKIP_UTF8 = 0x1;
 const CLIENT_NO_AUTO_PONG = 0x2;
+// The permessage-deflate answer taken as ws takes it (PerMessageDeflate#
+// acceptAsClient), not as RFC 7692 asks: the engine's default refuses a
+// server window above the offered one, or none when one was offered.
+const CLIENT_WS_DEFLATE_ANSWER = 0x4;
 
 // Request headers the engine always writes.
 const ENGINE_HEADERS = new Set(['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']);
@@ -92,7 +96,9 @@ function deflateOptions(pmd, isServer) {
   const clientBits = (v) => (isServer || v == null || v === true ? bits(v) : v ? bits(v) : -1);
   return {
     serverNoContextTakeover: o.serverNoContextTakeover ? 1 : isServer ? -1 : 0,
-    clientNoContextTakeover: o.clientNoContextTakeover ? 1 : 0,
+    // ws refuses an answer with client_no_context_takeover only when the
+    // option is false, not when it is left out (the engine's -1)
+    clientNoContextTakeover: o.clientNoContextTakeover ? 1 : !isServer && o.clientNoContextTakeover === false ? -1 : 0,
     serverMaxWindowBits: bits(o.serverMaxWindowBits),
     clientMaxWindowBits: clientBits(o.clientMaxWindowBits),
     level: (o.zlibDeflateOptions && o.zlibDeflateOptions.level) || 0,
@@ -1182,8 +1188,9 @@ function initAsClient(ws, address, protocols, options) {
     // ws coerces it to a 32-bit signed integer; 0 or less: no limit
     maxPayload: (opts.maxPayload | 0) > 0 ? opts.maxPayload | 0 : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
-    // WH_CLIENT_SKIP_UTF8 and WH_CLIENT_NO_AUTO_PONG (capi/wirehub.h)
-    flags: (opts.skipUTF8Validation ? CLIENT_SKIP_UTF8 : 0) | (opts.autoPong ? 0 : CLIENT_NO_AUTO_PONG),
+    // WH_CLIENT_SKIP_UTF8, WH_CLIENT_NO_AUTO_PONG, WH_CLIENT_WS_DEFLATE_ANSWER (capi/wirehub.h)
+    flags: (opts.skipUTF8Validation ? CLIENT_SKIP_UTF8 : 0) | (opts.autoPong ? 0 : CLIENT_NO_AUTO_PONG) |
+      CLIENT_WS_DEFLATE_ANSWER,
     // ws: a 32-bit signed integer, 0 or less: no limit (the engine's -1)
     maxFragments: (opts.maxFragments | 0) > 0 ? opts.maxFragments | 0 : -1,
     // ws waits 30 s for the server's close frame (the engine's default: 5 s)

@@ -423,6 +423,65 @@ TEST(PermessageDeflate, ClientKeepsItsOwnNoContextTakeoverWishEvenIfNotEchoed) {
   expect_client(cfg, {{"permessage-deflate", true, params(false, true, 15, 15)}});
 }
 
+// ws_answer_rules (WH_CLIENT_WS_DEFLATE_ANSWER): the answer taken as ws 8's
+// PerMessageDeflate#acceptAsClient takes it, so that the Node package
+// connects wherever ws connects and then runs with the windows ws runs with.
+TEST(PermessageDeflate, WsAnswerRulesTakeAServerWindowAboveTheOfferOrNoneAtAll) {
+  deflate_config cfg = enabled_config();
+  cfg.server_max_window_bits = 10;
+  cfg.client_max_window_bits = 11;
+  cfg.ws_answer_rules = true;
+  expect_client(cfg, {
+      // Inflated with the window answered: the server compresses with it.
+      {"permessage-deflate; server_max_window_bits=12", true, params(false, false, 12, 11)},
+      {"permessage-deflate; server_max_window_bits=15", true, params(false, false, 15, 11)},
+      // Not answered: ws inflates with 15 bits.
+      {"permessage-deflate", true, params(false, false, 15, 11)},
+      {"permessage-deflate; server_max_window_bits=9", true, params(false, false, 9, 11)},
+      // What ws refuses stays refused: a client window above the offer.
+      {"permessage-deflate; server_max_window_bits=10; client_max_window_bits=12", false, {}},
+      {"permessage-deflate; server_max_window_bits=20", false, {}},
+  });
+}
+
+TEST(PermessageDeflate, WsAnswerRulesDropOurContextOnlyWhenTheAnswerSaysSo) {
+  deflate_config cfg = enabled_config();
+  cfg.client_no_context_takeover = true;
+  cfg.ws_answer_rules = true;
+  expect_client(cfg, {
+      {"permessage-deflate", true, params(false, false, 15, 15)},
+      {"permessage-deflate; client_no_context_takeover", true, params(false, true, 15, 15)},
+  });
+}
+
+// ws's clientNoContextTakeover: false refuses the answer that asks for it.
+TEST(PermessageDeflate, ClientRefusesClientNoContextTakeoverWhenConfiguredTo) {
+  for (bool ws_rules : {false, true}) {
+    deflate_config cfg = enabled_config();
+    cfg.refuse_client_no_context_takeover = true;
+    cfg.ws_answer_rules = ws_rules;
+    expect_client(cfg, {
+        {"permessage-deflate; client_no_context_takeover", false, {}},
+        {"permessage-deflate; server_no_context_takeover; client_no_context_takeover", false, {}},
+        {"permessage-deflate; server_no_context_takeover", true, params(true, false, 15, 15)},
+    });
+  }
+}
+
+// Without the rules, the RFC's (the default for every binding but Node's).
+TEST(PermessageDeflate, ByDefaultTheClientHoldsTheServerToTheRfc) {
+  deflate_config cfg = enabled_config();
+  cfg.server_max_window_bits = 10;
+  EXPECT_FALSE(cfg.ws_answer_rules);
+  EXPECT_FALSE(cfg.refuse_client_no_context_takeover);
+  expect_client(cfg, {
+      {"permessage-deflate; server_max_window_bits=12", false, {}},
+      {"permessage-deflate", false, {}},
+      {"permessage-deflate; server_max_window_bits=10; client_no_context_takeover", true,
+       params(false, true, 10, 15)},
+  });
+}
+
 TEST(PermessageDeflate, ClientAndServerAgreeOnTheSameParameters) {
   for (int sbits : {8, 9, 12, 15}) {
     for (int cbits : {8, 10, 15}) {

@@ -9,11 +9,14 @@
 //     a refused one leaves the response empty.
 //  2. pmd_client_accept on any answer: accepted params are in 8..15, never
 //     let the server use a larger client window than offered, and keep the
-//     client_no_context_takeover the client asked for.
+//     client_no_context_takeover the client asked for. With the mode's bit 1
+//     the client takes the answer by ws's rules (ws_answer_rules), with bit 2
+//     it refuses client_no_context_takeover: the client window is still
+//     never above the offer, and a refused parameter is never accepted.
 //  3. wirehub against wirehub: the server's answer to the client's own offer
 //     (pmd_client_offer) is accepted by that client, both sides agree on
 //     every parameter, and a message deflated with the agreed sender window
-//     inflates with the receiver's.
+//     inflates with the receiver's (by the RFC's rules and by ws's).
 #include "fuzz_util.hpp"
 #include "wirehub/permessage_deflate.hpp"
 
@@ -76,8 +79,9 @@ void round_trip(const wirehub::deflate_params& p, const wirehub::deflate_config&
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   input in(data, size);
   const wirehub::deflate_config sc = config_from(in);
-  const wirehub::deflate_config cc = config_from(in);
+  wirehub::deflate_config cc = config_from(in);
   const std::uint8_t mode = in.byte();
+  cc.ws_answer_rules = mode & 2;
   const std::string_view offer = in.str();
   const std::string_view answer = in.rest();
 
@@ -99,12 +103,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   {
     wirehub::deflate_params p;
     std::string error;
-    if (wirehub::pmd_client_accept(answer, cc, p, error)) {
+    wirehub::deflate_config c = cc;
+    // One int in the C ABI: refusing it and offering it exclude each other.
+    c.refuse_client_no_context_takeover = (mode & 4) && !c.client_no_context_takeover;
+    if (wirehub::pmd_client_accept(answer, c, p, error)) {
       check_params(p);
-      FUZZ_CHECK(p.client_max_window_bits <= effective_bits(cc.client_max_window_bits));
-      if (cc.client_no_context_takeover) FUZZ_CHECK(p.client_no_context_takeover);
-      if (effective_bits(cc.server_max_window_bits) < 15)
-        FUZZ_CHECK(p.server_max_window_bits <= effective_bits(cc.server_max_window_bits));
+      FUZZ_CHECK(p.client_max_window_bits <= effective_bits(c.client_max_window_bits));
+      if (c.client_no_context_takeover && !c.ws_answer_rules) FUZZ_CHECK(p.client_no_context_takeover);
+      if (c.refuse_client_no_context_takeover) FUZZ_CHECK(!p.client_no_context_takeover);
+      if (effective_bits(c.server_max_window_bits) < 15 && !c.ws_answer_rules)
+        FUZZ_CHECK(p.server_max_window_bits <= effective_bits(c.server_max_window_bits));
     } else {
       FUZZ_CHECK(!error.empty());
     }

@@ -189,6 +189,142 @@ describe('new WebSocket(): an answer that repeats permessage-deflate', () => {
   }
 });
 
+// A message of `n` bytes whose second half repeats its first: its back
+// references reach `n / 2` bytes back, past a window of 2^bits when n / 2 is
+// larger. Deflated with `bits`, without a final block; one binary frame.
+function farReferences(n, bits) {
+  const half = Buffer.alloc(n / 2);
+  for (let i = 0, x = 7; i < half.length; i++) half[i] = (x = (x * 1103515245 + 12345) & 0x7fffffff) >> 16;
+  const data = Buffer.concat([half, half]);
+  const z = zlib.deflateRawSync(data, { windowBits: bits, finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+  const head = z.length < 126 ? Buffer.from([0xc2, z.length]) : Buffer.from([0xc2, 126, z.length >> 8, z.length & 0xff]);
+  return { data, frame: Buffer.concat([head, z]) };
+}
+
+// What a client with `options` sees when the server answers `extensions`
+// and then sends `frames`.
+async function answered(WebSocket, options, extensions, frames, expected) {
+  const answer = (k) => Buffer.concat([Buffer.from(ok101(k, `Sec-WebSocket-Extensions: ${extensions}\r\n`)), frames]);
+  const srv = await rawServer(answer);
+  try {
+    return await withTimeout(new Promise((resolve) => {
+      const client = new WebSocket(srv.url, { perMessageDeflate: options });
+      const events = [];
+      client.on('open', () => events.push(['open', client.extensions]));
+      client.on('message', (m) => events.push(['message', Buffer.compare(m, expected) === 0]));
+      client.on('error', (err) => events.push(['error', err.message, err.code]));
+      client.on('close', (code) => resolve([...events, ['close', code]]));
+    }), 5000, 'client close');
+  } finally {
+    srv.close();
+  }
+}
+
+// ws's PerMessageDeflate#acceptAsClient: it does not hold the server to the
+// server_max_window_bits it offered (RFC 7692 7.1.2.1 would refuse both
+// answers below) and inflates with the window answered, or 15 bits when
+// none is; it refuses client_no_context_takeover when
+// clientNoContextTakeover is false (not when it is left out). The engine
+// takes the answer by these rules for the package (WH_CLIENT_WS_DEFLATE_ANSWER).
+describe('new WebSocket(): the permessage-deflate answer as ws takes it', () => {
+  const got = [['open', 'permessage-deflate'], ['message', true], ['close', 1006]];
+  const refused = [['error', 'Invalid Sec-WebSocket-Extensions header', undefined], ['close', 1006]];
+  const cases = [
+    ['a server_max_window_bits above the one offered, inflated with the answered window',
+      { serverMaxWindowBits: 10 }, 'permessage-deflate; server_max_window_bits=12', 12, 3000, got],
+    ['no server_max_window_bits when one was offered, inflated with 15 bits',
+      { serverMaxWindowBits: 10 }, 'permessage-deflate', 15, 40000, got],
+    ['client_no_context_takeover with clientNoContextTakeover: false is refused',
+      { clientNoContextTakeover: false }, 'permessage-deflate; client_no_context_takeover', 15, 100, refused],
+    ['client_no_context_takeover with clientNoContextTakeover left out is taken',
+      {}, 'permessage-deflate; client_no_context_takeover', 15, 100, got]
+  ];
+  for (const [what, options, extensions, bits, n, expected] of cases) {
+    const { data, frame } = farReferences(n, bits);
+    for (const [name, WebSocket] of impls) {
+      test(`${name}: ${what}`, async () => {
+        assert.deepStrictEqual(await answered(WebSocket, options, extensions, frame, data), expected);
+      });
+    }
+  }
+
+  // What the client compresses with: ws drops its context only when the
+  // answer says client_no_context_takeover, even if it offered it. The
+  // same 2000 bytes sent twice: the second is a short back reference to
+  // the first unless the context was dropped.
+  async function twoSends(WebSocket, extensions) {
+    const sizes = [];
+    let buf = Buffer.alloc(0);
+    const srv = await openServerWith(extensions, (x) => {
+      buf = Buffer.concat([buf, x]);
+      // client frames (masked), with a 7- or 16-bit length
+      for (;;) {
+        if (buf.length < 2) break;
+        const short = (buf[1] & 0x7f) <= 125;
+        if (!short && buf.length < 4) break;
+        const len = short ? buf[1] & 0x7f : buf.readUInt16BE(2);
+        const hl = short ? 6 : 8;
+        if (buf.length < hl + len) break;
+        if ((buf[0] & 0x0f) === 0x2) sizes.push([len, (buf[0] & 0x40) !== 0]);
+        buf = buf.subarray(hl + len);
+      }
+    });
+    try {
+      const client = new WebSocket(srv.url, { perMessageDeflate: { clientNoContextTakeover: true } });
+      await withTimeout(new Promise((resolve) => client.on('open', resolve)), 5000, 'open');
+      const { data } = farReferences(2000, 15);
+      client.send(data);
+      client.send(data);
+      await withTimeout(new Promise((resolve) => {
+        const t = setInterval(() => sizes.length === 2 && (clearInterval(t), resolve()), 10);
+      }), 5000, 'two frames');
+      client.terminate();
+      return sizes;
+    } finally {
+      srv.close();
+    }
+  }
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: clientNoContextTakeover offered but not answered: the context is kept`, async () => {
+      const [first, second] = await twoSends(WebSocket, 'permessage-deflate');
+      assert.ok(first[1] && second[1], 'both compressed');
+      assert.ok(second[0] < 50 && first[0] > 1000, `${first[0]} then ${second[0]} bytes`);
+    });
+    test(`${name}: clientNoContextTakeover answered: each message compressed on its own`, async () => {
+      const [first, second] = await twoSends(WebSocket, 'permessage-deflate; client_no_context_takeover');
+      assert.ok(first[1] && second[1], 'both compressed');
+      assert.ok(second[0] > 1000 && first[0] > 1000, `${first[0]} then ${second[0]} bytes`);
+    });
+  }
+});
+
+// A server that answers with Sec-WebSocket-Extensions: `extensions` and
+// hands what the client sends next to onData.
+function openServerWith(extensions, onData) {
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    let head = '';
+    const onHead = (d) => {
+      head += d;
+      if (!head.includes('\r\n\r\n')) return;
+      s.removeListener('data', onHead);
+      s.on('data', onData);
+      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(head)[1];
+      s.write(ok101(key, `Sec-WebSocket-Extensions: ${extensions}\r\n`));
+    };
+    s.on('data', onHead);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    url: `ws://127.0.0.1:${server.address().port}/`,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  })));
+}
+
 // ws's offer (lib/permessage-deflate.js offer(), lib/extension.js format()):
 // the options as given, in a fixed order, 8 and 15 included;
 // clientMaxWindowBits: false leaves client_max_window_bits out.

@@ -32,6 +32,16 @@ struct deflate_config {
   int level = 1;
   int mem_level = 8;
   std::size_t threshold = 1024;
+  // Client: take the server's answer as ws 8 does (its PerMessageDeflate#
+  // acceptAsClient) instead of as RFC 7692 7.1.2.1 asks: a
+  // server_max_window_bits above the offered one is used as answered, and an
+  // offered one left out of the answer means 15; our own context is dropped
+  // only when the answer says client_no_context_takeover. A drop-in for ws
+  // must connect wherever ws connects.
+  bool ws_answer_rules = false;
+  // Client: refuse an answer carrying client_no_context_takeover (ws's
+  // clientNoContextTakeover: false, given explicitly).
+  bool refuse_client_no_context_takeover = false;
 };
 
 // client_max_window_bits: not offered at all (ws's clientMaxWindowBits: false).
