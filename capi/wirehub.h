@@ -397,6 +397,18 @@ typedef struct wh_server_options {
   int max_fragments;           /* non-empty fragments in one message (ws's maxFragments);
                                   past it, close 1008 without a reason, as ws (WH_ELIMIT).
                                   0 = 131072, -1 = none */
+  /* Appended later still: the layouts up to user_data, max_memory and
+   * max_fragments are still accepted. A size_t, so that the struct grows
+   * (an int would sit in the padding after max_fragments, and an older
+   * caller's sizeof would not tell its uninitialised padding apart). */
+  size_t max_buffered_chunks;  /* reads buffered for one frame not yet whole (ws's
+                                  maxBufferedChunks): counted as ws's receiver counts its
+                                  chunks, which it lets go as it takes a frame's header,
+                                  extended length, mask and then whole payload. A read
+                                  arriving while this many are held closes with 1008
+                                  without a reason (WH_ELIMIT; the reported reason is "too
+                                  many buffered chunks"). 0 = 1048576, SIZE_MAX = none,
+                                  at most INT_MAX otherwise */
 } wh_server_options;
 
 /* Bind, listen and start accepting. Binding errors are returned here. [any thread] */
@@ -618,6 +630,9 @@ typedef struct wh_client_options {
   int tls_min_version;          /* wss://: 0x0303 TLS 1.2, 0x0304 TLS 1.3; 0 = TLS 1.2 */
   int tls_max_version;          /* 0 = the highest OpenSSL offers */
   const char* tls_ciphers;      /* OpenSSL cipher list for TLS 1.2, or NULL for its default */
+  /* Appended later still: every layout above (up to user_data,
+   * message_timeout_ms and tls_ciphers) is still accepted. */
+  size_t max_buffered_chunks;   /* as in wh_server_options; 0 = 1048576, SIZE_MAX = none */
 } wh_client_options;
 
 #define WH_CLIENT_SKIP_UTF8 0x1     /* as WH_SERVER_SKIP_UTF8 (ws's skipUTF8Validation) */

@@ -130,6 +130,8 @@ declare namespace WebSocket {
     closeTimeout?: number;
     /** The most non-empty fragments of one message; default 131072, 0: no limit. */
     maxFragments?: number;
+    /** Socket chunks held for a frame not yet whole, counted as ws's receiver counts them; default 1048576, 0: no limit. */
+    maxBufferedChunks?: number;
     /** wirehub (not in ws): close with 1001 when nothing arrived from the server for this many ms. Default 0: off. */
     idleTimeout?: number;
     /** wirehub (not in ws): a message that has begun must be complete within this many ms, else close with 1008. Default 60000; 0: off. */
@@ -195,6 +197,8 @@ declare namespace WebSocket {
     maxPayload?: number;
     /** The most non-empty fragments of one message; default 131072, 0: no limit. */
     maxFragments?: number;
+    /** Socket chunks held for a frame not yet whole, counted as ws's receiver counts them; default 1048576, 0: no limit. */
+    maxBufferedChunks?: number;
     skipUTF8Validation?: boolean;
     /** wirehub: the engine's handshake timeout in ms (default 10000). */
     handshakeTimeout?: number;

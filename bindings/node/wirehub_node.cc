@@ -642,6 +642,12 @@ void FillDeflate(const Napi::Object& o, wh_deflate_options* d) {
   d->threshold = static_cast<size_t>(OptInt(x, "threshold"));
 }
 
+// maxBufferedChunks in the engine's terms: 0 = 1048576, -1 (SIZE_MAX) = none.
+size_t BufferedChunks(const Napi::Object& o) {
+  const int64_t n = OptInt(o, "maxBufferedChunks");
+  return n < 0 ? SIZE_MAX : static_cast<size_t>(n);
+}
+
 void FillLimits(const Napi::Object& o, wh_limits* l) {
   l->max_message_size = static_cast<size_t>(OptInt(o, "maxPayload"));
   l->handshake_timeout_ms = static_cast<int>(OptInt(o, "handshakeTimeout"));
@@ -676,6 +682,7 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   const int64_t mem = OptInt(o, "maxMemory");
   so.max_memory = mem < 0 ? SIZE_MAX : static_cast<size_t>(mem);
   so.max_fragments = static_cast<int>(OptInt(o, "maxFragments"));  // 0 = 131072, -1 = none
+  so.max_buffered_chunks = BufferedChunks(o);
   FillLimits(o, &so.limits);
   FillDeflate(o, &so.deflate);
   if (!cert.empty()) {
@@ -763,6 +770,7 @@ Napi::Value ClientAdopt(const Napi::CallbackInfo& info) {
   co.size = sizeof co;
   co.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
   co.max_fragments = static_cast<int>(OptInt(o, "maxFragments"));
+  co.max_buffered_chunks = BufferedChunks(o);
   co.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
   co.flags = static_cast<int>(OptInt(o, "flags"));
   FillLimits(o, &co.limits);
@@ -1023,6 +1031,7 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   co.origin = HasString(o, "origin") ? origin.c_str() : nullptr;
   co.idle_timeout_ms = static_cast<int>(OptInt(o, "idleTimeout"));
   co.max_fragments = static_cast<int>(OptInt(o, "maxFragments"));
+  co.max_buffered_chunks = BufferedChunks(o);
   co.message_timeout_ms = static_cast<int>(OptInt(o, "messageTimeout"));
   co.flags = static_cast<int>(OptInt(o, "flags"));  // WH_CLIENT_*
   FillLimits(o, &co.limits);

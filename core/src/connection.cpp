@@ -621,7 +621,9 @@ void connection::fail(int close_code, std::string_view reason, int error) {
   failed_ = true;
   if (!error_) error_ = static_cast<std::int16_t>(error);
   if (!close_sent_ && (state_ == state::open || state_ == state::closing)) {
-    queue_close(close_code, reason);
+    // ws's receiver limits (maxFragments, maxBufferedChunks) close with the
+    // code alone; the host still learns which limit from the reason.
+    queue_close(close_code, error == WH_ELIMIT ? std::string_view() : reason);
     close_sent_ = true;
   }
   if (!close_received_) {

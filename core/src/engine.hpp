@@ -41,6 +41,9 @@ struct endpoint_config {
   int idle_timeout_ms = 0;          // 0 = off
   int message_timeout_ms = 60000;   // 0 = off
   std::uint32_t max_fragments = 131072;  // non-empty fragments of one message; 0 = no limit (ws's maxFragments)
+  // Reads buffered for one frame not yet whole, counted as ws's receiver
+  // counts its chunks; 0 = no limit (ws's maxBufferedChunks).
+  std::uint32_t max_buffered_chunks = 1048576;
   bool validate_utf8 = true;  // WH_SERVER_SKIP_UTF8 turns it off
   bool auto_pong = true;      // WH_SERVER_NO_AUTO_PONG / WH_CLIENT_NO_AUTO_PONG turn it off
   deflate_config deflate;
@@ -53,6 +56,8 @@ int resolve_config(const wh_limits& limits, const wh_deflate_options& deflate, e
 int resolve_timeouts(int idle_ms, int message_ms, endpoint_config& out);
 // max_fragments of the options: 0 = 131072, -1 = none.
 int resolve_fragments(int max_fragments, endpoint_config& out);
+// max_buffered_chunks of the options: 0 = 1048576, SIZE_MAX = none.
+int resolve_chunks(std::size_t max_buffered_chunks, endpoint_config& out);
 
 std::uint64_t now_ms();
 

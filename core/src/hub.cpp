@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <future>
 #include <memory>
 #include <thread>
@@ -58,6 +60,13 @@ int resolve_config(const wh_limits& l, const wh_deflate_options& d, endpoint_con
 int resolve_fragments(int max_fragments, endpoint_config& c) {
   if (max_fragments < -1) return WH_EINVAL;
   c.max_fragments = max_fragments < 0 ? 0 : max_fragments ? static_cast<std::uint32_t>(max_fragments) : 131072;
+  return 0;
+}
+
+int resolve_chunks(std::size_t max_buffered_chunks, endpoint_config& c) {
+  if (max_buffered_chunks == SIZE_MAX) c.max_buffered_chunks = 0;
+  else if (max_buffered_chunks > INT_MAX) return WH_EINVAL;
+  else c.max_buffered_chunks = max_buffered_chunks ? static_cast<std::uint32_t>(max_buffered_chunks) : 1048576;
   return 0;
 }
 
@@ -135,6 +144,8 @@ int hub::listen(const wh_server_options& o, server** out) {
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
   if (rc) return rc;
   rc = resolve_fragments(o.max_fragments, cfg);
+  if (rc) return rc;
+  rc = resolve_chunks(o.max_buffered_chunks, cfg);
   if (rc) return rc;
   cfg.validate_utf8 = !(o.flags & WH_SERVER_SKIP_UTF8);
   cfg.auto_pong = !(o.flags & WH_SERVER_NO_AUTO_PONG);

@@ -69,6 +69,26 @@ thread_local thread_rx tl_rx;
 
 // Messages fail with these reasons (RFC 6455 7.4.1 codes from wirehub.h).
 constexpr std::string_view reason_budget = "server memory budget exceeded";
+// Reported to the host only: ws closes with 1008 alone (connection::fail).
+constexpr std::string_view reason_chunks = "too many buffered chunks";
+
+// How many bytes of a partial frame ws's receiver has consumed: it takes a
+// frame's first two bytes, then its extended length, then its mask, each as
+// soon as they are all in, and the payload only whole. The reads holding
+// bytes past this point are the chunks it keeps buffered.
+std::size_t ws_consumed(const std::uint8_t* p, std::size_t n) {
+  if (n < 2) return 0;
+  std::size_t at = 2;
+  const unsigned len7 = p[1] & 0x7F;
+  const std::size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+  if (n < at + ext) return at;
+  at += ext;
+  if (p[1] & 0x80) {
+    if (n < at + 4) return at;
+    at += 4;
+  }
+  return at;
+}
 
 }  // namespace
 
@@ -76,7 +96,8 @@ constexpr std::string_view reason_budget = "server memory budget exceeded";
 // messages need is in message_state. It was 136 bytes.
 static_assert(sizeof(protocol) <= 40, "protocol grew: move what idle connections do not use to message_state");
 
-protocol::protocol(role r, const endpoint_config& cfg) : cfg_(&cfg), role_(r) {}
+protocol::protocol(role r, const endpoint_config& cfg)
+    : cfg_(&cfg), role_(r), pmd_(false), peer_no_ctx_(false), done_(false), stopped_(false), msg_compressed_(false) {}
 protocol::~protocol() = default;
 
 void protocol::set_deflate(const deflate_params& p) {
@@ -118,9 +139,44 @@ bool protocol::track(handler& h) {
   return true;
 }
 
+void protocol::count_read(bool same_frame, std::size_t before) {
+  const std::size_t size = partial_.size();
+  if (size == 0 || stopped_) {
+    chunks_ = 0;
+    return;
+  }
+  const std::size_t now = ws_consumed(partial_.data(), size);
+  // ws lets go of every read up to the point it has consumed: when that
+  // point moved, only this read can still hold bytes beyond it.
+  if (!same_frame || now > before) chunks_ = now < size ? 1 : 0;
+  else if (chunks_ < UINT32_MAX) ++chunks_;
+}
+
 bool protocol::feed(std::uint8_t* p, std::size_t n, handler& h) {
   if (done_) return false;
   stopped_ = false;
+  // ws's receiver refuses a read when it already holds maxBufferedChunks of
+  // them for a frame it could not finish (1008, no reason).
+  const bool counted = p != nullptr && n != 0;
+  if (counted && cfg_->max_buffered_chunks && !partial_.empty() && chunks_ >= cfg_->max_buffered_chunks) {
+    fail(h, WH_CLOSE_POLICY, reason_chunks, WH_ELIMIT);
+    return finished(h);
+  }
+  const std::size_t size_before = partial_.size();
+  const std::size_t consumed_before = size_before ? ws_consumed(partial_.data(), size_before) : 0;
+  if (counted) {
+    const bool ok = feed_bytes(p, n, h);
+    // The frame held before is still the one held (nothing was taken out)
+    // only if every new byte went onto it.
+    if (ok) count_read(size_before != 0 && partial_.size() == size_before + n, consumed_before);
+    return ok;
+  }
+  const bool ok = feed_bytes(p, n, h);
+  if (partial_.empty()) chunks_ = 0;
+  return ok;
+}
+
+bool protocol::feed_bytes(std::uint8_t* p, std::size_t n, handler& h) {
   std::size_t used = 0;
   // First whatever was kept: a frame the last feed could not complete, or
   // the rest of a feed a handler stopped.
@@ -185,9 +241,18 @@ std::pair<std::uint8_t*, std::size_t> protocol::window(std::size_t max_read) {
 }
 
 bool protocol::feed_window(std::size_t n, handler& h) {
+  // A read like any other for maxBufferedChunks (a window is only offered
+  // for a frame whose header ws has consumed long ago: one more chunk).
+  if (cfg_->max_buffered_chunks && chunks_ >= cfg_->max_buffered_chunks) {
+    fail(h, WH_CLOSE_POLICY, reason_chunks, WH_ELIMIT);
+    return finished(h);
+  }
   partial_.commit(n);
+  const std::size_t size = partial_.size();
   // What arrived is in place: feed() completes the frame from partial_.
-  return feed(nullptr, 0, h);
+  const bool ok = feed(nullptr, 0, h);
+  if (ok && partial_.size() == size && !stopped_ && chunks_ < UINT32_MAX) ++chunks_;
+  return ok;
 }
 
 void protocol::trim() {

@@ -149,6 +149,7 @@ class protocol {
   bool inflating() const { return msg_ && msg_->inflate && !msg_->inflate->parked(); }
 
  private:
+  bool feed_bytes(std::uint8_t* p, std::size_t n, handler& h);
   // Runs every whole frame in [p, p+n); `used` is what it got through.
   void run(std::uint8_t* p, std::size_t n, std::size_t& used, handler& h);
   bool control(const frame::header& fh, std::uint8_t* payload, std::size_t len, handler& h);
@@ -173,16 +174,20 @@ class protocol {
   }
   std::size_t msg_size() const { return msg_ ? msg_->buf.size() : 0; }
 
+  // ws's maxBufferedChunks: after a read that left `partial_` holding a
+  // frame, how many reads ws's receiver would now hold (see count_read).
+  void count_read(bool same_frame, std::size_t before);
+
   const endpoint_config* cfg_;
   grow_buffer partial_;  // a frame that did not fit in the bytes fed so far
   std::size_t reserved_ = 0;
   std::unique_ptr<message_state> msg_;
   role role_;
-  bool pmd_ = false, peer_no_ctx_ = false;
   std::uint8_t peer_bits_ = 15;
-  bool done_ = false, stopped_ = false;
   std::uint8_t msg_opcode_ = 0;
-  bool msg_compressed_ = false;
+  // One byte of flags, so that the read count fits in the 40 bytes.
+  bool pmd_ : 1, peer_no_ctx_ : 1, done_ : 1, stopped_ : 1, msg_compressed_ : 1;
+  std::uint32_t chunks_ = 0;  // reads held for the partial frame, as ws counts them
 };
 
 }  // namespace wirehub

@@ -613,6 +613,7 @@ class WebSocketServer extends EventEmitter {
       handleProtocols: null,
       clientTracking: true,
       closeTimeout: 30000,
+      maxBufferedChunks: 1024 * 1024,
       maxFragments: 128 * 1024,
       verifyClient: null,
       noServer: false,
@@ -741,6 +742,8 @@ class WebSocketServer extends EventEmitter {
       // ws: coerced to int32, 0 (or less) turns it off; the engine's 0 is
       // ws's default (131072) and -1 is off
       maxFragments: (o.maxFragments | 0) > 0 ? o.maxFragments | 0 : -1,
+      // the same for maxBufferedChunks (ws's default 1048576 is the engine's 0)
+      maxBufferedChunks: (o.maxBufferedChunks | 0) > 0 ? o.maxBufferedChunks | 0 : -1,
       // ws's default is 30000 (the engine's, 5000)
       closeTimeout: o.closeTimeout >= 0 ? Math.max(1, Math.min(o.closeTimeout, 2 ** 31 - 1)) : 30000,
       ...this._limits

@@ -588,7 +588,12 @@ function closeError(error, code, reason) {
     case E.EUTF8:
       return wsError(Error, 'Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
     case E.ELIMIT:
-      // the engine's maxFragments (ws's receiver limit): 1008, no reason
+      // ws's receiver limits (the engine's maxBufferedChunks, maxFragments):
+      // 1008 on the wire without a reason; the engine tells them apart in
+      // the reason it reports
+      if (reason.toString() === 'too many buffered chunks') {
+        return wsError(RangeError, 'Too many buffered chunks', 'WS_ERR_TOO_MANY_BUFFERED_PARTS', 1008);
+      }
       if (code === 1008 || reason.toString() === 'Too many message fragments') {
         return wsError(RangeError, 'Too many message fragments', 'WS_ERR_TOO_MANY_BUFFERED_PARTS', 1008);
       }
@@ -1066,6 +1071,7 @@ function initAsClient(ws, address, protocols, options) {
     followRedirects: false,
     maxRedirects: 10,
     closeTimeout: 30000,
+    maxBufferedChunks: 1024 * 1024,
     maxFragments: 128 * 1024,
     ...options
   };
@@ -1193,6 +1199,7 @@ function initAsClient(ws, address, protocols, options) {
       CLIENT_WS_DEFLATE_ANSWER,
     // ws: a 32-bit signed integer, 0 or less: no limit (the engine's -1)
     maxFragments: (opts.maxFragments | 0) > 0 ? opts.maxFragments | 0 : -1,
+    maxBufferedChunks: (opts.maxBufferedChunks | 0) > 0 ? opts.maxBufferedChunks | 0 : -1,
     // ws waits 30 s for the server's close frame (the engine's default: 5 s)
     closeTimeout: Math.max(1, Math.min(Number(opts.closeTimeout) || 0, 2 ** 31 - 1)),
     deflate: deflateOptions(opts.perMessageDeflate, false),

@@ -301,6 +301,11 @@ TEST(Protocol, MoreNonEmptyFragmentsThanMaxFragmentsClose1008) {
   EXPECT_EQ(run(many), std::vector<std::string>{"fail:1008:WH_ELIMIT"});
 }
 
+// ws's maxBufferedChunks: its receiver holds each read until it has taken
+// the bytes it needs next (two header bytes, the extended length, the mask,
+// then the whole payload) and refuses a read that arrives while it holds the
+// limit. With 8, a masked frame sent one byte per read passes with up to 8
+// payload bytes (7 held when the last arrives) and fails with 9.
 struct reason_recorder : recorder {
   std::string reason;
   void on_fail(int code, std::string_view why, int error) override {
@@ -308,6 +313,65 @@ struct reason_recorder : recorder {
     reason = std::string(why);
   }
 };
+
+std::vector<std::string> byte_per_read(std::string bytes, std::uint32_t max_chunks, std::string* reason = nullptr) {
+  auto cfg = config();
+  cfg.max_buffered_chunks = max_chunks;
+  protocol p(protocol::role::server, cfg);
+  reason_recorder r;
+  auto* d = reinterpret_cast<std::uint8_t*>(bytes.data());
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    if (!p.feed(d + i, 1, r)) break;
+  if (reason) *reason = r.reason;
+  return r.events;
+}
+
+TEST(Protocol, MaxBufferedChunksCountsReadsAsWsReceiverHoldsThem) {
+  EXPECT_EQ(byte_per_read(client_frame(frame::op_text, "12345678"), 8), std::vector<std::string>{"text:12345678"});
+  std::string reason;
+  EXPECT_EQ(byte_per_read(client_frame(frame::op_text, "123456789"), 8, &reason),
+            std::vector<std::string>{"fail:1008:WH_ELIMIT"});
+  EXPECT_EQ(reason, "too many buffered chunks");
+  // The count starts again with every frame and every header part.
+  const std::string two = client_frame(frame::op_text, "abcdefgh") + client_frame(frame::op_binary, "ijklmnop");
+  EXPECT_EQ(byte_per_read(two, 8), (std::vector<std::string>{"text:abcdefgh", "binary:ijklmnop"}));
+  // A 16-bit length: its two bytes are one more part ws takes on its own.
+  const std::string long_frame = client_frame(frame::op_binary, std::string(200, 'x'));
+  EXPECT_EQ(byte_per_read(long_frame, 8), std::vector<std::string>{"fail:1008:WH_ELIMIT"});
+  EXPECT_EQ(byte_per_read(long_frame, 0), std::vector<std::string>{"binary:" + std::string(200, 'x')})
+      << "0: no limit";
+  // Fed in larger reads, the same frame never holds many.
+  EXPECT_EQ(feed_all(long_frame, {3, 50, 100, 150}), std::vector<std::string>{"binary:" + std::string(200, 'x')});
+}
+
+TEST(Protocol, MaxBufferedChunksHoldsOnlyReadsWithBytesPastWhatWsConsumed) {
+  // Two header bytes in one read: ws takes them and holds nothing; each of
+  // the next reads is then one more held chunk.
+  auto cfg = config();
+  cfg.max_buffered_chunks = 2;
+  protocol p(protocol::role::server, cfg);
+  recorder r;
+  std::string f = client_frame(frame::op_text, "abc");  // 2 + 4 + 3 bytes
+  auto* d = reinterpret_cast<std::uint8_t*>(f.data());
+  ASSERT_TRUE(p.feed(d, 2, r));      // header taken: 0 held
+  ASSERT_TRUE(p.feed(d + 2, 1, r));  // a mask byte: 1 held
+  ASSERT_TRUE(p.feed(d + 3, 4, r));  // mask complete, 1 payload byte beyond it: 1 held
+  ASSERT_TRUE(p.feed(d + 7, 1, r));  // 2 held
+  EXPECT_FALSE(p.feed(d + 8, 1, r)) << "a read arriving while 2 are held";
+  EXPECT_EQ(r.events, std::vector<std::string>{"fail:1008:WH_ELIMIT"});
+
+  // The same bytes with the mask in a read of its own: nothing held after it.
+  protocol q(protocol::role::server, cfg);
+  recorder r2;
+  std::string g = f;
+  auto* e = reinterpret_cast<std::uint8_t*>(g.data());
+  ASSERT_TRUE(q.feed(e, 1, r2));      // 1 held
+  ASSERT_TRUE(q.feed(e + 1, 5, r2));  // header and mask taken: 0 held
+  ASSERT_TRUE(q.feed(e + 6, 1, r2));  // 1
+  ASSERT_TRUE(q.feed(e + 7, 1, r2));  // 2
+  EXPECT_FALSE(q.feed(e + 8, 1, r2));
+  EXPECT_EQ(r2.events, std::vector<std::string>{"fail:1008:WH_ELIMIT"});
+}
 
 // ws reports zlib's error for a message that does not inflate; the engine
 // closes with 1007 and zlib's own words as the reason.

@@ -226,6 +226,66 @@ function closeFrameOf(bytes) {
   return null;
 }
 
+// Writes `frame` one byte per TCP segment, `gap` ms apart (the reads ws's
+// receiver counts as chunks), stopping when the socket goes away.
+async function trickle(socket, frame, gap = 15) {
+  socket.setNoDelay(true);
+  for (const byte of frame) {
+    if (socket.destroyed || !socket.writable) return;
+    socket.write(Buffer.from([byte]));
+    await new Promise((resolve) => setTimeout(resolve, gap));
+  }
+}
+
+// ws's receiver holds each socket chunk until it has the bytes it needs
+// next (two header bytes, the extended length, the mask, the whole
+// payload); a chunk arriving while maxBufferedChunks of them are held fails
+// the connection with 1008 and a RangeError. An unmasked frame sent a byte
+// at a time: with 8, up to 8 payload bytes pass (7 held when the last one
+// arrives), 9 fail.
+describe('new WebSocket(address[, protocols][, options]): maxBufferedChunks', () => {
+  const frame = (n) => Buffer.concat([Buffer.from([0x82, n]), Buffer.alloc(n, 0x61)]);
+  async function run(WebSocket, payload, options) {
+    let closeFrame = null;
+    let received = Buffer.alloc(0);
+    const peer = await openServer((s) => {
+      s.on('data', (x) => {
+        received = Buffer.concat([received, x]);
+        closeFrame = closeFrameOf(received) || closeFrame;
+      });
+      trickle(s, frame(payload));
+    });
+    const client = new WebSocket(peer.url, options);
+    const events = [];
+    client.on('message', (m) => {
+      events.push(['message', m.length]);
+      client.terminate();
+    });
+    client.on('error', (err) => events.push(['error', err.constructor.name, err.message, err.code]));
+    const [code] = await withTimeout(new Promise((resolve) => client.on('close', (...a) => resolve(a))), 5000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    peer.close();
+    return { events, code, closeFrame };
+  }
+
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: a frame held in more chunks than maxBufferedChunks fails with 1008 and ws's error`, async () => {
+      const out = await run(WebSocket, 9, { maxBufferedChunks: 8 });
+      assert.deepStrictEqual(out.events, [
+        ['error', 'RangeError', 'Too many buffered chunks', 'WS_ERR_TOO_MANY_BUFFERED_PARTS']
+      ]);
+      assert.strictEqual(out.code, 1006);
+      assert.deepStrictEqual(out.closeFrame, [1008, ''], 'the peer sees 1008 without a reason');
+    });
+
+    test(`${name}: a frame held in up to maxBufferedChunks chunks passes; 0 turns the limit off`, async () => {
+      for (const [payload, maxBufferedChunks] of [[8, 8], [30, 0], [30, undefined]]) {
+        const out = await run(WebSocket, payload, { maxBufferedChunks });
+        assert.deepStrictEqual(out.events, [['message', payload]], `maxBufferedChunks ${maxBufferedChunks}`);
+      }
+    });
+  }
+});
 
 // A compressed message zlib cannot inflate: ws passes zlib's error on (its
 // message, code Z_DATA_ERROR, errno -3) and closes with 1007

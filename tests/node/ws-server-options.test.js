@@ -166,6 +166,59 @@ describe('new WebSocketServer(options[, callback])', () => {
       assert.strictEqual(out.reason, '');
     });
 
+    // ws's receiver holds each socket chunk until it has the bytes it needs
+    // next (two header bytes, the extended length, the mask, the whole
+    // payload) and fails the connection when a chunk arrives while
+    // maxBufferedChunks are held. A masked frame sent one byte per segment:
+    // with 8, 8 payload bytes pass (7 held when the last arrives), 9 fail.
+    async function trickled(options, payload) {
+      const { wss } = await portServer(WebSocketServer, options);
+      const peer = rawSocket(wss.address().port);
+      peer.setNoDelay(true);
+      let got = Buffer.alloc(0);
+      peer.on('data', (d) => (got = Buffer.concat([got, d])));
+      const [conn] = await withTimeout(once(wss, 'connection'));
+      const events = [];
+      conn.on('error', (err) => events.push(['error', err.constructor.name, err.message, err.code]));
+      conn.on('message', (m) => events.push(['message', m.length]));
+      // (once() would reject on the 'error' that comes first)
+      const closed = withTimeout(new Promise((resolve) => conn.on('close', (...a) => resolve(a))));
+      const frame = Buffer.concat([Buffer.from([0x82, 0x80 | payload, 1, 2, 3, 4]), Buffer.alloc(payload, 0x61)]);
+      for (const byte of frame) {
+        if (peer.destroyed || events.length) break;
+        peer.write(Buffer.from([byte]));
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+      if (!events.some((e) => e[0] === 'error')) conn.terminate();
+      const [code] = await closed;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      peer.destroy();
+      await closeServer(wss);
+      // the server's close frame, after the 101's head
+      const body = got.subarray(got.indexOf('\r\n\r\n') + 4);
+      const closeFrame = body.length >= 4 && body[0] === 0x88 ? [body.readUInt16BE(2), String(body.subarray(4, 2 + body[1]))] : null;
+      return { events, code, closeFrame };
+    }
+
+    it(`${name}: maxBufferedChunks: a frame held in more chunks fails with 1008 and ws's error`, async () => {
+      const out = await trickled({ maxBufferedChunks: 8 }, 9);
+      assert.deepStrictEqual(out.events, [
+        ['error', 'RangeError', 'Too many buffered chunks', 'WS_ERR_TOO_MANY_BUFFERED_PARTS']
+      ]);
+      assert.strictEqual(out.code, 1006);
+      assert.deepStrictEqual(out.closeFrame, [1008, ''], 'the peer sees 1008 without a reason');
+    });
+
+    it(`${name}: maxBufferedChunks: up to the limit passes, 0 turns it off, 1048576 by default`, async () => {
+      for (const [payload, maxBufferedChunks] of [[8, 8], [30, 0]]) {
+        const out = await trickled({ maxBufferedChunks }, payload);
+        assert.deepStrictEqual(out.events, [['message', payload]], `maxBufferedChunks ${maxBufferedChunks}`);
+      }
+      const wss = new WebSocketServer({ noServer: true });
+      assert.strictEqual(wss.options.maxBufferedChunks, 1048576);
+      await closeServer(wss);
+    });
+
     it(`${name}: path: another path is refused with 400`, async () => {
       const { wss, url } = await portServer(WebSocketServer, { path: '/only' });
       const client = new ws.WebSocket(`${url}/other?x=1`);
