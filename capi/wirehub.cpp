@@ -382,6 +382,10 @@ int wh_conn_ping(wh_conn* c, const void* data, size_t len) {
   if (!c) return WH_EINVAL;
   return guarded([&]() -> int { return C(c)->ping(data, len, false); });
 }
+int wh_conn_set_mask(wh_conn* c, const unsigned char* key) {
+  if (!c) return WH_EINVAL;
+  return guarded([&]() -> int { return C(c)->set_mask(key); });
+}
 int wh_conn_pong(wh_conn* c, const void* data, size_t len) {
   if (!c) return WH_EINVAL;
   return guarded([&]() -> int { return C(c)->ping(data, len, true); });

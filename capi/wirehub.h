@@ -579,6 +579,16 @@ WH_EXTERN int wh_conn_pong(wh_conn* conn, const void* data, size_t len);
 WH_EXTERN int wh_conn_close(wh_conn* conn, int code, const char* reason, size_t len);
 /* Drop the TCP connection now (WH_EV_CLOSE follows with 1006). [any thread] */
 WH_EXTERN int wh_conn_terminate(wh_conn* conn);
+/* The masking key of the next frame a client connection sends (ws's
+ * generateMask): key[0..3] as they go on the wire, taken by the first frame
+ * the next wh_conn_send/ping/pong/close call makes; NULL forgets a key no
+ * frame took (a send refused before framing). Only where those calls frame
+ * at once: on the conn's I/O thread, or on the host thread in
+ * WH_EVENTS_HOST mode; elsewhere, and for a server's conns, WH_ESTATE. The
+ * frames the engine makes on its own (automatic pongs, the answer to the
+ * peer's close, a close after a protocol error) keep a random key; without
+ * this call every frame has one, at no cost. [I/O thread or host thread] */
+WH_EXTERN int wh_conn_set_mask(wh_conn* conn, const unsigned char* key);
 /* Bytes accepted by send() but not yet written to the socket. [any thread] */
 WH_EXTERN int wh_conn_buffered(wh_conn* conn, size_t* out);
 /* Write what is queued for the conn now, instead of at the end of the I/O

@@ -108,6 +108,7 @@ declare namespace WebSocket {
   interface ClientOptions extends SecureContextOptions {
     protocol?: string;
     followRedirects?: boolean;
+    /** Fills the 4-byte masking key of each frame the client sends (messages, ping, pong, close). */
     generateMask?(mask: Buffer): void;
     handshakeTimeout?: number;
     maxRedirects?: number;

@@ -1070,29 +1070,50 @@ bool InBatchSlab(const void* data, size_t len) {
   return false;
 }
 
+// ws's generateMask: `mask` (a 4-byte Buffer the user's function filled)
+// keys the frame the call makes; the engine frames at once on this thread
+// (host mode), and the key is forgotten after the call whatever it did.
+// Without the argument nothing changes.
+template <class F>
+int WithMask(const Napi::CallbackInfo& info, size_t i, wh_conn* c, F&& call) {
+  if (info.Length() <= i || !info[i].IsBuffer()) return call();
+  auto m = info[i].As<Napi::Buffer<unsigned char>>();
+  if (m.Length() < 4) return call();
+  unsigned char key[4];
+  std::memcpy(key, m.Data(), 4);
+  const int rc = wh_conn_set_mask(c, key);
+  if (rc < 0) return rc;
+  const int out = call();
+  wh_conn_set_mask(c, nullptr);
+  return out;
+}
+
+// send(connId, data, flags[, mask])
 Napi::Value Send(const Napi::CallbackInfo& info) {
   wh_conn* c = ConnArg(info, 0);
   if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
   Bytes b = GetBytes(info[1]);
   int flags = info[2].As<Napi::Number>().Int32Value() & ~WH_BORROW;
   if (InBatchSlab(b.data, b.len)) flags |= WH_BORROW;
-  return Napi::Number::New(info.Env(), wh_conn_send(c, b.data, b.len, flags));
+  return Napi::Number::New(info.Env(), WithMask(info, 3, c, [&] { return wh_conn_send(c, b.data, b.len, flags); }));
 }
 
 Napi::Value Ping(const Napi::CallbackInfo& info) {
   wh_conn* c = ConnArg(info, 0);
   if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
   Bytes b = GetBytes(info[1]);
-  return Napi::Number::New(info.Env(), info[2].ToBoolean() ? wh_conn_pong(c, b.data, b.len)
-                                                            : wh_conn_ping(c, b.data, b.len));
+  return Napi::Number::New(info.Env(), WithMask(info, 3, c, [&] {
+    return info[2].ToBoolean() ? wh_conn_pong(c, b.data, b.len) : wh_conn_ping(c, b.data, b.len);
+  }));
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   wh_conn* c = ConnArg(info, 0);
   if (!c) return Napi::Number::New(info.Env(), WH_ECLOSED);
   Bytes b = GetBytes(info[2]);
-  return Napi::Number::New(info.Env(), wh_conn_close(c, info[1].As<Napi::Number>().Int32Value(),
-                                                     static_cast<const char*>(b.data), b.len));
+  return Napi::Number::New(info.Env(), WithMask(info, 3, c, [&] {
+    return wh_conn_close(c, info[1].As<Napi::Number>().Int32Value(), static_cast<const char*>(b.data), b.len);
+  }));
 }
 
 Napi::Value Terminate(const Napi::CallbackInfo& info) {

@@ -665,7 +665,7 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
                              bool borrow) {
   std::uint8_t hdr[frame::max_header_size];
   const bool mask = role_ == role::client;
-  const std::uint32_t key = mask ? loop_.random_mask() : 0;
+  const std::uint32_t key = mask ? loop_.frame_mask(this) : 0;
   const std::size_t hn = frame::write_header(hdr, opcode, fin, rsv1, len, mask, key);
   std::string& out = out_buf();
   if (borrow && len && !mask && !ssl_ && &out == &wbuf_) {
@@ -866,6 +866,16 @@ int connection::flush_now() {
     if (state_ != state::closed) flush();
     release();
   });
+  return 0;
+}
+
+int connection::set_mask(const unsigned char* key) {
+  if (role_ != role::client) return WH_ESTATE;  // servers never mask
+  // Elsewhere the frame would be made later, on another thread.
+  if (!loop_.on_this_thread() && !loop_.is_host_thread()) return WH_ESTATE;
+  std::uint32_t k = 0;
+  if (key) std::memcpy(&k, key, 4);  // wire order, as write_header writes it
+  loop_.set_frame_mask(key ? this : nullptr, k);
   return 0;
 }
 

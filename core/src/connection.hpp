@@ -45,6 +45,9 @@ class connection {
   // ---- called from the C ABI (any thread) ---------------------------------
   int send(const void* data, std::size_t len, int flags);
   int ping(const void* data, std::size_t len, bool pong);
+  // wh_conn_set_mask: the key of the next frame this thread's next call
+  // frames (nullptr: none). Only where calls frame at once.
+  int set_mask(const unsigned char* key);
   int close(int code, const char* reason, std::size_t len);
   int terminate();
   int pause(bool paused);

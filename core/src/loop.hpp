@@ -212,6 +212,18 @@ class loop {
   }
 
   std::uint32_t random_mask();
+  // ws's generateMask: the key the host chose for the next frame it makes
+  // `conn` send (wh_conn_set_mask), taken once; every other frame, and
+  // every frame while none is set, gets random_mask().
+  void set_frame_mask(const void* conn, std::uint32_t key) {
+    mask_for_ = conn;
+    mask_key_ = key;
+  }
+  std::uint32_t frame_mask(const void* conn) {
+    if (mask_for_ != conn) return random_mask();
+    mask_for_ = nullptr;
+    return mask_key_;
+  }
 
  private:
   void arm_turn_end();
@@ -293,6 +305,8 @@ class loop {
   deflater_pool deflaters_;
   std::unique_ptr<inflater> inflaters_[8];  // by window bits 8..15
   std::uint64_t prng_;
+  const void* mask_for_ = nullptr;  // set_frame_mask
+  std::uint32_t mask_key_ = 0;
   static thread_local loop* current_;
 
   template <class F>

@@ -24,6 +24,7 @@ const BINARY_TYPES = ['nodebuffer', 'arraybuffer', 'fragments', 'blob'];
 const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kInternal = Symbol('wirehub-internal');
 const EMPTY = Buffer.alloc(0);
+const NOOP = () => {};
 
 // wh_client_options.flags (capi/wirehub.h).
 const CLIENT_SKIP_UTF8 = 0x1;
@@ -273,7 +274,9 @@ class WebSocket extends EventEmitter {
   }
 
   _sendNow(data, flags, cb) {
-    const rc = addon.send(this._id, data, flags);
+    const rc = this._isServer || !this._opts.generateMask
+      ? addon.send(this._id, data, flags)
+      : addon.send(this._id, data, flags, userMask(this));
     if (rc < 0) {
       if (rc === E.ECLOSED) {
         sendAfterClose(this, data, cb);
@@ -327,7 +330,9 @@ class WebSocket extends EventEmitter {
       this._sendQueue.push([controlQueued, buf, pong, cb, buf.length]);
       return;
     }
-    const rc = addon.ping(this._id, buf, pong);
+    const rc = this._isServer || !this._opts.generateMask
+      ? addon.ping(this._id, buf, pong)
+      : addon.ping(this._id, buf, pong, userMask(this));
     if (rc < 0 && rc !== E.ECLOSED) {
       if (cb) process.nextTick(cb, engineError(rc));
       return;
@@ -367,7 +372,9 @@ class WebSocket extends EventEmitter {
       this._sendQueue.push([closeQueued, code === undefined ? 0 : code, reason, null, 0]);
       return;
     }
-    const rc = addon.close(this._id, code === undefined ? 0 : code, reason);
+    const rc = this._isServer || !this._opts.generateMask
+      ? addon.close(this._id, code === undefined ? 0 : code, reason)
+      : addon.close(this._id, code === undefined ? 0 : code, reason, userMask(this));
     if (rc < 0 && rc !== E.ECLOSED) {
       this.emit('error', engineError(rc));
     }
@@ -478,6 +485,9 @@ class WebSocket extends EventEmitter {
       deferEvent(this, () => this._whPingPong(isPing, data, true));
       return;
     }
+    // With generateMask the engine leaves pings to JS, which answers as ws
+    // does (before 'ping'), so that the pong's key is the user's too.
+    if (isPing && !this._isServer && this._opts.generateMask && this._opts.autoPong) this.pong(data, true, NOOP);
     this.emit(isPing ? 'ping' : 'pong', data);
   }
 
@@ -727,18 +737,33 @@ function runQueue(ws) {
   }
 }
 
+// ws's generateMask (a client option): called for each frame JS sends,
+// data or control, with the connection's own 4-byte Buffer, which keys the
+// frame (wh_conn_set_mask). Only then: other clients and servers pay nothing.
+const kMaskBuffer = Symbol('mask-buffer');
+function userMask(ws) {
+  const o = ws._opts;
+  const mask = o[kMaskBuffer] || (o[kMaskBuffer] = Buffer.alloc(4));
+  o.generateMask(mask);
+  return mask;
+}
+
 function sendQueued(ws, data, flags, cb) {
   ws._sendNow(data, flags, cb);
 }
 
 function controlQueued(ws, buf, pong, cb) {
-  const rc = addon.ping(ws._id, buf, pong);
+  const rc = ws._isServer || !ws._opts.generateMask
+    ? addon.ping(ws._id, buf, pong)
+    : addon.ping(ws._id, buf, pong, userMask(ws));
   if (rc === E.ECLOSED) sendAfterClose(ws, buf, cb);
   else if (cb) process.nextTick(cb, rc < 0 ? engineError(rc) : null);
 }
 
 function closeQueued(ws, code, reason) {
-  const rc = addon.close(ws._id, code, reason);
+  const rc = ws._isServer || !ws._opts.generateMask
+    ? addon.close(ws._id, code, reason)
+    : addon.close(ws._id, code, reason, userMask(ws));
   if (rc < 0 && rc !== E.ECLOSED) ws.emit('error', engineError(rc));
 }
 
@@ -1195,7 +1220,7 @@ function initAsClient(ws, address, protocols, options) {
     maxPayload: (opts.maxPayload | 0) > 0 ? opts.maxPayload | 0 : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
     // WH_CLIENT_SKIP_UTF8, WH_CLIENT_NO_AUTO_PONG, WH_CLIENT_WS_DEFLATE_ANSWER (capi/wirehub.h)
-    flags: (opts.skipUTF8Validation ? CLIENT_SKIP_UTF8 : 0) | (opts.autoPong ? 0 : CLIENT_NO_AUTO_PONG) |
+    flags: (opts.skipUTF8Validation ? CLIENT_SKIP_UTF8 : 0) | (opts.autoPong && !opts.generateMask ? 0 : CLIENT_NO_AUTO_PONG) |
       CLIENT_WS_DEFLATE_ANSWER,
     // ws: a 32-bit signed integer, 0 or less: no limit (the engine's -1)
     maxFragments: (opts.maxFragments | 0) > 0 ? opts.maxFragments | 0 : -1,

@@ -662,3 +662,54 @@ TEST(ClientFake, ServerCloseIsEchoedAndReportedClean) {
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->close_code(), 1001);
 }
+
+// wh_conn_set_mask (ws's generateMask): the key a host chose goes on the
+// wire for the next frame its call makes, and only that frame.
+TEST(ClientFake, SetMaskKeysTheNextFrameOfTheCallOnly) {
+  std::string wire;
+  FakeServer fake([&](RawClient& s) {
+    answer_101(s);
+    // Nothing follows the request before the 101: the frames are read raw
+    // from the socket, keys and all.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTimeoutMs);
+    while (wire.size() < 8 + 8 + 7 + 8 && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{s.fd(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char b[256];
+      const ssize_t n = ::recv(s.fd(), b, sizeof b, 0);
+      if (n <= 0) break;
+      wire.append(b, static_cast<std::size_t>(n));
+    }
+    s.wait_eof(kTimeoutMs);
+  });
+  TestHub hub;
+  std::atomic<int> from_io{1};
+  hub.set_handler([&](wh_hub*, const wh_event& ev) {
+    if (ev.type != WH_EV_OPEN) return;
+    const unsigned char k1[4] = {1, 2, 3, 4}, k2[4] = {9, 9, 9, 9}, k3[4] = {7, 7, 7, 7};
+    from_io = wh_conn_set_mask(ev.conn, k1);
+    wh_conn_send(ev.conn, "hi", 2, WH_TEXT);
+    wh_conn_send(ev.conn, "hi", 2, WH_TEXT);  // the key was taken: a random one
+    wh_conn_set_mask(ev.conn, k2);
+    wh_conn_ping(ev.conn, "p", 1);
+    wh_conn_set_mask(ev.conn, k3);
+    wh_conn_set_mask(ev.conn, nullptr);  // forgotten before any frame took it
+    wh_conn_close(ev.conn, 1000, nullptr, 0);
+  });
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  o.limits.close_timeout_ms = 200;  // the fake server never answers the close
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  ASSERT_TRUE(hub.rec().wait_event(WH_EV_OPEN, c).has_value()) << hub.rec().dump();
+  const unsigned char k[4] = {5, 5, 5, 5};
+  EXPECT_EQ(wh_conn_set_mask(c, k), WH_ESTATE) << "not from a thread that frames at once";
+  hub.rec().wait_event(WH_EV_CLOSE, c);
+  fake.join();
+  EXPECT_EQ(from_io.load(), 0);
+  ASSERT_GE(wire.size(), 8u + 8u + 7u + 8u);
+  EXPECT_EQ(wire.substr(0, 8), std::string("\x81\x82\x01\x02\x03\x04", 6) + char('h' ^ 1) + char('i' ^ 2));
+  EXPECT_NE(wire.substr(10, 4), std::string("\x01\x02\x03\x04", 4)) << "the second send has its own key";
+  EXPECT_EQ(wire.substr(16, 7), std::string("\x89\x81\x09\x09\x09\x09", 6) + char('p' ^ 9));
+  EXPECT_EQ(static_cast<unsigned char>(wire[23]), 0x88);
+  EXPECT_NE(wire.substr(25, 4), std::string("\x07\x07\x07\x07", 4)) << "a forgotten key is not used";
+}

@@ -2,8 +2,7 @@
 // Options of new WebSocket() as ws 8 honours them: closeTimeout,
 // maxPayload, maxFragments, autoPong, skipUTF8Validation,
 // allowSynchronousEvents. Each case runs against ws and wirehub.
-// (generateMask, protocolVersion 8, the permessage-deflate parameters and
-// the TLS client certificate options need the engine: see issue 12.)
+// generateMask, maxBufferedChunks and a message that fails to inflate.
 const { describe, test } = require('node:test');
 const assert = require('assert');
 const { withTimeout, waitFor, listen, closeServer } = require('./helpers');
@@ -346,3 +345,86 @@ function tcpServerWithDeflate(frames, onData) {
     }
   })));
 }
+
+// The frames a client sent, parsed from the raw bytes: [opcode, mask key,
+// payload as it was on the wire, payload unmasked].
+function clientFrames(bytes) {
+  const out = [];
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    let len = bytes[at + 1] & 0x7f;
+    let hl = 2;
+    if (len === 126) {
+      len = bytes.readUInt16BE(at + 2);
+      hl = 4;
+    }
+    if (at + hl + 4 + len > bytes.length) break;
+    const key = [...bytes.subarray(at + hl, at + hl + 4)];
+    const wire = Buffer.from(bytes.subarray(at + hl + 4, at + hl + 4 + len));
+    out.push([bytes[at] & 0x0f, key, wire.toString('latin1'), wire.map((b, i) => b ^ key[i % 4]).toString('latin1')]);
+    at += hl + 4 + len;
+  }
+  return out;
+}
+
+// ws's generateMask: called for every frame the client sends (messages,
+// ping, pong, the automatic pong, close) with a 4-byte Buffer it fills
+// synchronously; the frame goes out masked with it (an all-zero key leaves
+// the payload as it is).
+describe('new WebSocket(address[, protocols][, options]): generateMask', () => {
+  async function masked(WebSocket, generateMask) {
+    let got = Buffer.alloc(0);
+    let pinged = false;
+    const peer = await openServer((s) => {
+      s.on('data', (x) => {
+        got = Buffer.concat([got, x]);
+        // after the first three frames, a ping the client answers by itself
+        if (!pinged && clientFrames(got).length >= 3) {
+          pinged = true;
+          s.write(Buffer.from([0x89, 0x01, 0x78]));
+        }
+      });
+    });
+    const client = new WebSocket(peer.url, { generateMask, perMessageDeflate: false });
+    client.on('open', () => {
+      client.send('hello');
+      client.ping('p');
+      client.pong('q');
+    });
+    client.on('ping', () => client.close(1000, 'bye'));
+    client.on('error', () => {});
+    await withTimeout(new Promise((resolve) => {
+      const t = setInterval(() => clientFrames(got).some((f) => f[0] === 8) && (clearInterval(t), resolve()), 10);
+    }), 5000, 'the close frame');
+    client.terminate();
+    peer.close();
+    return clientFrames(got);
+  }
+
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: every frame is masked with the key generateMask gives`, async () => {
+      let calls = 0;
+      const frames = await masked(WebSocket, (mask) => {
+        assert.ok(Buffer.isBuffer(mask) && mask.length === 4);
+        mask.set([++calls, 0x11, 0x22, 0x33]);
+      });
+      assert.deepStrictEqual(frames.map((f) => [f[0], f[1], f[3]]), [
+        [0x1, [1, 0x11, 0x22, 0x33], 'hello'],
+        [0x9, [2, 0x11, 0x22, 0x33], 'p'],
+        [0xa, [3, 0x11, 0x22, 0x33], 'q'],
+        [0xa, [4, 0x11, 0x22, 0x33], 'x'],
+        [0x8, [5, 0x11, 0x22, 0x33], '\u0003\u00e8bye']
+      ]);
+      assert.strictEqual(calls, 5);
+    });
+
+    test(`${name}: an all-zero key leaves the payload on the wire as it is`, async () => {
+      const frames = await masked(WebSocket, (mask) => mask.fill(0));
+      assert.deepStrictEqual(frames.slice(0, 3).map((f) => [f[1], f[2]]), [
+        [[0, 0, 0, 0], 'hello'],
+        [[0, 0, 0, 0], 'p'],
+        [[0, 0, 0, 0], 'q']
+      ]);
+    });
+  }
+});
