@@ -343,6 +343,10 @@ typedef struct wh_deflate_options {
                                        Sec-WebSocket-Key, and any subprotocol token */
 #define WH_SERVER_NO_AUTO_PONG 0x80 /* pings arrive as WH_EV_PING and are not answered: the
                                        application pongs itself (ws's autoPong: false) */
+#define WH_SERVER_BARE_CLOSE 0x100  /* a peer's protocol violation (WH_EPROTO, WH_EUTF8,
+                                       WH_ETOOBIG) closes with the code alone, as ws does;
+                                       WH_EV_CLOSE still carries the reason. Without it the
+                                       close frame names the violation */
 
 typedef struct wh_limits {
   size_t max_message_size;      /* 0 = 16 MiB; applies to the inflated size */
@@ -653,6 +657,7 @@ typedef struct wh_client_options {
                                        offered but not answered means 15 (both refused
                                        without the flag); our context is dropped only when
                                        the answer has client_no_context_takeover */
+#define WH_CLIENT_BARE_CLOSE 0x8    /* as WH_SERVER_BARE_CLOSE */
 
 /* Connect to ws://host[:port]/path?query or wss://. Returns the conn at once
  * (connecting); WH_EV_OPEN or, on failure, WH_EV_CLOSE with error set follows.

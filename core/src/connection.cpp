@@ -622,8 +622,11 @@ void connection::fail(int close_code, std::string_view reason, int error) {
   if (!error_) error_ = static_cast<std::int16_t>(error);
   if (!close_sent_ && (state_ == state::open || state_ == state::closing)) {
     // ws's receiver limits (maxFragments, maxBufferedChunks) close with the
-    // code alone; the host still learns which limit from the reason.
-    queue_close(close_code, error == WH_ELIMIT ? std::string_view() : reason);
+    // code alone, and with WH_*_BARE_CLOSE so does every violation its
+    // receiver reports; the host still learns which from the reason.
+    const bool bare = error == WH_ELIMIT ||
+                      (cfg_ && cfg_->bare_close && (error == WH_EPROTO || error == WH_EUTF8 || error == WH_ETOOBIG));
+    queue_close(close_code, bare ? std::string_view() : reason);
     close_sent_ = true;
   }
   if (!close_received_) {

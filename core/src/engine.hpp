@@ -46,6 +46,7 @@ struct endpoint_config {
   std::uint32_t max_buffered_chunks = 1048576;
   bool validate_utf8 = true;  // WH_SERVER_SKIP_UTF8 turns it off
   bool auto_pong = true;      // WH_SERVER_NO_AUTO_PONG / WH_CLIENT_NO_AUTO_PONG turn it off
+  bool bare_close = false;    // WH_SERVER_BARE_CLOSE / WH_CLIENT_BARE_CLOSE
   deflate_config deflate;
 };
 

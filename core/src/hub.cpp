@@ -149,6 +149,7 @@ int hub::listen(const wh_server_options& o, server** out) {
   if (rc) return rc;
   cfg.validate_utf8 = !(o.flags & WH_SERVER_SKIP_UTF8);
   cfg.auto_pong = !(o.flags & WH_SERVER_NO_AUTO_PONG);
+  cfg.bare_close = (o.flags & WH_SERVER_BARE_CLOSE) != 0;
   auto s = std::make_unique<server>(*this, o, std::move(cfg));
   rc = s->listen(o);
   if (rc) return rc;

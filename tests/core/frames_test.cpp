@@ -68,6 +68,15 @@ class FramesWithSmallMax : public Frames {
   }
 };
 
+class FramesBareClose : public Frames {
+ protected:
+  void SetUp() override {
+    wh_server_options o = server_options();
+    o.flags |= WH_SERVER_BARE_CLOSE;
+    start(o);
+  }
+};
+
 }  // namespace
 
 // --------------------------------------------------------------- data flow
@@ -508,4 +517,29 @@ TEST(FramesPipelined, FrameSentTogetherWithTheUpgradeRequestIsNotLost) {
   auto f = c.read_data_frame();
   ASSERT_TRUE(f.has_value()) << "bytes after the request head were dropped";
   EXPECT_EQ(f->payload, "early bird");
+}
+
+// WH_SERVER_BARE_CLOSE (ws's receiver): a violation closes with the code
+// alone; the application still learns what it was.
+TEST_F(FramesBareClose, AViolationClosesWithTheCodeAloneAndTheApplicationLearnsWhich) {
+  ASSERT_TRUE(c_.send_frame(3, "x"));
+  std::vector<Frame> others;
+  auto f = c_.read_until_close(kTimeoutMs, &others);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->close_code(), 1002);
+  EXPECT_EQ(f->close_reason(), "") << "the code alone, as ws";
+  c_.send_close(1002);
+  EXPECT_TRUE(c_.wait_eof(kTimeoutMs)) << "server did not close the TCP connection";
+  Event e = close_event();
+  EXPECT_EQ(e.error, WH_EPROTO);
+  EXPECT_EQ(e.data, "invalid opcode 3");
+}
+
+TEST_F(Frames, WithoutBareCloseTheCloseFrameNamesTheViolation) {
+  ASSERT_TRUE(c_.send_frame(3, "x"));
+  std::vector<Frame> others;
+  auto f = c_.read_until_close(kTimeoutMs, &others);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->close_code(), 1002);
+  EXPECT_EQ(f->close_reason(), "invalid opcode 3");
 }
