@@ -71,7 +71,8 @@ const SERVER = {
   NO_LISTEN: 0x10,
   SKIP_UTF8: 0x20,
   RAW_UPGRADE: 0x40,
-  NO_AUTO_PONG: 0x80
+  NO_AUTO_PONG: 0x80,
+  BARE_CLOSE: 0x100
 };
 const E = {
   EINVAL: -1,

@@ -734,6 +734,7 @@ class WebSocketServer extends EventEmitter {
         SERVER.RAW_UPGRADE |
         (o.skipUTF8Validation ? SERVER.SKIP_UTF8 : 0) |
         (o.autoPong ? 0 : SERVER.NO_AUTO_PONG) |
+        SERVER.BARE_CLOSE |  // ws's receiver errors close with the code alone
         extraFlags,
       maxPayload: o.maxPayload > 0 ? o.maxPayload : Number.MAX_SAFE_INTEGER,
       deflate: WebSocket.deflateOptions(o.perMessageDeflate, true),

@@ -33,6 +33,8 @@ const CLIENT_NO_AUTO_PONG = 0x2;
 // acceptAsClient), not as RFC 7692 asks: the engine's default refuses a
 // server window above the offered one, or none when one was offered.
 const CLIENT_WS_DEFLATE_ANSWER = 0x4;
+// A protocol violation closes with the code alone, as ws's receiver errors.
+const CLIENT_BARE_CLOSE = 0x8;
 
 // Request headers the engine always writes.
 const ENGINE_HEADERS = new Set(['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']);
@@ -1219,9 +1221,9 @@ function initAsClient(ws, address, protocols, options) {
     // ws coerces it to a 32-bit signed integer; 0 or less: no limit
     maxPayload: (opts.maxPayload | 0) > 0 ? opts.maxPayload | 0 : Number.MAX_SAFE_INTEGER,
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
-    // WH_CLIENT_SKIP_UTF8, WH_CLIENT_NO_AUTO_PONG, WH_CLIENT_WS_DEFLATE_ANSWER (capi/wirehub.h)
+    // WH_CLIENT_SKIP_UTF8, WH_CLIENT_NO_AUTO_PONG, WH_CLIENT_WS_DEFLATE_ANSWER, WH_CLIENT_BARE_CLOSE (capi/wirehub.h)
     flags: (opts.skipUTF8Validation ? CLIENT_SKIP_UTF8 : 0) | (opts.autoPong && !opts.generateMask ? 0 : CLIENT_NO_AUTO_PONG) |
-      CLIENT_WS_DEFLATE_ANSWER,
+      CLIENT_WS_DEFLATE_ANSWER | CLIENT_BARE_CLOSE,
     // ws: a 32-bit signed integer, 0 or less: no limit (the engine's -1)
     maxFragments: (opts.maxFragments | 0) > 0 ? opts.maxFragments | 0 : -1,
     maxBufferedChunks: (opts.maxBufferedChunks | 0) > 0 ? opts.maxBufferedChunks | 0 : -1,

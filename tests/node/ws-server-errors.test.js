@@ -2,7 +2,7 @@
 // Error codes (ws.md "Error codes"): what a server-side WebSocket emits when
 // its peer breaks the protocol. A raw client sends each violation to ws's
 // server and to wirehub's; both must emit the same error (class, message,
-// code) and close with 1002.
+// code) and close with 1002, the code alone.
 const { describe, test } = require('node:test');
 const assert = require('assert');
 const { withTimeout, listen, closeServer } = require('./helpers');
@@ -41,8 +41,18 @@ async function violate(lib, bytes) {
     'server close'
   );
   const s = rawSocket(wss.address().port);
-  s.once('data', () => s.write(bytes));
+  let received = Buffer.alloc(0);
+  const ended = new Promise((resolve) => s.once('close', resolve));
+  s.once('data', () => {
+    s.on('data', (d) => (received = Buffer.concat([received, d])));
+    s.write(bytes);
+  });
   const out = await got;
+  await withTimeout(ended, 5000, 'the server ending the connection');
+  // The close frame the server sent: its code and reason.
+  out.sent = received.length >= 4 && received[0] === 0x88
+    ? [received.readUInt16BE(2), received.subarray(4, 2 + (received[1] & 0x7f)).toString()]
+    : null;
   s.destroy();
   await closeServer(wss);
   return out;
@@ -55,6 +65,7 @@ describe('Error codes: a peer that breaks the protocol', () => {
         const out = await violate(lib, bytes);
         assert.deepStrictEqual(out.error, ['RangeError', message, code]);
         assert.strictEqual(out.code, 1006, 'the server side reports 1006 (it sent 1002, got no close back)');
+        assert.deepStrictEqual(out.sent, [1002, ''], 'the close frame names no reason, as ws\'s');
       });
     }
   }
