@@ -7,7 +7,6 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const http = require('http');
-const { Readable } = require('stream');
 const { URL } = require('url');
 
 const { addon, conns, F, E, limitOptions } = require('./native');
@@ -811,12 +810,20 @@ function abortHandshake(ws, message) {
   process.nextTick(emitErrorAndClose, ws, err);
 }
 
+// ws's 'upgrade' and 'unexpected-response' listeners get Node's
+// http.IncomingMessage; on the engine's path the engine read the answer, so
+// its status, headers and body are poured into one with no Node socket to
+// read from (`socket` answers readable: false).
+const NO_SOCKET = Object.freeze({ readable: false, readableHighWaterMark: 16384, destroyed: true });
 function fakeResponse(status, headers, body) {
-  const res = new Readable({ read() {} });
+  const res = new http.IncomingMessage(NO_SOCKET);
   res.statusCode = status;
   res.statusMessage = http.STATUS_CODES[status] || '';
-  res.headers = headers;
+  res.httpVersionMajor = 1;
+  res.httpVersionMinor = 1;
   res.httpVersion = '1.1';
+  res.headers = headers;
+  res.complete = true;
   if (body && body.length) res.push(body);
   res.push(null);
   return res;

@@ -4,6 +4,7 @@
 // checks the answer; close() or terminate() there abort the handshake.
 const { describe, test } = require('node:test');
 const assert = require('assert');
+const http = require('http');
 const ws = require('ws');
 const { withTimeout, listen, closeServer } = require('./helpers');
 const { rawServer, trace, impls } = require('./ws-client-helpers');
@@ -28,10 +29,14 @@ describe("Event: 'upgrade'", () => {
       wss.on('headers', (headers) => headers.push('Set-Cookie: a=1'));
       let seen;
       const events = await trace(WebSocket, url, [], {}, (client, res) => {
-        seen = { cookie: res.headers['set-cookie'], accept: typeof res.headers['sec-websocket-accept'] };
+        seen = {
+          cookie: res.headers['set-cookie'],
+          accept: typeof res.headers['sec-websocket-accept'],
+          node: res instanceof http.IncomingMessage
+        };
         assert.throws(() => client.send('x'), { message: 'WebSocket is not open: readyState 0 (CONNECTING)' });
       });
-      assert.deepStrictEqual(seen, { cookie: ['a=1'], accept: 'string' });
+      assert.deepStrictEqual(seen, { cookie: ['a=1'], accept: 'string', node: true });
       assert.deepStrictEqual(events.slice(0, 2), [['upgrade', WebSocket.CONNECTING, 101], ['open']]);
       await closeServer(wss);
     });
@@ -84,7 +89,8 @@ describe("Event: 'unexpected-response'", () => {
     const [, res] = await withTimeout(
       new Promise((resolve) =>
         client.on('unexpected-response', (req, r) => {
-          events.push(['unexpected-response', r.statusCode, r.headers['x-a'], client.readyState]);
+          events.push(['unexpected-response', r.statusCode, r.headers['x-a'], client.readyState,
+            r instanceof http.IncomingMessage, r.statusMessage, r.httpVersion]);
           resolve([req, r]);
         })
       )
@@ -128,7 +134,7 @@ describe("Event: 'unexpected-response'", () => {
   for (const [name, WebSocket] of impls) {
     test(`${name}: CONNECTING until the listener aborts, then the abort error`, async () => {
       assert.deepStrictEqual(await abortFromListener(WebSocket), [
-        ['unexpected-response', 401, '1', ws.CONNECTING],
+        ['unexpected-response', 401, '1', ws.CONNECTING, true, 'Unauthorized', '1.1'],
         ['body', 'hello', ws.CONNECTING],
         ['close() returned', ws.CLOSING],
         ['error', 'WebSocket was closed before the connection was established', ws.CLOSING],
