@@ -11,7 +11,7 @@ const zlib = require('zlib');
 const ws = require('ws');
 const wirehub = require('../../node');
 const { withTimeout } = require('./helpers');
-const { accept, rawServer, ok101, trace, impls } = require('./ws-client-helpers');
+const { accept, rawServer, ok101, deflateServer, trace, impls } = require('./ws-client-helpers');
 
 // [name, protocols, options, answer, the error ws gives]
 const after101 = [
@@ -255,7 +255,7 @@ describe('new WebSocket(): the permessage-deflate answer as ws takes it', () => 
   async function twoSends(WebSocket, extensions) {
     const sizes = [];
     let buf = Buffer.alloc(0);
-    const srv = await openServerWith(extensions, (x) => {
+    const srv = await deflateServer(extensions, (x) => {
       buf = Buffer.concat([buf, x]);
       // client frames (masked), with a 7- or 16-bit length
       for (;;) {
@@ -297,33 +297,6 @@ describe('new WebSocket(): the permessage-deflate answer as ws takes it', () => 
     });
   }
 });
-
-// A server that answers with Sec-WebSocket-Extensions: `extensions` and
-// hands what the client sends next to onData.
-function openServerWith(extensions, onData) {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    let head = '';
-    const onHead = (d) => {
-      head += d;
-      if (!head.includes('\r\n\r\n')) return;
-      s.removeListener('data', onHead);
-      s.on('data', onData);
-      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(head)[1];
-      s.write(ok101(key, `Sec-WebSocket-Extensions: ${extensions}\r\n`));
-    };
-    s.on('data', onHead);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `ws://127.0.0.1:${server.address().port}/`,
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    }
-  })));
-}
 
 // ws's offer (lib/permessage-deflate.js offer(), lib/extension.js format()):
 // the options as given, in a fixed order, 8 and 15 included;

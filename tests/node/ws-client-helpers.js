@@ -61,6 +61,35 @@ const ok101 = (key, extra = '') =>
   'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
   `Sec-WebSocket-Accept: ${accept(key)}\r\n${extra}\r\n`;
 
+// A server that answers with Sec-WebSocket-Extensions: `extensions`, then
+// writes `frames` (if any) and hands what the client sends next to onData.
+// Resolves with { url, close() }.
+function deflateServer(extensions, onData, frames) {
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    let head = '';
+    const onHead = (d) => {
+      head += d;
+      if (!head.includes('\r\n\r\n')) return;
+      s.removeListener('data', onHead);
+      s.on('data', onData);
+      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(head)[1];
+      s.write(ok101(key, `Sec-WebSocket-Extensions: ${extensions}\r\n`));
+      if (frames) s.write(frames);
+    };
+    s.on('data', onHead);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    url: `ws://127.0.0.1:${server.address().port}/`,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  })));
+}
+
 // The events a client sees up to its 'close', in order.
 function trace(WebSocket, url, protocols, options, onUpgrade) {
   return withTimeout(
@@ -91,4 +120,4 @@ const impls = [
   ['wirehub', wirehub]
 ];
 
-module.exports = { accept, rawServer, openServer, ok101, trace, impls };
+module.exports = { accept, rawServer, openServer, ok101, deflateServer, trace, impls };

@@ -6,7 +6,7 @@
 const { describe, test } = require('node:test');
 const assert = require('assert');
 const { withTimeout, waitFor, listen, closeServer } = require('./helpers');
-const { openServer, impls } = require('./ws-client-helpers');
+const { openServer, deflateServer, impls } = require('./ws-client-helpers');
 
 // Completes the handshake, then sends `frames` (raw bytes) and never
 // answers anything.
@@ -300,7 +300,7 @@ describe('new WebSocket(address[, protocols][, options]): a message that fails t
     for (const [name, WebSocket] of impls) {
       test(`${name}: "${message}": zlib's error, 1007 to the peer`, async () => {
         let received = Buffer.alloc(0);
-        const peer = await tcpServerWithDeflate(bytes, (x) => (received = Buffer.concat([received, x])));
+        const peer = await deflateServer('permessage-deflate', (x) => (received = Buffer.concat([received, x])), bytes);
         const client = new WebSocket(peer.url);
         const errors = [];
         client.on('error', (err) => errors.push([err.constructor.name, err.message, err.code, err.errno]));
@@ -314,37 +314,6 @@ describe('new WebSocket(address[, protocols][, options]): a message that fails t
     }
   }
 });
-
-// A server that answers with permessage-deflate, sends `frames` and records
-// what the client sends.
-function tcpServerWithDeflate(frames, onData) {
-  const { accept } = require('./ws-client-helpers');
-  const net = require('net');
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    let head = '';
-    const onHead = (d) => {
-      head += d;
-      if (!head.includes('\r\n\r\n')) return;
-      s.removeListener('data', onHead);
-      s.on('data', onData);
-      const key = /\r\nSec-WebSocket-Key: *([^\r]*)\r\n/i.exec(head)[1];
-      s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        `Sec-WebSocket-Accept: ${accept(key)}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`);
-      s.write(frames);
-    };
-    s.on('data', onHead);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `ws://127.0.0.1:${server.address().port}/`,
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    }
-  })));
-}
 
 // The frames a client sent, parsed from the raw bytes: [opcode, mask key,
 // payload as it was on the wire, payload unmasked].
