@@ -1027,6 +1027,7 @@ impl Hub {
             message_timeout_ms,
             max_memory,
             max_fragments: 0,
+            max_buffered_chunks: 0,
         };
         let mut raw = ptr::null_mut();
         let rc = unsafe { sys::wh_server_listen(self.inner.raw, &so, &mut raw) };
@@ -1083,6 +1084,7 @@ impl Hub {
             tls_min_version: 0,
             tls_max_version: 0,
             tls_ciphers: ptr::null(),
+            max_buffered_chunks: 0,
         };
         let mut raw = ptr::null_mut();
         let shared = unsafe { &*self.inner.handler };

@@ -90,8 +90,11 @@ pub const WH_SERVER_NO_LISTEN: c_int = 0x10;
 pub const WH_SERVER_SKIP_UTF8: c_int = 0x20;
 pub const WH_SERVER_RAW_UPGRADE: c_int = 0x40;
 pub const WH_SERVER_NO_AUTO_PONG: c_int = 0x80;
+pub const WH_SERVER_BARE_CLOSE: c_int = 0x100;
 pub const WH_CLIENT_SKIP_UTF8: c_int = 0x1;
 pub const WH_CLIENT_NO_AUTO_PONG: c_int = 0x2;
+pub const WH_CLIENT_WS_DEFLATE_ANSWER: c_int = 0x4;
+pub const WH_CLIENT_BARE_CLOSE: c_int = 0x8;
 pub const WH_PEER_CLOSED: c_int = 0x80;
 
 pub const WH_SENT: c_int = 0;
@@ -204,6 +207,8 @@ pub struct wh_server_options {
     pub max_memory: usize,
     // Appended later: 0 = 131072, -1 = no limit (ws's maxFragments).
     pub max_fragments: c_int,
+    // Appended later: 0 = 1048576, usize::MAX = no limit (ws's maxBufferedChunks).
+    pub max_buffered_chunks: usize,
 }
 
 #[repr(C)]
@@ -225,6 +230,7 @@ pub struct wh_client_options {
     pub tls_min_version: c_int,
     pub tls_max_version: c_int,
     pub tls_ciphers: *const c_char,
+    pub max_buffered_chunks: usize,
 }
 
 /// `wh_server_set_broker`'s options (scale-out through Redis).
@@ -345,6 +351,8 @@ extern "C" {
     pub fn wh_conn_close(conn: *mut wh_conn, code: c_int, reason: *const c_char, len: usize) -> c_int;
     pub fn wh_conn_terminate(conn: *mut wh_conn) -> c_int;
     pub fn wh_conn_buffered(conn: *mut wh_conn, out: *mut usize) -> c_int;
+    pub fn wh_conn_flush(conn: *mut wh_conn) -> c_int;
+    pub fn wh_conn_set_mask(conn: *mut wh_conn, key: *const u8) -> c_int;
     pub fn wh_conn_pause(conn: *mut wh_conn) -> c_int;
     pub fn wh_conn_resume(conn: *mut wh_conn) -> c_int;
     pub fn wh_conn_subscribe(conn: *mut wh_conn, topic: *const c_char) -> c_int;
