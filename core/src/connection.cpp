@@ -856,14 +856,7 @@ void connection::send_prepared(const std::shared_ptr<const prepared_message>& m)
 
 int connection::flush_now() {
   if (is_closed()) return WH_ECLOSED;
-  if (loop_.on_this_thread() || loop_.is_host_thread()) {
-    auto now = [&] {
-      if (state_ != state::closed) flush();
-    };
-    if (loop_.on_this_thread()) now();
-    else loop_.on_host(now);
-    return 0;
-  }
+  // dispatch() writes in the call on the loop's thread and the host's.
   retain();
   loop_.dispatch([this] {
     if (state_ != state::closed) flush();

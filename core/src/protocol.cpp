@@ -158,7 +158,7 @@ bool protocol::feed(std::uint8_t* p, std::size_t n, handler& h) {
   // ws's receiver refuses a read when it already holds maxBufferedChunks of
   // them for a frame it could not finish (1008, no reason).
   const bool counted = p != nullptr && n != 0;
-  if (counted && cfg_->max_buffered_chunks && !partial_.empty() && chunks_ >= cfg_->max_buffered_chunks) {
+  if (counted && !partial_.empty() && chunks_full()) {
     fail(h, WH_CLOSE_POLICY, reason_chunks, WH_ELIMIT);
     return finished(h);
   }
@@ -243,7 +243,7 @@ std::pair<std::uint8_t*, std::size_t> protocol::window(std::size_t max_read) {
 bool protocol::feed_window(std::size_t n, handler& h) {
   // A read like any other for maxBufferedChunks (a window is only offered
   // for a frame whose header ws has consumed long ago: one more chunk).
-  if (cfg_->max_buffered_chunks && chunks_ >= cfg_->max_buffered_chunks) {
+  if (chunks_full()) {
     fail(h, WH_CLOSE_POLICY, reason_chunks, WH_ELIMIT);
     return finished(h);
   }

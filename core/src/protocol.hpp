@@ -177,6 +177,7 @@ class protocol {
   // ws's maxBufferedChunks: after a read that left `partial_` holding a
   // frame, how many reads ws's receiver would now hold (see count_read).
   void count_read(bool same_frame, std::size_t before);
+  bool chunks_full() const { return cfg_->max_buffered_chunks && chunks_ >= cfg_->max_buffered_chunks; }
 
   const endpoint_config* cfg_;
   grow_buffer partial_;  // a frame that did not fit in the bytes fed so far
