@@ -113,18 +113,28 @@ func (c *Conn) markOpen() {
 	close(c.opened)
 }
 
+// testHookPauseWindow, when a test sets it, runs on the I/O thread between
+// push deciding to pause and the engine being told: it widens that window
+// so a test can show Read's resume never overtakes the pause.
+var testHookPauseWindow func()
+
 func (c *Conn) push(typ MessageType, data []byte) {
 	c.mu.Lock()
 	c.queue = append(c.queue, inbound{typ, data})
 	pause := c.queueHigh > 0 && !c.autoPaused && !c.closing && len(c.queue) >= c.queueHigh
 	if pause {
 		c.autoPaused = true
-	}
-	c.mu.Unlock()
-	if pause {
-		// On the I/O thread, during this connection's event: c.raw is valid.
+		if testHookPauseWindow != nil {
+			testHookPauseWindow()
+		}
+		// Under mu, as every pause and resume of c: the engine applies the
+		// latest call, so the calls must reach it in the order the flags
+		// changed, or a Read's resume overtaken by this pause leaves the
+		// connection paused with nothing queued. Neither call blocks or
+		// calls back. On the I/O thread, during c's event: c.raw is valid.
 		C.wh_conn_pause(c.raw)
 	}
+	c.mu.Unlock()
 	c.wake()
 }
 
@@ -277,16 +287,14 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 			m := c.queue[0]
 			c.queue[0] = inbound{}
 			c.queue = c.queue[1:]
-			resume := c.autoPaused && len(c.queue) <= c.queueHigh/4
-			if resume {
+			if c.autoPaused && len(c.queue) <= c.queueHigh/4 {
 				c.autoPaused = false
-				resume = !c.userPaused
+				if !c.userPaused {
+					C.wh_conn_resume(c.raw)
+				}
 			}
 			c.mu.Unlock()
-			if resume {
-				C.wh_conn_resume(c.raw)
-				runtime.KeepAlive(c)
-			}
+			runtime.KeepAlive(c)
 			return m.typ, m.data, nil
 		}
 		ce := c.closeErr
@@ -328,12 +336,11 @@ func (c *Conn) CloseWith(code int, reason string) error {
 		// or after Pause, else the handshake waits for the close timeout.
 		c.mu.Lock()
 		c.closing = true
-		paused := c.autoPaused || c.userPaused
-		c.autoPaused, c.userPaused = false, false
-		c.mu.Unlock()
-		if paused {
+		if c.autoPaused || c.userPaused {
+			c.autoPaused, c.userPaused = false, false
 			C.wh_conn_resume(c.raw)
 		}
+		c.mu.Unlock()
 	}
 	return err
 }
@@ -374,8 +381,8 @@ func (c *Conn) Buffered() (int, error) {
 func (c *Conn) Pause() error {
 	defer runtime.KeepAlive(c)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.userPaused = true
-	c.mu.Unlock()
 	return opErr("pause", C.wh_conn_pause(c.raw))
 }
 
@@ -384,10 +391,9 @@ func (c *Conn) Pause() error {
 func (c *Conn) Resume() error {
 	defer runtime.KeepAlive(c)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.userPaused = false
-	capped := c.autoPaused
-	c.mu.Unlock()
-	if capped {
+	if c.autoPaused {
 		return nil
 	}
 	return opErr("resume", C.wh_conn_resume(c.raw))

@@ -338,6 +338,26 @@ func TestReadQueueIsCappedAndTheSenderBacksUp(t *testing.T) {
 	}
 }
 
+// The cap's pause and Read's resume reach the engine in the order Conn
+// decided them. Here the I/O thread is slow to pass its pause on, and Read
+// brings the queue down to its low mark meanwhile: the engine must still
+// end up reading, or the stream stalls with nothing queued.
+func TestReadResumesEvenWhenThePauseReachesTheEngineLate(t *testing.T) {
+	testHookPauseWindow = func() { time.Sleep(20 * time.Millisecond) }
+	t.Cleanup(func() { testHookPauseWindow = nil })
+	const n, size = 2000, 100
+	var sent atomic.Int64
+	s := streamServer(t, n, size, &sent)
+	c := dial(t, wsURL(s, "/"), &DialOptions{MaxQueue: 16})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatalf("read stalled at message %d of %d: %v", i, n, err)
+		}
+	}
+}
+
 func TestCloseWhileReadingIsPausedCompletesTheHandshake(t *testing.T) {
 	var sent atomic.Int64
 	s := streamServer(t, 10000, 4000, &sent)
