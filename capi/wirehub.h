@@ -200,6 +200,13 @@ typedef struct wh_event {
                              OPEN of a client conn: the server's 101 response headers */
   size_t headers_len;
   void* user_data;        /* conn's user data (wh_conn_set_user_data), else server's */
+  const char* status_text; /* wherever headers is a client's handshake response: that
+                              response's reason phrase as the server sent it ("Forbidden",
+                              "Switching Protocols", or "" for none); else NULL. Not
+                              NUL-terminated; valid as long as headers is. Appended:
+                              the engine owns every wh_event, so no host sees a
+                              shorter one */
+  size_t status_text_len;
 } wh_event;
 
 typedef void (*wh_event_cb)(wh_hub* hub, const wh_event* event, void* user_data);

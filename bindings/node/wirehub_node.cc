@@ -488,10 +488,12 @@ void Dispatch(napi_env raw, const wh_event* evs, int n) {
           extras = Napi::Array::New(env);
           have_extras = true;
         }
-        Napi::Array x = Napi::Array::New(env, 3);
+        Napi::Array x = Napi::Array::New(env, 4);
         x.Set(0u, Napi::Number::New(env, -1));
         x.Set(1u, Napi::String::New(env, std::string(ev.headers, ev.headers_len)));
-        x.Set(2u, Napi::Number::New(env, i));
+        // The reason phrase as sent: ws shows Node's parse of it (statusMessage).
+        x.Set(2u, ev.status_text ? Napi::String::New(env, ev.status_text, ev.status_text_len) : env.Undefined());
+        x.Set(3u, Napi::Number::New(env, i));
         extras.Set(extras.Length(), x);
       }
     }

@@ -493,6 +493,8 @@ struct Hub {
       batch[i].len = o.data.size();
       batch[i].headers = o.e.headers ? o.headers.data() : nullptr;
       batch[i].headers_len = o.headers.size();
+      batch[i].status_text = nullptr;  // not copied: the engine's memory is gone by now
+      batch[i].status_text_len = 0;
     }
     struct Release {
       std::vector<OwnedEvent>& t;

@@ -319,6 +319,13 @@ void connection::client_fail(int error, std::string message) {
 void capture_response(client_handshake& hs) {
   const auto& res = hs.parser.get();
   hs.status = res.result_int();
+  // From the status line itself: Beast's reason() answers the standard text
+  // for an empty one, where Node (and so ws) gives "". The parser has
+  // checked the line: "HTTP/1.1 NNN" then, after a space, the text.
+  const std::string_view head(hs.buf);
+  std::string_view line = head.substr(0, head.find('\n'));
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  hs.reason.assign(line.size() > 13 ? line.substr(13) : std::string_view());
   hs.response_headers.clear();
   for (const auto& f : res) {
     hs.response_headers.append(f.name_string().data(), f.name_string().size());
@@ -397,8 +404,9 @@ void connection::client_handshake_input(const std::uint8_t* p, std::size_t n) {
   std::string leftover = hs.buf.substr(hs.consumed);
   capture_response(hs);
   const std::string response_headers = std::move(hs.response_headers);
+  const std::string reason = std::move(hs.reason);
   side_->chs.reset();
-  become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr, response_headers);
+  become_open(std::move(proto), std::move(ext), pmd ? &params : nullptr, response_headers, reason);
   if (state_ != state::open) return;
   if (!leftover.empty()) {
     rx_leftover(std::move(leftover));

@@ -35,6 +35,7 @@ struct client_handshake {
 
   // The server's answer: a refusal (WH_EV_CLOSE) or the 101's headers (WH_EV_OPEN).
   int status = 0;
+  std::string reason;  // the status line's text, as sent (ws shows it as statusMessage)
   std::string response_headers;
   std::string body;
 };

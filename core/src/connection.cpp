@@ -1333,6 +1333,8 @@ void connection::emit_close() {
     // before its checks). `status` stays the refusal's only.
     ev.headers = hs->response_headers.data();
     ev.headers_len = hs->response_headers.size();
+    ev.status_text = hs->reason.data();
+    ev.status_text_len = hs->reason.size();
     if (hs->status != 101) {
       ev.status = hs->status;
       ev.data = hs->body.data();
@@ -1343,7 +1345,7 @@ void connection::emit_close() {
 }
 
 void connection::become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd,
-                             std::string_view response_headers) {
+                             std::string_view response_headers, std::string_view status_text) {
   if (!subprotocol.empty() || !extensions.empty())
     names_.reset(new names{std::move(subprotocol), std::move(extensions)});
   if (pmd) {
@@ -1371,6 +1373,10 @@ void connection::become_open(std::string subprotocol, std::string extensions, co
   ev.user_data = user_data();
   ev.headers = response_headers.empty() ? nullptr : response_headers.data();
   ev.headers_len = response_headers.size();
+  if (ev.headers) {
+    ev.status_text = status_text.data();
+    ev.status_text_len = status_text.size();
+  }
   owner_hub().emit(ev);
 }
 

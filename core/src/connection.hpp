@@ -135,7 +135,7 @@ class connection {
   void connect_unix();         // ws+unix:
   // response_headers: a client's 101 header block, handed over in WH_EV_OPEN.
   void become_open(std::string subprotocol, std::string extensions, const deflate_params* pmd,
-                   std::string_view response_headers = {});
+                   std::string_view response_headers = {}, std::string_view status_text = {});
   void write_raw_and_close(std::string bytes);
 
   // Frames: the protocol core's input and its events (rx_events in

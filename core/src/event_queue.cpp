@@ -50,9 +50,11 @@ void event_queue::push(const wh_event& ev) {
     if (ev.len && !host_data) back_arena_.append(ev.data, ev.len);
     it.headers_off = back_arena_.size();
     if (ev.headers_len) back_arena_.append(ev.headers, ev.headers_len);
+    if (ev.status_text_len) back_arena_.append(ev.status_text, ev.status_text_len);
     back_.push_back(it);
     // Under the lock: a plain store, no locked read-modify-write per event.
-    backlog_.store(backlog_.load(std::memory_order_relaxed) + sizeof(item) + ev.len + ev.headers_len,
+    backlog_.store(backlog_.load(std::memory_order_relaxed) + sizeof(item) + ev.len + ev.headers_len +
+                       ev.status_text_len,
                    std::memory_order_relaxed);
     backlog_events_.store(back_.size(), std::memory_order_relaxed);
     if (!must_wake_locked()) return;
@@ -168,6 +170,8 @@ int event_queue::poll(wh_event* out, int max) {
     wh_event ev = it.ev;
     ev.data = it.host_data ? it.host_data : ev.len ? front_arena_.data() + it.data_off : nullptr;
     ev.headers = ev.headers_len ? front_arena_.data() + it.headers_off : nullptr;
+    // "" stays a non-null "" (a response with no reason phrase).
+    if (ev.status_text) ev.status_text = front_arena_.data() + it.headers_off + ev.headers_len;
     out[n++] = ev;
     if (ev.conn) delivered_.push_back(ev.conn);
   }

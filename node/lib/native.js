@@ -154,7 +154,7 @@ function dispatch(n, payload, extras, blocks) {
       switch (type) {
         case EV.OPEN: {
           const ws = conns[id];
-          if (ws !== undefined) ws._whOpen(x ? x[1] : null);
+          if (ws !== undefined) ws._whOpen(x ? x[1] : null, x ? x[2] : undefined);
           break;
         }
         case EV.PING:
@@ -172,7 +172,7 @@ function dispatch(n, payload, extras, blocks) {
           const ws = conns[id];
           if (ws !== undefined) {
             try {
-              ws._whClose(meta[o + 3], eventBytes(payload, o), meta[o + 4], meta[o + 5], x ? x[1] : null);
+              ws._whClose(meta[o + 3], eventBytes(payload, o), meta[o + 4], meta[o + 5], x ? x[1] : null, x ? x[2] : undefined);
             } finally {
               if (conns[id] === ws) conns[id] = undefined;
             }

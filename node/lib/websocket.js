@@ -430,7 +430,7 @@ class WebSocket extends EventEmitter {
   }
 
   // ------------------------------------------------------- engine events
-  _whOpen(responseHeaders) {
+  _whOpen(responseHeaders, statusText) {
     if (!this._refd) {
       this._refd = true;
       addon.ref(1);
@@ -446,7 +446,7 @@ class WebSocket extends EventEmitter {
     // handshake made through Node's http has emitted it already.
     if (this.listenerCount('upgrade') && !this._upgradeEmitted) {
       const { headers, raw } = parseHeaderBlock(responseHeaders || '');
-      const res = fakeResponse(101, headers, EMPTY);
+      const res = fakeResponse(101, headers, EMPTY, statusText);
       res.rawHeaders = raw;
       this.emit('upgrade', res);
       if (this._readyState !== CONNECTING) return;
@@ -500,7 +500,7 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _whClose(code, reason, error, status, headers, deferred) {
+  _whClose(code, reason, error, status, headers, statusText, deferred) {
     if (this._pausedEvents && this._pausedEvents.length) {
       // close comes after the messages that were held back by pause()
       const q = this._pausedEvents;
@@ -513,7 +513,7 @@ class WebSocket extends EventEmitter {
     if (!deferred && this._deferred !== null && (this._deferred.length || this._deferredRunning)) {
       // allowSynchronousEvents: false: 'close' after the deferred events
       const copy = Buffer.from(reason);
-      deferEvent(this, () => this._whClose(code, copy, error, status, headers, true));
+      deferEvent(this, () => this._whClose(code, copy, error, status, headers, statusText, true));
       return;
     }
     if (this._refd) {
@@ -521,7 +521,7 @@ class WebSocket extends EventEmitter {
       addon.ref(-1);
     }
     if (!this._isServer && !wasOpen && !this._closeEmitted) {
-      clientHandshakeFailed(this, code, reason, error, status, headers);
+      clientHandshakeFailed(this, code, reason, error, status, headers, statusText);
       return;
     }
     this._readyState = CLOSED;
@@ -815,10 +815,11 @@ function abortHandshake(ws, message) {
 // its status, headers and body are poured into one with no Node socket to
 // read from (`socket` answers readable: false).
 const NO_SOCKET = Object.freeze({ readable: false, readableHighWaterMark: 16384, destroyed: true });
-function fakeResponse(status, headers, body) {
+function fakeResponse(status, headers, body, statusText) {
   const res = new http.IncomingMessage(NO_SOCKET);
   res.statusCode = status;
-  res.statusMessage = http.STATUS_CODES[status] || '';
+  // the server's own words, as Node's parser gives them
+  res.statusMessage = statusText === undefined ? http.STATUS_CODES[status] || '' : statusText;
   res.httpVersionMajor = 1;
   res.httpVersionMinor = 1;
   res.httpVersion = '1.1';
@@ -883,7 +884,7 @@ function handshakeError(ws, text) {
   return new Error(message || 'Invalid WebSocket handshake response');
 }
 
-function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
+function clientHandshakeFailed(ws, code, reason, error, status, headerText, statusText) {
   if (ws._readyState === CLOSED) return;
   // The engine's connection is gone: its id may name another one soon.
   ws._id = 0;
@@ -908,7 +909,7 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
     if (ws.listenerCount('unexpected-response')) {
       // As ws: CONNECTING in the listener and after it, until the user
       // aborts (close() or terminate(): ws's error, then 'close' 1006).
-      const res = fakeResponse(status, headers, reason);
+      const res = fakeResponse(status, headers, reason, statusText);
       res.rawHeaders = raw;
       ws.emit('unexpected-response', fakeRequest(ws), res);
       return;
@@ -920,7 +921,7 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText) {
     // ws has emitted 'upgrade' with the 101 before it checks it; the engine
     // gives its headers when it has them.
     const { headers, raw } = parseHeaderBlock(headerText || '');
-    const res = fakeResponse(101, headers, EMPTY);
+    const res = fakeResponse(101, headers, EMPTY, statusText);
     res.rawHeaders = raw;
     ws.emit('upgrade', res);
     // The listener may have closed it (ws's "closed before established").

@@ -106,6 +106,9 @@ TEST_F(Client, OpensSendsAndReceivesEcho) {
   ASSERT_TRUE(wait_open(c));
   auto open = hub_.rec().wait_event(WH_EV_OPEN, c);
   EXPECT_EQ(open->server, nullptr) << "client conns belong to no server";
+  EXPECT_EQ(open->status_text, "Switching Protocols") << "the 101's own reason phrase";
+  for (const Event& e : hub_.rec().events(WH_EV_OPEN))
+    if (e.server) EXPECT_TRUE(e.status_text_null) << "a server conn's OPEN has no response";
   EXPECT_EQ(open->user_data, &marker);
   EXPECT_EQ(wh_conn_user_data(c), &marker);
 
@@ -313,6 +316,8 @@ TEST_F(ClientHooked, RefusedHandshakeGivesCloseWithESTATUSAnd401) {
   EXPECT_EQ(e.error, WH_ESTATUS) << wh_err_name(e.error);
   EXPECT_EQ(e.status, 401);
   EXPECT_NE(e.headers.find("WWW-Authenticate"), std::string::npos) << e.headers;
+  EXPECT_FALSE(e.status_text_null);
+  EXPECT_EQ(e.status_text, "Unauthorized");
   EXPECT_EQ(hub_.rec().count(WH_EV_OPEN, c), 0u) << "a refused conn never opens";
   EXPECT_EQ(hub_.rec().events(0, c).size(), 1u) << "CLOSE is the only event\n" << hub_.rec().dump();
 }

@@ -617,6 +617,8 @@ void EventRecorder::handle(wh_hub* hub, const wh_event& ev) {
   e.error = ev.error;
   e.status = ev.status;
   if (ev.headers && ev.headers_len) e.headers.assign(ev.headers, ev.headers_len);
+  e.status_text_null = ev.status_text == nullptr;
+  if (ev.status_text) e.status_text.assign(ev.status_text, ev.status_text_len);
   e.user_data = ev.user_data;
   if (ev.type == WH_EV_OPEN && ev.conn) e.remote_port = wh_conn_remote_port(ev.conn);
   e.thread = std::this_thread::get_id();

@@ -216,6 +216,8 @@ struct Event {
   int error = 0;
   int status = 0;
   std::string headers;
+  std::string status_text;
+  bool status_text_null = true;
   void* user_data = nullptr;
   int remote_port = 0;  // OPEN: wh_conn_remote_port(conn) read on the I/O thread
   std::thread::id thread;

@@ -41,6 +41,21 @@ describe("Event: 'upgrade'", () => {
       await closeServer(wss);
     });
 
+    test(`${name}: the response's statusMessage is the server's own text`, async () => {
+      const { accept } = require('./ws-client-helpers');
+      for (const [line, want] of [['101 Switching Protocols', 'Switching Protocols'], ['101 Go Ahead', 'Go Ahead'], ['101 ', '']]) {
+        const srv = await rawServer(
+          (key) => `HTTP/1.1 ${line}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(key)}\r\n\r\n`
+        );
+        let text;
+        await trace(WebSocket, srv.url, [], {}, (client, res) => {
+          text = res.statusMessage;
+        });
+        srv.close();
+        assert.strictEqual(text, want, line);
+      }
+    });
+
     for (const how of ['close', 'terminate']) {
       test(`${name}: ${how}() in 'upgrade' aborts the handshake: no 'open'`, async () => {
         const { wss, url } = await listen(WebSocket.WebSocketServer);
@@ -132,6 +147,20 @@ describe("Event: 'unexpected-response'", () => {
   }
 
   for (const [name, WebSocket] of impls) {
+    test(`${name}: the response's statusMessage is the server's own text`, async () => {
+      for (const [line, want] of [['403 Go Away', 'Go Away'], ['403 ', ''], ['499 Client Closed Request', 'Client Closed Request']]) {
+        const srv = await rawServer(() => `HTTP/1.1 ${line}\r\nContent-Length: 0\r\n\r\n`);
+        const client = new WebSocket(srv.url);
+        client.on('error', () => {});
+        const res = await withTimeout(
+          new Promise((resolve) => client.on('unexpected-response', (req, r) => resolve(r)))
+        );
+        client.terminate();
+        srv.close();
+        assert.deepStrictEqual([res.statusCode, res.statusMessage], [Number(line.slice(0, 3)), want], line);
+      }
+    });
+
     test(`${name}: CONNECTING until the listener aborts, then the abort error`, async () => {
       assert.deepStrictEqual(await abortFromListener(WebSocket), [
         ['unexpected-response', 401, '1', ws.CONNECTING, true, 'Unauthorized', '1.1'],

@@ -132,6 +132,8 @@ pub struct wh_event {
     pub headers: *const c_char,
     pub headers_len: usize,
     pub user_data: *mut c_void,
+    pub status_text: *const c_char,
+    pub status_text_len: usize,
 }
 
 pub type wh_payload_alloc_cb =
