@@ -77,9 +77,13 @@ constexpr std::size_t middle_size<wh_server_options>() { return offsetof(wh_serv
 template <>
 constexpr std::size_t later_size<wh_client_options>() { return offsetof(wh_client_options, tls_min_version); }
 
-// Then both gained `max_buffered_chunks` at their end.
+// Then both gained `max_buffered_chunks` at their end, and the client `key`.
 template <class T>
 constexpr std::size_t latest_size() { return later_size<T>(); }
+template <class T>
+constexpr std::size_t chunks_size() { return latest_size<T>(); }
+template <>
+constexpr std::size_t chunks_size<wh_client_options>() { return offsetof(wh_client_options, key); }
 template <>
 constexpr std::size_t latest_size<wh_server_options>() { return offsetof(wh_server_options, max_buffered_chunks); }
 template <>
@@ -90,7 +94,7 @@ bool read_options(const T* in, T& out) {
   std::memset(&out, 0, sizeof out);
   if (!in) return true;
   if (in->size != sizeof(T) && in->size != oldest_size<T>() && in->size != middle_size<T>() &&
-      in->size != later_size<T>() && in->size != latest_size<T>())
+      in->size != later_size<T>() && in->size != latest_size<T>() && in->size != chunks_size<T>())
     return false;
   std::memcpy(&out, in, in->size);
   return true;

@@ -635,7 +635,8 @@ WH_EXTERN int wh_conn_release(wh_conn* conn);
 typedef struct wh_client_options {
   size_t size;                  /* sizeof(wh_client_options) */
   const char* subprotocols;     /* offered, "a, b"; NULL = none */
-  const char* headers;          /* extra request headers "Name: v\r\n..." */
+  const char* headers;          /* extra request headers "Name: v\r\n..."; a Host
+                                   here is sent instead of the engine's own */
   const char* origin;           /* Origin header, or NULL */
   wh_limits limits;             /* handshake_timeout_ms is the open timeout */
   wh_deflate_options deflate;   /* enabled = offer permessage-deflate */
@@ -654,6 +655,13 @@ typedef struct wh_client_options {
   /* Appended later still: every layout above (up to user_data,
    * message_timeout_ms and tls_ciphers) is still accepted. */
   size_t max_buffered_chunks;   /* as in wh_server_options; 0 = 1048576, SIZE_MAX = none */
+  /* Appended last: every layout above (up to user_data, message_timeout_ms,
+   * tls_ciphers and max_buffered_chunks) is still accepted. */
+  const char* key;              /* the Sec-WebSocket-Key to send: base64 of 16 bytes
+                                   (24 characters), best random; NULL = the engine makes
+                                   one. For a host that shows the request it sent (the
+                                   Node package's http.ClientRequest, as ws's). Else
+                                   WH_EINVAL */
 } wh_client_options;
 
 #define WH_CLIENT_SKIP_UTF8 0x1     /* as WH_SERVER_SKIP_UTF8 (ws's skipUTF8Validation) */

@@ -129,7 +129,8 @@ int prepare_client(const char* url, const wh_client_options& o, endpoint_config&
     hs.headers += "\r\n";
   if (o.origin) hs.origin = o.origin;
   if (cfg.deflate.enabled) hs.offer = pmd_client_offer(cfg.deflate);
-  hs.key = handshake::make_key();
+  if (o.key && !handshake::valid_key(o.key)) return WH_EINVAL;
+  hs.key = o.key ? std::string(o.key) : handshake::make_key();
   if (hs.url.tls) {
     int err = 0;
     hs.tls = make_client_ctx(o, err);

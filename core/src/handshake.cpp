@@ -196,9 +196,15 @@ std::string client_request(std::string_view host_header, std::string_view target
   std::string r;
   r += "GET ";
   r += target;
-  r += " HTTP/1.1\r\nHost: ";
-  r += host_header;
-  r += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
+  r += " HTTP/1.1\r\n";
+  // A Host among the host's headers is the one sent, in its place (ws and
+  // Node's http send a user's Host instead of their own).
+  if (header_in_block(extra_headers, "Host").empty()) {
+    r += "Host: ";
+    r += host_header;
+    r += "\r\n";
+  }
+  r += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
   r += key;
   r += "\r\nSec-WebSocket-Version: 13\r\n";
   if (!protocols.empty()) {

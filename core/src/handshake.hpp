@@ -68,7 +68,7 @@ std::string select_subprotocol(std::string_view server_pref, std::string_view of
 // True if `name` is one of the comma-separated tokens in `list`.
 bool list_contains(std::string_view list, std::string_view name);
 
-// Client role.
+// Client role. A Host in extra_headers replaces the one made of host_header.
 std::string client_request(std::string_view host_header, std::string_view target, std::string_view key,
                            std::string_view protocols, std::string_view extensions,
                            std::string_view origin, std::string_view extra_headers);

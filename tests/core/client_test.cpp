@@ -513,6 +513,63 @@ TEST(ServerPort, PortZeroPicksDistinctFreePorts) {
 }
 
 // ------------------------------------------------------ fake-server checks
+TEST(ClientFake, AGivenKeyIsTheOneSentAndChecked) {
+  // A host that shows the request it sent (Node's ClientRequest) chooses
+  // the key; the engine sends it and checks the server's accept against it.
+  const char* key = "AAECAwQFBgcICQoLDA0ODw==";
+  std::string head;
+  FakeServer fake([&](RawClient& s) { head = answer_101(s); });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  o.key = key;
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto first = hub.rec().wait_event(0, c);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type, WH_EV_OPEN) << "the accept for the given key passes\n" << hub.rec().dump();
+  fake.join();
+  EXPECT_EQ(head_header(head, "Sec-WebSocket-Key"), std::string(key)) << head;
+}
+
+TEST(ClientFake, AHostAmongTheHeadersIsSentInsteadOfTheEnginesOwn) {
+  std::string head;
+  FakeServer fake([&](RawClient& s) { head = answer_101(s); });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  o.headers = "host: example.test\r\nX-A: 1\r\n";
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  ASSERT_TRUE(hub.rec().wait_event(WH_EV_OPEN, c).has_value()) << hub.rec().dump();
+  fake.join();
+  EXPECT_EQ(head_header(head, "Host"), std::string("example.test")) << head;
+  EXPECT_EQ(head.find("Host: 127.0.0.1"), std::string::npos) << "one Host only\n" << head;
+}
+
+TEST(ClientFake, AKeyThatIsNotBase64Of16BytesFailsWithEINVAL) {
+  TestHub hub;
+  for (const char* bad : {"", "abc", "AAECAwQFBgcICQoLDA0ODw", "AAECAwQFBgcICQoLDA0ODxA=", "AAECAwQFBgcICQoLDA0OD\r\n"}) {
+    wh_client_options o = client_options();
+    o.key = bad;
+    wh_conn* c = nullptr;
+    EXPECT_EQ(wh_connect(hub.get(), "ws://127.0.0.1:9/", &o, &c), WH_EINVAL) << "key '" << bad << "'";
+  }
+}
+
+TEST(ClientFake, TheLayoutBeforeKeyIsStillAccepted) {
+  std::string head;
+  FakeServer fake([&](RawClient& s) { head = answer_101(s); });
+  TestHub hub;
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  o.size = offsetof(wh_client_options, key);
+  ASSERT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  auto first = hub.rec().wait_event(0, c);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->type, WH_EV_OPEN) << hub.rec().dump();
+  fake.join();
+  EXPECT_EQ(head_header(head, "Sec-WebSocket-Key").value_or("").size(), 24u) << "the engine's own key";
+}
+
 TEST(ClientFake, HandshakeRequestIsWellFormedAndFramesAreMasked) {
   std::string head;
   std::optional<Frame> frame;

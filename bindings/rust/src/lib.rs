@@ -1085,6 +1085,7 @@ impl Hub {
             tls_max_version: 0,
             tls_ciphers: ptr::null(),
             max_buffered_chunks: 0,
+            key: ptr::null(),
         };
         let mut raw = ptr::null_mut();
         let shared = unsafe { &*self.inner.handler };

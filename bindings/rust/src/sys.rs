@@ -233,6 +233,7 @@ pub struct wh_client_options {
     pub tls_max_version: c_int,
     pub tls_ciphers: *const c_char,
     pub max_buffered_chunks: usize,
+    pub key: *const c_char,
 }
 
 /// `wh_server_set_broker`'s options (scale-out through Redis).
