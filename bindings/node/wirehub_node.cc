@@ -1047,6 +1047,8 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   co.tls_ciphers = ciphers.empty() ? nullptr : ciphers.c_str();
   co.tls.insecure = static_cast<int>(OptInt(o, "insecure"));
   co.tls.server_name = sni.empty() ? nullptr : sni.c_str();
+  std::string hskey = OptString(o, "key");  // the one JS's ClientRequest shows
+  co.key = hskey.empty() ? nullptr : hskey.c_str();
   uint32_t cid = g->conns.add(nullptr);
   co.user_data = AsUserData(cid);
   wh_conn* c = nullptr;

@@ -13,6 +13,7 @@ const { addon, conns, F, E, limitOptions } = require('./native');
 const { EventTarget, kListener, kForOnEventAttribute } = require('./event-target');
 const { wsError, engineError, isValidStatusCode, toBuffer, kStatusCode } = require('./errors');
 const { usesNodeHttp, connectViaNodeHttp } = require('./node-http-client');
+const { engineRequest, requestHeaders, answered, abortRequest } = require('./engine-request');
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const CONNECTING = 0;
@@ -806,6 +807,8 @@ function abortHandshake(ws, message) {
     // A handshake through Node's http (node-http-client.js): as ws, abort it.
     ws._httpReq.destroy();
     ws._httpReq = null;
+  } else if (ws._req instanceof http.ClientRequest) {
+    abortRequest(ws._req);  // the engine's handshake (engine-request.js)
   }
   process.nextTick(emitErrorAndClose, ws, err);
 }
@@ -903,15 +906,18 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText, stat
     const { headers, raw } = parseHeaderBlock(headerText || '');
     const opts = ws._opts;
     if (status >= 300 && status < 400 && opts.followRedirects && headers.location) {
+      if (ws._req instanceof http.ClientRequest) abortRequest(ws._req);  // as ws's req.abort()
       followRedirect(ws, headers.location);
       return;
     }
     if (ws.listenerCount('unexpected-response')) {
       // As ws: CONNECTING in the listener and after it, until the user
       // aborts (close() or terminate(): ws's error, then 'close' 1006).
+      const req = fakeRequest(ws);
       const res = fakeResponse(status, headers, reason, statusText);
       res.rawHeaders = raw;
-      ws.emit('unexpected-response', fakeRequest(ws), res);
+      if (req instanceof http.ClientRequest) answered(req, res);
+      ws.emit('unexpected-response', req, res);
       return;
     }
     emitErrorAndClose(ws, new Error(`Unexpected server response: ${status}`));
@@ -952,7 +958,9 @@ class ClientRequestLike extends EventEmitter {
     if (headers) for (const name of Object.keys(headers)) this.setHeader(name, headers[name]);
   }
   setHeader(name, value) {
-    if (value === undefined) throw new TypeError(`Invalid value "undefined" for header "${name}"`);
+    // Node's own checks, so the errors are those ws's request() throws
+    http.validateHeaderName(name);
+    http.validateHeaderValue(name, value);
     this._map.set(String(name).toLowerCase(), [String(name), value]);
     return this;
   }
@@ -1160,7 +1168,9 @@ function initAsClient(ws, address, protocols, options) {
   // given in `headers` wins over both.
   let auth = opts.auth;
   if (parsedUrl.username || parsedUrl.password) auth = `${parsedUrl.username}:${parsedUrl.password}`;
-  const req = new ClientRequestLike(parsedUrl, isIpcUrl, opts.headers);
+  // The user's headers and ws's additions to them (Authorization, and what
+  // a redirect drops), before the request is made of them.
+  const staged = new ClientRequestLike(parsedUrl, isIpcUrl, opts.headers);
   if (opts.followRedirects) {
     if (ws._redirects === 0) {
       ws._originalIpc = isIpcUrl;
@@ -1186,9 +1196,9 @@ function initAsClient(ws, address, protocols, options) {
           ? false
           : parsedUrl.host === ws._originalHostOrSocketPath;
       if (!isSameHost || (ws._originalSecure && !isSecure)) {
-        req._remove('authorization');
-        req._remove('cookie');
-        if (!isSameHost) req._remove('host');
+        staged._remove('authorization');
+        staged._remove('cookie');
+        if (!isSameHost) staged._remove('host');
         auth = undefined;
       }
     }
@@ -1197,9 +1207,17 @@ function initAsClient(ws, address, protocols, options) {
       options.headers.authorization = `Basic ${Buffer.from(auth).toString('base64')}`;
     }
   }
-  if (auth && !req.hasHeader('authorization')) {
-    req.setHeader('Authorization', `Basic ${Buffer.from(auth).toString('base64')}`);
+  if (auth && !staged.hasHeader('authorization')) {
+    staged.setHeader('Authorization', `Basic ${Buffer.from(auth).toString('base64')}`);
   }
+  // ws's agent, createConnection, lookup, finishRequest, a TLS option only
+  // Node's tls.connect honours, or protocolVersion 8 (the engine's own
+  // request says 13): the handshake goes through Node's http(s), the
+  // upgraded socket to the engine.
+  const viaNode = !isIpcUrl && (usesNodeHttp(opts, isSecure) || opts.protocolVersion === 8);
+  let req = staged;
+  let key;
+  if (!viaNode) ({ req, key } = engineRequest(parsedUrl, isIpcUrl, staged._headerObject(), opts, protocols));
   ws._req = req;
   if (opts.followRedirects && ws._redirects) {
     // As ws: emitted with the request about to be sent, whose headers the
@@ -1211,9 +1229,13 @@ function initAsClient(ws, address, protocols, options) {
   // The engine writes Host, Upgrade, Connection, the key and the version
   // itself, and the subprotocol, extension and Origin headers when it offers
   // them: ws's own values replace the user's there too.
-  const headers = req._headerObject();
+  const headers = viaNode ? req._headerObject() : requestHeaders(req);
+  // Node's http fills in Host as the engine writes it; one the user set (or
+  // changed in 'redirect') is sent instead, as ws sends it.
+  const ownHost = isIpcUrl ? 'localhost' : parsedUrl.host;
   for (const name of Object.keys(headers)) {
     const key = name.toLowerCase();
+    if (key === 'host' && (viaNode || String(headers[name]) !== ownHost)) continue;
     if (
       ENGINE_HEADERS.has(key) ||
       (key === 'sec-websocket-protocol' && protocols.length) ||
@@ -1241,11 +1263,7 @@ function initAsClient(ws, address, protocols, options) {
     ...limitOptions(opts, ['idleTimeout', 'messageTimeout'])
   };
   if (opts.origin) nopts.origin = String(opts.origin);
-  // ws's agent, createConnection, lookup, finishRequest, a TLS option only
-  // Node's tls.connect honours, or protocolVersion 8 (the engine's own
-  // request says 13): the handshake goes through Node's http(s), the
-  // upgraded socket to the engine.
-  const viaNode = !isIpcUrl && (usesNodeHttp(opts, isSecure) || opts.protocolVersion === 8);
+  if (key) nopts.key = key;
   if (isSecure && !viaNode) {
     if (opts.rejectUnauthorized === false) nopts.insecure = 1;
     if (opts.ca) nopts.caFile = caFile(opts.ca);
@@ -1294,6 +1312,8 @@ function initAsClient(ws, address, protocols, options) {
     });
     return;
   }
+  // Sent, as far as Node knows (headersSent, finished): the engine sends it.
+  req.end();
   const id = addon.connect(target, nopts);
   if (id < 0) {
     const err = id === E.EURL ? new SyntaxError(`Invalid URL: ${address}`) : engineError(id);

@@ -393,14 +393,15 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
     });
   }
 
-  // How many https.request calls wirehub clients with these options make;
-  // each client opens, then closes.
-  async function httpsRequestsOf(url, optionsList) {
-    const request = https.request;
+  // How many TLS sessions Node's tls.connect makes for wirehub clients with
+  // these options (the engine's own TLS makes none); each client opens,
+  // then closes.
+  async function nodeTlsSessionsOf(url, optionsList) {
+    const connect = tls.connect;
     let requests = 0;
-    https.request = (...args) => {
+    tls.connect = (...args) => {
       requests++;
-      return request(...args);
+      return connect(...args);
     };
     try {
       for (const options of optionsList) {
@@ -410,7 +411,7 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
         await closeEvent(client);
       }
     } finally {
-      https.request = request;
+      tls.connect = connect;
     }
     return requests;
   }
@@ -419,7 +420,7 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
   // no Node request (and no bridge) in the way.
   test('wirehub: ca, cert, key, servername, rejectUnauthorized, versions and ciphers stay on the engine', async () => {
     const srv = await wssServer({ requestCert: true });
-    const requests = await httpsRequestsOf(srv.url, [{
+    const requests = await nodeTlsSessionsOf(srv.url, [{
       ca: pem.server.cert,
       cert: pem.client.cert,
       key: pem.client.key,
@@ -437,7 +438,7 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
   // which then negotiates what ws would (1.3 with this server).
   test('wirehub: minVersion TLSv1 or TLSv1.1 goes through Node\'s TLS', async () => {
     const srv = await wssServer({});
-    const requests = await httpsRequestsOf(srv.url, [
+    const requests = await nodeTlsSessionsOf(srv.url, [
       { ca: pem.server.cert, minVersion: 'TLSv1' },
       { ca: pem.server.cert, minVersion: 'TLSv1.1' }
     ]);

@@ -5,6 +5,7 @@
 // generateMask, maxBufferedChunks and a message that fails to inflate.
 const { describe, test } = require('node:test');
 const assert = require('assert');
+const net = require('net');
 const { withTimeout, waitFor, listen, closeServer } = require('./helpers');
 const { openServer, deflateServer, impls } = require('./ws-client-helpers');
 
@@ -393,6 +394,51 @@ describe('new WebSocket(address[, protocols][, options]): generateMask', () => {
         [[0, 0, 0, 0], 'hello'],
         [[0, 0, 0, 0], 'p'],
         [[0, 0, 0, 0], 'q']
+      ]);
+    });
+  }
+});
+
+describe('new WebSocket(address[, protocols][, options]): headers', () => {
+  // What the server reads: each request's head, as lines.
+  async function headServer() {
+    const heads = [];
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', (d) => {
+        heads.push(String(d).split('\r\n'));
+        s.destroy();
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    return { heads, port: server.address().port, close: () => server.close() };
+  }
+
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: a Host header is sent instead of the client's own; invalid ones throw Node's errors`, async () => {
+      const srv = await headServer();
+      for (const headers of [{ Host: 'example.test', 'X-A': 'b' }, { 'X-A': 'b' }]) {
+        const client = new WebSocket(`ws://127.0.0.1:${srv.port}/`, { headers });
+        await withTimeout(new Promise((resolve) => {
+          client.on('error', () => {});
+          client.on('close', resolve);
+        }));
+      }
+      srv.close();
+      const hosts = srv.heads.map((lines) => lines.filter((l) => /^host:/i.test(l)));
+      assert.deepStrictEqual(hosts, [['Host: example.test'], [`Host: 127.0.0.1:${srv.port}`]]);
+      const thrown = [];
+      for (const headers of [{ 'bad name': 'x' }, { 'X-A': 'a\r\nb' }, { 'X-A': undefined }]) {
+        try {
+          new WebSocket(`ws://127.0.0.1:${srv.port}/`, { headers });
+        } catch (err) {
+          thrown.push([err.constructor.name, err.code]);
+        }
+      }
+      assert.deepStrictEqual(thrown, [
+        ['TypeError', 'ERR_INVALID_HTTP_TOKEN'],
+        ['TypeError', 'ERR_INVALID_CHAR'],
+        ['TypeError', 'ERR_HTTP_INVALID_HEADER_VALUE']
       ]);
     });
   }

@@ -136,6 +136,41 @@ describe("Event: 'redirect' and followRedirects", () => {
       origin.server.close();
     });
 
+    test(`${name}: the listener gets the http.ClientRequest about to be sent`, async () => {
+      const target = await recorder(refuse);
+      const origin = await recorder(() => redirectTo(`ws://127.0.0.1:${target.port}/next?a=1`));
+      let seen;
+      await run(WebSocket, `ws://127.0.0.1:${origin.port}/`, { followRedirects: true, headers: { 'X-Custom': 'kept' } }, (url, req) => {
+        req.setHeader('X-Added', 'yes');
+        seen = {
+          node: req instanceof http.ClientRequest,
+          method: req.method,
+          path: req.path,
+          host: req.host,
+          headersSent: req.headersSent,
+          headers: Object.keys(req.getHeaders()).sort(),
+          version: req.getHeader('sec-websocket-version'),
+          key: req.getHeader('sec-websocket-key')
+        };
+      });
+      const key = seen.key;
+      delete seen.key;
+      assert.deepStrictEqual(seen, {
+        node: true,
+        method: 'GET',
+        path: '/next?a=1',
+        host: '127.0.0.1',
+        headersSent: false,
+        headers: ['connection', 'host', 'sec-websocket-extensions', 'sec-websocket-key', 'sec-websocket-version', 'upgrade', 'x-added', 'x-custom'],
+        version: 13
+      });
+      // what was sent is that request, with the listener's change
+      assert.strictEqual(target.seen[0].headers['sec-websocket-key'], key);
+      assert.strictEqual(target.seen[0].headers['x-added'], 'yes');
+      target.server.close();
+      origin.server.close();
+    });
+
     test(`${name}: an Authorization header wins over the URL's userinfo and the auth option`, async () => {
       const origin = await recorder(refuse);
       await run(WebSocket, `ws://u:p@127.0.0.1:${origin.port}/`, { headers: { authorization: 'Bearer h' } });

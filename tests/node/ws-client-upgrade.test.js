@@ -5,6 +5,7 @@
 const { describe, test } = require('node:test');
 const assert = require('assert');
 const http = require('http');
+const net = require('net');
 const ws = require('ws');
 const { withTimeout, listen, closeServer } = require('./helpers');
 const { rawServer, trace, impls } = require('./ws-client-helpers');
@@ -146,7 +147,119 @@ describe("Event: 'unexpected-response'", () => {
     }
   }
 
+  // A server that answers 403 with a body and keeps the socket open; `keys`
+  // gets each request's Sec-WebSocket-Key.
+  async function refusingServer(keys) {
+    const sockets = new Set();
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+      let head = '';
+      s.on('data', (d) => {
+        head += d;
+        if (!head.includes('\r\n\r\n')) return;
+        keys.push(/\r\nSec-WebSocket-Key: *([^\r]*)/i.exec(head)[1]);
+        head = '';
+        s.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno');
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `ws://127.0.0.1:${server.address().port}/p?q=1`,
+      close() {
+        for (const s of sockets) s.destroy();
+        server.close();
+      }
+    };
+  }
+
   for (const [name, WebSocket] of impls) {
+    test(`${name}: the request is the http.ClientRequest that was sent, tied to the response`, async () => {
+      const keys = [];
+      const srv = await refusingServer(keys);
+      const client = new WebSocket(srv.url, { headers: { 'X-T': 'v' } });
+      client.on('error', () => {});
+      const [req, res] = await withTimeout(
+        new Promise((resolve) => client.on('unexpected-response', (q, r) => resolve([q, r])))
+      );
+      const seen = {
+        node: req instanceof http.ClientRequest,
+        method: req.method,
+        path: req.path,
+        host: req.host,
+        protocol: req.protocol,
+        custom: req.getHeader('x-t'),
+        version: req.getHeader('sec-websocket-version'),
+        upgrade: [req.getHeader('connection'), req.getHeader('upgrade')],
+        offer: req.getHeader('sec-websocket-extensions'),
+        sent: [req.headersSent, req.writableEnded, req.finished, req.destroyed],
+        tied: [res.req === req, req.res === res],
+        errorListeners: req.listenerCount('error')
+      };
+      assert.deepStrictEqual(seen, {
+        node: true,
+        method: 'GET',
+        path: '/p?q=1',
+        host: '127.0.0.1',
+        protocol: 'http:',
+        custom: 'v',
+        version: 13,
+        upgrade: ['Upgrade', 'websocket'],
+        offer: 'permessage-deflate; client_max_window_bits',
+        sent: [true, true, true, false],
+        tied: [true, true],
+        errorListeners: 1
+      });
+      assert.deepStrictEqual(keys, [req.getHeader('sec-websocket-key')], 'the key on the wire is the request\'s');
+      client.terminate();
+      srv.close();
+    });
+
+    for (const how of ['destroy', 'abort', 'terminate']) {
+      test(`${name}: ${how}() from the listener: the events in ws's order`, async () => {
+        const srv = await refusingServer([]);
+        const client = new WebSocket(srv.url);
+        const events = [];
+        client.on('error', (err) => events.push(`ws error: ${err.message}`));
+        client.on('close', (code) => events.push(`ws close ${code}`));
+        client.on('unexpected-response', (req, res) => {
+          req.on('close', () => events.push('req close'));
+          req.on('error', (err) => events.push(`req error: ${err.message}`));
+          res.on('close', () => events.push('res close'));
+          if (how === 'terminate') client.terminate();
+          else req[how]();
+          events.push(`${how}() returned: ${client.readyState}, destroyed ${req.destroyed}`);
+        });
+        await withTimeout(
+          new Promise((resolve) => {
+            const poll = setInterval(() => {
+              if (events.includes('res close')) {
+                clearInterval(poll);
+                resolve();
+              }
+            }, 5);
+          })
+        );
+        await new Promise((r) => setTimeout(r, 50));  // nothing more comes
+        srv.close();
+        client.terminate();
+        const closeEvents = events.filter((e) => e.startsWith('ws close'));
+        if (how === 'terminate') {
+          assert.deepStrictEqual(events, [
+            'terminate() returned: 2, destroyed true',
+            'ws error: WebSocket was closed before the connection was established',
+            'ws close 1006',
+            'req close',
+            'res close'
+          ]);
+        } else {
+          // the socket stays CONNECTING: only the request and response end
+          assert.deepStrictEqual(events.slice(0, 3), [`${how}() returned: 0, destroyed true`, 'req close', 'res close']);
+          assert.ok(closeEvents.length <= 1);
+        }
+      });
+    }
+
     test(`${name}: the response's statusMessage is the server's own text`, async () => {
       for (const [line, want] of [['403 Go Away', 'Go Away'], ['403 ', ''], ['499 Client Closed Request', 'Client Closed Request']]) {
         const srv = await rawServer(() => `HTTP/1.1 ${line}\r\nContent-Length: 0\r\n\r\n`);
