@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -278,6 +279,342 @@ void grow_capped(std::string& s, std::size_t new_size, std::size_t cap) {
   s.resize(new_size);
 }
 
+// ------------------------------------------------- ws 8's server answer
+//
+// ws_answer_rules on a server: the offers are read as ws 8 reads them
+// (lib/extension.js parse() and PerMessageDeflate#normalizeParams), the offer
+// is chosen and the answer worded as its acceptAsServer() and format() do.
+// ws refuses the whole handshake on any error it throws there; every such
+// case declines the whole header here, so the first error found is as good
+// as ws's own (which may differ in wording only).
+
+enum ws_key : std::uint8_t { ws_snct, ws_cnct, ws_sbits, ws_cbits };
+
+struct ws_param {
+  ws_key key;
+  int value;  // 0: no value (ws's `true`), else 8..15
+};
+
+// One permessage-deflate offer: its parameters in the order they came, which
+// is the order of the keys of ws's params object and so of its answer.
+struct ws_offer {
+  ws_param params[4];
+  int count = 0;
+  ws_param* find(ws_key k) {
+    for (int i = 0; i < count; ++i)
+      if (params[i].key == k) return &params[i];
+    return nullptr;
+  }
+  const ws_param* find(ws_key k) const { return const_cast<ws_offer*>(this)->find(k); }
+  // ws: `params[k] = v`; a new key goes last, an existing one keeps its place.
+  void set(ws_key k, int v) {
+    if (ws_param* p = find(k)) {
+      p->value = v;
+      return;
+    }
+    params[count++] = {k, v};
+  }
+  // ws: `delete params[k]`.
+  void erase(ws_key k) {
+    for (int i = 0; i < count; ++i) {
+      if (params[i].key != k) continue;
+      for (int j = i + 1; j < count; ++j) params[j - 1] = params[j];
+      --count;
+      return;
+    }
+  }
+};
+
+bool is_digit_in(char c, int radix) {
+  int d;
+  if (c >= '0' && c <= '9') d = c - '0';
+  else if (c >= 'a' && c <= 'z') d = c - 'a' + 10;
+  else if (c >= 'A' && c <= 'Z') d = c - 'A' + 10;
+  else return false;
+  return d < radix;
+}
+
+// ws's `+value` then Number.isInteger and 8..15: JavaScript's StringToNumber
+// on a token, so "09", "1e1", "10.0", "+9" and "0xa" are all valid windows,
+// answered as the plain number. `v` holds token characters only, so none of
+// StringToNumber's whitespace rules apply.
+bool ws_window_bits(std::string_view v, int& bits) {
+  if (v.size() > 2 && v[0] == '0') {
+    const char p = static_cast<char>(v[1] | 0x20);
+    const int radix = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 0;
+    if (radix != 0) {
+      int n = 0;
+      for (std::size_t i = 2; i < v.size(); ++i) {
+        if (!is_digit_in(v[i], radix)) return false;
+        const char c = v[i];
+        const int d = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        // Saturate: anything above 15 is refused whatever its digits.
+        n = std::min(n * radix + d, 16);
+      }
+      if (n < 8 || n > 15) return false;
+      bits = n;
+      return true;
+    }
+  }
+  std::size_t i = 0;
+  bool negative = false;
+  if (v[0] == '+' || v[0] == '-') {
+    negative = v[0] == '-';
+    ++i;
+  }
+  // StrUnsignedDecimalLiteral: digits [. digits] [e[+-]digits], or . digits
+  // [e...]; "Infinity" and anything else are not integers in 8..15.
+  const std::size_t num = i;
+  std::size_t int_digits = 0, frac_digits = 0;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++int_digits;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++frac_digits;
+  }
+  if (int_digits + frac_digits == 0) return false;
+  if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+    ++i;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    std::size_t exp_digits = 0;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  if (i != v.size()) return false;
+  if (negative) return false;  // -0 and below: never 8..15
+  // Correctly rounded as JavaScript rounds ("8.0000000000000001" is 8), and
+  // independent of the host's locale, unlike strtod.
+  double d = 0;
+  const auto r = std::from_chars(v.data() + num, v.data() + v.size(), d, std::chars_format::general);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size()) return false;  // out of range: 0 or Infinity
+  if (!(d >= 8 && d <= 15) || d != static_cast<double>(static_cast<int>(d))) return false;
+  bits = static_cast<int>(d);
+  return true;
+}
+
+// normalizeParams() for one parameter of a permessage-deflate offer. `bare`:
+// no value (ws's `true`). Names are compared as ws does, case and all.
+bool ws_add_param(ws_offer& o, std::string_view name, bool bare, std::string_view value) {
+  ws_key k;
+  if (name == kServerNoCtx) k = ws_snct;
+  else if (name == kClientNoCtx) k = ws_cnct;
+  else if (name == kServerBits) k = ws_sbits;
+  else if (name == kClientBits) k = ws_cbits;
+  else return false;  // Unknown parameter
+  if (o.find(k)) return false;  // must have only a single value
+  int bits = 0;
+  switch (k) {
+    case ws_snct:
+    case ws_cnct:
+      if (!bare) return false;
+      break;
+    case ws_sbits:
+      if (bare || !ws_window_bits(value, bits)) return false;  // +true is 1
+      break;
+    case ws_cbits:
+      if (!bare && !ws_window_bits(value, bits)) return false;
+      break;
+  }
+  o.set(k, bits);
+  return true;
+}
+
+// A port of ws's parse() (lib/extension.js), state for state, keeping only
+// the permessage-deflate offers: what it throws on returns false.
+class ws_ext_parser {
+ public:
+  ws_ext_parser(std::string_view s, std::vector<ws_offer>& out) : s_(s), out_(out) {}
+
+  bool parse() {
+    std::size_t i = 0;
+    for (; i < s_.size(); ++i) {
+      const char c = s_[i];
+      code_ = static_cast<unsigned char>(c);
+      const bool tok = is_tchar(c);
+      const bool ws = c == ' ' || c == '\t';
+      if (!in_ext_) {
+        if (end_ == npos && tok) {
+          if (start_ == npos) start_ = i;
+        } else if (i != 0 && ws) {
+          if (end_ == npos && start_ != npos) end_ = i;
+        } else if (c == ';' || c == ',') {
+          if (start_ == npos) return false;
+          if (end_ == npos) end_ = i;
+          const std::string_view name = s_.substr(start_, end_ - start_);
+          if (c == ',') {
+            if (name == kExtName) out_.emplace_back();
+          } else {
+            begin_ext(name);
+          }
+          start_ = end_ = npos;
+        } else {
+          return false;
+        }
+      } else if (!in_value_) {
+        if (end_ == npos && tok) {
+          if (start_ == npos) start_ = i;
+        } else if (ws) {
+          if (end_ == npos && start_ != npos) end_ = i;
+        } else if (c == ';' || c == ',') {
+          if (start_ == npos) return false;
+          if (end_ == npos) end_ = i;
+          if (!param(s_.substr(start_, end_ - start_), true, {})) return false;
+          if (c == ',') end_ext();
+          start_ = end_ = npos;
+        } else if (c == '=' && start_ != npos && end_ == npos) {
+          param_ = s_.substr(start_, i - start_);
+          in_value_ = true;
+          start_ = end_ = npos;
+        } else {
+          return false;
+        }
+      } else {
+        if (escaping_) {
+          if (!tok) return false;
+          if (start_ == npos) start_ = i;
+          else must_unescape_ = true;
+          escaping_ = false;
+        } else if (in_quotes_) {
+          if (tok) {
+            if (start_ == npos) start_ = i;
+          } else if (c == '"' && start_ != npos) {
+            in_quotes_ = false;
+            end_ = i;
+          } else if (c == '\\') {
+            escaping_ = true;
+          } else {
+            return false;
+          }
+        } else if (c == '"' && s_[i - 1] == '=') {
+          in_quotes_ = true;
+        } else if (end_ == npos && tok) {
+          if (start_ == npos) start_ = i;
+        } else if (start_ != npos && ws) {
+          if (end_ == npos) end_ = i;
+        } else if (c == ';' || c == ',') {
+          if (start_ == npos) return false;
+          if (end_ == npos) end_ = i;
+          if (!value(s_.substr(start_, end_ - start_))) return false;
+          if (c == ',') end_ext();
+          in_value_ = false;
+          start_ = end_ = npos;
+        } else {
+          return false;
+        }
+      }
+    }
+    if (start_ == npos || in_quotes_ || code_ == ' ' || code_ == '\t') return false;
+    if (end_ == npos) end_ = i;
+    const std::string_view token = s_.substr(start_, end_ - start_);
+    if (!in_ext_) {
+      if (token == kExtName) out_.emplace_back();
+      return true;
+    }
+    if (!(in_value_ ? value(token) : param(token, true, {}))) return false;
+    end_ext();
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t npos = std::string_view::npos;
+
+  void begin_ext(std::string_view name) {
+    in_ext_ = true;
+    pmd_ = name == kExtName;
+    cur_ = ws_offer{};
+  }
+  void end_ext() {
+    if (pmd_) out_.push_back(cur_);
+    in_ext_ = false;
+  }
+  // Another extension's parameters are never looked at by ws.
+  bool param(std::string_view name, bool bare, std::string_view v) {
+    return !pmd_ || ws_add_param(cur_, name, bare, v);
+  }
+  bool value(std::string_view v) {
+    if (!must_unescape_) return param(param_, false, v);
+    must_unescape_ = false;
+    // ws drops every backslash; the result is a token.
+    std::string plain;
+    for (char ch : v)
+      if (ch != '\\') plain.push_back(ch);
+    return param(param_, false, plain);
+  }
+
+  std::string_view s_;
+  std::vector<ws_offer>& out_;
+  ws_offer cur_;
+  std::string_view param_;
+  std::size_t start_ = npos, end_ = npos;
+  int code_ = -1;
+  bool in_ext_ = false, in_value_ = false, pmd_ = false;
+  bool escaping_ = false, in_quotes_ = false, must_unescape_ = false;
+};
+
+bool ws_negotiate_server(std::string_view header, const deflate_config& cfg, deflate_params& out,
+                         std::string& response) {
+  // Node hands ws the value without the whitespace around it; so do we.
+  while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) header.remove_prefix(1);
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) header.remove_suffix(1);
+  std::vector<ws_offer> offers;
+  if (!ws_ext_parser(header, offers).parse()) return false;
+
+  const int sbits = cfg.server_max_window_bits;
+  const int cbits = cfg.client_max_window_bits;
+  const bool s_number = explicit_bits(sbits);
+  const bool c_number = explicit_bits(cbits);
+  const ws_offer* accepted = nullptr;
+  for (const ws_offer& o : offers) {
+    const ws_param* s = o.find(ws_sbits);
+    if (cfg.refuse_server_no_context_takeover && o.find(ws_snct)) continue;
+    // ws compares the numbers: an offer of 9 is refused when 12 is set.
+    if (s && (sbits == kNoServerWindowBits || (s_number && sbits > s->value))) continue;
+    if (c_number && !o.find(ws_cbits)) continue;
+    accepted = &o;
+    break;
+  }
+  if (accepted == nullptr) return false;  // None of the extension offers can be accepted
+
+  ws_offer a = *accepted;
+  if (cfg.server_no_context_takeover) a.set(ws_snct, 0);
+  if (cfg.client_no_context_takeover) a.set(ws_cnct, 0);
+  if (s_number) a.set(ws_sbits, sbits);
+  if (c_number) {
+    // Answered even above the offered value, as ws does: the client was told
+    // this window, so the inflater below takes it (never a smaller one).
+    a.set(ws_cbits, cbits);
+  } else if (const ws_param* c = a.find(ws_cbits); c && (c->value == 0 || cbits == kNoClientWindowBits)) {
+    a.erase(ws_cbits);
+  }
+
+  deflate_params p;
+  std::string r(kExtName);
+  for (int i = 0; i < a.count; ++i) {
+    const ws_param& x = a.params[i];
+    switch (x.key) {
+      case ws_snct:
+        p.server_no_context_takeover = true;
+        append_param(r, kServerNoCtx);
+        break;
+      case ws_cnct:
+        p.client_no_context_takeover = true;
+        append_param(r, kClientNoCtx);
+        break;
+      case ws_sbits:
+        // 8 is compressed with 9 bits (see the note at the top).
+        p.server_max_window_bits = x.value;
+        append_param(r, kServerBits, x.value);
+        break;
+      case ws_cbits:
+        p.client_max_window_bits = x.value;
+        append_param(r, kClientBits, x.value);
+        break;
+    }
+  }
+  out = p;
+  response = std::move(r);
+  return true;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------- negotiation
@@ -285,6 +622,7 @@ void grow_capped(std::string& s, std::size_t new_size, std::size_t cap) {
 bool pmd_negotiate_server(std::string_view offers, const deflate_config& cfg, deflate_params& out,
                           std::string& response) {
   response.clear();
+  if (cfg.ws_answer_rules) return ws_negotiate_server(offers, cfg, out, response);
   std::vector<extension> exts;
   if (!ext_parser(offers).parse(exts)) return false;
   for (const extension& ext : exts) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <random>
@@ -507,6 +508,284 @@ TEST(PermessageDeflate, ClientAndServerAgreeOnTheSameParameters) {
         EXPECT_EQ(sp.client_max_window_bits, cp.client_max_window_bits);
         EXPECT_LE(cp.server_max_window_bits, std::max(sbits, 9));
         EXPECT_LE(cp.client_max_window_bits, std::max(cbits, 9));
+      }
+    }
+  }
+}
+
+// ------------------------------------------------- ws's server answer
+// ws_answer_rules on a server (WH_SERVER_WS_DEFLATE_ANSWER): the offer
+// chosen and the answer worded as ws 8's PerMessageDeflate#acceptAsServer and
+// extension.format do, byte for byte.
+
+#include "ws_deflate_answers.inc"
+
+// ws's options in wh_deflate_options' terms (1 true, 0 left out, -1 false,
+// 8..15 a number), turned into a config as hub.cpp does.
+deflate_config ws_server_config(int snct, int cnct, int sbits, int cbits) {
+  deflate_config c = enabled_config();
+  c.ws_answer_rules = true;
+  c.server_no_context_takeover = snct > 0;
+  c.refuse_server_no_context_takeover = snct < 0;
+  c.client_no_context_takeover = cnct > 0;
+  c.server_max_window_bits = sbits == -1 ? wirehub::kNoServerWindowBits : sbits;
+  c.client_max_window_bits = cbits == -1 ? wirehub::kNoClientWindowBits : cbits;
+  return c;
+}
+
+deflate_config ws_server_config() { return ws_server_config(0, 0, 0, 0); }
+
+std::string show(const deflate_params& p) {
+  return std::string(p.server_no_context_takeover ? "server_no_context_takeover " : "") +
+         (p.client_no_context_takeover ? "client_no_context_takeover " : "") + "server " +
+         std::to_string(p.server_max_window_bits) + " client " + std::to_string(p.client_max_window_bits);
+}
+
+// What an answer tells each side to use: the value answered, else 15.
+deflate_params params_of(const std::string& answer) {
+  deflate_params p;
+  p.server_no_context_takeover = answer.find("server_no_context_takeover") != std::string::npos;
+  p.client_no_context_takeover = answer.find("client_no_context_takeover") != std::string::npos;
+  auto bits = [&](const char* name) {
+    const std::size_t at = answer.find(name);
+    return at == std::string::npos ? 15 : std::stoi(answer.substr(at + std::strlen(name) + 1));
+  };
+  p.server_max_window_bits = bits("server_max_window_bits");
+  p.client_max_window_bits = bits("client_max_window_bits");
+  return p;
+}
+
+void expect_ws_server(const deflate_config& cfg, const std::vector<server_case>& cases) {
+  expect_server(cfg, cases);
+  // The windows and context rules used are the answer's.
+  for (const auto& c : cases) {
+    if (c.response == nullptr) continue;
+    SCOPED_TRACE(c.offers);
+    deflate_params p;
+    std::string response;
+    ASSERT_TRUE(wirehub::pmd_negotiate_server(c.offers, cfg, p, response));
+    EXPECT_EQ(show(p), show(params_of(c.response)));
+  }
+}
+
+TEST(PermessageDeflate, WsServerAnswersAsWsUnderEveryOption) {
+  constexpr std::size_t offers = sizeof kWsOffers / sizeof kWsOffers[0];
+  std::size_t checked = 0;
+  for (const ws_answer_row& row : kWsAnswerRows) {
+    const deflate_config cfg = ws_server_config(row.snct, row.cnct, row.sbits, row.cbits);
+    for (std::size_t i = 0; i < offers; ++i) {
+      SCOPED_TRACE(testing::Message() << "options " << row.snct << "/" << row.cnct << "/" << row.sbits << "/"
+                                      << row.cbits << ", offer " << kWsOffers[i]);
+      deflate_params p;
+      std::string response = "garbage";
+      const bool ok = wirehub::pmd_negotiate_server(kWsOffers[i], cfg, p, response);
+      if (row.answer[i] < 0) {
+        EXPECT_FALSE(ok);
+        EXPECT_EQ(response, "");
+      } else {
+        EXPECT_TRUE(ok);
+        EXPECT_EQ(response, kWsAnswers[row.answer[i]]);
+        EXPECT_EQ(show(p), show(params_of(kWsAnswers[row.answer[i]])));
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 225u * offers);
+}
+
+TEST(PermessageDeflate, WsServerKeepsTheOffersOrderThenAppendsItsOwn) {
+  expect_ws_server(ws_server_config(), {
+      {"permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits; "
+       "server_max_window_bits=9",
+       "permessage-deflate; client_no_context_takeover; server_no_context_takeover; server_max_window_bits=9"},
+      {"permessage-deflate; client_max_window_bits=12; server_max_window_bits=12; client_no_context_takeover",
+       "permessage-deflate; client_max_window_bits=12; server_max_window_bits=12; client_no_context_takeover"},
+  });
+  expect_ws_server(ws_server_config(1, 0, 0, 0), {
+      {"permessage-deflate; server_max_window_bits=10",
+       "permessage-deflate; server_max_window_bits=10; server_no_context_takeover"},
+      {"permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
+       "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"},
+  });
+  // Ours in ws's order: server_no_context_takeover, client_no_context_takeover,
+  // server_max_window_bits, client_max_window_bits; an offered one keeps its place.
+  expect_ws_server(ws_server_config(1, 1, 12, 11), {
+      {"permessage-deflate; client_max_window_bits",
+       "permessage-deflate; client_max_window_bits=11; server_no_context_takeover; client_no_context_takeover; "
+       "server_max_window_bits=12"},
+      {"permessage-deflate; server_max_window_bits=13; client_max_window_bits=9; client_no_context_takeover",
+       "permessage-deflate; server_max_window_bits=12; client_max_window_bits=11; client_no_context_takeover; "
+       "server_no_context_takeover"},
+  });
+}
+
+TEST(PermessageDeflate, WsServerDefaultsAnswerWhatWasOfferedAndNothingMore) {
+  expect_ws_server(ws_server_config(), {
+      {"permessage-deflate", "permessage-deflate"},
+      // Valueless: ws leaves it out (the client may then use 15 bits).
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate"},
+      {"permessage-deflate; client_max_window_bits=10", "permessage-deflate; client_max_window_bits=10"},
+      {"permessage-deflate; client_max_window_bits=8", "permessage-deflate; client_max_window_bits=8"},
+      {"permessage-deflate; server_max_window_bits=8", "permessage-deflate; server_max_window_bits=8"},
+      {"permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover"},
+      {"permessage-deflate; client_no_context_takeover", "permessage-deflate; client_no_context_takeover"},
+      {"x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=9",
+       "permessage-deflate; client_max_window_bits=9"},
+  });
+  // The RFC 7692 default (every binding but Node's) adds server_no_context_takeover.
+  expect_server(enabled_config(), {{"permessage-deflate", "permessage-deflate; server_no_context_takeover"}});
+}
+
+TEST(PermessageDeflate, WsServerRefusesOffersOfASmallerServerWindowAndTakesTheNext) {
+  expect_ws_server(ws_server_config(0, 0, 12, 0), {
+      {"permessage-deflate; server_max_window_bits=9, permessage-deflate",
+       "permessage-deflate; server_max_window_bits=12"},
+      {"permessage-deflate; server_max_window_bits=13", "permessage-deflate; server_max_window_bits=12"},
+      {"permessage-deflate; server_max_window_bits=12", "permessage-deflate; server_max_window_bits=12"},
+      {"permessage-deflate; server_max_window_bits=9, permessage-deflate; server_max_window_bits=12; "
+       "client_max_window_bits",
+       "permessage-deflate; server_max_window_bits=12"},
+      {"permessage-deflate; server_max_window_bits=11", nullptr},
+      {"permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=11", nullptr},
+  });
+  // serverMaxWindowBits: false refuses any offer that names a server window.
+  expect_ws_server(ws_server_config(0, 0, -1, 0), {
+      {"permessage-deflate; server_max_window_bits=15", nullptr},
+      {"permessage-deflate; server_max_window_bits=10, permessage-deflate", "permessage-deflate"},
+  });
+}
+
+TEST(PermessageDeflate, WsServerAnswersItsClientWindowEvenAboveTheOffer) {
+  expect_ws_server(ws_server_config(0, 0, 0, 11), {
+      {"permessage-deflate; client_max_window_bits=10", "permessage-deflate; client_max_window_bits=11"},
+      {"permessage-deflate; client_max_window_bits=12", "permessage-deflate; client_max_window_bits=11"},
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate; client_max_window_bits=11"},
+      // No client window offered: ws refuses the offer.
+      {"permessage-deflate", nullptr},
+      {"permessage-deflate, permessage-deflate; client_max_window_bits",
+       "permessage-deflate; client_max_window_bits=11"},
+  });
+  // clientMaxWindowBits: false leaves it out of the answer.
+  expect_ws_server(ws_server_config(0, 0, 0, -1), {
+      {"permessage-deflate; client_max_window_bits=10", "permessage-deflate"},
+      {"permessage-deflate; client_max_window_bits", "permessage-deflate"},
+      {"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9",
+       "permessage-deflate; server_max_window_bits=10"},
+  });
+}
+
+TEST(PermessageDeflate, WsServerNoContextTakeoverFalseRefusesOffersAskingForIt) {
+  expect_ws_server(ws_server_config(-1, 0, 0, 0), {
+      {"permessage-deflate; server_no_context_takeover", nullptr},
+      {"permessage-deflate; server_no_context_takeover, permessage-deflate; client_max_window_bits",
+       "permessage-deflate"},
+      {"permessage-deflate; client_no_context_takeover", "permessage-deflate; client_no_context_takeover"},
+  });
+  // clientNoContextTakeover: false changes nothing on a ws server.
+  expect_ws_server(ws_server_config(0, -1, 0, 0), {
+      {"permessage-deflate; client_no_context_takeover", "permessage-deflate; client_no_context_takeover"},
+      {"permessage-deflate", "permessage-deflate"},
+  });
+}
+
+// Values as ws's normalizeParams reads them: JavaScript's +value.
+TEST(PermessageDeflate, WsServerReadsWindowValuesAsJavaScriptNumbers) {
+  expect_ws_server(ws_server_config(), {
+      {"permessage-deflate; server_max_window_bits=09", "permessage-deflate; server_max_window_bits=9"},
+      {"permessage-deflate; server_max_window_bits=0xA", "permessage-deflate; server_max_window_bits=10"},
+      {"permessage-deflate; server_max_window_bits=0o13", "permessage-deflate; server_max_window_bits=11"},
+      {"permessage-deflate; server_max_window_bits=0B1100", "permessage-deflate; server_max_window_bits=12"},
+      {"permessage-deflate; server_max_window_bits=1.3e1", "permessage-deflate; server_max_window_bits=13"},
+      {"permessage-deflate; server_max_window_bits=+14.", "permessage-deflate; server_max_window_bits=14"},
+      {"permessage-deflate; server_max_window_bits=150e-1", "permessage-deflate; server_max_window_bits=15"},
+      {"permessage-deflate; client_max_window_bits=8.0000000000000001",
+       "permessage-deflate; client_max_window_bits=8"},
+      {"permessage-deflate; server_max_window_bits=\"1\\0\"", "permessage-deflate; server_max_window_bits=10"},
+      {"permessage-deflate; client_max_window_bits=8.000000000000002", nullptr},
+      {"permessage-deflate; server_max_window_bits=9.5", nullptr},
+      {"permessage-deflate; server_max_window_bits=-9", nullptr},
+      {"permessage-deflate; server_max_window_bits=-0xa", nullptr},
+      {"permessage-deflate; server_max_window_bits=0x", nullptr},
+      {"permessage-deflate; server_max_window_bits=0x10", nullptr},
+      {"permessage-deflate; server_max_window_bits=1e400", nullptr},
+      {"permessage-deflate; server_max_window_bits=Infinity", nullptr},
+      {"permessage-deflate; server_max_window_bits=1_0", nullptr},
+      {"permessage-deflate; server_max_window_bits=e1", nullptr},
+      {"permessage-deflate; server_max_window_bits=.", nullptr},
+  });
+}
+
+// Whatever makes ws throw (its handshake then fails with 400) declines the
+// whole header, even where a later offer would do.
+TEST(PermessageDeflate, WsServerDeclinesAllWhereWsRefusesTheHandshake) {
+  expect_ws_server(ws_server_config(), {
+      {"permessage-deflate; foo, permessage-deflate", nullptr},
+      {"permessage-deflate, permessage-deflate; server_max_window_bits", nullptr},
+      {"permessage-deflate; server_no_context_takeover; server_no_context_takeover", nullptr},
+      {"permessage-deflate; client_max_window_bits; client_max_window_bits=10", nullptr},
+      {"permessage-deflate; server_no_context_takeover=1", nullptr},
+      {"permessage-deflate; client_max_window_bits=7", nullptr},
+      {"permessage-deflate; Server_No_Context_Takeover", nullptr},
+      // ws's syntax: no space around '=', no empty element, nothing dangling.
+      {"permessage-deflate; server_max_window_bits = 10", nullptr},
+      {"permessage-deflate; server_max_window_bits= 10", nullptr},
+      {"permessage-deflate,", nullptr},
+      {", permessage-deflate", nullptr},
+      {"permessage-deflate,, x-foo", nullptr},
+      {"permessage-deflate;", nullptr},
+      {"permessage-deflate; server_max_window_bits=\"10", nullptr},
+      {"permessage-deflate; server_max_window_bits=\"\"", nullptr},
+      {"permessage-deflate; server_max_window_bits=\"1 0\"", nullptr},
+      {"x-foo; a=\"b c\", permessage-deflate", nullptr},
+      {"", nullptr},
+  });
+  // Another extension's parameters are not ws's business; nor is another
+  // spelling of the name (ws compares it case and all).
+  expect_ws_server(ws_server_config(), {
+      {"x-foo; bar; bar; baz=\"q\\uux\", permessage-deflate", "permessage-deflate"},
+      {"PerMessage-Deflate", nullptr},
+      {"PerMessage-Deflate; whatever, permessage-deflate; server_no_context_takeover",
+       "permessage-deflate; server_no_context_takeover"},
+      {"  permessage-deflate ;\tclient_max_window_bits=10 \t", "permessage-deflate; client_max_window_bits=10"},
+  });
+}
+
+// Whatever the answer, an engine client taking it by ws's rules gets the
+// windows and context rules the server uses, and never compresses with a
+// window larger than the server inflates with.
+TEST(PermessageDeflate, WsServerAndAWsRulesClientAgreeOnTheParameters) {
+  for (const ws_answer_row& row : kWsAnswerRows) {
+    const deflate_config server = ws_server_config(row.snct, row.cnct, row.sbits, row.cbits);
+    for (int cbits : {wirehub::kNoClientWindowBits, 0, 9, 12}) {
+      for (int sbits : {0, 9, 15}) {
+        for (int flags = 0; flags < 4; ++flags) {
+          deflate_config client = enabled_config();
+          client.ws_answer_rules = true;
+          client.server_max_window_bits = sbits;
+          client.client_max_window_bits = cbits;
+          client.request_server_no_context_takeover = flags & 1;
+          client.client_no_context_takeover = flags & 2;
+          const std::string offer = wirehub::pmd_client_offer(client);
+          SCOPED_TRACE(testing::Message() << offer << " to " << row.snct << "/" << row.cnct << "/" << row.sbits
+                                          << "/" << row.cbits);
+          deflate_params sp, cp;
+          std::string response, error;
+          if (!wirehub::pmd_negotiate_server(offer, server, sp, response)) continue;
+          if (!wirehub::pmd_client_accept(response, client, cp, error)) {
+            // ws's client refuses the same: a client window above its offer.
+            EXPECT_GT(sp.client_max_window_bits, cbits) << response << ": " << error;
+            continue;
+          }
+          EXPECT_EQ(sp.server_no_context_takeover, cp.server_no_context_takeover) << response;
+          EXPECT_EQ(sp.client_no_context_takeover, cp.client_no_context_takeover) << response;
+          EXPECT_EQ(sp.server_max_window_bits, cp.server_max_window_bits) << response;
+          // A client window offered and not answered: the client keeps to
+          // the one it offered, the server inflates with 15.
+          EXPECT_GE(sp.client_max_window_bits, cp.client_max_window_bits) << response;
+          if (response.find("client_max_window_bits") != std::string::npos) {
+            EXPECT_EQ(sp.client_max_window_bits, cp.client_max_window_bits) << response;
+          }
+        }
       }
     }
   }

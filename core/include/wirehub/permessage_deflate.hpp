@@ -38,14 +38,31 @@ struct deflate_config {
   // offered one left out of the answer means 15; our own context is dropped
   // only when the answer says client_no_context_takeover. A drop-in for ws
   // must connect wherever ws connects.
+  //
+  // Server: choose the offer and word the answer as ws 8's acceptAsServer and
+  // extension.format do, so that a client sees the same
+  // Sec-WebSocket-Extensions from us as from ws. The settings above then mean
+  // ws's options: server_no_context_takeover and client_no_context_takeover
+  // are added to the answer when true (and an offered one is kept when
+  // false); a window of 8..15 refuses offers asking for a smaller server
+  // window (server) or offering no client window (client) and is answered
+  // as it is; 0 is ws's option left out; kNoServerWindowBits and
+  // kNoClientWindowBits are ws's false.
   bool ws_answer_rules = false;
   // Client: refuse an answer carrying client_no_context_takeover (ws's
   // clientNoContextTakeover: false, given explicitly).
   bool refuse_client_no_context_takeover = false;
+  // Server with ws_answer_rules: refuse offers carrying
+  // server_no_context_takeover (ws's serverNoContextTakeover: false).
+  bool refuse_server_no_context_takeover = false;
 };
 
-// client_max_window_bits: not offered at all (ws's clientMaxWindowBits: false).
+// client_max_window_bits: not offered at all (ws's clientMaxWindowBits:
+// false); a server with ws_answer_rules leaves it out of the answer.
 constexpr int kNoClientWindowBits = -1;
+// server_max_window_bits, server with ws_answer_rules: ws's
+// serverMaxWindowBits: false, every offer carrying the parameter is refused.
+constexpr int kNoServerWindowBits = -1;
 
 // What was agreed for one connection.
 struct deflate_params {
@@ -60,6 +77,9 @@ struct deflate_params {
 // offer and write the response extension value into `response`.
 // Returns false (and leaves `response` empty) when there is no acceptable
 // offer or the header is malformed: the connection then goes on uncompressed.
+// With cfg.ws_answer_rules the header is read as ws reads it, and a header
+// ws refuses (the handshake fails with 400 there) is declined as a whole:
+// refusing the handshake is the host's call (Node's WebSocketServer does).
 bool pmd_negotiate_server(std::string_view offers, const deflate_config& cfg, deflate_params& out,
                           std::string& response);
 

@@ -1,0 +1,128 @@
+'use strict';
+// Writes ws_deflate_answers.inc: what ws 8's WebSocketServer answers to each
+// offer below under every combination of its perMessageDeflate options,
+// computed by ws itself (its extension.parse, PerMessageDeflate#accept and
+// extension.format, as its handleUpgrade calls them). The engine's
+// WH_SERVER_WS_DEFLATE_ANSWER must give the same bytes
+// (permessage_deflate_test.cpp, WsServerAnswersAsWsUnderEveryOption).
+//
+//   node tests/core/gen_ws_deflate_answers.js   (from the repository root,
+//   with ws installed: npm ci)
+const fs = require('fs');
+const path = require('path');
+// ws exports neither module: reach them by path.
+const wsDir = path.dirname(require.resolve('ws'));
+const PerMessageDeflate = require(path.join(wsDir, 'lib', 'permessage-deflate.js'));
+const extension = require(path.join(wsDir, 'lib', 'extension.js'));
+const wsVersion = JSON.parse(fs.readFileSync(path.join(wsDir, 'package.json'), 'utf8')).version;
+
+const offers = [
+  'permessage-deflate',
+  'permessage-deflate; client_max_window_bits',
+  'permessage-deflate; client_max_window_bits=10',
+  'permessage-deflate; client_max_window_bits=8',
+  'permessage-deflate; client_max_window_bits=15',
+  'permessage-deflate; server_max_window_bits=10',
+  'permessage-deflate; server_max_window_bits=8',
+  'permessage-deflate; server_max_window_bits=15',
+  'permessage-deflate; server_no_context_takeover',
+  'permessage-deflate; client_no_context_takeover',
+  'permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits; server_max_window_bits=9',
+  'permessage-deflate; client_max_window_bits=12; server_max_window_bits=12; client_no_context_takeover',
+  'permessage-deflate; server_max_window_bits=9, permessage-deflate',
+  'permessage-deflate; server_no_context_takeover, permessage-deflate; client_max_window_bits',
+  'permessage-deflate; server_max_window_bits=11; client_max_window_bits=9, permessage-deflate; server_max_window_bits=14, permessage-deflate',
+  'permessage-deflate; server_max_window_bits=9, permessage-deflate; server_max_window_bits=12, permessage-deflate; server_max_window_bits=10',
+  'x-webkit-deflate-frame, permessage-deflate; client_max_window_bits=9',
+  'foo; bar="b\\az"; baz, permessage-deflate;server_no_context_takeover ;\tclient_max_window_bits=11',
+  'permessage-deflate; server_max_window_bits="10"; client_max_window_bits="1\\1"',
+  'permessage-deflate; server_max_window_bits=0xa; client_max_window_bits=1e1',
+  'permessage-deflate; client_max_window_bits=9.0; server_max_window_bits=+13',
+  'permessage-deflate; server_max_window_bits=09',
+  'permessage-deflate; server_max_window_bits',
+  'permessage-deflate; client_max_window_bits=16',
+  'permessage-deflate; server_max_window_bits=7',
+  'permessage-deflate; server_no_context_takeover=1',
+  'permessage-deflate; foo, permessage-deflate',
+  'permessage-deflate; server_no_context_takeover; server_no_context_takeover',
+  'permessage-deflate; Server_No_Context_Takeover',
+  'PerMessage-Deflate',
+  'x-foo',
+  'permessage-deflate; server_max_window_bits = 10',
+  'permessage-deflate,',
+  ', permessage-deflate',
+  'permessage-deflate;; client_max_window_bits'
+];
+
+// The engine's encoding of ws's options (wirehub.h, wh_deflate_options with
+// WH_SERVER_WS_DEFLATE_ANSWER): 1 true, 0 not given, -1 false, 8..15 a number.
+const states = {
+  snct: [0, 1, -1],
+  cnct: [0, 1, -1],
+  sbits: [0, -1, 8, 10, 15],
+  cbits: [0, -1, 8, 11, 15]
+};
+// The engine's 1 / 0 / -1 as ws's true / left out / false.
+const asOption = (v) => (v === 0 ? undefined : v === 1 ? true : v === -1 ? false : v);
+function answer(opts, header) {
+  const pmd = new PerMessageDeflate({ ...opts, isServer: true });
+  try {
+    const parsed = extension.parse(header);
+    if (!parsed[PerMessageDeflate.extensionName]) return -2;
+    pmd.accept(parsed[PerMessageDeflate.extensionName]);
+    return extension.format({ [PerMessageDeflate.extensionName]: [pmd.params] });
+  } catch {
+    return -1;
+  }
+}
+
+const answers = [];
+const rows = [];
+for (const snct of states.snct)
+  for (const cnct of states.cnct)
+    for (const sbits of states.sbits)
+      for (const cbits of states.cbits) {
+        const opts = {};
+        const set = (k, v) => {
+          if (asOption(v) !== undefined) opts[k] = asOption(v);
+        };
+        set('serverNoContextTakeover', snct);
+        set('clientNoContextTakeover', cnct);
+        set('serverMaxWindowBits', sbits);
+        set('clientMaxWindowBits', cbits);
+        const got = offers.map((o) => {
+          const a = answer(opts, o);
+          if (typeof a === 'number') return a;
+          let i = answers.indexOf(a);
+          if (i < 0) i = answers.push(a) - 1;
+          return i;
+        });
+        rows.push(`  {${snct}, ${cnct}, ${sbits}, ${cbits}, {${got.join(', ')}}},`);
+      }
+
+const c = (s) => JSON.stringify(s);
+const out = [
+  `// Generated by tests/core/gen_ws_deflate_answers.js from ws ${wsVersion}: do not edit.`,
+  '// Each row: ws\'s options as wh_deflate_options holds them with',
+  '// WH_SERVER_WS_DEFLATE_ANSWER (server_no_context_takeover,',
+  '// client_no_context_takeover, server_max_window_bits, client_max_window_bits),',
+  '// then for each of kWsOffers ws\'s answer: an index into kWsAnswers, -1 when',
+  '// ws refuses the handshake (400), -2 when there is no permessage-deflate',
+  '// offer to answer.',
+  'const char* const kWsOffers[] = {',
+  ...offers.map((o) => `    ${c(o)},`),
+  '};',
+  'const char* const kWsAnswers[] = {',
+  ...answers.map((a) => `    ${c(a)},`),
+  '};',
+  'struct ws_answer_row {',
+  '  int snct, cnct, sbits, cbits;',
+  `  int answer[${offers.length}];`,
+  '};',
+  'const ws_answer_row kWsAnswerRows[] = {',
+  ...rows,
+  '};',
+  ''
+];
+fs.writeFileSync(path.join(__dirname, 'ws_deflate_answers.inc'), out.join('\n'));
+console.log(`${rows.length} option sets x ${offers.length} offers, ${answers.length} distinct answers`);
