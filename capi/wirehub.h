@@ -318,16 +318,29 @@ typedef struct wh_deflate_options {
   int server_no_context_takeover;  /* server: 0 = default = yes (one shared compressor per
                                       I/O thread, low memory); -1 = keep context per connection.
                                       client: > 0 = offer it (ask the server not to keep
-                                      context), else not offered */
+                                      context), else not offered.
+                                      WH_SERVER_WS_DEFLATE_ANSWER: ws's serverNoContextTakeover,
+                                      > 0 = true (always answered), 0 = not given (answered
+                                      when offered), -1 = false (offers with it refused) */
   int client_no_context_takeover;  /* ask/allow the client not to keep context. client:
                                       > 0 = offer it; -1 = refuse an answer that has it
-                                      (ws's clientNoContextTakeover: false); 0 = allow it */
+                                      (ws's clientNoContextTakeover: false); 0 = allow it.
+                                      WH_SERVER_WS_DEFLATE_ANSWER: > 0 = always answered, else
+                                      answered when offered */
   int server_max_window_bits;      /* 8..15; 0 = 15. client: offered when 8..15 (8 too: the
-                                      server may answer 8 or more), not when 0 */
+                                      server may answer 8 or more), not when 0.
+                                      WH_SERVER_WS_DEFLATE_ANSWER: ws's serverMaxWindowBits,
+                                      8..15 = always answered, offers of less refused; 0 = not
+                                      given (the offered value, else 15); -1 = false (offers
+                                      with it refused) */
   int client_max_window_bits;      /* 8..15; 0 = 15. client: offered with this value when
                                       8..15 (8 too: the engine then compresses with 9, whose
                                       distances stay within 250 bytes), without a value when
-                                      0, not at all when -1 */
+                                      0, not at all when -1.
+                                      WH_SERVER_WS_DEFLATE_ANSWER: ws's clientMaxWindowBits,
+                                      8..15 = answered, offers without it refused; 0 = not
+                                      given (an offered value answered, else none); -1 =
+                                      false (never answered) */
   int level;                       /* zlib level 1..9; 0 = 1 (fast) */
   int mem_level;                   /* zlib memLevel 1..9; 0 = 8 */
   size_t threshold;                /* compress messages of at least this size; 0 = 1024 */
@@ -354,6 +367,15 @@ typedef struct wh_deflate_options {
                                        WH_ETOOBIG) closes with the code alone, as ws does;
                                        WH_EV_CLOSE still carries the reason. Without it the
                                        close frame names the violation */
+#define WH_SERVER_WS_DEFLATE_ANSWER 0x200 /* choose the permessage-deflate offer and word
+                                       the answer as ws 8 does (acceptAsServer, format), not
+                                       as RFC 7692 asks: `deflate` then holds ws's options
+                                       (see wh_deflate_options); the offer's parameters keep
+                                       their order and ours follow; an offer of a smaller
+                                       server window than ours is refused, a client window
+                                       is answered as set even above the offer and inflated
+                                       with; a header ws refuses with 400 gets no answer
+                                       (the host refuses the handshake) */
 
 typedef struct wh_limits {
   size_t max_message_size;      /* 0 = 16 MiB; applies to the inflated size */

@@ -138,8 +138,22 @@ loop& hub::next_loop() { return *loops_[rr_.fetch_add(1, std::memory_order_relax
 int hub::listen(const wh_server_options& o, server** out) {
   if (shutting_down_) return WH_ESHUTDOWN;
   endpoint_config cfg;
-  int rc = resolve_config(o.limits, o.deflate, cfg);
+  // With WH_SERVER_WS_DEFLATE_ANSWER the deflate settings are ws's options,
+  // where -1 is a window's `false`; resolve_config takes -1 for no size.
+  const bool ws_deflate = (o.flags & WH_SERVER_WS_DEFLATE_ANSWER) != 0;
+  wh_deflate_options d = o.deflate;
+  if (ws_deflate && d.server_max_window_bits == -1) d.server_max_window_bits = 0;
+  if (ws_deflate && d.client_max_window_bits == -1) d.client_max_window_bits = 0;
+  int rc = resolve_config(o.limits, d, cfg);
   if (rc) return rc;
+  if (ws_deflate) {
+    cfg.deflate.ws_answer_rules = true;
+    // ws's default keeps the compressor's context unless the client asks.
+    cfg.deflate.server_no_context_takeover = o.deflate.server_no_context_takeover > 0;
+    cfg.deflate.refuse_server_no_context_takeover = o.deflate.server_no_context_takeover < 0;
+    if (o.deflate.server_max_window_bits == -1) cfg.deflate.server_max_window_bits = kNoServerWindowBits;
+    if (o.deflate.client_max_window_bits == -1) cfg.deflate.client_max_window_bits = kNoClientWindowBits;
+  }
   if (o.max_connections < 0 || o.backlog < 0 || o.max_handshakes < -1) return WH_EINVAL;
   rc = resolve_timeouts(o.idle_timeout_ms, o.message_timeout_ms, cfg);
   if (rc) return rc;

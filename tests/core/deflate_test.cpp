@@ -1,6 +1,10 @@
 // deflate_test.cpp — permessage-deflate (RFC 7692) end to end: negotiation as
 // seen through the C ABI, the WH_COMPRESSED flag, send flags, limits on the
 // inflated size, and exact RSV1 rules checked with a raw client.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -414,5 +418,205 @@ TEST(DeflatePublishLevels, TwoServersOnOneThreadCompressAtTheirOwnLevels) {
   }
   ASSERT_EQ(sizes.size(), 2u);
   EXPECT_LT(sizes[1], sizes[0]) << "level 9 compresses tighter than level 1";
+  hub.destroy();
+}
+
+// ------------------------------------------------- ws's server answer
+// WH_SERVER_WS_DEFLATE_ANSWER: the answer ws 8 gives, through the C ABI, and
+// then the windows and context rules of that answer in both directions.
+namespace {
+
+struct ws_answer_case {
+  int snct, cnct, sbits, cbits;  // wh_deflate_options, in ws's terms under the flag
+  const char* offer;
+  const char* answer;  // nullptr: no Sec-WebSocket-Extensions in the 101
+};
+
+// A client's compressor with exactly this window (zlib has none of 8 bits:
+// 9, whose distances stay within 250 bytes) and context rule.
+class client_deflater {
+ public:
+  client_deflater(int bits, bool no_context) : no_context_(no_context) {
+    ok_ = deflateInit2(&zs_, 6, Z_DEFLATED, -std::max(bits, 9), 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~client_deflater() {
+    if (ok_) deflateEnd(&zs_);
+  }
+  std::string compress(const std::string& in) {
+    std::string out(deflateBound(&zs_, in.size()) + 64, '\0');
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs_.avail_in = static_cast<uInt>(in.size());
+    zs_.next_out = reinterpret_cast<Bytef*>(&out[0]);
+    zs_.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(deflate(&zs_, Z_SYNC_FLUSH), Z_OK);
+    EXPECT_EQ(zs_.avail_in, 0u);
+    out.resize(out.size() - zs_.avail_out - 4);  // 00 00 ff ff
+    if (no_context_) deflateReset(&zs_);
+    return out;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  z_stream zs_{};
+  bool ok_ = false;
+  bool no_context_;
+};
+
+int window_of(const std::string& answer, const char* name) {
+  const size_t at = answer.find(name);
+  return at == std::string::npos ? 15 : std::stoi(answer.substr(at + std::strlen(name) + 1));
+}
+
+// Opens a raw client on a server with the flag and these options, checks the
+// answer, then sends messages compressed as the answer allows and reads the
+// echoes back with the windows the answer gives the server.
+void expect_ws_answer_and_traffic(const ws_answer_case& c) {
+  SCOPED_TRACE(testing::Message() << c.snct << "/" << c.cnct << "/" << c.sbits << "/" << c.cbits << " offer "
+                                  << c.offer);
+  TestHub hub;
+  hub.set_handler(echo_handler);
+  wh_server_options o = server_options();
+  o.flags = WH_SERVER_WS_DEFLATE_ANSWER;
+  o.deflate.enabled = 1;
+  o.deflate.server_no_context_takeover = c.snct;
+  o.deflate.client_no_context_takeover = c.cnct;
+  o.deflate.server_max_window_bits = c.sbits;
+  o.deflate.client_max_window_bits = c.cbits;
+  o.deflate.threshold = 1;  // small messages compressed too
+  wh_server* server = hub.listen(o);
+  ASSERT_NE(server, nullptr);
+  RawClient cl;
+  ASSERT_TRUE(cl.connect(wh_server_port(server)));
+  HttpResponse r = cl.upgrade("/", std::string("Sec-WebSocket-Extensions: ") + c.offer + "\r\n");
+  ASSERT_EQ(r.status, 101) << r.head;
+  wh_conn* conn = hub.rec().wait_server_conn(cl.local_port());
+  ASSERT_NE(conn, nullptr);
+  if (c.answer == nullptr) {
+    EXPECT_FALSE(r.has_header("Sec-WebSocket-Extensions")) << r.head;
+    EXPECT_STREQ(wh_conn_extensions(conn), "");
+    cl.close();
+    hub.destroy();
+    return;
+  }
+  EXPECT_EQ(r.header("Sec-WebSocket-Extensions").value_or("(none)"), c.answer);
+  EXPECT_STREQ(wh_conn_extensions(conn), c.answer);
+
+  const std::string answer = c.answer;
+  const int cbits = window_of(answer, "client_max_window_bits");
+  const int sbits = window_of(answer, "server_max_window_bits");
+  const bool cnct = answer.find("client_no_context_takeover") != std::string::npos;
+  const bool snct = answer.find("server_no_context_takeover") != std::string::npos;
+  // Noise that repeats just inside the client's window: the second copy is
+  // all back-references into the first message when context is kept, which
+  // an inflater with any smaller window fails on. The same just past the
+  // server's window: a server compressing with more than it answered would
+  // refer to it, and our inflater (exactly the answered window) would fail.
+  const std::string near = random_bytes(size_t(std::max((1 << cbits) - 300, 200)), 11);
+  const std::string past = random_bytes(std::min((size_t(2) << sbits) - 300, size_t(40000)), 12);
+  const std::vector<std::string> messages = {compressible_text(200), near, near, past, past,
+                                             compressible_text(64 * 1024)};
+  client_deflater out(cbits, cnct);
+  ASSERT_TRUE(out.ok());
+  wirehub::inflater in(sbits, snct);
+  for (size_t i = 0; i < messages.size(); ++i) {
+    SCOPED_TRACE("message " + std::to_string(i) + ", " + std::to_string(messages[i].size()) + " bytes");
+    const std::string z = out.compress(messages[i]);
+    ASSERT_TRUE(cl.send_frame(OP_BINARY, z, FrameOpts().with_rsv(RSV1)));
+    auto f = cl.read_data_frame();
+    ASSERT_TRUE(f.has_value()) << hub.rec().dump();
+    ASSERT_EQ(f->opcode, OP_BINARY);
+    EXPECT_EQ(f->rsv, RSV1) << "the echo is compressed";
+    // Byte by byte, so every back-reference is checked against the window.
+    std::string back;
+    for (size_t k = 0; k < f->payload.size(); ++k)
+      ASSERT_EQ(in.feed(reinterpret_cast<const uint8_t*>(f->payload.data()) + k, 1, back, 1 << 24),
+                wirehub::inflater::result::ok)
+          << "the server's frame refers past server_max_window_bits=" << sbits;
+    ASSERT_EQ(in.finish(back, 1 << 24), wirehub::inflater::result::ok);
+    EXPECT_TRUE(back == messages[i]);
+  }
+  auto got = hub.rec().events(WH_EV_MESSAGE, conn);
+  ASSERT_EQ(got.size(), messages.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].flags & WH_COMPRESSED);
+    EXPECT_TRUE(got[i].data == messages[i]) << "message " << i;
+  }
+  EXPECT_EQ(hub.rec().count(WH_EV_CLOSE, conn), 0u) << hub.rec().dump();
+  cl.close();
+  hub.destroy();
+}
+
+}  // namespace
+
+// The cases a ws 8.21 server and a wirehub server were seen to answer apart.
+TEST(DeflateWsAnswer, AnswersAsWsAndTheDataFlowsCompressedWithTheAnsweredWindows) {
+  const ws_answer_case cases[] = {
+      {0, 0, 0, 0,
+       "permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits; "
+       "server_max_window_bits=9",
+       "permessage-deflate; client_no_context_takeover; server_no_context_takeover; server_max_window_bits=9"},
+      {1, 0, 0, 0, "permessage-deflate; server_max_window_bits=10",
+       "permessage-deflate; server_max_window_bits=10; server_no_context_takeover"},
+      {0, 0, 12, 0, "permessage-deflate; server_max_window_bits=9, permessage-deflate",
+       "permessage-deflate; server_max_window_bits=12"},
+      // Answered above the offer: inflated with 11, which the client may use.
+      {0, 0, 0, 11, "permessage-deflate; client_max_window_bits=10", "permessage-deflate; client_max_window_bits=11"},
+      {0, 0, 0, -1, "permessage-deflate; client_max_window_bits=10", "permessage-deflate"},
+  };
+  for (const auto& c : cases) expect_ws_answer_and_traffic(c);
+}
+
+TEST(DeflateWsAnswer, EveryKindOfAnswerCarriesCompressedDataBothWays) {
+  const ws_answer_case cases[] = {
+      {0, 0, 0, 0, "permessage-deflate", "permessage-deflate"},
+      {0, 0, 0, 0, "permessage-deflate; client_max_window_bits", "permessage-deflate"},
+      {0, 1, 0, 0, "permessage-deflate", "permessage-deflate; client_no_context_takeover"},
+      {0, 0, 0, 0, "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8",
+       "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8"},
+      {0, 0, 0, 9, "permessage-deflate; client_max_window_bits=12", "permessage-deflate; client_max_window_bits=9"},
+      {-1, 0, -1, 0,
+       "permessage-deflate; server_no_context_takeover, permessage-deflate; server_max_window_bits=10, "
+       "permessage-deflate",
+       "permessage-deflate"},
+      {1, 1, 15, 15, "permessage-deflate; client_max_window_bits",
+       "permessage-deflate; client_max_window_bits=15; server_no_context_takeover; client_no_context_takeover; "
+       "server_max_window_bits=15"},
+      {1, 1, 10, 10, "permessage-deflate; server_max_window_bits=13; client_max_window_bits=14",
+       "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10; server_no_context_takeover; "
+       "client_no_context_takeover"},
+      // Refused by ws (a 400 there): the engine goes on uncompressed.
+      {0, 0, 12, 0, "permessage-deflate; server_max_window_bits=9", nullptr},
+      {0, 0, 0, 0, "permessage-deflate; foo, permessage-deflate", nullptr},
+      {0, 0, 0, 11, "permessage-deflate", nullptr},
+  };
+  for (const auto& c : cases) expect_ws_answer_and_traffic(c);
+}
+
+// The options' meaning changes with the flag only: without it, a zeroed
+// struct is RFC 7692's default and -1 is no window size.
+TEST(DeflateWsAnswer, WithoutTheFlagTheRfcAnswerAndSettingsStay) {
+  TestHub hub;
+  wh_server_options o = server_options();
+  o.deflate.enabled = 1;
+  wh_server* server = hub.listen(o);
+  ASSERT_NE(server, nullptr);
+  RawClient cl;
+  ASSERT_TRUE(cl.connect(wh_server_port(server)));
+  HttpResponse r = cl.upgrade("/", "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n");
+  ASSERT_EQ(r.status, 101) << r.head;
+  EXPECT_EQ(r.header("Sec-WebSocket-Extensions").value_or(""),
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10");
+  cl.close();
+  for (int which = 0; which < 2; ++which) {
+    wh_server_options bad = server_options();
+    bad.deflate.enabled = 1;
+    (which ? bad.deflate.client_max_window_bits : bad.deflate.server_max_window_bits) = -1;
+    int err = 0;
+    EXPECT_EQ(hub.listen(bad, &err), nullptr);
+    EXPECT_EQ(err, WH_EINVAL);
+    bad.flags = WH_SERVER_WS_DEFLATE_ANSWER;
+    wh_server* ok = hub.listen(bad, &err);
+    EXPECT_NE(ok, nullptr) << wh_err_name(err);
+  }
   hub.destroy();
 }
