@@ -17,6 +17,14 @@
 //     (pmd_client_offer) is accepted by that client, both sides agree on
 //     every parameter, and a message deflated with the agreed sender window
 //     inflates with the receiver's (by the RFC's rules and by ws's).
+// With the mode's bit 8 the server answers by ws's rules (ws_answer_rules,
+// WH_SERVER_WS_DEFLATE_ANSWER; bits 16, 32 and 64: ws's false for
+// serverNoContextTakeover, serverMaxWindowBits, clientMaxWindowBits): an
+// answer holds what the options force, is its own answer when offered back,
+// and in 3. the server may refuse the client's offer, or answer a client
+// window the client refuses (above its offer, as ws's client refuses it);
+// when both take it, the client never compresses with a window larger than
+// the server inflates with.
 #include "fuzz_util.hpp"
 #include "wirehub/permessage_deflate.hpp"
 
@@ -49,12 +57,12 @@ void check_params(const wirehub::deflate_params& p) {
 
 // One message each way with the agreed parameters: what one side deflates,
 // the other inflates back.
-void round_trip(const wirehub::deflate_params& p, const wirehub::deflate_config& sc,
-                const wirehub::deflate_config& cc, std::string_view msg) {
+void round_trip(const wirehub::deflate_params& sp, const wirehub::deflate_params& cp,
+                const wirehub::deflate_config& sc, const wirehub::deflate_config& cc, std::string_view msg) {
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(msg.data());
   {
-    wirehub::deflater d(p.server_max_window_bits, sc.level, sc.mem_level, p.server_no_context_takeover);
-    wirehub::inflater i(p.server_max_window_bits, p.server_no_context_takeover);
+    wirehub::deflater d(sp.server_max_window_bits, sc.level, sc.mem_level, sp.server_no_context_takeover);
+    wirehub::inflater i(cp.server_max_window_bits, cp.server_no_context_takeover);
     std::string z, out;
     FUZZ_CHECK(d.compress(bytes, msg.size(), z));
     FUZZ_CHECK(i.feed(reinterpret_cast<const std::uint8_t*>(z.data()), z.size(), out, msg.size()) ==
@@ -63,8 +71,8 @@ void round_trip(const wirehub::deflate_params& p, const wirehub::deflate_config&
     FUZZ_CHECK(out == msg);
   }
   {
-    wirehub::deflater d(p.client_max_window_bits, cc.level, cc.mem_level, p.client_no_context_takeover);
-    wirehub::inflater i(p.client_max_window_bits, p.client_no_context_takeover);
+    wirehub::deflater d(cp.client_max_window_bits, cc.level, cc.mem_level, cp.client_no_context_takeover);
+    wirehub::inflater i(sp.client_max_window_bits, sp.client_no_context_takeover);
     std::string z, out;
     FUZZ_CHECK(d.compress(bytes, msg.size(), z));
     FUZZ_CHECK(i.feed(reinterpret_cast<const std::uint8_t*>(z.data()), z.size(), out, msg.size()) ==
@@ -78,10 +86,19 @@ void round_trip(const wirehub::deflate_params& p, const wirehub::deflate_config&
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   input in(data, size);
-  const wirehub::deflate_config sc = config_from(in);
+  wirehub::deflate_config sc = config_from(in);
   wirehub::deflate_config cc = config_from(in);
   const std::uint8_t mode = in.byte();
   cc.ws_answer_rules = mode & 2;
+  const bool ws_server = mode & 8;
+  if (ws_server) {
+    sc.ws_answer_rules = true;
+    // One int in the C ABI: true and false exclude each other.
+    sc.refuse_server_no_context_takeover = (mode & 16) && !sc.server_no_context_takeover;
+    if (mode & 32) sc.server_max_window_bits = wirehub::kNoServerWindowBits;
+    if (mode & 64) sc.client_max_window_bits = wirehub::kNoClientWindowBits;
+  }
+  auto set_bits = [](int bits) { return bits >= 8 && bits <= 15 ? bits : 0; };
   const std::string_view offer = in.str();
   const std::string_view answer = in.rest();
 
@@ -95,6 +112,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (sc.server_no_context_takeover) FUZZ_CHECK(p.server_no_context_takeover);
       if (sc.client_no_context_takeover) FUZZ_CHECK(p.client_no_context_takeover);
       FUZZ_CHECK(p.server_max_window_bits <= effective_bits(sc.server_max_window_bits));
+      if (ws_server) {
+        if (sc.refuse_server_no_context_takeover) FUZZ_CHECK(!p.server_no_context_takeover);
+        if (set_bits(sc.server_max_window_bits)) FUZZ_CHECK(p.server_max_window_bits == sc.server_max_window_bits);
+        if (sc.server_max_window_bits == wirehub::kNoServerWindowBits) FUZZ_CHECK(p.server_max_window_bits == 15);
+        if (set_bits(sc.client_max_window_bits)) FUZZ_CHECK(p.client_max_window_bits == sc.client_max_window_bits);
+        if (sc.client_max_window_bits == wirehub::kNoClientWindowBits) FUZZ_CHECK(p.client_max_window_bits == 15);
+        // The answer offered back to ws's defaults is answered as it is.
+        wirehub::deflate_config plain;
+        plain.enabled = true;
+        plain.ws_answer_rules = true;
+        plain.server_no_context_takeover = false;
+        wirehub::deflate_params again;
+        std::string echo;
+        FUZZ_CHECK(wirehub::pmd_negotiate_server(response, plain, again, echo));
+        FUZZ_CHECK(echo == response);
+      }
     } else {
       FUZZ_CHECK(response.empty());
     }
@@ -124,8 +157,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string header = (mode & 1) ? "x-unknown; a=1, " + our_offer : our_offer;
     wirehub::deflate_params sp, cp;
     std::string response, error;
-    FUZZ_CHECK(wirehub::pmd_negotiate_server(header, sc, sp, response));
+    const bool answered = wirehub::pmd_negotiate_server(header, sc, sp, response);
+    FUZZ_CHECK(answered || ws_server);
+    if (!answered) return 0;
     if (!wirehub::pmd_client_accept(response, cc, cp, error)) {
+      // ws's client refuses a client window above its offer too.
+      if (ws_server && set_bits(cc.client_max_window_bits) &&
+          sp.client_max_window_bits > cc.client_max_window_bits)
+        return 0;
       std::fprintf(stderr, "offer [%s] answer [%s] refused: %s\n", our_offer.c_str(), response.c_str(),
                    error.c_str());
       FUZZ_CHECK(false);
@@ -133,8 +172,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(sp.server_no_context_takeover == cp.server_no_context_takeover);
     FUZZ_CHECK(sp.client_no_context_takeover == cp.client_no_context_takeover);
     FUZZ_CHECK(sp.server_max_window_bits == cp.server_max_window_bits);
-    FUZZ_CHECK(sp.client_max_window_bits == cp.client_max_window_bits);
-    round_trip(sp, sc, cc, answer.substr(0, 4096));
+    if (ws_server) {
+      // Offered and left out of the answer: the client keeps to its offer.
+      FUZZ_CHECK(sp.client_max_window_bits >= cp.client_max_window_bits);
+    } else {
+      FUZZ_CHECK(sp.client_max_window_bits == cp.client_max_window_bits);
+    }
+    round_trip(sp, cp, sc, cc, answer.substr(0, 4096));
   }
   return 0;
 }

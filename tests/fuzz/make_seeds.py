@@ -108,6 +108,17 @@ def pmd_negotiate():
           b'permessage-deflate; client_max_window_bits="9"')
     write(t, "bad", bytes([0, 0, 0, 0, 1]) + s(b"permessage-deflate; server_max_window_bits=16; foo") +
           b"permessage-deflate, permessage-deflate")
+    # Mode bit 8: the server answers by ws's rules (WH_SERVER_WS_DEFLATE_ANSWER).
+    write(t, "ws_server", bytes([0, 0x45, 0, 0x88, 8]) +
+          s(b"permessage-deflate; server_max_window_bits=9, permessage-deflate; client_max_window_bits=10") +
+          b"permessage-deflate; client_max_window_bits=11; server_max_window_bits=12")
+    write(t, "ws_server_false", bytes([2, 0, 1, 0x32, 8 | 16 | 32 | 64]) +
+          s(b"permessage-deflate; server_no_context_takeover, permessage-deflate; server_max_window_bits=10, "
+            b"permessage-deflate; client_max_window_bits=10") +
+          b"permessage-deflate; client_no_context_takeover")
+    write(t, "ws_server_numbers", bytes([1, 0x99, 0, 0x43, 8 | 2]) +
+          s(b'permessage-deflate; server_max_window_bits=0xa; client_max_window_bits="1\\1"; client_no_context_takeover') +
+          b"permessage-deflate; server_max_window_bits=1e1")
 
 
 def inflate():
