@@ -735,6 +735,9 @@ class WebSocketServer extends EventEmitter {
         (o.skipUTF8Validation ? SERVER.SKIP_UTF8 : 0) |
         (o.autoPong ? 0 : SERVER.NO_AUTO_PONG) |
         SERVER.BARE_CLOSE |  // ws's receiver errors close with the code alone
+        // ws's acceptAsServer picks the offer and words the answer
+        // (deflate holds ws's options, see WebSocket.deflateOptions)
+        SERVER.WS_DEFLATE_ANSWER |
         extraFlags,
       maxPayload: o.maxPayload > 0 ? o.maxPayload : Number.MAX_SAFE_INTEGER,
       deflate: WebSocket.deflateOptions(o.perMessageDeflate, true),

@@ -93,21 +93,39 @@ function deflateOptions(pmd, isServer) {
   if (!pmd) return undefined;
   const o = pmd === true ? {} : pmd;
   const bits = (v) => (typeof v === 'number' ? v : 0);
-  // A client offers as ws's PerMessageDeflate#offer: client_max_window_bits
-  // without a value when the option is not given (or true), and not at all
-  // when it is false (-1 for the engine).
-  const clientBits = (v) => (isServer || v == null || v === true ? bits(v) : v ? bits(v) : -1);
-  return {
-    serverNoContextTakeover: o.serverNoContextTakeover ? 1 : isServer ? -1 : 0,
-    // ws refuses an answer with client_no_context_takeover only when the
-    // option is false, not when it is left out (the engine's -1)
-    clientNoContextTakeover: o.clientNoContextTakeover ? 1 : !isServer && o.clientNoContextTakeover === false ? -1 : 0,
-    serverMaxWindowBits: bits(o.serverMaxWindowBits),
-    clientMaxWindowBits: clientBits(o.clientMaxWindowBits),
+  const zlib = {
     level: (o.zlibDeflateOptions && o.zlibDeflateOptions.level) || 0,
     memLevel: (o.zlibDeflateOptions && o.zlibDeflateOptions.memLevel) || 0,
     // ws compresses from 1024 bytes by default, as does the engine
     threshold: typeof o.threshold === 'number' ? Math.max(o.threshold, 1) : 0
+  };
+  if (isServer) {
+    // ws's options as ws's acceptAsServer reads them, for the engine's
+    // WH_SERVER_WS_DEFLATE_ANSWER: 1 true, 0 left out, -1 false, a window
+    // as its number. true and left out differ only for
+    // serverNoContextTakeover (false refuses offers asking for it).
+    const flag = (v) => (v === false ? -1 : v ? 1 : 0);
+    const window = (v) => (typeof v === 'number' ? v : v === false ? -1 : 0);
+    return {
+      serverNoContextTakeover: flag(o.serverNoContextTakeover),
+      clientNoContextTakeover: o.clientNoContextTakeover ? 1 : 0,
+      serverMaxWindowBits: window(o.serverMaxWindowBits),
+      clientMaxWindowBits: window(o.clientMaxWindowBits),
+      ...zlib
+    };
+  }
+  // A client offers as ws's PerMessageDeflate#offer: client_max_window_bits
+  // without a value when the option is not given (or true), and not at all
+  // when it is false (-1 for the engine).
+  const clientBits = (v) => (v == null || v === true ? bits(v) : v ? bits(v) : -1);
+  return {
+    serverNoContextTakeover: o.serverNoContextTakeover ? 1 : 0,
+    // ws refuses an answer with client_no_context_takeover only when the
+    // option is false, not when it is left out (the engine's -1)
+    clientNoContextTakeover: o.clientNoContextTakeover ? 1 : o.clientNoContextTakeover === false ? -1 : 0,
+    serverMaxWindowBits: bits(o.serverMaxWindowBits),
+    clientMaxWindowBits: clientBits(o.clientMaxWindowBits),
+    ...zlib
   };
 }
 

@@ -11,7 +11,7 @@ const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
 const WebSocket = require('../..');
 const { engineError } = require('../../node/lib/errors');
-const { E } = require('../../node/lib/native');
+const { E, SERVER } = require('../../node/lib/native');
 const { withTimeout } = require('./helpers');
 
 const root = path.resolve(__dirname, '../..');
@@ -36,6 +36,14 @@ test('the engine\'s error codes match the header, and EMFILE is Node\'s EMFILE',
   assert.strictEqual(emfile.errno, -24);
   assert.strictEqual(engineError(E.EIDLE).code, 'WH_EIDLE');
   assert.strictEqual(engineError(E.EBUDGET).code, 'WH_EBUDGET');
+});
+
+test('the server flags the package sets are the header\'s WH_SERVER_*', () => {
+  const header = fs.readFileSync(path.join(root, 'capi/wirehub.h'), 'utf8');
+  const defined = {};
+  for (const m of header.matchAll(/^#define WH_SERVER_(\w+) (0x[0-9a-f]+)/gm)) defined[m[1]] = Number(m[2]);
+  assert.strictEqual(defined.WS_DEFLATE_ANSWER, 0x200);
+  assert.deepStrictEqual({ ...SERVER }, defined);
 });
 
 test('a server in a process out of descriptors fails with EMFILE', () => {
