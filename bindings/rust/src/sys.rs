@@ -91,6 +91,7 @@ pub const WH_SERVER_SKIP_UTF8: c_int = 0x20;
 pub const WH_SERVER_RAW_UPGRADE: c_int = 0x40;
 pub const WH_SERVER_NO_AUTO_PONG: c_int = 0x80;
 pub const WH_SERVER_BARE_CLOSE: c_int = 0x100;
+pub const WH_SERVER_WS_DEFLATE_ANSWER: c_int = 0x200;
 pub const WH_CLIENT_SKIP_UTF8: c_int = 0x1;
 pub const WH_CLIENT_NO_AUTO_PONG: c_int = 0x2;
 pub const WH_CLIENT_WS_DEFLATE_ANSWER: c_int = 0x4;
