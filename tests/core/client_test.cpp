@@ -107,8 +107,11 @@ TEST_F(Client, OpensSendsAndReceivesEcho) {
   auto open = hub_.rec().wait_event(WH_EV_OPEN, c);
   EXPECT_EQ(open->server, nullptr) << "client conns belong to no server";
   EXPECT_EQ(open->status_text, "Switching Protocols") << "the 101's own reason phrase";
-  for (const Event& e : hub_.rec().events(WH_EV_OPEN))
-    if (e.server) EXPECT_TRUE(e.status_text_null) << "a server conn's OPEN has no response";
+  for (const Event& e : hub_.rec().events(WH_EV_OPEN)) {
+    if (e.server) {
+      EXPECT_TRUE(e.status_text_null) << "a server conn's OPEN has no response";
+    }
+  }
   EXPECT_EQ(open->user_data, &marker);
   EXPECT_EQ(wh_conn_user_data(c), &marker);
 

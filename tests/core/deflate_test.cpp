@@ -337,10 +337,11 @@ TEST_F(Deflate, PublishCompressesOncePerSubscriberWindowSize) {
       ext = "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=" + std::to_string(bits) + "\r\n";
     HttpResponse r = s.c.upgrade("/", ext);
     ASSERT_EQ(r.status, 101) << r.head;
-    if (bits != 0 && bits != 15)
+    if (bits != 0 && bits != 15) {
       EXPECT_NE(r.header("Sec-WebSocket-Extensions").value_or("").find("server_max_window_bits=" + std::to_string(bits)),
                 std::string::npos)
           << r.head;
+    }
     ASSERT_NE(hub_.rec().wait_server_conn(s.c.local_port()), nullptr);
     subs.push_back(std::move(s));
   }

@@ -135,7 +135,9 @@ class Host {
     o.size = sizeof o;
     o.event_mode = WH_EVENTS_HOST;
     create_rc_ = wh_hub_create(&o, &hub_);
-    if (create_rc_ == 0 && watch_max_ > 0) EXPECT_EQ(wh_hub_set_watch(hub_, watch_max_, &Host::on_watch, this), 0);
+    if (create_rc_ == 0 && watch_max_ > 0) {
+      EXPECT_EQ(wh_hub_set_watch(hub_, watch_max_, &Host::on_watch, this), 0);
+    }
     wh_server_options so = server_options();
     wh_server* s = nullptr;
     if (create_rc_ == 0 && wh_server_listen(hub_, &so, &s) == 0) port_ = wh_server_port(s);
@@ -254,7 +256,9 @@ TEST(HostMode, ClientByNameConnectsAndDestroyClosesEverything) {
   std::thread answer([&c] {
     auto f = c.read_until_close();
     EXPECT_TRUE(f.has_value());
-    if (f) EXPECT_EQ(f->close_code(), 1001);
+    if (f) {
+      EXPECT_EQ(f->close_code(), 1001);
+    }
     c.send_close(1001);
   });
   host.stop();
@@ -515,7 +519,9 @@ TEST(HostWatch, DestroyRunsTheCloseHandshakesOfSocketsTheHostWatches) {
   std::thread answer([&c] {
     auto f = c.read_until_close();
     EXPECT_TRUE(f.has_value());
-    if (f) EXPECT_EQ(f->close_code(), 1001);
+    if (f) {
+      EXPECT_EQ(f->close_code(), 1001);
+    }
     c.send_close(1001);
     c.close();
   });
