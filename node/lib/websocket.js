@@ -271,6 +271,7 @@ class WebSocket extends EventEmitter {
       if (options.compress === false) flags |= F.NO_COMPRESS;
       if (options.fin === false) flags |= F.MORE;
     }
+    if (this._compressAll) flags |= F.COMPRESS;
     if (data === undefined || data === null) data = EMPTY;
     const isBlob = hasBlob && data instanceof Blob;
     if (isBlob || this._sendQueue !== null) {
@@ -456,7 +457,10 @@ class WebSocket extends EventEmitter {
     }
     if (this._isServer) {
       this._readyState = OPEN;
-      if (this._server) this._server._whConnOpen(this);
+      if (this._server) {
+        if (this._server.options.perMessageDeflate) compressAllAsWs(this, this._server.options.perMessageDeflate);
+        this._server._whConnOpen(this);
+      }
       return;
     }
     if (this._readyState !== CONNECTING) return;
@@ -472,6 +476,7 @@ class WebSocket extends EventEmitter {
     }
     this._req = null;
     this._readyState = OPEN;
+    if (this._opts.perMessageDeflate) compressAllAsWs(this, this._opts.perMessageDeflate);
     this.emit('open');
   }
 
@@ -805,6 +810,22 @@ function runDeferred(ws) {
     // the next one after what the listener scheduled, as in ws
     if (ws._deferred.length) setImmediate(runDeferred, ws);
   }
+}
+
+// ws's sender compresses every message, whatever its size, while its side
+// keeps its compression context; `threshold` applies only once the
+// answer says it does not (server_no_context_takeover for a server,
+// client_no_context_takeover for a client). The engine applies its
+// threshold always: WH_COMPRESS on each send says "whatever the size"
+// (also for a threshold of 0 or less, which the engine cannot take).
+function compressAllAsWs(ws, pmd) {
+  const i = ws._connInfo();
+  if (!i || !i[1]) return;
+  const own = ws._isServer ? 'server_no_context_takeover' : 'client_no_context_takeover';
+  // an answer that repeats permessage-deflate: ws uses the first
+  const params = i[1].split(',')[0].split(';').map((p) => p.trim().toLowerCase());
+  if (params[0] !== 'permessage-deflate') return;
+  if (!params.includes(own) || (typeof pmd.threshold === 'number' && pmd.threshold <= 0)) ws._compressAll = true;
 }
 
 function emitErrorAndClose(ws, err) {
@@ -1407,7 +1428,8 @@ const FLAGS = [
   '_terminated',
   '_deferEvents', // allowSynchronousEvents: false
   '_deferredRunning',
-  '_live' // counted by its server (WebSocketServer._live)
+  '_live', // counted by its server (WebSocketServer._live)
+  '_compressAll' // every message compressed, whatever its size (compressAllAsWs)
 ];
 for (let i = 0; i < FLAGS.length; i++) {
   const bit = 1 << i;

@@ -380,3 +380,107 @@ describe('ws and wirehub clients exchange compressed messages with each configur
     });
   }
 });
+
+// ws.md, perMessageDeflate.threshold. ws's sender compresses every message
+// while its side keeps its compression context, whatever its size; the
+// threshold counts only once the answer has that side's
+// no_context_takeover. A raw peer records each data frame's RSV1 bit.
+describe('which messages are compressed: threshold as ws applies it', () => {
+  const SENDS = [['', {}], ['a', {}], ['x'.repeat(40), {}], ['y'.repeat(2000), {}], ['', { compress: false }]];
+  const rsv1Of = (bytes, masked) => {
+    const bits = [];
+    let b = bytes;
+    while (b.length >= 2) {
+      const len = b[1] & 0x7f; // every message here is < 126 bytes or exactly 2000
+      const ext = len === 126 ? 2 : 0;
+      const size = ext ? b.readUInt16BE(2) : len;
+      const total = 2 + ext + (masked ? 4 : 0) + size;
+      if (b.length < total) break;
+      if ((b[0] & 0x0f) === 1) bits.push((b[0] & 0x40) ? 1 : 0);
+      b = b.subarray(total);
+    }
+    return bits;
+  };
+
+  // client role: a raw server answers `answer`, then reads the frames
+  async function clientSends(lib, options, answerExt) {
+    const frames = [];
+    const server = net.createServer((s) => {
+      let buf = Buffer.alloc(0);
+      let open = false;
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (!open) {
+          const text = buf.toString('latin1');
+          const end = text.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const key = /Sec-WebSocket-Key: *([^\r]*)/i.exec(text)[1];
+          const accept = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+          s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Extensions: ${answerExt}\r\n\r\n`);
+          open = true;
+          buf = buf.subarray(end + 4);
+        }
+        frames.length = 0;
+        frames.push(...rsv1Of(buf, true));
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const client = new lib.WebSocket(`ws://127.0.0.1:${server.address().port}/`, { perMessageDeflate: options });
+    await withTimeout(once(client, 'open'));
+    for (const [data, opts] of SENDS) client.send(data, opts);
+    await withTimeout(new Promise((resolve) => {
+      const poll = setInterval(() => {
+        if (frames.length === SENDS.length) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 5);
+    }));
+    client.terminate();
+    server.close();
+    return [...frames];
+  }
+
+  // server role: a raw client offers `offer`, the server sends on 'connection'
+  async function serverSends(lib, options, offer) {
+    const wss = new lib.WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: options });
+    await withTimeout(once(wss, 'listening'));
+    wss.on('connection', (c) => {
+      for (const [data, opts] of SENDS) c.send(data, opts);
+    });
+    const socket = rawSocket(wss.address().port, request('GET', upgradeHeaders({ 'Sec-WebSocket-Extensions': offer })));
+    let buf = Buffer.alloc(0);
+    const frames = await withTimeout(new Promise((resolve) => {
+      socket.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const bits = rsv1Of(buf.subarray(end + 4), false);
+        if (bits.length === SENDS.length) resolve(bits);
+      });
+    }));
+    socket.destroy();
+    wss.close();
+    return frames;
+  }
+
+  const cases = [
+    [true, 'permessage-deflate', 'permessage-deflate'],
+    [{ threshold: 0 }, 'permessage-deflate', 'permessage-deflate'],
+    [{ threshold: 10 }, 'permessage-deflate; client_no_context_takeover', 'permessage-deflate; server_no_context_takeover'],
+    [{ threshold: 0 }, 'permessage-deflate; client_no_context_takeover', 'permessage-deflate; server_no_context_takeover'],
+    [true, 'permessage-deflate; client_no_context_takeover', 'permessage-deflate; server_no_context_takeover'],
+    [{ threshold: 10 }, 'permessage-deflate; server_no_context_takeover', 'permessage-deflate; client_no_context_takeover']
+  ];
+  for (const [options, answerExt, offer] of cases) {
+    it(`client ${JSON.stringify(options)}, answered '${answerExt}': as ws`, async () => {
+      const want = await clientSends(ws, options, answerExt);
+      assert.deepStrictEqual(await clientSends(wirehub, options, answerExt), want);
+    });
+    it(`server ${JSON.stringify(options)}, offered '${offer}': as ws`, async () => {
+      const want = await serverSends(ws, options, offer);
+      assert.deepStrictEqual(await serverSends(wirehub, options, offer), want);
+    });
+  }
+});
