@@ -208,6 +208,12 @@ int wh_hub_poll_fd(wh_hub* h, int fd, wh_event* out, int max) {
 
 void* wh_hub_user_data(wh_hub* h) { return h ? H(h)->user_data() : nullptr; }
 
+int wh_hub_set_mask_cb(wh_hub* h, wh_mask_cb cb, void* user_data) {
+  if (!h) return WH_EINVAL;
+  H(h)->set_mask_cb(cb, user_data);
+  return 0;
+}
+
 // ------------------------------------------------------------------ server
 
 int wh_server_listen(wh_hub* h, const wh_server_options* options, wh_server** out) {

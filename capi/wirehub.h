@@ -622,6 +622,17 @@ WH_EXTERN int wh_conn_terminate(wh_conn* conn);
  * peer's close, a close after a protocol error) keep a random key; without
  * this call every frame has one, at no cost. [I/O thread or host thread] */
 WH_EXTERN int wh_conn_set_mask(wh_conn* conn, const unsigned char* key);
+/* For clients connected with WH_CLIENT_HOST_MASK: the frames the engine makes
+ * on its own (the answer to the peer's close, a close after a protocol
+ * error, an automatic pong) take their key from `cb`, which fills key[4],
+ * instead of a random one; a key set with wh_conn_set_mask still wins for
+ * the frame it was set for. cb runs on the thread that frames them: the
+ * conn's I/O thread, or the host thread in host mode, in the middle of the
+ * engine's work: it must only fill the key (no call into the engine).
+ * NULL removes it (random keys again). ws's generateMask, which ws calls
+ * for those frames too. [any thread, before the connections that use it] */
+typedef void (*wh_mask_cb)(wh_hub* hub, wh_conn* conn, unsigned char key[4], void* user_data);
+WH_EXTERN int wh_hub_set_mask_cb(wh_hub* hub, wh_mask_cb cb, void* user_data);
 /* Bytes accepted by send() but not yet written to the socket. [any thread] */
 WH_EXTERN int wh_conn_buffered(wh_conn* conn, size_t* out);
 /* Write what is queued for the conn now, instead of at the end of the I/O
@@ -695,6 +706,8 @@ typedef struct wh_client_options {
                                        without the flag); our context is dropped only when
                                        the answer has client_no_context_takeover */
 #define WH_CLIENT_BARE_CLOSE 0x8    /* as WH_SERVER_BARE_CLOSE */
+#define WH_CLIENT_HOST_MASK 0x10    /* the engine's own frames take the hub's wh_mask_cb key
+                                       (wh_hub_set_mask_cb; ws's generateMask) */
 
 /* Connect to ws://host[:port]/path?query or wss://. Returns the conn at once
  * (connecting); WH_EV_OPEN or, on failure, WH_EV_CLOSE with error set follows.

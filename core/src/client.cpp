@@ -87,9 +87,11 @@ int resolve_client_config(const wh_client_options& o, endpoint_config& cfg) {
   if (rc) return rc;
   rc = resolve_chunks(o.max_buffered_chunks, cfg);
   if (rc) return rc;
-  if (o.flags & ~(WH_CLIENT_SKIP_UTF8 | WH_CLIENT_NO_AUTO_PONG | WH_CLIENT_WS_DEFLATE_ANSWER | WH_CLIENT_BARE_CLOSE))
+  if (o.flags & ~(WH_CLIENT_SKIP_UTF8 | WH_CLIENT_NO_AUTO_PONG | WH_CLIENT_WS_DEFLATE_ANSWER | WH_CLIENT_BARE_CLOSE |
+                  WH_CLIENT_HOST_MASK))
     return WH_EINVAL;
   cfg.bare_close = (o.flags & WH_CLIENT_BARE_CLOSE) != 0;
+  cfg.host_mask = (o.flags & WH_CLIENT_HOST_MASK) != 0;
   cfg.deflate.ws_answer_rules = (o.flags & WH_CLIENT_WS_DEFLATE_ANSWER) != 0;
   cfg.deflate.refuse_client_no_context_takeover = o.deflate.client_no_context_takeover < 0;
   cfg.validate_utf8 = !(o.flags & WH_CLIENT_SKIP_UTF8);

@@ -668,7 +668,9 @@ void connection::queue_frame(std::uint8_t opcode, bool fin, bool rsv1, const std
                              bool borrow) {
   std::uint8_t hdr[frame::max_header_size];
   const bool mask = role_ == role::client;
-  const std::uint32_t key = mask ? loop_.frame_mask(this) : 0;
+  std::uint32_t key = 0;
+  if (mask && !loop_.take_frame_mask(this, key) && !(cfg_->host_mask && owner_hub().host_mask(this, key)))
+    key = loop_.random_mask();
   const std::size_t hn = frame::write_header(hdr, opcode, fin, rsv1, len, mask, key);
   std::string& out = out_buf();
   if (borrow && len && !mask && !ssl_ && &out == &wbuf_) {

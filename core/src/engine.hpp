@@ -47,6 +47,7 @@ struct endpoint_config {
   bool validate_utf8 = true;  // WH_SERVER_SKIP_UTF8 turns it off
   bool auto_pong = true;      // WH_SERVER_NO_AUTO_PONG / WH_CLIENT_NO_AUTO_PONG turn it off
   bool bare_close = false;    // WH_SERVER_BARE_CLOSE / WH_CLIENT_BARE_CLOSE
+  bool host_mask = false;     // WH_CLIENT_HOST_MASK
   deflate_config deflate;
 };
 

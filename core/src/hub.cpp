@@ -1,5 +1,7 @@
 #include "hub.hpp"
 
+#include <cstring>
+
 #include "client.hpp"
 #include "connection.hpp"
 #include "loop.hpp"
@@ -125,6 +127,21 @@ void hub::emit(const wh_event& ev) {
   on_event_(handle(), &ev, user_data_);
   if (batch_end_ && ev.type != WH_EV_BATCH_END)
     if (loop* l = loop::current()) l->defer_batch_end();
+}
+
+bool hub::host_mask(connection* c, std::uint32_t& key) {
+  const wh_mask_cb cb = mask_cb_.load(std::memory_order_acquire);
+  if (!cb) return false;
+  unsigned char k[4] = {0, 0, 0, 0};
+  // A host's failure here (a C++ exception through its callback) must not
+  // take the I/O thread down: the frame gets a random key instead.
+  try {
+    cb(handle(), reinterpret_cast<wh_conn*>(c), k, mask_user_data_.load(std::memory_order_acquire));
+  } catch (...) {
+    return false;
+  }
+  std::memcpy(&key, k, 4);  // wire order, as wh_conn_set_mask takes it
+  return true;
 }
 
 void hub::end_batch() {

@@ -54,6 +54,14 @@ class hub {
   void server_gone(server* s);
   bool shutting_down() const { return shutting_down_.load(); }
 
+  // wh_hub_set_mask_cb: the key of a WH_CLIENT_HOST_MASK client's own frame.
+  void set_mask_cb(wh_mask_cb cb, void* user_data) {
+    std::lock_guard<std::mutex> lk(mu_);
+    mask_cb_.store(cb, std::memory_order_release);
+    mask_user_data_.store(user_data, std::memory_order_release);
+  }
+  bool host_mask(connection* c, std::uint32_t& key);
+
  private:
   std::vector<std::unique_ptr<loop>> loops_;
   std::atomic<unsigned> rr_{0};
@@ -66,6 +74,8 @@ class hub {
   std::set<connection*> conns_;
   std::set<server*> servers_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<wh_mask_cb> mask_cb_{nullptr};
+  std::atomic<void*> mask_user_data_{nullptr};
 };
 
 }  // namespace wirehub

@@ -214,15 +214,18 @@ class loop {
   std::uint32_t random_mask();
   // ws's generateMask: the key the host chose for the next frame it makes
   // `conn` send (wh_conn_set_mask), taken once; every other frame, and
-  // every frame while none is set, gets random_mask().
+  // every frame while none is set, gets the hub's wh_mask_cb key
+  // (WH_CLIENT_HOST_MASK) or random_mask().
   void set_frame_mask(const void* conn, std::uint32_t key) {
     mask_for_ = conn;
     mask_key_ = key;
   }
-  std::uint32_t frame_mask(const void* conn) {
-    if (mask_for_ != conn) return random_mask();
+  // True, with the key, when the host set one for conn's next frame.
+  bool take_frame_mask(const void* conn, std::uint32_t& key) {
+    if (mask_for_ != conn) return false;
     mask_for_ = nullptr;
-    return mask_key_;
+    key = mask_key_;
+    return true;
   }
 
  private:

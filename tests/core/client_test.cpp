@@ -548,6 +548,94 @@ TEST(ClientFake, AHostAmongTheHeadersIsSentInsteadOfTheEnginesOwn) {
   EXPECT_EQ(head.find("Host: 127.0.0.1"), std::string::npos) << "one Host only\n" << head;
 }
 
+// WH_CLIENT_HOST_MASK: ws's generateMask also keys the frames the engine
+// makes on its own; the host's callback gives the key.
+struct MaskHost {
+  std::atomic<int> calls{0};
+  static void cb(wh_hub*, wh_conn*, unsigned char key[4], void* ud) {
+    auto* self = static_cast<MaskHost*>(ud);
+    const int n = ++self->calls;
+    key[0] = static_cast<unsigned char>(n);
+    key[1] = 0xA1;
+    key[2] = 0xB2;
+    key[3] = 0xC3;
+  }
+};
+
+// Opens a client with `flags` against a fake server that runs `script`
+// after its 101, and returns what the script read.
+static std::vector<Frame> host_masked(int flags, MaskHost& host, std::function<void(RawClient&, std::vector<Frame>&)> script,
+                                      std::function<void(wh_conn*)> after_open = {}) {
+  std::vector<Frame> got;
+  FakeServer fake([&](RawClient& s) {
+    answer_101(s);
+    script(s, got);
+  });
+  TestHub hub;
+  EXPECT_EQ(wh_hub_set_mask_cb(hub.get(), &MaskHost::cb, &host), 0);
+  wh_conn* c = nullptr;
+  wh_client_options o = client_options();
+  o.flags = flags;
+  EXPECT_EQ(wh_connect(hub.get(), ws_url(fake.port()).c_str(), &o, &c), 0);
+  EXPECT_TRUE(hub.rec().wait_event(WH_EV_OPEN, c).has_value()) << hub.rec().dump();
+  if (after_open) after_open(c);
+  fake.join();
+  return got;
+}
+
+TEST(ClientFake, HostMaskKeysTheAnswerToThePeersClose) {
+  MaskHost host;
+  auto got = host_masked(WH_CLIENT_HOST_MASK, host, [](RawClient& s, std::vector<Frame>& out) {
+    s.send_frame(OP_CLOSE, close_payload(1000, "bye"), FrameOpts().unmasked());
+    if (auto f = s.read_frame()) out.push_back(*f);
+  });
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].opcode, OP_CLOSE);
+  EXPECT_EQ(got[0].mask_key, std::string("\x01\xA1\xB2\xC3", 4));
+  EXPECT_EQ(got[0].close_code(), 1000);
+  EXPECT_EQ(host.calls.load(), 1);
+}
+
+TEST(ClientFake, HostMaskKeysTheCloseAfterAProtocolError) {
+  MaskHost host;
+  auto got = host_masked(WH_CLIENT_HOST_MASK, host, [](RawClient& s, std::vector<Frame>& out) {
+    s.send_frame(0x3, "x", FrameOpts().unmasked());  // a reserved opcode: 1002
+    if (auto f = s.read_frame()) out.push_back(*f);
+  });
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].opcode, OP_CLOSE);
+  EXPECT_EQ(got[0].close_code(), 1002);
+  EXPECT_EQ(got[0].mask_key, std::string("\x01\xA1\xB2\xC3", 4));
+}
+
+TEST(ClientFake, ASendWithoutASetKeyAsksTheHostMaskToo) {
+  MaskHost host;
+  auto got = host_masked(
+      WH_CLIENT_HOST_MASK, host,
+      [](RawClient& s, std::vector<Frame>& out) {
+        if (auto f = s.read_frame()) out.push_back(*f);
+      },
+      [](wh_conn* c) {
+        const unsigned char k[4] = {9, 8, 7, 6};
+        ASSERT_EQ(wh_conn_set_mask(c, k), WH_ESTATE) << "not on the I/O thread: refused";
+        EXPECT_GE(wh_conn_send(c, "hi", 2, WH_TEXT), 0);
+      });
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "hi");
+  EXPECT_EQ(host.calls.load(), 1) << "a frame the host sends without a set key asks the callback too";
+}
+
+TEST(ClientFake, WithoutTheFlagTheMaskCallbackIsNotCalled) {
+  MaskHost host;
+  auto got = host_masked(0, host, [](RawClient& s, std::vector<Frame>& out) {
+    s.send_frame(OP_CLOSE, close_payload(1000, "bye"), FrameOpts().unmasked());
+    if (auto f = s.read_frame()) out.push_back(*f);
+  });
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].opcode, OP_CLOSE);
+  EXPECT_EQ(host.calls.load(), 0);
+}
+
 TEST(ClientFake, AKeyThatIsNotBase64Of16BytesFailsWithEINVAL) {
   TestHub hub;
   for (const char* bad : {"", "abc", "AAECAwQFBgcICQoLDA0ODw", "AAECAwQFBgcICQoLDA0ODxA=", "AAECAwQFBgcICQoLDA0OD\r\n"}) {

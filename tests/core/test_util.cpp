@@ -443,6 +443,7 @@ std::optional<Frame> RawClient::read_frame(int timeout_ms) {
   if (f.masked) hdr += 4;
   if (!fill(hdr + len, deadline)) return std::nullopt;
   f.payload = buf_.substr(hdr, len);
+  if (f.masked) f.mask_key = buf_.substr(mask_at, 4);
   if (f.masked)
     for (size_t i = 0; i < len; ++i) f.payload[i] = static_cast<char>(f.payload[i] ^ buf_[mask_at + (i & 3)]);
   buf_.erase(0, hdr + len);

@@ -85,6 +85,7 @@ struct Frame {
   uint8_t rsv = 0;
   uint8_t opcode = 0;
   bool masked = false;
+  std::string mask_key;  // the 4 key bytes as on the wire, when masked
   std::string payload;
   // Close frames: the code (1005 if the payload is empty) and reason.
   int close_code() const;

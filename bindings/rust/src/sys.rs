@@ -96,6 +96,7 @@ pub const WH_CLIENT_SKIP_UTF8: c_int = 0x1;
 pub const WH_CLIENT_NO_AUTO_PONG: c_int = 0x2;
 pub const WH_CLIENT_WS_DEFLATE_ANSWER: c_int = 0x4;
 pub const WH_CLIENT_BARE_CLOSE: c_int = 0x8;
+pub const WH_CLIENT_HOST_MASK: c_int = 0x10;
 pub const WH_PEER_CLOSED: c_int = 0x80;
 
 pub const WH_SENT: c_int = 0;
@@ -140,6 +141,9 @@ pub struct wh_event {
 pub type wh_payload_alloc_cb =
     Option<unsafe extern "C" fn(len: usize, user_data: *mut c_void) -> *mut c_void>;
 pub type wh_watch_cb = Option<unsafe extern "C" fn(fd: c_int, read: c_int, user_data: *mut c_void)>;
+pub type wh_mask_cb = Option<
+    unsafe extern "C" fn(hub: *mut wh_hub, conn: *mut wh_conn, key: *mut u8, user_data: *mut c_void),
+>;
 pub type wh_event_cb =
     Option<unsafe extern "C" fn(hub: *mut wh_hub, event: *const wh_event, user_data: *mut c_void)>;
 
@@ -289,6 +293,7 @@ extern "C" {
         user_data: *mut c_void,
     ) -> c_int;
     pub fn wh_hub_poll_fd(hub: *mut wh_hub, fd: c_int, out: *mut wh_event, max: c_int) -> c_int;
+    pub fn wh_hub_set_mask_cb(hub: *mut wh_hub, cb: wh_mask_cb, user_data: *mut c_void) -> c_int;
     pub fn wh_hub_user_data(hub: *mut wh_hub) -> *mut c_void;
 
     pub fn wh_server_listen(

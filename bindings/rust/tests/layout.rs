@@ -267,6 +267,7 @@ fn expected() -> Expect {
         WH_CLIENT_NO_AUTO_PONG,
         WH_CLIENT_WS_DEFLATE_ANSWER,
         WH_CLIENT_BARE_CLOSE,
+        WH_CLIENT_HOST_MASK,
         WH_SENT,
         WH_QUEUED,
     );
@@ -279,6 +280,11 @@ const SIGNATURES: &[(&str, &str)] = &[
     ("wh_event_cb", "void (*)(wh_hub*, const wh_event*, void*)"),
     ("wh_payload_alloc_cb", "void* (*)(size_t, void*)"),
     ("wh_watch_cb", "void (*)(int, int, void*)"),
+    ("wh_mask_cb", "void (*)(wh_hub*, wh_conn*, unsigned char*, void*)"),
+    (
+        "__typeof__(&wh_hub_set_mask_cb)",
+        "int (*)(wh_hub*, wh_mask_cb, void*)",
+    ),
     (
         "__typeof__(&wh_hub_set_watch)",
         "int (*)(wh_hub*, int, wh_watch_cb, void*)",
