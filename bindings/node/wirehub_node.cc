@@ -94,6 +94,7 @@ struct State {
   bool more_started = false;
   int refs = 0;
   Napi::FunctionReference dispatch;
+  Napi::FunctionReference mask_fn;  // setMaskSource's (OnMask)
   Napi::Reference<Napi::Int32Array> meta;
   std::unique_ptr<Napi::AsyncContext> async_ctx;
   SlotTable<wh_conn> conns;
@@ -1092,6 +1093,35 @@ int WithMask(const Napi::CallbackInfo& info, size_t i, wh_conn* c, F&& call) {
   return out;
 }
 
+// ws's generateMask for the frames the engine makes on its own for a
+// client (WH_CLIENT_HOST_MASK: the answer to the server's close, a close
+// after a protocol error): JS's maskFor(connId) returns the key. Called on
+// Node's thread in the middle of the engine's work (host mode), so nothing
+// but that function runs here.
+void OnMask(wh_hub*, wh_conn* c, unsigned char key[4], void*) {
+  if (!g || g->mask_fn.IsEmpty()) return;
+  Napi::Env env(g->env);
+  Napi::HandleScope scope(env);
+  try {
+    Napi::Value v = g->mask_fn.Call({Napi::Number::New(env, IdOf(wh_conn_user_data(c)))});
+    if (v.IsBuffer()) {
+      auto b = v.As<Napi::Buffer<unsigned char>>();
+      if (b.Length() >= 4) std::memcpy(key, b.Data(), 4);
+    }
+  } catch (const Napi::Error& e) {
+    // generateMask threw: uncaught, as it is from ws's sender
+    napi_fatal_exception(g->env, e.Value());
+  }
+}
+
+// setMaskSource(maskFor)
+Napi::Value SetMaskSource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Check(env);
+  g->mask_fn = Napi::Persistent(info[0].As<Napi::Function>());
+  return Napi::Number::New(env, wh_hub_set_mask_cb(g->hub, OnMask, nullptr));
+}
+
 // send(connId, data, flags[, mask])
 Napi::Value Send(const Napi::CallbackInfo& info) {
   wh_conn* c = ConnArg(info, 0);
@@ -1223,6 +1253,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("send", Napi::Function::New(env, Send));
   exports.Set("ping", Napi::Function::New(env, Ping));
   exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("setMaskSource", Napi::Function::New(env, SetMaskSource));
   exports.Set("terminate", Napi::Function::New(env, Terminate));
   exports.Set("buffered", Napi::Function::New(env, Buffered));
   exports.Set("pause", Napi::Function::New(env, PauseConn));

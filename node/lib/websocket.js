@@ -35,6 +35,8 @@ const CLIENT_NO_AUTO_PONG = 0x2;
 const CLIENT_WS_DEFLATE_ANSWER = 0x4;
 // A protocol violation closes with the code alone, as ws's receiver errors.
 const CLIENT_BARE_CLOSE = 0x8;
+// The frames the engine makes itself take generateMask's key (maskFor).
+const CLIENT_HOST_MASK = 0x10;
 
 // Request headers the engine always writes.
 const ENGINE_HEADERS = new Set(['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']);
@@ -766,6 +768,15 @@ function runQueue(ws) {
 // data or control, with the connection's own 4-byte Buffer, which keys the
 // frame (wh_conn_set_mask). Only then: other clients and servers pay nothing.
 const kMaskBuffer = Symbol('mask-buffer');
+// The key of a frame the engine makes on its own for `id` (the answer to
+// the server's close, a close after a protocol error): ws calls
+// generateMask for those as well. Registered with the first such client.
+let maskSourceSet = false;
+function maskFor(id) {
+  const ws = conns[id];
+  return ws !== undefined && !ws._isServer && ws._opts.generateMask ? userMask(ws) : undefined;
+}
+
 function userMask(ws) {
   const o = ws._opts;
   const mask = o[kMaskBuffer] || (o[kMaskBuffer] = Buffer.alloc(4));
@@ -1292,7 +1303,7 @@ function initAsClient(ws, address, protocols, options) {
     handshakeTimeout: opts.handshakeTimeout > 0 ? opts.handshakeTimeout : 0,
     // WH_CLIENT_SKIP_UTF8, WH_CLIENT_NO_AUTO_PONG, WH_CLIENT_WS_DEFLATE_ANSWER, WH_CLIENT_BARE_CLOSE (capi/wirehub.h)
     flags: (opts.skipUTF8Validation ? CLIENT_SKIP_UTF8 : 0) | (opts.autoPong && !opts.generateMask ? 0 : CLIENT_NO_AUTO_PONG) |
-      CLIENT_WS_DEFLATE_ANSWER | CLIENT_BARE_CLOSE,
+      CLIENT_WS_DEFLATE_ANSWER | CLIENT_BARE_CLOSE | (opts.generateMask ? CLIENT_HOST_MASK : 0),
     // ws: a 32-bit signed integer, 0 or less: no limit (the engine's -1)
     maxFragments: (opts.maxFragments | 0) > 0 ? opts.maxFragments | 0 : -1,
     maxBufferedChunks: (opts.maxBufferedChunks | 0) > 0 ? opts.maxBufferedChunks | 0 : -1,
@@ -1336,6 +1347,10 @@ function initAsClient(ws, address, protocols, options) {
     clean.username = '';
     clean.password = '';
     target = clean.href;
+  }
+  if (opts.generateMask && !maskSourceSet) {
+    addon.setMaskSource(maskFor);
+    maskSourceSet = true;
   }
   if (viaNode) {
     connectViaNodeHttp(ws, {

@@ -388,6 +388,36 @@ describe('new WebSocket(address[, protocols][, options]): generateMask', () => {
       assert.strictEqual(calls, 5);
     });
 
+    // The close frames ws's client makes without being asked: the answer to
+    // the server's close, and the close after a protocol error.
+    for (const [what, fromServer, code] of [
+      ["the answer to the server's close", Buffer.from([0x88, 0x05, 0x03, 0xe8, 0x62, 0x79, 0x65]), 1000],
+      ['the close after a protocol error', Buffer.from([0x83, 0x01, 0x78]), 1002]
+    ]) {
+      test(`${name}: ${what} is masked with generateMask's key too`, async () => {
+        let got = Buffer.alloc(0);
+        const peer = await openServer((s) => {
+          s.write(fromServer);
+          s.on('data', (x) => (got = Buffer.concat([got, x])));
+        });
+        let calls = 0;
+        const client = new WebSocket(peer.url, {
+          perMessageDeflate: false,
+          generateMask: (mask) => mask.set([++calls, 0x44, 0x55, 0x66])
+        });
+        client.on('error', () => {});
+        await withTimeout(new Promise((resolve) => {
+          const t = setInterval(() => clientFrames(got).some((f) => f[0] === 8) && (clearInterval(t), resolve()), 10);
+        }), 5000, 'the close frame');
+        client.terminate();
+        peer.close();
+        const close = clientFrames(got).find((f) => f[0] === 8);
+        assert.deepStrictEqual(close[1], [1, 0x44, 0x55, 0x66]);
+        assert.strictEqual(close[3].charCodeAt(0) * 256 + close[3].charCodeAt(1), code);
+        assert.strictEqual(calls, 1);
+      });
+    }
+
     test(`${name}: an all-zero key leaves the payload on the wire as it is`, async () => {
       const frames = await masked(WebSocket, (mask) => mask.fill(0));
       assert.deepStrictEqual(frames.slice(0, 3).map((f) => [f[1], f[2]]), [
