@@ -337,6 +337,16 @@ function clientFrames(bytes) {
   return out;
 }
 
+// Waits until the bytes read() returns hold the client's close frame.
+const closeFrameIn = (read) =>
+  withTimeout(
+    new Promise((resolve) => {
+      const t = setInterval(() => clientFrames(read()).some((f) => f[0] === 8) && (clearInterval(t), resolve()), 10);
+    }),
+    5000,
+    'the close frame'
+  );
+
 // ws's generateMask: called for every frame the client sends (messages,
 // ping, pong, the automatic pong, close) with a 4-byte Buffer it fills
 // synchronously; the frame goes out masked with it (an all-zero key leaves
@@ -363,9 +373,7 @@ describe('new WebSocket(address[, protocols][, options]): generateMask', () => {
     });
     client.on('ping', () => client.close(1000, 'bye'));
     client.on('error', () => {});
-    await withTimeout(new Promise((resolve) => {
-      const t = setInterval(() => clientFrames(got).some((f) => f[0] === 8) && (clearInterval(t), resolve()), 10);
-    }), 5000, 'the close frame');
+    await closeFrameIn(() => got);
     client.terminate();
     peer.close();
     return clientFrames(got);
@@ -406,9 +414,7 @@ describe('new WebSocket(address[, protocols][, options]): generateMask', () => {
           generateMask: (mask) => mask.set([++calls, 0x44, 0x55, 0x66])
         });
         client.on('error', () => {});
-        await withTimeout(new Promise((resolve) => {
-          const t = setInterval(() => clientFrames(got).some((f) => f[0] === 8) && (clearInterval(t), resolve()), 10);
-        }), 5000, 'the close frame');
+        await closeFrameIn(() => got);
         client.terminate();
         peer.close();
         const close = clientFrames(got).find((f) => f[0] === 8);
