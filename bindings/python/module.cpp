@@ -167,7 +167,7 @@ py::object to_bytes(const char* data, size_t len) {
 // callback's conn is only valid during the callback.
 struct OwnedEvent {
   wh_event e;
-  std::string data, headers;
+  std::string data, headers, status_text;
 };
 
 struct Hub {
@@ -239,6 +239,7 @@ struct Hub {
     o.e = *ev;
     if (ev->data && ev->len) o.data.assign(ev->data, ev->len);
     if (ev->headers && ev->headers_len) o.headers.assign(ev->headers, ev->headers_len);
+    if (ev->status_text) o.status_text.assign(ev->status_text, ev->status_text_len);
     if (ev->conn) wh_conn_retain(ev->conn);
     std::lock_guard<std::mutex> lock(self->mu);
     if (ev->type == WH_EV_MESSAGE) {
@@ -493,8 +494,8 @@ struct Hub {
       batch[i].len = o.data.size();
       batch[i].headers = o.e.headers ? o.headers.data() : nullptr;
       batch[i].headers_len = o.headers.size();
-      batch[i].status_text = nullptr;  // not copied: the engine's memory is gone by now
-      batch[i].status_text_len = 0;
+      batch[i].status_text = o.e.status_text ? o.status_text.data() : nullptr;
+      batch[i].status_text_len = o.status_text.size();
     }
     struct Release {
       std::vector<OwnedEvent>& t;
@@ -505,6 +506,12 @@ struct Hub {
       }
     } release{taken};
     return convert(n);
+  }
+
+  // A client's handshake response's reason phrase, as the server wrote it
+  // (python-websockets' Response.reason_phrase); None where there is none.
+  static py::object status_text(const wh_event& e) {
+    return e.status_text ? decode_text(e.status_text, e.status_text_len) : py::none();
   }
 
   py::list convert(int n) {
@@ -537,7 +544,8 @@ struct Hub {
           // A client's OPEN carries the server's 101 headers.
           item = py::make_tuple(static_cast<int>(WH_EV_OPEN), c->owner,
                                 it != conns.end() ? py::cast(it->second) : py::none(),
-                                e.headers_len ? py::cast(std::string(e.headers, e.headers_len)) : py::none());
+                                e.headers_len ? py::cast(std::string(e.headers, e.headers_len)) : py::none(),
+                                status_text(e));
           break;
         }
         case WH_EV_PONG:  // awaited (wanted()); pings never get here
@@ -551,7 +559,7 @@ struct Hub {
           py::object owner = c ? c->owner : py::none();
           item = py::make_tuple(static_cast<int>(WH_EV_CLOSE), owner, e.code, decode_text(e.data, e.data ? e.len : 0), e.error,
                                 e.status, decode_text(e.headers, e.headers ? e.headers_len : 0),
-                                to_bytes(e.data, e.data ? e.len : 0));
+                                to_bytes(e.data, e.data ? e.len : 0), status_text(e));
           if (c) {
             c->closed = true;
             if (!c->c && e.conn) {  // closed before OPEN: keep a valid handle for late calls

@@ -41,8 +41,8 @@ class ClientConnection(Connection):
         the refusal of a refused handshake."""
         self._released = False
 
-    def _on_handshake_headers(self, block: str) -> None:
-        self.response = Response(101, "", Headers.from_block(block))
+    def _on_handshake_headers(self, block: str, reason_phrase: Optional[str]) -> None:
+        self.response = Response(101, reason_phrase, Headers.from_block(block))
 
     def _after_close(self) -> None:
         if not self._released:
@@ -50,11 +50,12 @@ class ClientConnection(Connection):
             self._runtime.release()
 
 
-def handshake_error(uri: str, err: int, status: int, headers: str, body: bytes, reason: str = "") -> Exception:
+def handshake_error(uri: str, err: int, status: int, headers: str, body: bytes, reason: str = "",
+                    reason_phrase: Optional[str] = None) -> Exception:
     """The exception for a connection that closed before it opened."""
     where = f"cannot connect to {uri}"
     if err == _native.ESTATUS:
-        return InvalidStatus(Response(status, "", Headers.from_block(headers), body))
+        return InvalidStatus(Response(status, reason_phrase, Headers.from_block(headers), body))
     if err == _native.ECONNREFUSED:
         return ConnectionRefusedError(errno.ECONNREFUSED, f"{where}: {strerror(err)}")
     if err == _native.ERESOLVE:
@@ -191,7 +192,7 @@ class connect:
             native.terminate()
             raise TimeoutError(f"cannot connect to {self.uri}: timed out during the opening handshake")
         exc = handshake_error(self.uri, conn._close_error, conn._close_status, conn._close_headers, conn._close_body,
-                              conn.close_reason or "")
+                              conn.close_reason or "", conn._close_reason_phrase)
         if isinstance(exc, InvalidStatus):
             conn.response = exc.response
         self.logger.info("%s", exc)

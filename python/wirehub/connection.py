@@ -53,6 +53,10 @@ class Connection:
     messages arrive as ``str``, binary ones as ``bytes``.
     """
 
+    # Set only by a client's refused handshake: a class default keeps it out
+    # of every idle connection's instance dict.
+    _close_reason_phrase: Optional[str] = None
+
     def __init__(self, runtime: Runtime, *, max_queue: "Optional[int | Tuple[int, int]]" = 16,
                  logger: Optional[logging.Logger] = None) -> None:
         self._runtime = runtime
@@ -159,12 +163,13 @@ class Connection:
             if ev[2] is not None:
                 self._native = ev[2]
             if ev[3] is not None:
-                self._on_handshake_headers(ev[3])
+                self._on_handshake_headers(ev[3], ev[4])
             self._on_open()
         elif kind == EV_CLOSE:
             self._on_close(ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+            self._close_reason_phrase = ev[8]
 
-    def _on_handshake_headers(self, block: str) -> None:
+    def _on_handshake_headers(self, block: str, reason_phrase: Optional[str]) -> None:
         """A client's 101 response headers (server connections get none)."""
 
     def _on_open(self) -> None:

@@ -124,10 +124,11 @@ class Response:
 
     __slots__ = ("status_code", "reason_phrase", "headers", "body")
 
-    def __init__(self, status_code: int, reason_phrase: str = "", headers: Optional[HeadersLike] = None,
+    def __init__(self, status_code: int, reason_phrase: Optional[str] = None, headers: Optional[HeadersLike] = None,
                  body: Union[bytes, str] = b"") -> None:
         self.status_code = int(status_code)
-        if not reason_phrase:
+        # None: the standard phrase; "" stays "" (a server that sent none)
+        if reason_phrase is None:
             try:
                 reason_phrase = http.HTTPStatus(self.status_code).phrase
             except ValueError:

@@ -59,7 +59,7 @@ class ServerConnection(Connection):
 
     def respond(self, status: Union[int, http.HTTPStatus], text: str) -> Response:
         """A plain-text :class:`Response` for ``process_request`` to return."""
-        return Response(int(status), "", Headers([("Content-Type", "text/plain; charset=utf-8")]), text.encode())
+        return Response(int(status), None, Headers([("Content-Type", "text/plain; charset=utf-8")]), text.encode())
 
     def _on_open(self) -> None:
         super()._on_open()

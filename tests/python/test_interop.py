@@ -3,8 +3,10 @@ import asyncio
 
 import pytest
 import websockets
+import websockets.exceptions
 
 import wirehub
+from wirehub.sync.client import connect as wirehub_sync_connect
 
 from conftest import HOST, echo, uri
 
@@ -79,3 +81,63 @@ async def test_websockets_client_sees_our_handler_error_as_1011():
             with pytest.raises(websockets.ConnectionClosedError):
                 await ws.recv()
             assert ws.close_code == 1011
+
+
+@pytest.mark.parametrize("status_line", ["403 Go Away", "403 ", "499 Client Closed Request"])
+async def test_a_refusals_reason_phrase_is_the_servers_as_websockets_gives_it(status_line):
+    # A raw server answers each upgrade with `status_line`; python-websockets'
+    # client and wirehub's (both APIs) must show the same Response.
+    async def answer(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(f"HTTP/1.1 {status_line}\r\nContent-Length: 2\r\n\r\nno".encode())
+        await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(answer, HOST, 0)
+    url = f"ws://{HOST}:{srv.sockets[0].getsockname()[1]}/"
+    seen = []
+    try:
+        with pytest.raises(websockets.exceptions.InvalidStatus) as theirs:
+            await websockets.connect(url)
+        seen.append(theirs.value.response)
+        with pytest.raises(wirehub.InvalidStatus) as ours:
+            await wirehub.connect(url)
+        seen.append(ours.value.response)
+        with pytest.raises(wirehub.InvalidStatus) as ours_sync:
+            await asyncio.to_thread(wirehub_sync_connect, url)
+        seen.append(ours_sync.value.response)
+    finally:
+        srv.close()
+    shapes = [(r.status_code, r.reason_phrase, bytes(r.body)) for r in seen]
+    assert shapes[1:] == [shapes[0], shapes[0]], shapes
+    assert shapes[0][1] == status_line[4:]
+
+
+async def test_the_101s_reason_phrase_is_the_servers_as_websockets_gives_it():
+    # python-websockets' server answers "101 Switching Protocols"; a raw one
+    # something else: the client's response shows what was sent.
+    import base64
+    import hashlib
+
+    async def answer(reader, writer):
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        key = [l.split(":", 1)[1].strip() for l in head.split("\r\n") if l.lower().startswith("sec-websocket-key:")][0]
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        writer.write(f"HTTP/1.1 101 Go Ahead\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode())
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    srv = await asyncio.start_server(answer, HOST, 0)
+    url = f"ws://{HOST}:{srv.sockets[0].getsockname()[1]}/"
+    try:
+        async with websockets.connect(url) as theirs:
+            want = theirs.response.reason_phrase
+        async with wirehub.connect(url) as ours:
+            got = ours.response.reason_phrase
+        sync = await asyncio.to_thread(wirehub_sync_connect, url)
+        got_sync = sync.response.reason_phrase
+        sync.close()
+    finally:
+        srv.close()
+    assert (want, got, got_sync) == ("Go Ahead", "Go Ahead", "Go Ahead")

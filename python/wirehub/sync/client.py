@@ -60,7 +60,7 @@ class ClientConnection:
         self.close_reason: Optional[str] = None
         """Close reason once closed."""
         self._close_error = 0
-        self._close_info: tuple = (0, "", b"")
+        self._close_info: tuple = (0, "", b"", None)
         self.subprotocol: Optional[str] = None
         """Negotiated subprotocol or None."""
         self.remote_address: Optional[tuple] = None
@@ -78,14 +78,14 @@ class ClientConnection:
         if kind == _native.EV_OPEN:
             self._open = True
             if ev[3] is not None:
-                self.response = Response(101, "", Headers.from_block(ev[3]))
+                self.response = Response(101, ev[4], Headers.from_block(ev[3]))
             self.subprotocol = self._native.subprotocol or None
             self.remote_address = self._native.remote_address
         elif kind == _native.EV_CLOSE:
             self._closed = True
             self._open = False
             self.close_code, self.close_reason, self._close_error = ev[2], ev[3], ev[4]
-            self._close_info = (ev[5], ev[6], ev[7])
+            self._close_info = (ev[5], ev[6], ev[7], ev[8])
         elif kind == _native.EV_DRAIN:
             self._drained = True
         elif kind == _native.EV_PONG:
@@ -314,5 +314,5 @@ def connect(uri: str, *, additional_headers: Optional[HeadersLike] = None, origi
         hub.destroy(0)
         raise TimeoutError(f"cannot connect to {uri}: timed out during the opening handshake")
     hub.destroy(0)
-    status, hdrs, body = conn._close_info
-    raise handshake_error(uri, conn._close_error, status, hdrs, body, conn.close_reason or "")
+    status, hdrs, body, reason_phrase = conn._close_info
+    raise handshake_error(uri, conn._close_error, status, hdrs, body, conn.close_reason or "", reason_phrase)
