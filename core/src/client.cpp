@@ -157,7 +157,6 @@ static int socket_failure_code() {
 
 void connection::start_client(std::unique_ptr<client_handshake> hs) {
   client_handshake& first = *(side().chs = std::move(hs));
-  cfg_ = own_cfg_.get();
   rx_.configure(protocol::role::client, *cfg_);
   loop_.attach(this);
   state_ = state::connecting;

@@ -79,6 +79,7 @@ connection::~connection() {
   if (fd_ >= 0) ::close(fd_);  // never started (hub torn down first)
   delete topics_;
   delete[] peer_text_.load(std::memory_order_relaxed);
+  if (role_ == role::client) delete cfg_;
 }
 
 void connection::drop_side() {

@@ -287,8 +287,10 @@ class connection {
     std::string subprotocol, extensions;
   };
   std::unique_ptr<names> names_;
+  // A server's connections share its config; a client owns its own, freed
+  // with it (role_ tells which): one pointer instead of a second for the
+  // owner, which an idle server connection would carry for nothing.
   const endpoint_config* cfg_ = nullptr;
-  std::unique_ptr<endpoint_config> own_cfg_;  // a client's own limits
 
   // Timers: one deadline checked by the loop's sweep (the times it is the
   // earliest of are in side_).

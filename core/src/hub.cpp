@@ -198,8 +198,7 @@ int hub::connect(const char* url, const wh_client_options& o, connection** out) 
   int rc = prepare_client(url, o, *cfg, *hs);
   if (rc) return rc;
   auto* c = new connection(*this, l, connection::role::client, -1);
-  c->own_cfg_ = std::move(cfg);
-  c->cfg_ = c->own_cfg_.get();
+  c->cfg_ = cfg.release();
   c->set_user_data(o.user_data);
   track(c);
   c->retain();  // the caller's handle until its WH_EV_CLOSE: see wirehub.h
@@ -238,8 +237,7 @@ int hub::adopt_client(int fd, const wh_client_options& o, const char* subprotoco
   loop& l = next_loop();
   auto* c = new connection(*this, l, connection::role::client, fd);
   guard.fd = -1;
-  c->own_cfg_ = std::move(cfg);
-  c->cfg_ = c->own_cfg_.get();
+  c->cfg_ = cfg.release();
   c->set_user_data(o.user_data);
   track(c);
   c->retain();  // the caller's handle until its WH_EV_CLOSE, as for wh_connect
