@@ -445,6 +445,8 @@ const char* wh_conn_subprotocol(wh_conn* c) { return c ? C(c)->subprotocol().c_s
 const char* wh_conn_extensions(wh_conn* c) { return c ? C(c)->extensions().c_str() : nullptr; }
 const char* wh_conn_remote_address(wh_conn* c) { return c ? C(c)->remote_address() : nullptr; }
 int wh_conn_remote_port(wh_conn* c) { return c ? C(c)->remote_port() : WH_EINVAL; }
+const char* wh_conn_local_address(wh_conn* c) { return c ? C(c)->local_address() : nullptr; }
+int wh_conn_local_port(wh_conn* c) { return c ? C(c)->local_port() : WH_EINVAL; }
 int wh_conn_retain(wh_conn* c) {
   if (!c) return WH_EINVAL;
   C(c)->retain();

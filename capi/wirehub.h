@@ -660,6 +660,15 @@ WH_EXTERN const char* wh_conn_extensions(wh_conn* conn);
 /* Peer address as text and port. [any thread] */
 WH_EXTERN const char* wh_conn_remote_address(wh_conn* conn);
 WH_EXTERN int wh_conn_remote_port(wh_conn* conn);
+/* Our own end of the connection as text and port: the address and port a
+ * server's peer reached, or those a client's socket got. Taken from the
+ * socket once it is connected (for wh_server_adopt and wh_client_adopt, the
+ * socket handed over); an IPv4 address of a dual-stack socket shows as IPv4,
+ * as the peer's does. "" and 0 where the peer's address is: a client not yet
+ * connected, ws+unix:, a UNIX socketpair end. The text stays valid while the
+ * handle is. [any thread] */
+WH_EXTERN const char* wh_conn_local_address(wh_conn* conn);
+WH_EXTERN int wh_conn_local_port(wh_conn* conn);
 /* Handle reference counting (see HANDLE LIFETIME). [any thread] */
 WH_EXTERN int wh_conn_retain(wh_conn* conn);
 WH_EXTERN int wh_conn_release(wh_conn* conn);

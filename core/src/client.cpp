@@ -194,7 +194,10 @@ void connection::start_client(std::unique_ptr<client_handshake> hs) {
                                  (void)ep;
                                  set_cloexec(chs()->sock.native_handle());
                                  client_connected();
-                                 if (fd_ >= 0) take_peer_address();
+                                 if (fd_ >= 0) {
+                                   take_peer_address();
+                                   take_local_address();
+                                 }
                                }
                              }
                              release();
@@ -232,6 +235,7 @@ void connection::start_adopted_client(std::string subprotocol, std::string exten
   loop_.attach(this);
   prepare_socket(fd_);
   take_peer_address();
+  take_local_address();
   loop_.watch(fd_, this);
   state_ = state::handshaking;
   become_open(std::move(subprotocol), std::move(extensions), pmd, {});

@@ -80,6 +80,7 @@ connection::~connection() {
   delete topics_;
   delete[] peer_text_.load(std::memory_order_relaxed);
   if (role_ == role::client) delete cfg_;
+  forget_local_address();
 }
 
 void connection::drop_side() {

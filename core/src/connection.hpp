@@ -22,6 +22,7 @@
 #include <vector>
 
 typedef struct ssl_st SSL;
+struct sockaddr;
 
 namespace wirehub {
 
@@ -64,11 +65,16 @@ class connection {
   // are never asked, and 16 bytes in binary hold what takes 46 in text.
   const char* remote_address() const;
   int remote_port() const { return remote_port_; }
+  // Our end of the socket, taken when the peer's is (local_address.cpp).
+  const char* local_address() const;
+  int local_port() const { return static_cast<int>(local_.load(std::memory_order_acquire) & 0xFFFF); }
   server* owner_server() const { return server_; }
   loop& owner_loop() { return loop_; }
 
   // ---- engine internals (this connection's loop thread only) --------------
-  // head/remote_address: an adopted socket's already-read bytes and peer.
+  // head: non-null for an adopted socket (the bytes the host read, maybe
+  // none); remote_address: its peer as the host knows it. An accepted one
+  // has its peer from accept() (store_peer) already.
   void start_server(server& s, const std::string* head = nullptr, const char* remote_address = nullptr,
                     int remote_port = 0);
   void start_client(std::unique_ptr<client_handshake> hs);
@@ -234,6 +240,13 @@ class connection {
   void drop_side();  // frees the side struct when nothing in it is needed
   // The socket's peer (getpeername), or as the host gave it (adopted).
   void take_peer_address();
+  void store_peer(const sockaddr* sa);  // as accept() or getpeername() gave it
+  // Our end as local_ packs it, when it is shared by a server's connections
+  // (a listening address that is not a wildcard); 0 otherwise.
+  static std::uint32_t shared_local(const sockaddr* sa);
+  // known: shared_local()'s answer, else getsockname() is asked.
+  void take_local_address(std::uint32_t known = 0);
+  void forget_local_address();  // the destructor's
   void set_remote_address(const char* text);
   // The text of the binary address into out[46]; "" when there is none.
   void format_peer(char* out) const;
@@ -301,6 +314,10 @@ class connection {
   mutable std::atomic<char*> peer_text_{nullptr};  // remote_address() once formatted, or as adopted
 
   std::atomic<std::uint32_t> pause_gen_{0};  // wh_conn_pause/resume calls so far
+  // Our end: the port in the low 16 bits, the address's number in
+  // local_address.cpp's table in the high 16 (0: none). One atomic, so a
+  // reader on another thread sees both or neither.
+  std::atomic<std::uint32_t> local_{0};
   std::int16_t error_ = 0;  // close_code_ is at the top, the close reason in side_
   std::uint16_t remote_port_ = 0;
   // Events this read turn delivered: past max_turn_events the connection

@@ -91,7 +91,11 @@ int server::listen(const wh_server_options& o) {
   if (ec) return map_bind_error(ec);
   acceptor_.listen(o.backlog > 0 ? o.backlog : 511, ec);
   if (ec) return map_bind_error(ec);
-  port_ = acceptor_.local_endpoint(ec).port();
+  const tcp::endpoint bound = acceptor_.local_endpoint(ec);
+  port_ = bound.port();
+  // Connections accepted on a wildcard address each have the one their
+  // peer reached; on any other, the listening address: no getsockname then.
+  if (!ec && !bound.address().is_unspecified()) shared_local_ = connection::shared_local(bound.data());
   hub_.loop_at(0).post([this] { accept_next(); });
   return 0;
 }
@@ -99,7 +103,7 @@ int server::listen(const wh_server_options& o) {
 void server::accept_next() {
   if (closing_ || unlistened_) return;
   loop& target = hub_.loop_at(next_loop_++ % hub_.loop_count());
-  acceptor_.async_accept(target.ioc(), [this, &target](const boost::system::error_code& ec, tcp::socket sock) {
+  acceptor_.async_accept(target.ioc(), accept_peer_, [this, &target](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec == net::error::operation_aborted || closing_ || unlistened_) return;
     if (ec) {
       // Out of descriptors and the like: tell the application, keep serving.
@@ -133,6 +137,7 @@ void server::accept_next() {
     auto* c = new connection(hub_, target, connection::role::server, fd);
     c->server_ = this;
     c->handshake_counted_ = true;
+    c->store_peer(accept_peer_.data());
     add(c);
     target.dispatch([this, c] { c->start_server(*this); });
     accept_next();

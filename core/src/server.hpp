@@ -106,6 +106,9 @@ class server {
   void* user_data() const { return user_data_; }
   SSL_CTX* tls() const { return tls_; }
   bool closing() const { return closing_.load(); }
+  // The local end every accepted connection shares (connection::local_'s
+  // packing), or 0 when it listens on a wildcard address and each one asks.
+  std::uint32_t shared_local() const { return shared_local_; }
 
  private:
   void accept_next();
@@ -120,6 +123,10 @@ class server {
   SSL_CTX* tls_ = nullptr;
   boost::asio::ip::tcp::acceptor acceptor_;
   int port_ = 0;
+  std::uint32_t shared_local_ = 0;  // set by listen(), before the first accept
+  // Filled by accept() itself, so a connection's peer costs no getpeername;
+  // one accept is outstanding at a time.
+  boost::asio::ip::tcp::endpoint accept_peer_;
   unsigned next_loop_ = 0;
   std::atomic<int> count_{0};
   int max_handshakes_;

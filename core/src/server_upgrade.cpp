@@ -47,14 +47,19 @@ void connection::take_peer_address() {
   socklen_t len = sizeof ss;
   remote_port_ = 0;
   if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  store_peer(reinterpret_cast<const sockaddr*>(&ss));
+}
+
+void connection::store_peer(const sockaddr* sa) {
   std::uint8_t family = 0;
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+  remote_port_ = 0;
+  if (sa->sa_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(sa);
     std::memcpy(peer_addr_, &a->sin_addr, 4);
     remote_port_ = ntohs(a->sin_port);
     family = 4;
-  } else if (ss.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+  } else if (sa->sa_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
     remote_port_ = ntohs(a->sin6_port);
     if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
       std::memcpy(peer_addr_, &a->sin6_addr.s6_addr[12], 4);
@@ -116,12 +121,15 @@ void connection::start_server(server& s, const std::string* head, const char* re
   server_ = &s;
   cfg_ = &s.config();
   rx_.configure(protocol::role::server, *cfg_);
+  const bool adopted = head != nullptr;
   if (remote_address) {
     set_remote_address(remote_address);
     remote_port_ = static_cast<std::uint16_t>(remote_port);
-  } else {
+  } else if (adopted) {
     take_peer_address();
   }
+  // An adopted socket was accepted by the host, on an address of its own.
+  take_local_address(adopted ? 0 : s.shared_local());
   prepare_socket(fd_);
   loop_.attach(this);
   loop_.watch(fd_, this);
