@@ -1183,16 +1183,19 @@ Napi::Value Subscribe(const Napi::CallbackInfo& info) {
                                                             : wh_conn_unsubscribe(c, topic.c_str()));
 }
 
-// connInfo(id) -> [protocol, extensions, remoteAddress, remotePort] or null
+// connInfo(id) -> [protocol, extensions, remoteAddress, remotePort,
+//                  localAddress, localPort] or null
 Napi::Value ConnInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   wh_conn* c = ConnArg(info, 0);
   if (!c) return env.Null();
-  auto r = Napi::Array::New(env, 4);
+  auto r = Napi::Array::New(env, 6);
   r.Set(0u, Napi::String::New(env, Str(wh_conn_subprotocol(c))));
   r.Set(1u, Napi::String::New(env, Str(wh_conn_extensions(c))));
   r.Set(2u, Napi::String::New(env, Str(wh_conn_remote_address(c))));
   r.Set(3u, Napi::Number::New(env, wh_conn_remote_port(c)));
+  r.Set(4u, Napi::String::New(env, Str(wh_conn_local_address(c))));
+  r.Set(5u, Napi::Number::New(env, wh_conn_local_port(c)));
   return r;
 }
 

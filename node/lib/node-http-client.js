@@ -20,6 +20,7 @@ const util = require('util');
 
 const { addon, E, conns } = require('./native');
 const { bridge } = require('./bridge');
+const { SocketInfo } = require('./socket-info');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -200,13 +201,8 @@ function connectViaNodeHttp(ws, c) {
       }
       // The engine's peer is its end of the pair: ws._socket answers what
       // the socket Node kept says, as ws's own would.
-      ws._socketInfo = {
-        remoteAddress: socket.remoteAddress,
-        remotePort: socket.remotePort,
-        remoteFamily: socket.remoteFamily,
-        localAddress: socket.localAddress,
-        localPort: socket.localPort
-      };
+      ws._socketInfo = new SocketInfo(ws, socket.remoteAddress, socket.remotePort, socket.remoteFamily,
+        socket.localAddress, socket.localPort, socket.localFamily);
     }
     const id = addon.clientAdopt(own, c.nopts, serverProt || '', ext || '', head);
     if (id < 0) {

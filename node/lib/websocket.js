@@ -14,6 +14,7 @@ const { EventTarget, kListener, kForOnEventAttribute } = require('./event-target
 const { wsError, engineError, isValidStatusCode, toBuffer, kStatusCode } = require('./errors');
 const { usesNodeHttp, connectViaNodeHttp } = require('./node-http-client');
 const { engineRequest, requestHeaders, answered, abortRequest } = require('./engine-request');
+const { SocketInfo } = require('./socket-info');
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const CONNECTING = 0;
@@ -231,22 +232,12 @@ class WebSocket extends EventEmitter {
   get url() {
     return this._url;
   }
-  // engine.io and some libraries read the peer address through ws._socket
-  // (ws: null until open). The engine knows the peer only: localAddress and
-  // localPort stay undefined.
+  // engine.io and some libraries read the connection's addresses through
+  // ws._socket (ws: null until open).
   get _socket() {
     const i = this._connInfo();
     if (!i) return null;
-    if (this._socketInfo === undefined) {
-      const family = i[2].includes(':') ? 'IPv6' : 'IPv4';
-      this._socketInfo = {
-        remoteAddress: i[2] || undefined,
-        remotePort: i[3] || undefined,
-        remoteFamily: i[2] ? family : undefined,
-        localAddress: undefined,
-        localPort: undefined
-      };
-    }
+    if (this._socketInfo === undefined) this._socketInfo = SocketInfo.fromEngine(this, i);
     return this._socketInfo;
   }
 
@@ -1461,7 +1452,7 @@ for (let i = 0; i < FLAGS.length; i++) {
 const RARE = [
   ['_closeCode', 1006],
   ['_closeMessage', EMPTY],
-  ['_info', null], // [protocol, extensions, address, port], fetched on demand
+  ['_info', null], // connInfo(): [protocol, extensions, remote and local address, port], on demand
   ['_pausedEvents', null],
   ['_bufferedAmount', 0],
   ['_drainCbs', null],

@@ -87,8 +87,14 @@ describe('new WebSocket(address, protocols, options): http.request options', () 
       assert.strictEqual(await echoOnce(client), 'through node http');
       assert.strictEqual(prox.seen.connections, 1);
       assert.ok(prox.seen.bytes > 200, 'the handshake and the frames went through the relay');
+      // The agent's socket is the connection's (wirehub: handed to the engine).
+      const k = client._socket;
+      assert.deepStrictEqual([k.remoteAddress, k.remotePort, k.remoteFamily], ['127.0.0.1', prox.port, 'IPv4']);
+      assert.deepStrictEqual([k.localAddress, k.localFamily], ['127.0.0.1', 'IPv4']);
+      assert.strictEqual(typeof k.localPort, 'number');
       client.close();
       await closed(client);
+      assert.deepStrictEqual([k.localAddress, k.localPort, k.localFamily], [undefined, undefined, undefined]);
       prox.close();
       await srv.close();
     });

@@ -183,11 +183,19 @@ describe("new WebSocket('wss://...', options): through Node's TLS", () => {
       assert.strictEqual(String((await first)[0]), 'welcome');
       assert.deepStrictEqual(await echoes(client, 'through the proxy'), ['echo through the proxy', false]);
       assert.deepStrictEqual(proxy.connects, [`localhost:${srv.port}`]);
-      // The socket's peer is the proxy.
-      const { remoteAddress, remotePort } = client._socket;
+      // The socket's peer is the proxy; its own end, the one dialled to it
+      // (Node's, kept where the engine runs behind a bridge), until 'close'.
+      const { remoteAddress, remotePort, localAddress, localPort, localFamily } = client._socket;
       assert.deepStrictEqual({ remoteAddress, remotePort }, { remoteAddress: '127.0.0.1', remotePort: proxy.port });
+      assert.deepStrictEqual({ localAddress, localFamily }, { localAddress: '127.0.0.1', localFamily: 'IPv4' });
+      assert.strictEqual(typeof localPort, 'number');
+      assert.notStrictEqual(localPort, proxy.port);
       client.close(4001, 'done here');
       assert.deepStrictEqual(await closeEvent(client), [4001, 'done here']);
+      assert.deepStrictEqual(
+        [client._socket.localAddress, client._socket.localPort, client._socket.localFamily, client._socket.remotePort],
+        [undefined, undefined, undefined, proxy.port]
+      );
       await until('server close', () => srv.closes.length);
       assert.deepStrictEqual(srv.closes, [[4001, 'done here']]);
       proxy.close();

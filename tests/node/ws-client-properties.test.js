@@ -2,13 +2,18 @@
 // The client's properties as ws 8 has them: enumerable, configurable
 // prototype accessors; protocol and extensions empty until 'open' (reading
 // them early does not fix them), extensions as names only; ws._socket, the
-// net.Socket that user code reads the peer's address from.
+// net.Socket that user code reads the two ends' addresses from.
 const { describe, test } = require('node:test');
 const assert = require('assert');
+const os = require('os');
 const ws = require('ws');
 const wirehub = require('../../node');
 const { waitFor, listen, closeServer } = require('./helpers');
 const { impls } = require('./ws-client-helpers');
+
+const hasIPv6 = Object.values(os.networkInterfaces())
+  .flat()
+  .some((a) => a.address === '::1');
 
 const accessors = ['binaryType', 'bufferedAmount', 'extensions', 'isPaused', 'protocol', 'readyState', 'url'];
 
@@ -69,6 +74,60 @@ describe('websocket._socket (not documented; read by common user code)', () => {
       await waitFor(client, 'close');
       assert.strictEqual(client._socket.remoteAddress, '127.0.0.1');
       await closeServer(wss);
+    });
+
+    // Each end's own address as Node's net.Socket answers it, and the two
+    // families; Node forgets the local end when the socket is destroyed, so
+    // after 'close' only the remote one is left.
+    const ends = async (host) => {
+      const wss = new WebSocket.WebSocketServer({ port: 0, host });
+      await waitFor(wss, 'listening');
+      const port = wss.address().port;
+      const server = new Promise((resolve) => wss.on('connection', (s) => resolve(s)));
+      const client = new WebSocket(`ws://${host.includes(':') ? `[${host}]` : host}:${port}`);
+      await waitFor(client, 'open');
+      const peer = await server;
+      const seen = (k) => ({
+        localAddress: k.localAddress,
+        localPort: k.localPort,
+        localFamily: k.localFamily,
+        remoteAddress: k.remoteAddress,
+        remotePort: k.remotePort,
+        remoteFamily: k.remoteFamily
+      });
+      const open = { client: seen(client._socket), server: seen(peer._socket) };
+      const peerClosed = waitFor(peer, 'close');
+      client.close();
+      await waitFor(client, 'close');
+      await peerClosed;
+      const closed = { client: seen(client._socket), server: seen(peer._socket) };
+      await closeServer(wss);
+      return { port, open, closed };
+    };
+    const expected = ({ port, open }, address, family) => {
+      const clientPort = open.client.localPort;
+      assert.strictEqual(typeof clientPort, 'number');
+      assert.notStrictEqual(clientPort, port);
+      const none = { localAddress: undefined, localPort: undefined, localFamily: undefined };
+      const client = { remoteAddress: address, remotePort: port, remoteFamily: family };
+      const server = { remoteAddress: address, remotePort: clientPort, remoteFamily: family };
+      return {
+        open: {
+          client: { localAddress: address, localPort: clientPort, localFamily: family, ...client },
+          server: { localAddress: address, localPort: port, localFamily: family, ...server }
+        },
+        closed: { client: { ...none, ...client }, server: { ...none, ...server } }
+      };
+    };
+
+    test(`${name}: localAddress, localPort and localFamily of both ends over IPv4, gone after 'close'`, async () => {
+      const r = await ends('127.0.0.1');
+      assert.deepStrictEqual({ open: r.open, closed: r.closed }, expected(r, '127.0.0.1', 'IPv4'));
+    });
+
+    test(`${name}: the same over IPv6 (::1)`, { skip: !hasIPv6 && 'no IPv6 loopback' }, async () => {
+      const r = await ends('::1');
+      assert.deepStrictEqual({ open: r.open, closed: r.closed }, expected(r, '::1', 'IPv6'));
     });
   }
 });

@@ -1,0 +1,48 @@
+'use strict';
+// ws._socket where the engine holds the socket: what ws's net.Socket
+// answers about the connection's two ends. Node forgets a socket's own end
+// when it is destroyed (localAddress, localPort and localFamily read
+// undefined once ws has emitted 'close') and keeps the peer's; so do these.
+
+const CLOSED = 3;
+
+function family(address) {
+  if (!address) return undefined;
+  return address.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+class SocketInfo {
+  // ws: the WebSocket whose state says whether the socket is gone yet.
+  constructor(ws, remoteAddress, remotePort, remoteFamily, localAddress, localPort, localFamily) {
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+    this.remoteFamily = remoteFamily;
+    this._ws = ws;
+    this._localAddress = localAddress;
+    this._localPort = localPort;
+    this._localFamily = localFamily;
+  }
+
+  // From the engine's [.., remoteAddress, remotePort, localAddress, localPort]
+  // ("" and 0 for none: a UNIX socket's, which Node also leaves undefined).
+  static fromEngine(ws, i) {
+    return new SocketInfo(ws, i[2] || undefined, i[3] || undefined, family(i[2]),
+      i[4] || undefined, i[5] || undefined, family(i[4]));
+  }
+
+  get localAddress() {
+    return this._ws.readyState === CLOSED ? undefined : this._localAddress;
+  }
+  get localPort() {
+    return this._ws.readyState === CLOSED ? undefined : this._localPort;
+  }
+  get localFamily() {
+    return this._ws.readyState === CLOSED ? undefined : this._localFamily;
+  }
+}
+// As net.Socket's: enumerable accessors on the prototype.
+for (const name of ['localAddress', 'localPort', 'localFamily']) {
+  Object.defineProperty(SocketInfo.prototype, name, { enumerable: true });
+}
+
+module.exports = { SocketInfo };
