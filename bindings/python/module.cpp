@@ -743,6 +743,11 @@ PYBIND11_MODULE(_wirehub, m) {
         if (!c.c) return py::none();
         const char* a = wh_conn_remote_address(c.c);
         return py::make_tuple(std::string(a ? a : ""), wh_conn_remote_port(c.c));
+      })
+      .def_property_readonly("local_address", [](Conn& c) -> py::object {
+        if (!c.c) return py::none();
+        const char* a = wh_conn_local_address(c.c);
+        return py::make_tuple(std::string(a ? a : ""), wh_conn_local_port(c.c));
       });
 
   py::class_<Server, ServerPtr>(m, "Server", "Native handle of one listening server.")

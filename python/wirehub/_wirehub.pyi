@@ -68,6 +68,7 @@ class Conn:
     subprotocol: str
     extensions: str
     remote_address: Optional[Tuple[str, int]]
+    local_address: Optional[Tuple[str, int]]
     want_pongs: int  # ping() calls awaiting their pong; while 0, pongs are not delivered
     def send(self, message: _Message, flags: int = 0) -> int: ...
     def ping(self, data: bytes) -> int: ...

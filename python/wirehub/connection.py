@@ -94,14 +94,24 @@ class Connection:
         self._close_headers = ""
         self._close_body = b""
         self.logger = logger or logging.getLogger("wirehub")
-        self._remote_address: Optional[Tuple[str, int]] = None
+        # (remote_address, local_address), one attribute: a 30th would take the
+        # instance dict past CPython's shared-keys limit, a KiB more for every
+        # idle connection (test_floods).
+        self._addresses: Tuple[Optional[Tuple[str, int]], Optional[Tuple[str, int]]] = (None, None)
         self._subprotocol: Optional[str] = None
 
     # ------------------------------------------------------------ properties
     @property
     def remote_address(self) -> Optional[Tuple[str, int]]:
         """The peer's ``(host, port)``."""
-        return self._remote_address
+        return self._addresses[0]
+
+    @property
+    def local_address(self) -> Optional[Tuple[str, int]]:
+        """This end's ``(host, port)``: the address and port the peer reached
+        (server side) or the socket got (client side); ``None`` until open,
+        ``("", 0)`` over a UNIX socket, as ``remote_address``."""
+        return self._addresses[1]
 
     @property
     def subprotocol(self) -> Optional[str]:
@@ -175,7 +185,7 @@ class Connection:
     def _on_open(self) -> None:
         self.state = State.OPEN
         n = self._native
-        self._remote_address = n.remote_address
+        self._addresses = (n.remote_address, n.local_address)
         self._subprotocol = n.subprotocol or None
         if not self._opened.done():
             self._opened.set_result(None)
@@ -558,4 +568,4 @@ class Connection:
 
     def __repr__(self) -> str:
         states = {0: "CONNECTING", 1: "OPEN", 2: "CLOSING", 3: "CLOSED"}
-        return f"<{type(self).__name__} {states.get(self.state)} {self._remote_address}>"
+        return f"<{type(self).__name__} {states.get(self.state)} {self._addresses[0]}>"

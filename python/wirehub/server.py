@@ -54,7 +54,7 @@ class ServerConnection(Connection):
         self.request: Request = request
         """The HTTP upgrade request: ``path``, ``headers``, ``query``."""
         self.response: Optional[Response] = None
-        self._remote_address = request.remote_address
+        self._addresses = (request.remote_address, None)
         self._task: Optional[asyncio.Task] = None
 
     def respond(self, status: Union[int, http.HTTPStatus], text: str) -> Response:

@@ -1,5 +1,6 @@
 """Echo through the public API: messages, fragments, properties, closing."""
 import asyncio
+import socket
 
 import pytest
 
@@ -203,6 +204,43 @@ async def test_request_remote_address_and_subprotocol():
     assert seen["agent"] == "yes"
     assert seen["remote"][0] == HOST
     assert seen["sub"] == "superchat"
+
+
+def _has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host", [HOST, "::1"])
+async def test_local_address_is_each_ends_own(host):
+    # Like python-websockets' local_address: the server side's is the
+    # address and port its client reached, the client's what its socket got;
+    # each is the other's remote_address. None until open.
+    if host == "::1" and not _has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback")
+    seen = {}
+
+    async def handler(ws):
+        seen["local"] = ws.local_address
+        seen["remote"] = ws.remote_address
+        await ws.send("ok")
+        await ws.wait_closed()
+
+    async with wirehub.serve(handler, host, 0) as server:
+        url = f"ws://[{host}]:{server.port}/" if ":" in host else f"ws://{host}:{server.port}/"
+        async with wirehub.connect(url) as ws:
+            assert await ws.recv() == "ok"
+            local = ws.local_address
+            assert isinstance(local, tuple) and local[0] == host
+            assert isinstance(local[1], int) and local[1] not in (0, server.port)
+            assert ws.remote_address == (host, server.port)
+        assert ws.local_address == local, "kept once closed, as remote_address"
+    assert seen["local"] == (host, server.port)
+    assert seen["remote"] == local
 
 
 async def test_no_common_subprotocol_fails_our_client_handshake():

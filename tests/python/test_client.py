@@ -220,6 +220,8 @@ def test_sync_client_send_recv_iterate_close():
             with pytest.raises(TimeoutError):
                 ws.recv(timeout=0.05)
             assert ws.remote_address == (HOST, box["port"])
+            assert ws.local_address[0] == HOST
+            assert ws.local_address[1] not in (0, box["port"])
             assert ws.response.status_code == 101
             assert ws.response.headers["Server"].startswith("wirehub/")
         assert ws.close_code == 1000

@@ -65,6 +65,8 @@ class ClientConnection:
         """Negotiated subprotocol or None."""
         self.remote_address: Optional[tuple] = None
         """The server's (host, port)."""
+        self.local_address: Optional[tuple] = None
+        """This end's (host, port), as the socket got it."""
         self.response: Optional[Response] = None
         """The server's handshake response (101 and its headers) once open."""
         self._lock = threading.Lock()
@@ -81,6 +83,7 @@ class ClientConnection:
                 self.response = Response(101, ev[4], Headers.from_block(ev[3]))
             self.subprotocol = self._native.subprotocol or None
             self.remote_address = self._native.remote_address
+            self.local_address = self._native.local_address
         elif kind == _native.EV_CLOSE:
             self._closed = True
             self._open = False
