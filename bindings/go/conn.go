@@ -431,3 +431,11 @@ func (c *Conn) RemoteAddr() (string, int) {
 	defer runtime.KeepAlive(c)
 	return C.GoString(C.wh_conn_remote_address(c.raw)), int(C.wh_conn_remote_port(c.raw))
 }
+
+// LocalAddr is this end's address and port: the ones the peer reached on a
+// server's connection, the ones its socket got on a client's. "" and 0 over
+// a UNIX socket, as for RemoteAddr.
+func (c *Conn) LocalAddr() (string, int) {
+	defer runtime.KeepAlive(c)
+	return C.GoString(C.wh_conn_local_address(c.raw)), int(C.wh_conn_local_port(c.raw))
+}

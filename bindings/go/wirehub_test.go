@@ -710,6 +710,43 @@ func TestListenOnIPv6Loopback(t *testing.T) {
 	}
 }
 
+func TestLocalAddrIsEachEndsOwn(t *testing.T) {
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			if host == "::1" && !ipv6Loopback(t) {
+				t.Skip("this machine has no IPv6 loopback")
+			}
+			opened := make(chan *Conn, 1)
+			s, err := Listen(net.JoinHostPort(host, "0"), &ServerConfig{OnOpen: func(c *Conn) { opened <- c }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			c := dial(t, "ws://"+s.Addr()+"/", nil)
+			var sc *Conn
+			select {
+			case sc = <-opened:
+			case <-time.After(wait):
+				t.Fatal("the server's conn did not open")
+			}
+			// Each end's local address is the other's remote one.
+			la, lp := c.LocalAddr()
+			if la != host || lp <= 0 || lp == s.Port() {
+				t.Error("client's local end:", la, lp)
+			}
+			if a, p := c.RemoteAddr(); a != host || p != s.Port() {
+				t.Error("client's remote end:", a, p)
+			}
+			if a, p := sc.LocalAddr(); a != host || p != s.Port() {
+				t.Error("server conn's local end:", a, p)
+			}
+			if a, p := sc.RemoteAddr(); a != la || p != lp {
+				t.Error("server conn's remote end:", a, p, "not the client's local", la, lp)
+			}
+		})
+	}
+}
+
 func TestServerCloseWhileAHandlerRuns(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	var finished int32
