@@ -576,6 +576,17 @@ impl Connection {
             (a, if p < 0 { 0 } else { p as u16 })
         }
     }
+
+    /// This end's address and port: the ones the peer reached on a server's
+    /// connection, the ones its socket got on a client's; `""` and 0 over a
+    /// UNIX socket, as for [`remote_addr`](Self::remote_addr).
+    pub fn local_addr(&self) -> (String, u16) {
+        unsafe {
+            let a = owned_str(sys::wh_conn_local_address(self.raw.as_ptr()));
+            let p = sys::wh_conn_local_port(self.raw.as_ptr());
+            (a, if p < 0 { 0 } else { p as u16 })
+        }
+    }
 }
 
 // ------------------------------------------------------------------ events

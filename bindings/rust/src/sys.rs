@@ -372,6 +372,8 @@ extern "C" {
     pub fn wh_conn_extensions(conn: *mut wh_conn) -> *const c_char;
     pub fn wh_conn_remote_address(conn: *mut wh_conn) -> *const c_char;
     pub fn wh_conn_remote_port(conn: *mut wh_conn) -> c_int;
+    pub fn wh_conn_local_address(conn: *mut wh_conn) -> *const c_char;
+    pub fn wh_conn_local_port(conn: *mut wh_conn) -> c_int;
     pub fn wh_conn_retain(conn: *mut wh_conn) -> c_int;
     pub fn wh_conn_release(conn: *mut wh_conn) -> c_int;
 

@@ -365,6 +365,40 @@ fn pause_resume_buffered_and_remote_address_work_on_an_open_connection() {
     assert_eq!(port, server.port());
 }
 
+/// Each end's local address is the other's remote one, over IPv4 and IPv6.
+#[test]
+fn local_addr_is_each_ends_own() {
+    for host in ["127.0.0.1", "::1"] {
+        if host == "::1" && TcpListener::bind("[::1]:0").is_err() {
+            eprintln!("no IPv6 loopback: skipped");
+            continue;
+        }
+        let (tx, opened) = mpsc::channel::<Connection>();
+        let tx = Mutex::new(tx);
+        let server = Server::listen(ServerOptions::new().host(host), move |ev: &Event| {
+            if let Event::Open { conn, .. } = ev {
+                let _ = tx.lock().unwrap().send((*conn).clone());
+            }
+        })
+        .unwrap();
+        let port = server.port();
+        let url = if host.contains(':') {
+            format!("ws://[{}]:{}/", host, port)
+        } else {
+            url(port)
+        };
+        let (client, rx) = Client::connect_channel(&url, ClientOptions::new()).unwrap();
+        assert_eq!(next(&rx), OwnedEvent::Open);
+        let conn = opened.recv_timeout(WAIT).expect("the server's conn opens");
+        let (local, local_port) = client.local_addr();
+        assert_eq!(local, host);
+        assert!(local_port != 0 && local_port != port, "{}", local_port);
+        assert_eq!(client.remote_addr(), (host.to_string(), port));
+        assert_eq!(conn.local_addr(), (host.to_string(), port));
+        assert_eq!(conn.remote_addr(), (local, local_port));
+    }
+}
+
 #[test]
 fn listening_on_a_used_port_is_addr_in_use() {
     let server = echo_server();

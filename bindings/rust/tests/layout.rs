@@ -306,6 +306,8 @@ const SIGNATURES: &[(&str, &str)] = &[
         "__typeof__(&wh_server_broker_stats)",
         "int (*)(wh_server*, wh_broker_stats*)",
     ),
+    ("__typeof__(&wh_conn_local_address)", "const char* (*)(wh_conn*)"),
+    ("__typeof__(&wh_conn_local_port)", "int (*)(wh_conn*)"),
 ];
 
 fn c_program(e: &Expect) -> String {
