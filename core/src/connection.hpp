@@ -396,4 +396,10 @@ struct prepared_message {
   mutable slot slots_[7];  // window bits 9..15 (8 compresses as 9, see permessage_deflate.cpp)
 };
 
+// Tests only (local_address.cpp): every local address taken from now on is
+// kept per connection, as past the shared table's 4095 entries, without
+// needing that many addresses; and how many connections keep one now.
+void local_address_spill_for_test(bool on);
+std::size_t local_address_spilled_for_test();
+
 }  // namespace wirehub

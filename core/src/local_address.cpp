@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -36,6 +37,7 @@ class local_table {
   static constexpr std::uint16_t spill = 0xFFFF;
 
   std::uint16_t intern(const local_key& k) {
+    if (spill_all_.load(std::memory_order_relaxed)) return spill;
     // Most connections of a thread are made on the address its previous one
     // was: no lock for them.
     thread_local local_key last_key{};
@@ -82,6 +84,12 @@ class local_table {
     std::lock_guard<std::mutex> lk(mu_);
     spilled_.erase(c);
   }
+  std::size_t spilled_count() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return spilled_.size();
+  }
+  // Tests: as if the table were full, whatever it holds.
+  void spill_all(bool on) { spill_all_.store(on, std::memory_order_relaxed); }
 
   static void format(const local_key& k, char* out) {
     out[0] = 0;
@@ -97,6 +105,7 @@ class local_table {
   std::unique_ptr<entry[]> chunk_[chunks];
   std::size_t count_ = 0;
   std::unordered_map<const connection*, std::string> spilled_;
+  std::atomic<bool> spill_all_{false};
 };
 
 // Never destroyed: a connection may be freed after static destructors ran
@@ -167,5 +176,8 @@ const char* connection::local_address() const {
 void connection::forget_local_address() {
   if ((local_.load(std::memory_order_relaxed) >> 16) == local_table::spill) table().forget(this);
 }
+
+void local_address_spill_for_test(bool on) { table().spill_all(on); }
+std::size_t local_address_spilled_for_test() { return table().spilled_count(); }
 
 }  // namespace wirehub
