@@ -299,6 +299,14 @@ const char* wh_request_path(wh_request* r) { return r ? R(r)->info.path.c_str() 
 const char* wh_request_query(wh_request* r) { return r ? R(r)->info.query.c_str() : nullptr; }
 const char* wh_request_remote_address(wh_request* r) { return r ? R(r)->info.remote_address.c_str() : nullptr; }
 int wh_request_remote_port(wh_request* r) { return r ? R(r)->info.remote_port : WH_EINVAL; }
+const char* wh_request_local_address(wh_request* r) {
+  if (!r) return nullptr;
+  return R(r)->conn ? R(r)->conn->local_address() : "";
+}
+int wh_request_local_port(wh_request* r) {
+  if (!r) return WH_EINVAL;
+  return R(r)->conn ? R(r)->conn->local_port() : 0;
+}
 const char* wh_request_subprotocols(wh_request* r) { return r ? R(r)->info.protocols.c_str() : nullptr; }
 
 const char* wh_request_headers(wh_request* r, size_t* len) {

@@ -567,6 +567,10 @@ WH_EXTERN const char* wh_request_header(wh_request* req, const char* name);
 WH_EXTERN const char* wh_request_headers(wh_request* req, size_t* len);
 WH_EXTERN const char* wh_request_remote_address(wh_request* req); /* "127.0.0.1" */
 WH_EXTERN int wh_request_remote_port(wh_request* req);
+/* The server's own end of the request's socket, as wh_conn_local_address
+ * gives it ("" for a UNIX socket). */
+WH_EXTERN const char* wh_request_local_address(wh_request* req);
+WH_EXTERN int wh_request_local_port(wh_request* req);
 /* The subprotocols offered by the client, as sent ("a, b"), or "". */
 WH_EXTERN const char* wh_request_subprotocols(wh_request* req);
 

@@ -181,6 +181,36 @@ TEST_F(LocalAddress, ADualStackServerShowsAnIPv4PeersEndAsIPv4AndAnIPv6OnesAsIPv
   EXPECT_EQ(remote_of(s6), local_of(six));
 }
 
+TEST_F(LocalAddress, AnUpgradeRequestAnswersTheServersEndBeforeItIsAccepted) {
+  // The host's upgrade hook sees both ends of the request's socket (ws's
+  // request.socket does), on a wildcard server too.
+  wh_server* s = listen("0.0.0.0", WH_SERVER_UPGRADE_HOOK);
+  ASSERT_NE(s, nullptr);
+  const int port = wh_server_port(s);
+  struct Seen {
+    std::mutex mu;
+    std::vector<End> ends;
+  } seen;
+  hub_.set_handler([&seen](wh_hub*, const wh_event& ev) {
+    if (ev.type != WH_EV_UPGRADE) return;
+    {
+      std::lock_guard<std::mutex> lk(seen.mu);
+      const char* a = wh_request_local_address(ev.request);
+      seen.ends.push_back({a ? a : "(null)", wh_request_local_port(ev.request)});
+    }
+    wh_request_accept(ev.request, nullptr, nullptr, nullptr);
+  });
+  RawClient raw;
+  ASSERT_TRUE(raw.connect(port, "127.0.0.1"));
+  ASSERT_TRUE(raw.send_raw(upgrade_request()));
+  ASSERT_EQ(raw.read_http_response().status, 101);
+  std::lock_guard<std::mutex> lk(seen.mu);
+  ASSERT_EQ(seen.ends.size(), 1u);
+  EXPECT_EQ(seen.ends[0], (End{"127.0.0.1", port}));
+  EXPECT_EQ(wh_request_local_address(nullptr), nullptr);
+  EXPECT_EQ(wh_request_local_port(nullptr), WH_EINVAL);
+}
+
 TEST_F(LocalAddress, ManyConnectionsOnOneAddressShareOneText) {
   // The text is kept once per address, not per connection; each still has
   // its own port.

@@ -339,6 +339,8 @@ extern "C" {
     pub fn wh_request_headers(req: *mut wh_request, len: *mut usize) -> *const c_char;
     pub fn wh_request_remote_address(req: *mut wh_request) -> *const c_char;
     pub fn wh_request_remote_port(req: *mut wh_request) -> c_int;
+    pub fn wh_request_local_address(req: *mut wh_request) -> *const c_char;
+    pub fn wh_request_local_port(req: *mut wh_request) -> c_int;
     pub fn wh_request_subprotocols(req: *mut wh_request) -> *const c_char;
     pub fn wh_request_accept(
         req: *mut wh_request,
