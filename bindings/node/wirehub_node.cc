@@ -474,14 +474,16 @@ void Dispatch(napi_env raw, const wh_event* evs, int n) {
         uint32_t rid = g->requests.add(rq);
         size_t hl = 0;
         const char* hs = wh_request_headers(rq, &hl);
-        Napi::Array x = Napi::Array::New(env, 7);
+        Napi::Array x = Napi::Array::New(env, 9);
         x.Set(0u, Napi::Number::New(env, rid));
         x.Set(1u, Napi::String::New(env, Str(wh_request_method(rq))));
         x.Set(2u, Napi::String::New(env, Str(wh_request_target(rq))));
         x.Set(3u, Napi::String::New(env, hs ? std::string(hs, hl) : std::string()));
         x.Set(4u, Napi::String::New(env, Str(wh_request_remote_address(rq))));
         x.Set(5u, Napi::Number::New(env, wh_request_remote_port(rq)));
-        x.Set(6u, Napi::Number::New(env, i));
+        x.Set(6u, Napi::String::New(env, Str(wh_request_local_address(rq))));
+        x.Set(7u, Napi::Number::New(env, wh_request_local_port(rq)));
+        x.Set(8u, Napi::Number::New(env, i));
         extras.Set(extras.Length(), x);
       } else if ((ev.type == WH_EV_CLOSE || ev.type == WH_EV_OPEN) && ev.headers_len) {
         // A client's handshake response headers: refused (CLOSE) or 101 (OPEN).

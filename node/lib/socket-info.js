@@ -26,8 +26,12 @@ class SocketInfo {
   // From the engine's [.., remoteAddress, remotePort, localAddress, localPort]
   // ("" and 0 for none: a UNIX socket's, which Node also leaves undefined).
   static fromEngine(ws, i) {
-    return new SocketInfo(ws, i[2] || undefined, i[3] || undefined, family(i[2]),
-      i[4] || undefined, i[5] || undefined, family(i[4]));
+    // A server on '::' (dual stack) shows IPv4 ends IPv4-mapped, as Node's does.
+    const map = (a) => (ws._mapV4 && a && !a.includes(':') ? `::ffff:${a}` : a);
+    const remote = map(i[2]);
+    const local = map(i[4]);
+    return new SocketInfo(ws, remote || undefined, i[3] || undefined, family(remote),
+      local || undefined, i[5] || undefined, family(local));
   }
 
   get localAddress() {

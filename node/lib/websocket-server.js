@@ -55,7 +55,7 @@ function parseSubprotocols(header) {
 // of the request. Its socket, made on first use, is a net.Socket without a
 // handle that answers remoteAddress, remotePort and remoteFamily.
 class UpgradeRequest extends http.IncomingMessage {
-  constructor(x) {
+  constructor(x, mapV4) {
     super(null);
     this.method = x[1];
     this.url = x[2];
@@ -63,8 +63,10 @@ class UpgradeRequest extends http.IncomingMessage {
     this.httpVersionMinor = 1;
     this.httpVersion = '1.1';
     this.upgrade = true;
-    this._addr = x[4];
+    this._addr = nodeAddress(x[4], mapV4);
     this._port = x[5];
+    this._laddr = nodeAddress(x[6], mapV4);
+    this._lport = x[7];
     const raw = [];
     const text = x[3];
     let i = 0;
@@ -86,7 +88,7 @@ class UpgradeRequest extends http.IncomingMessage {
   }
   get socket() {
     if (this._sock === undefined) {
-      this._sock = peerSocket(this._addr, this._port);
+      this._sock = peerSocket(this._addr, this._port, this._laddr, this._lport);
       if (this._ws !== undefined) linkRequestSocket(this);
     }
     return this._sock;
@@ -181,10 +183,30 @@ function abortUpgrade(server, rid, socket, code, message, headers) {
   else server._respond(rid, code, message, headers);
 }
 
-function peerSocket(address, port) {
+function peerSocket(address, port, localAddress, localPort) {
   const socket = new net.Socket();
   socket._peername = { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port };
+  if (localAddress) {
+    // Node reads its own end from the handle, which this socket has not;
+    // as Node's, they read undefined once the socket is destroyed.
+    const own = { localAddress, localPort, localFamily: localAddress.includes(':') ? 'IPv6' : 'IPv4' };
+    for (const name of Object.keys(own)) {
+      Object.defineProperty(socket, name, {
+        configurable: true,
+        enumerable: true,
+        get() {
+          return this.destroyed ? undefined : own[name];
+        }
+      });
+    }
+  }
   return socket;
+}
+
+// An address as Node shows it on a server's socket: IPv4-mapped when the
+// server listens on '::' (dual stack).
+function nodeAddress(address, mapV4) {
+  return mapV4 && address && !address.includes(':') ? `::ffff:${address}` : address;
 }
 
 // The socket 'wsClientError' gives for a request the engine holds: what the
@@ -565,9 +587,10 @@ function routeSocket(socket, ctx) {
 
 const NOT_UTF8 = Buffer.from([0xff]);
 
-// Node answers localAddress from the handle only; remoteAddress has a cache.
+// Node answers localAddress from the handle only (undefined once the socket
+// is destroyed); remoteAddress has a cache.
 function keptSocketName() {
-  return this._sockname || {};
+  return (!this.destroyed && this._sockname) || {};
 }
 
 function keptSocketWrite(chunk, encoding, cb) {
@@ -801,6 +824,10 @@ class WebSocketServer extends EventEmitter {
     this._listening = true;
     addon.ref(1);
     this._address = { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: r[1] };
+    // Node's dual-stack socket (on '::', its default) shows IPv4 ends as
+    // IPv4-mapped IPv6 ('::ffff:127.0.0.1', 'IPv6'), ws's request and
+    // socket with it; the engine shows them as IPv4.
+    this._mapV4 = host === '::';
     if (this._brokerOptions) this._attachBroker(() => this.emit('listening'));
     else process.nextTick(() => this.emit('listening'));
   }
@@ -1129,7 +1156,7 @@ class WebSocketServer extends EventEmitter {
       this._respond(rid, 503);
       return;
     }
-    const req = new UpgradeRequest(x);
+    const req = new UpgradeRequest(x, this._mapV4);
     const protocols = this._check(req, rid, null);
     if (protocols === null) return;
     if (!protocols.size && !this.options.verifyClient && !this.listenerCount('headers')) {
@@ -1220,6 +1247,7 @@ class WebSocketServer extends EventEmitter {
 
   _whConnOpen(ws) {
     ws._live = true;
+    if (this._mapV4) ws._mapV4 = true;
     this._live++;
     if (this.clients) this.clients.add(ws);
     const cb = ws._onConnect;

@@ -1435,7 +1435,8 @@ const FLAGS = [
   '_deferEvents', // allowSynchronousEvents: false
   '_deferredRunning',
   '_live', // counted by its server (WebSocketServer._live)
-  '_compressAll' // every message compressed, whatever its size (compressAllAsWs)
+  '_compressAll', // every message compressed, whatever its size (compressAllAsWs)
+  '_mapV4' // its server listens on '::': IPv4 ends shown IPv4-mapped, as Node does
 ];
 for (let i = 0; i < FLAGS.length; i++) {
   const bit = 1 << i;

@@ -131,3 +131,50 @@ describe('websocket._socket (not documented; read by common user code)', () => {
     });
   }
 });
+
+// A server's view of its connection's ends, in the request's socket and in
+// ws._socket, as ws 8 shows them (Node's net.Socket): on its own port with
+// the default host ('::', dual stack) an IPv4 peer's ends are IPv4-mapped
+// IPv6; on '0.0.0.0' plain IPv4; through { server } Node's own socket. The
+// local ones read undefined once the socket is gone.
+describe('request.socket and websocket._socket on the server', () => {
+  async function ends(WebSocket, how) {
+    const out = [];
+    let wss;
+    let httpServer;
+    if (how === 'server') {
+      httpServer = require('http').createServer();
+      await new Promise((r) => httpServer.listen(0, r));
+      wss = new WebSocket.WebSocketServer({ server: httpServer });
+    } else {
+      wss = new WebSocket.WebSocketServer({ port: 0, host: how === 'default' ? undefined : how });
+      await waitFor(wss, 'listening');
+    }
+    const port = (httpServer || wss).address().port;
+    const side = (sock) => [sock.remoteAddress, sock.remoteFamily, sock.localAddress, sock.localFamily, sock.localPort === port];
+    const closed = new Promise((resolve) =>
+      wss.on('connection', (s, req) => {
+        out.push(['request', ...side(req.socket)], ['_socket', ...side(s._socket)]);
+        s.on('close', () => {
+          out.push(['after close', s._socket.localAddress, req.socket.localAddress, s._socket.remoteAddress]);
+          resolve();
+        });
+        s.close();
+      })
+    );
+    const client = new WebSocket(`ws://127.0.0.1:${port}/`);
+    client.on('error', () => {});
+    await closed;
+    await closeServer(wss);
+    if (httpServer) httpServer.close();
+    return out;
+  }
+
+  for (const how of ['default', '0.0.0.0', 'server']) {
+    test(`${how === 'server' ? '{ server }' : `host ${how}`}: wirehub shows what ws shows`, async () => {
+      const want = await ends(ws, how);
+      assert.deepStrictEqual(await ends(wirehub, how), want);
+      if (how === 'default') assert.strictEqual(want[0][1], '::ffff:127.0.0.1');
+    });
+  }
+});
