@@ -49,4 +49,30 @@ for (const name of ['localAddress', 'localPort', 'localFamily']) {
   Object.defineProperty(SocketInfo.prototype, name, { enumerable: true });
 }
 
-module.exports = { SocketInfo };
+// Gives `socket`, a stand-in without a handle (the engine holds the real
+// one), the two ends of the engine's connection `i` ([.., remoteAddress,
+// remotePort, localAddress, localPort]) as a net.Socket answers them: the
+// peer's kept, its own undefined once the stand-in is destroyed.
+function answerEnds(socket, i) {
+  const ends = {
+    remoteAddress: i[2] || undefined,
+    remotePort: i[3] || undefined,
+    remoteFamily: family(i[2]),
+    localAddress: i[4] || undefined,
+    localPort: i[5] || undefined,
+    localFamily: family(i[4])
+  };
+  for (const name of Object.keys(ends)) {
+    const own = name.startsWith('local');
+    Object.defineProperty(socket, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        return own && this.destroyed ? undefined : ends[name];
+      }
+    });
+  }
+  return socket;
+}
+
+module.exports = { SocketInfo, answerEnds };

@@ -14,7 +14,7 @@ const { EventTarget, kListener, kForOnEventAttribute } = require('./event-target
 const { wsError, engineError, isValidStatusCode, toBuffer, kStatusCode } = require('./errors');
 const { usesNodeHttp, connectViaNodeHttp } = require('./node-http-client');
 const { engineRequest, requestHeaders, answered, abortRequest } = require('./engine-request');
-const { SocketInfo } = require('./socket-info');
+const { SocketInfo, answerEnds } = require('./socket-info');
 
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const CONNECTING = 0;
@@ -462,7 +462,10 @@ class WebSocket extends EventEmitter {
     // handshake made through Node's http has emitted it already.
     if (this.listenerCount('upgrade') && !this._upgradeEmitted) {
       const { headers, raw } = parseHeaderBlock(responseHeaders || '');
-      const res = fakeResponse(101, headers, EMPTY, statusText);
+      // ws's res.socket is the socket ws._socket then is: the same object
+      const info = addon.connInfo(this._id);
+      if (info && this._socketInfo === undefined) this._socketInfo = SocketInfo.fromEngine(this, info);
+      const res = fakeResponse(101, headers, EMPTY, statusText, this._socketInfo);
       res.rawHeaders = raw;
       this.emit('upgrade', res);
       if (this._readyState !== CONNECTING) return;
@@ -859,8 +862,8 @@ function abortHandshake(ws, message) {
 // its status, headers and body are poured into one with no Node socket to
 // read from (`socket` answers readable: false).
 const NO_SOCKET = Object.freeze({ readable: false, readableHighWaterMark: 16384, destroyed: true });
-function fakeResponse(status, headers, body, statusText) {
-  const res = new http.IncomingMessage(NO_SOCKET);
+function fakeResponse(status, headers, body, statusText, socket) {
+  const res = new http.IncomingMessage(socket || NO_SOCKET);
   res.statusCode = status;
   // the server's own words, as Node's parser gives them
   res.statusMessage = statusText === undefined ? http.STATUS_CODES[status] || '' : statusText;
@@ -930,6 +933,9 @@ function handshakeError(ws, text) {
 
 function clientHandshakeFailed(ws, code, reason, error, status, headerText, statusText) {
   if (ws._readyState === CLOSED) return;
+  // The ends of the socket the answer came on (the handle is valid during
+  // its CLOSE event), for the response's socket.
+  const info = ws._id ? addon.connInfo(ws._id) : null;
   // The engine's connection is gone: its id may name another one soon.
   ws._id = 0;
   const text = reason && reason.length ? reason.toString() : '';
@@ -955,7 +961,10 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText, stat
       // As ws: CONNECTING in the listener and after it, until the user
       // aborts (close() or terminate(): ws's error, then 'close' 1006).
       const req = fakeRequest(ws);
-      const res = fakeResponse(status, headers, reason, statusText);
+      // ws's res.socket is req.socket, the one the answer came on
+      const socket = req instanceof http.ClientRequest && req.socket ? req.socket : null;
+      if (socket && info) answerEnds(socket, info);
+      const res = fakeResponse(status, headers, reason, statusText, socket);
       res.rawHeaders = raw;
       if (req instanceof http.ClientRequest) answered(req, res);
       ws.emit('unexpected-response', req, res);
@@ -968,9 +977,12 @@ function clientHandshakeFailed(ws, code, reason, error, status, headerText, stat
     // ws has emitted 'upgrade' with the 101 before it checks it; the engine
     // gives its headers when it has them.
     const { headers, raw } = parseHeaderBlock(headerText || '');
-    const res = fakeResponse(101, headers, EMPTY, statusText);
+    // the socket of the refused 101: alive in the listener, then destroyed
+    const socket = info ? answerEnds({ readable: false, destroyed: false }, info) : null;
+    const res = fakeResponse(101, headers, EMPTY, statusText, socket);
     res.rawHeaders = raw;
     ws.emit('upgrade', res);
+    if (socket) socket.destroyed = true;
     // The listener may have closed it (ws's "closed before established").
     if (ws._readyState !== CONNECTING) return;
     ws._readyState = CLOSING;

@@ -286,3 +286,48 @@ describe("Event: 'unexpected-response'", () => {
   }
 });
 
+
+// The response's socket in 'upgrade' and 'unexpected-response' is, with
+// ws, the net.Socket the answer came on: it answers both ends' addresses
+// while the listener runs, and after a 101 it is ws._socket.
+describe("The socket of the 'upgrade' and 'unexpected-response' responses", () => {
+  const ends = (s) => [s.remoteAddress, typeof s.remotePort, s.remoteFamily, s.localAddress, typeof s.localPort, s.localFamily];
+  for (const [name, WebSocket] of impls) {
+    test(`${name}: a 101's is the connection's socket`, async () => {
+      const { wss, url } = await listen(WebSocket.WebSocketServer);
+      const client = new WebSocket(url);
+      let seen;
+      client.on('upgrade', (res) => (seen = res.socket));
+      await withTimeout(new Promise((resolve) => client.on('open', resolve)));
+      assert.deepStrictEqual(ends(seen), ['127.0.0.1', 'number', 'IPv4', '127.0.0.1', 'number', 'IPv4']);
+      assert.strictEqual(seen, client._socket);
+      assert.strictEqual(seen.remotePort, Number(new URL(url).port));
+      client.terminate();
+      await closeServer(wss);
+    });
+
+    test(`${name}: a refusal's is the request's, with both ends`, async () => {
+      const srv = await rawServer(() => 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+      const client = new WebSocket(srv.url);
+      client.on('error', () => {});
+      const [req, res] = await withTimeout(
+        new Promise((resolve) => client.on('unexpected-response', (q, r) => resolve([q, r])))
+      );
+      assert.deepStrictEqual(ends(res.socket), ['127.0.0.1', 'number', 'IPv4', '127.0.0.1', 'number', 'IPv4']);
+      assert.strictEqual(res.socket, req.socket);
+      client.terminate();
+      srv.close();
+    });
+
+    test(`${name}: a 101 that fails the checks: both ends in the listener`, async () => {
+      const srv = await rawServer(badAccept);
+      const client = new WebSocket(srv.url);
+      client.on('error', () => {});
+      let seen;
+      client.on('upgrade', (res) => (seen = ends(res.socket)));
+      await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+      srv.close();
+      assert.deepStrictEqual(seen, ['127.0.0.1', 'number', 'IPv4', '127.0.0.1', 'number', 'IPv4']);
+    });
+  }
+});
