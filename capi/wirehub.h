@@ -366,7 +366,10 @@ typedef struct wh_deflate_options {
 #define WH_SERVER_BARE_CLOSE 0x100  /* a peer's protocol violation (WH_EPROTO, WH_EUTF8,
                                        WH_ETOOBIG) closes with the code alone, as ws does;
                                        WH_EV_CLOSE still carries the reason. Without it the
-                                       close frame names the violation */
+                                       close frame names the violation. With it, as ws's
+                                       receiver, a frame longer than 2^53 - 1 fails at once
+                                       (1009, WH_ETOOBIG, reason "payload length > 2^53 - 1"),
+                                       whatever max_message_size is */
 #define WH_SERVER_WS_DEFLATE_ANSWER 0x200 /* choose the permessage-deflate offer and word
                                        the answer as ws 8 does (acceptAsServer, format), not
                                        as RFC 7692 asks: `deflate` then holds ws's options

@@ -11,6 +11,9 @@ namespace wirehub {
 namespace bwd = boost::beast::websocket::detail;
 using frame::header;
 
+// 2^53 - 1, the largest length a JavaScript number holds exactly.
+constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
+
 // ---------------------------------------------------------------- grow_buffer
 
 grow_buffer::~grow_buffer() { std::free(b_); }
@@ -295,6 +298,13 @@ void protocol::run(std::uint8_t* p, std::size_t n, std::size_t& used, handler& h
     if (!frame::is_control(fh.opcode)) {
       if ((fh.opcode == frame::op_continuation) != (msg_opcode_ != 0)) {
         fail(h, WH_CLOSE_PROTOCOL_ERROR, "invalid opcode " + std::to_string(fh.opcode), WH_EPROTO);
+        break;
+      }
+      // ws's receiver refuses a length a JavaScript number cannot hold
+      // before any limit (WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH): a host
+      // closing as ws does (bare_close) is told so in the reason.
+      if (cfg_->bare_close && fh.length > kMaxSafeInteger) {
+        fail(h, WH_CLOSE_TOO_BIG, "payload length > 2^53 - 1", WH_ETOOBIG);
         break;
       }
       // Refuse an oversized message from its header, before buffering it.

@@ -615,6 +615,16 @@ WebSocket.prototype.removeEventListener = EventTarget.removeEventListener;
 function closeError(error, code, reason) {
   switch (error) {
     case E.ETOOBIG:
+      // the engine's reason for a length ws's receiver refuses before any
+      // limit (a JavaScript number cannot hold it)
+      if (reason.toString() === 'payload length > 2^53 - 1') {
+        return wsError(
+          RangeError,
+          'Unsupported WebSocket frame: payload length > 2^53 - 1',
+          'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH',
+          1009
+        );
+      }
       return wsError(RangeError, 'Max payload size exceeded', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 1009);
     case E.EUTF8:
       return wsError(Error, 'Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);

@@ -176,6 +176,34 @@ TEST(Protocol, OversizedMessageFailsFromItsHeaderBeforeAnyPayload) {
   EXPECT_EQ(feed_all(s, {}, protocol::role::server, nullptr, 1000), std::vector<std::string>{"fail:1009:WH_ETOOBIG"});
 }
 
+TEST(Protocol, ALengthPast2To53FailsWithWsReasonWhenClosingAsWs) {
+  // An unmasked binary frame announcing 2^53 bytes, as a server sends it.
+  std::string head("\x82\x7f\x00\x20\x00\x00\x00\x00\x00\x00", 10);
+  struct why_recorder : recorder {
+    std::string reason;
+    void on_fail(int code, std::string_view r, int error) override {
+      recorder::on_fail(code, r, error);
+      reason = std::string(r);
+    }
+  };
+  for (bool ws : {false, true}) {
+    auto cfg = config(SIZE_MAX);
+    cfg.bare_close = ws;
+    protocol p(protocol::role::client, cfg);
+    why_recorder r;
+    auto copy = head;
+    p.feed(reinterpret_cast<std::uint8_t*>(copy.data()), copy.size(), r);
+    if (ws) {
+      // ws's receiver: before any limit, whatever maxPayload is
+      EXPECT_EQ(r.events, std::vector<std::string>{"fail:1009:WH_ETOOBIG"});
+      EXPECT_EQ(r.reason, "payload length > 2^53 - 1");
+    } else {
+      EXPECT_TRUE(r.events.empty()) << "no limit: the engine waits for the bytes";
+      EXPECT_LE(p.held(), head.size()) << "holding only what arrived";
+    }
+  }
+}
+
 TEST(Protocol, InvalidUtf8SplitAcrossFragmentsFailsWith1007) {
   // U+00E9 is C3 A9; C3 followed by a non-continuation byte is invalid.
   std::string s = client_frame(frame::op_text, "ok\xC3", false) + client_frame(frame::op_continuation, "(", true);

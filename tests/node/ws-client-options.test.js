@@ -479,3 +479,28 @@ describe('new WebSocket(address[, protocols][, options]): headers', () => {
     });
   }
 });
+
+// A server frame announcing more than 2^53 - 1 bytes: ws's receiver fails it
+// before maxPayload is looked at (WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH).
+describe('new WebSocket(address[, protocols][, options]): a frame longer than 2^53 - 1', () => {
+  for (const [name, WebSocket] of impls) {
+    for (const maxPayload of [0, 1000]) {
+      test(`${name}: maxPayload ${maxPayload}: ws's error and 1009`, async () => {
+        let got = Buffer.alloc(0);
+        const peer = await rawPeer(Buffer.from([0x82, 0x7f, 0x00, 0x20, 0, 0, 0, 0, 0, 0]), (x) => (got = Buffer.concat([got, x])));
+        const client = new WebSocket(peer.url, { maxPayload });
+        const error = new Promise((resolve) => client.on('error', resolve));
+        await withTimeout(new Promise((resolve) => client.on('close', resolve)));
+        const err = await error;
+        peer.close();
+        assert.deepStrictEqual([err.constructor.name, err.message, err.code], [
+          'RangeError',
+          'Unsupported WebSocket frame: payload length > 2^53 - 1',
+          'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH'
+        ]);
+        const close = clientFrames(got).find((f) => f[0] === 8);
+        assert.strictEqual(close[3], '\u0003\u00f1', 'a close with 1009 and no reason');
+      });
+    }
+  }
+});

@@ -70,3 +70,29 @@ describe('Error codes: a peer that breaks the protocol', () => {
     }
   }
 });
+
+// WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: a length past 2^53 - 1, which a
+// JavaScript number cannot hold. ws's receiver refuses it before maxPayload
+// is even looked at (here with no limit at all, and with one): 1009, the
+// code alone.
+describe('Error codes: a frame longer than 2^53 - 1', () => {
+  const head = Buffer.from([0x82, 0xff, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // masked, 2^53, zero key
+  for (const maxPayload of [0, 1000]) {
+    for (const [name, lib] of impls) {
+      test(`${name}: maxPayload ${maxPayload} -> WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH`, async () => {
+        const Server = class extends lib.WebSocketServer {
+          constructor(options, cb) {
+            super({ ...options, maxPayload }, cb);
+          }
+        };
+        const out = await violate({ WebSocketServer: Server }, head);
+        assert.deepStrictEqual(out.error, [
+          'RangeError',
+          'Unsupported WebSocket frame: payload length > 2^53 - 1',
+          'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH'
+        ]);
+        assert.deepStrictEqual(out.sent, [1009, '']);
+      });
+    }
+  }
+});
