@@ -269,21 +269,10 @@ TEST_F(ClientHooked, WsUnixUrlConnectsThroughTheSocketAndRequestsThePathAfterThe
   // ws's form: ws+unix:///socket/path:/request/path. The server end is a
   // UNIX listener whose accepted socket the server adopts.
   const std::string path = "/tmp/wirehub-test-" + std::to_string(::getpid()) + ".sock";
-  ::unlink(path.c_str());
-  const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int lfd = unix_listen(path);
   ASSERT_GE(lfd, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(lfd, 4), 0);
   std::atomic<int> adopted{1};
-  std::thread acceptor([&] {
-    pollfd p{lfd, POLLIN, 0};
-    if (::poll(&p, 1, kTimeoutMs) != 1) return;
-    const int fd = ::accept(lfd, nullptr, nullptr);
-    if (fd >= 0) adopted = wh_server_adopt(server_, fd, nullptr, 0, nullptr, 0);
-  });
+  std::thread acceptor = adopt_one(lfd, server_, adopted);
   wh_conn* c = connect("ws+unix://" + path + ":/room/7?a=b");
   const bool opened = wait_open(c);
   acceptor.join();

@@ -361,21 +361,10 @@ TEST_F(LocalAddress, AWsUnixClientAndTheServerThatAdoptedItsPeerHaveNone) {
   wh_server* s = listen("127.0.0.1", WH_SERVER_NO_LISTEN);
   ASSERT_NE(s, nullptr);
   const std::string path = "/tmp/wirehub-local-" + std::to_string(::getpid()) + ".sock";
-  ::unlink(path.c_str());
-  const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int lfd = unix_listen(path);
   ASSERT_GE(lfd, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(lfd, 4), 0);
   std::atomic<int> adopted{1};
-  std::thread acceptor([&] {
-    pollfd p{lfd, POLLIN, 0};
-    if (::poll(&p, 1, kTimeoutMs) != 1) return;
-    const int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd >= 0) adopted = wh_server_adopt(s, fd, nullptr, 0, nullptr, 0);
-  });
+  std::thread acceptor = adopt_one(lfd, s, adopted);
   wh_conn* c = dial("ws+unix://" + path + ":/");
   acceptor.join();
   ::close(lfd);

@@ -10,6 +10,7 @@
 #include <openssl/sha.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -548,6 +549,29 @@ std::optional<RawClient> RawListener::accept(int timeout_ms) {
   int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
   if (c < 0) return std::nullopt;
   return RawClient(c);
+}
+
+int unix_listen(const std::string& path) {
+  ::unlink(path.c_str());
+  const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0) return -1;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  if (::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(lfd, 4) != 0) {
+    ::close(lfd);
+    return -1;
+  }
+  return lfd;
+}
+
+std::thread adopt_one(int lfd, wh_server* server, std::atomic<int>& rc) {
+  return std::thread([lfd, server, &rc] {
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, kTimeoutMs) != 1) return;
+    const int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) rc = wh_server_adopt(server, fd, nullptr, 0, nullptr, 0);
+  });
 }
 
 int unused_port() {

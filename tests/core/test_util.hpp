@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -201,6 +202,12 @@ class RawListener {
 
 // A TCP port on 127.0.0.1 that nothing listens on (bound then released).
 int unused_port();
+
+// A UNIX listening socket at `path` (unlinked first), or -1; and a thread
+// that accepts one connection on it (within kTimeoutMs) and hands it to
+// wh_server_adopt(server), storing the result in `rc`. ws+unix: clients.
+int unix_listen(const std::string& path);
+std::thread adopt_one(int lfd, wh_server* server, std::atomic<int>& rc);
 bool ipv6_available();
 
 // ----------------------------------------------------------------- events
