@@ -26,10 +26,8 @@ class SocketInfo {
   // From the engine's [.., remoteAddress, remotePort, localAddress, localPort]
   // ("" and 0 for none: a UNIX socket's, which Node also leaves undefined).
   static fromEngine(ws, i) {
-    // A server on '::' (dual stack) shows IPv4 ends IPv4-mapped, as Node's does.
-    const map = (a) => (ws._mapV4 && a && !a.includes(':') ? `::ffff:${a}` : a);
-    const remote = map(i[2]);
-    const local = map(i[4]);
+    const remote = nodeAddress(i[2], ws._mapV4);
+    const local = nodeAddress(i[4], ws._mapV4);
     return new SocketInfo(ws, remote || undefined, i[3] || undefined, family(remote),
       local || undefined, i[5] || undefined, family(local));
   }
@@ -54,25 +52,33 @@ for (const name of ['localAddress', 'localPort', 'localFamily']) {
 // remotePort, localAddress, localPort]) as a net.Socket answers them: the
 // peer's kept, its own undefined once the stand-in is destroyed.
 function answerEnds(socket, i) {
-  const ends = {
-    remoteAddress: i[2] || undefined,
-    remotePort: i[3] || undefined,
-    remoteFamily: family(i[2]),
-    localAddress: i[4] || undefined,
-    localPort: i[5] || undefined,
-    localFamily: family(i[4])
-  };
-  for (const name of Object.keys(ends)) {
-    const own = name.startsWith('local');
+  const remote = { remoteAddress: i[2] || undefined, remotePort: i[3] || undefined, remoteFamily: family(i[2]) };
+  for (const name of Object.keys(remote)) {
+    Object.defineProperty(socket, name, { configurable: true, enumerable: true, value: remote[name] });
+  }
+  return answerLocalEnd(socket, i[4], i[5]);
+}
+
+// Gives a stand-in socket its own end, read undefined once it is destroyed
+// (Node reads it from the handle, which a destroyed socket has not).
+function answerLocalEnd(socket, address, port) {
+  const own = { localAddress: address || undefined, localPort: port || undefined, localFamily: family(address) };
+  for (const name of Object.keys(own)) {
     Object.defineProperty(socket, name, {
       configurable: true,
       enumerable: true,
       get() {
-        return own && this.destroyed ? undefined : ends[name];
+        return this.destroyed ? undefined : own[name];
       }
     });
   }
   return socket;
 }
 
-module.exports = { SocketInfo, answerEnds };
+// An address as Node shows it on a server's socket: IPv4-mapped when the
+// server listens on '::' (dual stack).
+function nodeAddress(address, mapV4) {
+  return mapV4 && address && !address.includes(':') ? `::ffff:${address}` : address;
+}
+
+module.exports = { SocketInfo, answerEnds, answerLocalEnd, nodeAddress, family };

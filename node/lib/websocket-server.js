@@ -27,6 +27,7 @@ const { addon, conns, servers, SERVER, F, E, errName, limitOptions } = require('
 const WebSocket = require('./websocket');
 const { engineError } = require('./errors');
 const { bridge } = require('./bridge');
+const { answerLocalEnd, nodeAddress, family } = require('./socket-info');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
@@ -185,28 +186,8 @@ function abortUpgrade(server, rid, socket, code, message, headers) {
 
 function peerSocket(address, port, localAddress, localPort) {
   const socket = new net.Socket();
-  socket._peername = { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port };
-  if (localAddress) {
-    // Node reads its own end from the handle, which this socket has not;
-    // as Node's, they read undefined once the socket is destroyed.
-    const own = { localAddress, localPort, localFamily: localAddress.includes(':') ? 'IPv6' : 'IPv4' };
-    for (const name of Object.keys(own)) {
-      Object.defineProperty(socket, name, {
-        configurable: true,
-        enumerable: true,
-        get() {
-          return this.destroyed ? undefined : own[name];
-        }
-      });
-    }
-  }
-  return socket;
-}
-
-// An address as Node shows it on a server's socket: IPv4-mapped when the
-// server listens on '::' (dual stack).
-function nodeAddress(address, mapV4) {
-  return mapV4 && address && !address.includes(':') ? `::ffff:${address}` : address;
+  socket._peername = { address, family: family(address), port };
+  return localAddress ? answerLocalEnd(socket, localAddress, localPort) : socket;
 }
 
 // The socket 'wsClientError' gives for a request the engine holds: what the
